@@ -1,0 +1,311 @@
+//! Books: one per (venue, currency), slot 0 the total, slot 1 the pool, slots 2.. strategies.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::{Currency, Label, Venue};
+use crate::money::Amount;
+use crate::ratio::Ratio;
+use crate::view::{PenaltyConfig, PoolView, StepPenalty};
+
+/// Slots a book may have, counting the total and the pool (seed 004: 1 wallet + 62 strategies).
+pub const SLOTS_MAX: u8 = 64;
+/// Slot 0: the account's real balance.
+pub const SLOT_TOTAL: u8 = 0;
+/// Slot 1: the pool, the unallocated cash every strategy draws from.
+pub const SLOT_POOL: u8 = 1;
+/// The first strategy slot.
+pub const SLOT_FIRST_STRATEGY: u8 = 2;
+
+/// A book's index in its ledger, assigned in opening order.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BookId(u16);
+
+impl BookId {
+    /// The book opened `index`-th (from 0).
+    pub const fn new(index: u16) -> BookId {
+        BookId(index)
+    }
+
+    /// The index, for tables.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for BookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "book#{}", self.0)
+    }
+}
+
+/// What a book is opened with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BookSpec {
+    /// The venue.
+    pub venue: Venue,
+    /// The currency.
+    pub currency: Currency,
+    /// Slots including total and pool: `2..=64`, fixed for the book's life.
+    pub slot_count: u8,
+    /// The first-layer reserve (default 0.15): at most 1.
+    pub reserve_ratio: Ratio,
+    /// The step-penalty thresholds.
+    pub penalty: PenaltyConfig,
+}
+
+impl BookSpec {
+    /// A spec with the seed's defaults: a 15% reserve and the 90%/85%/1.5 penalty.
+    pub fn new(venue: Venue, currency: Currency, slot_count: u8) -> BookSpec {
+        BookSpec {
+            venue,
+            currency,
+            slot_count,
+            reserve_ratio: Ratio::from_ppm(150_000),
+            penalty: PenaltyConfig::default(),
+        }
+    }
+}
+
+/// A strategy's settings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Its label, unique in the book (the symbol it trades).
+    #[serde(default)]
+    pub label: Option<Label>,
+    /// The nominal cap: `committed` may not exceed it. `None` for no cap.
+    #[serde(default)]
+    pub cap: Option<Amount>,
+    /// The single-cycle floating loss above which the strategy is forced to reduce
+    /// (default 15,000, seed 000 section 5.3).
+    #[serde(default = "StrategyConfig::loss_limit_default")]
+    pub loss_limit: Amount,
+}
+
+impl StrategyConfig {
+    fn loss_limit_default() -> Amount {
+        Amount::from_units(15_000).unwrap_or(Amount::ZERO)
+    }
+}
+
+impl Default for StrategyConfig {
+    fn default() -> StrategyConfig {
+        StrategyConfig { label: None, cap: None, loss_limit: StrategyConfig::loss_limit_default() }
+    }
+}
+
+/// A strategy slot's state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Strategy {
+    pub(crate) config: StrategyConfig,
+    pub(crate) frozen: Amount,
+    pub(crate) used: Amount,
+    pub(crate) direct: Amount,
+    pub(crate) acc_alpha: Amount,
+    pub(crate) float_loss: Amount,
+    pub(crate) orders_live: u32,
+}
+
+impl Strategy {
+    /// Its settings.
+    pub const fn config(&self) -> &StrategyConfig {
+        &self.config
+    }
+    /// Reserved by working orders.
+    pub const fn frozen(&self) -> Amount {
+        self.frozen
+    }
+    /// Filled by orders plus allocated directly.
+    pub const fn used(&self) -> Amount {
+        self.used
+    }
+    /// The part of `used` allocated directly (seed 004 `allocate`), not through orders.
+    pub const fn direct(&self) -> Amount {
+        self.direct
+    }
+    /// `frozen + used`: the strategy's balance.
+    pub fn committed(&self) -> Amount {
+        // The invariant keeps both parts and their sum within the book's total.
+        self.frozen.checked_add(self.used).unwrap_or(Amount::MAX)
+    }
+    /// Realized alpha, outside the invariant.
+    pub const fn acc_alpha(&self) -> Amount {
+        self.acc_alpha
+    }
+    /// The last marked single-cycle floating loss.
+    pub const fn float_loss(&self) -> Amount {
+        self.float_loss
+    }
+    /// `true` while the floating loss exceeds the limit: new buys are refused.
+    pub fn is_forced_reduce(&self) -> bool {
+        self.float_loss > self.config.loss_limit
+    }
+    /// Orders of this strategy still holding capital.
+    pub const fn orders_live(&self) -> u32 {
+        self.orders_live
+    }
+}
+
+/// Whether a book can still fund its strategies (seed 004, error recovery).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Health {
+    /// `pool + credit_limit >= 0`.
+    Sound,
+    /// `pool + credit_limit < 0`: the ledger cannot repair this by itself. The caller decides
+    /// whether to `reset`; live reservations are never wiped silently.
+    Unrecoverable {
+        /// The pool.
+        pool: Amount,
+        /// The currency's credit limit.
+        credit_limit: Amount,
+    },
+}
+
+/// One (venue, currency) book.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Book {
+    pub(crate) id: BookId,
+    pub(crate) spec: BookSpec,
+    pub(crate) credit_limit: Amount,
+    pub(crate) total: Amount,
+    pub(crate) pool: Amount,
+    /// Indexed by `slot - 2`.
+    pub(crate) strategies: Vec<Strategy>,
+    pub(crate) penalty: StepPenalty,
+    pub(crate) orders_live: u32,
+}
+
+impl Book {
+    pub(crate) fn new(id: BookId, spec: BookSpec, credit_limit: Amount) -> Book {
+        let strategies = usize::from(spec.slot_count - SLOT_FIRST_STRATEGY);
+        Book {
+            id,
+            spec,
+            credit_limit,
+            total: Amount::ZERO,
+            pool: Amount::ZERO,
+            strategies: vec![Strategy::default(); strategies],
+            penalty: StepPenalty::new(spec.penalty),
+            orders_live: 0,
+        }
+    }
+
+    /// Its index in the ledger.
+    pub const fn id(&self) -> BookId {
+        self.id
+    }
+    /// What it was opened with.
+    pub const fn spec(&self) -> &BookSpec {
+        &self.spec
+    }
+    /// The venue.
+    pub const fn venue(&self) -> Venue {
+        self.spec.venue
+    }
+    /// The currency.
+    pub const fn currency(&self) -> Currency {
+        self.spec.currency
+    }
+    /// Slots including total and pool.
+    pub const fn slot_count(&self) -> u8 {
+        self.spec.slot_count
+    }
+    /// Slot 0: the account's real balance.
+    pub const fn total(&self) -> Amount {
+        self.total
+    }
+    /// Slot 1: unallocated cash. May be negative down to `-credit_limit`.
+    pub const fn pool(&self) -> Amount {
+        self.pool
+    }
+    /// The currency's credit limit.
+    pub const fn credit_limit(&self) -> Amount {
+        self.credit_limit
+    }
+    /// Orders drawing on this book that still hold capital.
+    pub const fn orders_live(&self) -> u32 {
+        self.orders_live
+    }
+    /// The book's step-penalty gate, updated after every command.
+    pub const fn penalty(&self) -> &StepPenalty {
+        &self.penalty
+    }
+
+    /// The strategy in `slot`, if `slot` is a strategy slot of this book.
+    pub fn strategy(&self, slot: u8) -> Option<&Strategy> {
+        self.strategies.get(usize::from(slot.checked_sub(SLOT_FIRST_STRATEGY)?))
+    }
+
+    pub(crate) fn strategy_mut(&mut self, slot: u8) -> &mut Strategy {
+        &mut self.strategies[usize::from(slot - SLOT_FIRST_STRATEGY)]
+    }
+
+    /// The strategies with their slot numbers.
+    pub fn strategies(&self) -> impl ExactSizeIterator<Item = (u8, &Strategy)> {
+        // Slot numbers are below 64, so the cast is exact.
+        self.strategies.iter().enumerate().map(|(i, s)| (SLOT_FIRST_STRATEGY + i as u8, s))
+    }
+
+    /// A slot's balance (seed 004 `get_balance`): the total for 0, the pool for 1, `committed`
+    /// for a strategy. `None` beyond the slot count.
+    pub fn balance(&self, slot: u8) -> Option<Amount> {
+        match slot {
+            SLOT_TOTAL => Some(self.total),
+            SLOT_POOL => Some(self.pool),
+            _ => self.strategy(slot).map(Strategy::committed),
+        }
+    }
+
+    /// The view strategies use: utilisation, the first-layer rule, the penalty.
+    pub fn view(&self) -> PoolView {
+        let (frozen, used) =
+            self.strategies.iter().fold((0_i64, 0_i64), |(f, u), s| (f + s.frozen.raw(), u + s.used.raw()));
+        PoolView {
+            total: self.total,
+            pool: self.pool,
+            // Each sum is part of `total - pool`, which the invariant keeps in range.
+            frozen: Amount::from_raw(frozen).unwrap_or(Amount::MAX),
+            used: Amount::from_raw(used).unwrap_or(Amount::MAX),
+            credit_limit: self.credit_limit,
+            reserve_ratio: self.spec.reserve_ratio,
+        }
+    }
+
+    /// `Sound` while `pool + credit_limit >= 0`.
+    pub fn health(&self) -> Health {
+        if i128::from(self.pool.raw()) + i128::from(self.credit_limit.raw()) < 0 {
+            Health::Unrecoverable { pool: self.pool, credit_limit: self.credit_limit }
+        } else {
+            Health::Sound
+        }
+    }
+
+    /// The slot whose strategy carries `label`, if any.
+    pub fn slot_of(&self, label: Label) -> Option<u8> {
+        self.strategies().find(|(_, s)| s.config.label == Some(label)).map(|(slot, _)| slot)
+    }
+
+    /// Panics if the book breaks its invariant: `total == pool + Σ(frozen + used)`, every
+    /// `frozen`, `used` and `direct` non-negative, `direct <= used`. Runs after every accepted
+    /// command, in release builds too: a broken ledger must stop, not trade on.
+    pub(crate) fn assert_invariant(&self) {
+        let mut sum = i128::from(self.pool.raw());
+        for (slot, s) in self.strategies() {
+            assert!(!s.frozen.is_negative(), "{} slot {slot}: frozen {} < 0", self.id, s.frozen);
+            assert!(!s.used.is_negative(), "{} slot {slot}: used {} < 0", self.id, s.used);
+            assert!(!s.direct.is_negative(), "{} slot {slot}: direct {} < 0", self.id, s.direct);
+            assert!(s.direct <= s.used, "{} slot {slot}: direct {} > used {}", self.id, s.direct, s.used);
+            sum += i128::from(s.frozen.raw()) + i128::from(s.used.raw());
+        }
+        assert_eq!(
+            i128::from(self.total.raw()),
+            sum,
+            "{}: total {} != pool + committed",
+            self.id,
+            self.total
+        );
+    }
+}

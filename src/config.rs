@@ -1,0 +1,280 @@
+//! Configuration: limits fixed up front, credit limits, and the books to open, from code or JSON.
+//!
+//! ```json
+//! {
+//!   "limits": { "books_max": 8, "orders_max": 4096 },
+//!   "credit_limits": { "USDC": 5000 },
+//!   "books": [
+//!     { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000,
+//!       "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 },
+//!                       { "slot": 3, "label": "512890", "cap": 200000 } ] }
+//!   ]
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::book::{BookSpec, StrategyConfig};
+use crate::code::{Currency, Label, Venue};
+use crate::money::Amount;
+use crate::ratio::Ratio;
+use crate::rejection::Rejection;
+use crate::view::PenaltyConfig;
+
+/// Upper bounds fixed when the ledger is built. Everything is preallocated to them, so applying
+/// a command never allocates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Books (venue, currency pairs). Default 16.
+    pub books_max: u16,
+    /// Currencies with a credit limit. Default 16.
+    pub currencies_max: u16,
+    /// Live orders across all books. Default 16,384.
+    pub orders_max: u32,
+    /// Resolved ids remembered for idempotency. Default 65,536.
+    pub resolved_max: u32,
+}
+
+impl Limits {
+    /// The largest `orders_max` accepted: 4 Mi orders.
+    pub const ORDERS_MAX_MAX: u32 = 1 << 22;
+    /// The largest `resolved_max` accepted: 16 Mi ids.
+    pub const RESOLVED_MAX_MAX: u32 = 1 << 24;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name, value: u64, max: u64| {
+            if value == 0 || value > max {
+                Err(ConfigError::Limit { name, value, max })
+            } else {
+                Ok(())
+            }
+        };
+        bad("books_max", u64::from(self.books_max), u64::from(u16::MAX))?;
+        bad("currencies_max", u64::from(self.currencies_max), u64::from(u16::MAX))?;
+        bad("orders_max", u64::from(self.orders_max), u64::from(Self::ORDERS_MAX_MAX))?;
+        bad("resolved_max", u64::from(self.resolved_max), u64::from(Self::RESOLVED_MAX_MAX))
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { books_max: 16, currencies_max: 16, orders_max: 16_384, resolved_max: 65_536 }
+    }
+}
+
+/// A strategy slot in a configuration file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySlotConfig {
+    /// The slot (2..).
+    pub slot: u8,
+    /// Its label.
+    #[serde(default)]
+    pub label: Option<Label>,
+    /// Its nominal cap.
+    #[serde(default)]
+    pub cap: Option<Amount>,
+    /// Its loss limit (default 15,000).
+    #[serde(default)]
+    pub loss_limit: Option<Amount>,
+}
+
+impl StrategySlotConfig {
+    /// The settings, with defaults filled in.
+    pub fn to_strategy_config(&self) -> StrategyConfig {
+        let default = StrategyConfig::default();
+        StrategyConfig {
+            label: self.label,
+            cap: self.cap,
+            loss_limit: self.loss_limit.unwrap_or(default.loss_limit),
+        }
+    }
+}
+
+fn reserve_ratio_default() -> Ratio {
+    Ratio::from_ppm(150_000)
+}
+
+/// A book in a configuration file.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookConfig {
+    /// The venue.
+    pub venue: Venue,
+    /// The currency.
+    pub currency: Currency,
+    /// Slots including total and pool.
+    pub slot_count: u8,
+    /// The first-layer reserve (default 0.15).
+    #[serde(default = "reserve_ratio_default")]
+    pub reserve_ratio: Ratio,
+    /// The step-penalty thresholds (default 0.90 / 0.85 / 1.5).
+    #[serde(default)]
+    pub penalty: PenaltyConfig,
+    /// The starting total (default 0), applied as a reset.
+    #[serde(default)]
+    pub balance: Amount,
+    /// Strategy settings.
+    #[serde(default)]
+    pub strategies: Vec<StrategySlotConfig>,
+}
+
+impl BookConfig {
+    /// The spec the book is opened with.
+    pub fn spec(&self) -> BookSpec {
+        BookSpec {
+            venue: self.venue,
+            currency: self.currency,
+            slot_count: self.slot_count,
+            reserve_ratio: self.reserve_ratio,
+            penalty: self.penalty,
+        }
+    }
+}
+
+/// Everything a ledger starts from.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// The limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Credit limit per currency (seed 004: "configured separately for each asset").
+    #[serde(default)]
+    pub credit_limits: BTreeMap<Currency, Amount>,
+    /// Books to open, in order: the first gets `BookId(0)`.
+    #[serde(default)]
+    pub books: Vec<BookConfig>,
+}
+
+impl LedgerConfig {
+    /// Parses a JSON configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError::Json`] with serde's line and column.
+    pub fn from_json(text: &str) -> Result<LedgerConfig, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))
+    }
+
+    /// Reads and parses a JSON configuration file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] if the file cannot be read, [`ConfigError::Json`] if it does not parse.
+    pub fn load(path: impl AsRef<Path>) -> Result<LedgerConfig, ConfigError> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Io(format!("{}: {e}", path.display())))?;
+        LedgerConfig::from_json(&text)
+    }
+
+    pub(crate) fn validate_limits(&self) -> Result<(), ConfigError> {
+        self.limits.validate()
+    }
+}
+
+/// Why a configuration could not build a ledger.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Io(String),
+    /// The JSON is malformed or has a bad field.
+    Json(String),
+    /// A limit is zero or above its maximum.
+    Limit {
+        /// The limit's name.
+        name: &'static str,
+        /// The value given.
+        value: u64,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// A credit limit was refused.
+    CreditLimit {
+        /// The currency.
+        currency: Currency,
+        /// Why.
+        rejection: Rejection,
+    },
+    /// A book, one of its strategies or its balance was refused.
+    Book {
+        /// Its position in `books`.
+        index: usize,
+        /// Why.
+        rejection: Rejection,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Io(message) => write!(f, "cannot read the configuration: {message}"),
+            ConfigError::Json(message) => write!(f, "bad configuration: {message}"),
+            ConfigError::Limit { name, value, max } => {
+                write!(f, "limit {name} = {value} is outside 1..={max}")
+            }
+            ConfigError::CreditLimit { currency, rejection } => {
+                write!(f, "credit limit for {currency}: {rejection}")
+            }
+            ConfigError::Book { index, rejection } => write!(f, "books[{index}]: {rejection}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let config = LedgerConfig::from_json(
+            r#"{
+              "limits": { "books_max": 8, "orders_max": 4096 },
+              "credit_limits": { "USDC": 5000 },
+              "books": [
+                { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000,
+                  "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 },
+                                  { "slot": 3, "label": "512890", "cap": 200000 } ] }
+              ]
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(config.limits.books_max, 8);
+        assert_eq!(config.limits.resolved_max, Limits::default().resolved_max);
+        let usdc = Currency::new("USDC").unwrap();
+        assert_eq!(config.credit_limits[&usdc], Amount::from_units(5000).unwrap());
+        let book = &config.books[0];
+        assert_eq!(book.reserve_ratio, Ratio::from_ppm(150_000));
+        assert_eq!(book.strategies[1].to_strategy_config().loss_limit, Amount::from_units(15_000).unwrap());
+    }
+
+    #[test]
+    fn refuses_bad_fields_with_a_message() {
+        for (text, needle) in [
+            (r#"{"limitz": {}}"#, "limitz"),
+            (r#"{"credit_limits": {"usdc": 1}}"#, "outside its alphabet"),
+            (r#"{"credit_limits": {"USDC": 0.000000001}}"#, "fractional digits"),
+            (r#"{"books": [{"venue": "SSE", "currency": "CNY"}]}"#, "slot_count"),
+        ] {
+            let error = LedgerConfig::from_json(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn refuses_zero_and_oversized_limits() {
+        let limits = Limits { orders_max: 0, ..Limits::default() };
+        assert_eq!(
+            limits.validate(),
+            Err(ConfigError::Limit { name: "orders_max", value: 0, max: u64::from(Limits::ORDERS_MAX_MAX) })
+        );
+        let limits = Limits { resolved_max: Limits::RESOLVED_MAX_MAX + 1, ..Limits::default() };
+        assert!(limits.validate().is_err());
+    }
+}

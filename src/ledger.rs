@@ -1,0 +1,811 @@
+//! The ledger: a single-threaded state machine over books and orders.
+//!
+//! Every change is a [`Command`] passed to [`Ledger::apply`], which checks the command's rules in
+//! a fixed order, and either rejects it with the first rule that fails, changing nothing, or
+//! applies it whole and asserts the book invariant before returning. The order of the checks is
+//! part of the contract and is written in `docs/model.md`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::book::{
+    Book, BookId, BookSpec, Health, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
+};
+use crate::code::{Currency, Label, Venue};
+use crate::command::Command;
+use crate::config::{ConfigError, LedgerConfig, Limits};
+use crate::money::Amount;
+use crate::order::{Order, OrderState, Side};
+use crate::order_id::{ClientOrderId, IdHashBuilder};
+use crate::outcome::Outcome;
+use crate::ratio::Ratio;
+use crate::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+use crate::resolved::ResolvedWindow;
+use crate::view::PoolView;
+
+/// The capital ledger. See the crate docs and `docs/model.md`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ledger {
+    limits: Limits,
+    books: Vec<Book>,
+    credit_limits: Vec<(Currency, Amount)>,
+    orders: HashMap<ClientOrderId, Order, IdHashBuilder>,
+    resolved: ResolvedWindow,
+}
+
+impl fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ledger")
+            .field("books", &self.books)
+            .field("credit_limits", &self.credit_limits)
+            .field("orders_live", &self.orders.len())
+            .field("resolved", &self.resolved.len())
+            .finish()
+    }
+}
+
+fn positive(amount: Amount) -> Result<(), Rejection> {
+    if amount.is_positive() {
+        Ok(())
+    } else {
+        Err(Rejection::InvalidAmount { amount, rule: AmountRule::Positive })
+    }
+}
+
+fn non_negative(amount: Amount) -> Result<(), Rejection> {
+    if amount.is_negative() {
+        Err(Rejection::InvalidAmount { amount, rule: AmountRule::NonNegative })
+    } else {
+        Ok(())
+    }
+}
+
+fn non_zero(amount: Amount) -> Result<(), Rejection> {
+    if amount.is_zero() {
+        Err(Rejection::InvalidAmount { amount, rule: AmountRule::NonZero })
+    } else {
+        Ok(())
+    }
+}
+
+fn add(a: Amount, b: Amount) -> Result<Amount, Rejection> {
+    a.checked_add(b).ok_or(Rejection::Overflow)
+}
+
+fn sub(a: Amount, b: Amount) -> Result<Amount, Rejection> {
+    a.checked_sub(b).ok_or(Rejection::Overflow)
+}
+
+/// A validated move of capital between the pool and one strategy, ready to commit.
+struct Move {
+    book: usize,
+    slot: u8,
+    pool: Amount,
+    strategy_value: Amount,
+}
+
+impl Ledger {
+    /// An empty ledger with `limits`, every table allocated to its bound.
+    ///
+    /// # Errors
+    /// [`ConfigError::Limit`] if a limit is zero or above its maximum.
+    pub fn new(limits: Limits) -> Result<Ledger, ConfigError> {
+        LedgerConfig { limits, ..LedgerConfig::default() }.validate_limits()?;
+        Ok(Ledger {
+            limits,
+            books: Vec::with_capacity(usize::from(limits.books_max)),
+            credit_limits: Vec::with_capacity(usize::from(limits.currencies_max)),
+            orders: HashMap::with_capacity_and_hasher(limits.orders_max as usize, IdHashBuilder::default()),
+            resolved: ResolvedWindow::new(limits.resolved_max as usize),
+        })
+    }
+
+    /// A ledger built from a configuration: limits, credit limits, then each book opened,
+    /// its strategies configured and its balance set, through the same commands a caller uses.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the limit, currency or book that was refused, and why.
+    pub fn from_config(config: &LedgerConfig) -> Result<Ledger, ConfigError> {
+        let mut ledger = Ledger::new(config.limits)?;
+        for (&currency, &limit) in &config.credit_limits {
+            ledger
+                .apply(&Command::SetCreditLimit { currency, limit })
+                .map_err(|rejection| ConfigError::CreditLimit { currency, rejection })?;
+        }
+        for (index, book_config) in config.books.iter().enumerate() {
+            let refused = |rejection| ConfigError::Book { index, rejection };
+            let book = match ledger.apply(&Command::OpenBook { spec: book_config.spec() }).map_err(refused)? {
+                Outcome::BookOpened { book } => book,
+                other => unreachable!("OpenBook answered {other:?}"),
+            };
+            for strategy in &book_config.strategies {
+                let config = strategy.to_strategy_config();
+                ledger
+                    .apply(&Command::ConfigureStrategy { book, slot: strategy.slot, config })
+                    .map_err(refused)?;
+            }
+            if !book_config.balance.is_zero() {
+                ledger
+                    .apply(&Command::Reset { book, balance: book_config.balance, force: false })
+                    .map_err(refused)?;
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// The limits the ledger was built with.
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Every open book, in id order.
+    pub fn books(&self) -> &[Book] {
+        &self.books
+    }
+
+    /// A book by id (seed 004 `get`).
+    pub fn book(&self, book: BookId) -> Option<&Book> {
+        self.books.get(book.index())
+    }
+
+    /// The id of the book for (venue, currency).
+    pub fn book_id(&self, venue: Venue, currency: Currency) -> Option<BookId> {
+        self.books.iter().find(|b| b.venue() == venue && b.currency() == currency).map(Book::id)
+    }
+
+    /// One slot's balance (seed 004 `get_balance`).
+    ///
+    /// # Errors
+    /// [`Rejection::UnknownBook`] or [`Rejection::SlotOutOfRange`].
+    pub fn balance(&self, book: BookId, slot: u8) -> Result<Amount, Rejection> {
+        let b = self.book(book).ok_or(Rejection::UnknownBook { book })?;
+        b.balance(slot).ok_or(Rejection::SlotOutOfRange { slot, slot_count: b.slot_count() })
+    }
+
+    /// The view of a book that strategies use.
+    pub fn view(&self, book: BookId) -> Option<PoolView> {
+        self.book(book).map(Book::view)
+    }
+
+    /// Each strategy's `used`, with its slot and label (seed 000 `get_used_map`).
+    pub fn used_map(&self, book: BookId) -> impl Iterator<Item = (u8, Option<Label>, Amount)> + '_ {
+        self.book(book)
+            .into_iter()
+            .flat_map(Book::strategies)
+            .map(|(slot, s)| (slot, s.config().label, s.used()))
+    }
+
+    /// Each strategy's `frozen`, with its slot and label (seed 000 `get_frozen_map`).
+    pub fn frozen_map(&self, book: BookId) -> impl Iterator<Item = (u8, Option<Label>, Amount)> + '_ {
+        self.book(book)
+            .into_iter()
+            .flat_map(Book::strategies)
+            .map(|(slot, s)| (slot, s.config().label, s.frozen()))
+    }
+
+    /// A live order: reserved and not yet released, cancelled with nothing filled, or dropped.
+    pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
+        self.orders.get(&id)
+    }
+
+    /// Every live order, in no particular order.
+    pub fn orders(&self) -> impl ExactSizeIterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// How a recently resolved id ended, while it is in the resolved window.
+    pub fn resolved_state(&self, id: ClientOrderId) -> Option<OrderState> {
+        self.resolved.get(&id)
+    }
+
+    /// The credit limit of a currency (zero unless set).
+    pub fn credit_limit(&self, currency: Currency) -> Amount {
+        self.credit_limits.iter().find(|(c, _)| *c == currency).map_or(Amount::ZERO, |&(_, limit)| limit)
+    }
+
+    /// Applies one command: all of it, or, with a [`Rejection`], none of it.
+    ///
+    /// # Errors
+    /// The first rule the command breaks, in the order `docs/model.md` gives.
+    ///
+    /// # Panics
+    /// If an accepted command left a book breaking its invariant: that is a bug in the ledger,
+    /// and trading on a broken ledger is worse than stopping.
+    pub fn apply(&mut self, command: &Command) -> Result<Outcome, Rejection> {
+        match *command {
+            Command::OpenBook { spec } => self.open_book(spec),
+            Command::ConfigureStrategy { book, slot, config } => self.configure_strategy(book, slot, config),
+            Command::SetCreditLimit { currency, limit } => self.set_credit_limit(currency, limit),
+            Command::Reset { book, balance, force } => self.reset(book, balance, force),
+            Command::Set { book, slot, amount } => self.set(book, slot, amount),
+            Command::Adjust { book, slot, delta } => self.adjust(book, slot, delta),
+            Command::Allocate { book, slot, amount } => {
+                positive(amount)?;
+                let index = self.strategy_slot(book, slot)?;
+                let balance = self.commit_move(self.check_allocate(index, slot, amount)?);
+                Ok(Outcome::Allocated { balance })
+            }
+            Command::Release { book, slot, amount } => {
+                positive(amount)?;
+                let index = self.strategy_slot(book, slot)?;
+                let balance = self.commit_move(self.check_release(index, slot, amount)?);
+                Ok(Outcome::Released { balance })
+            }
+            Command::Trade { book_a, delta_a, book_b, delta_b } => {
+                self.trade(book_a, delta_a, book_b, delta_b)
+            }
+            Command::Reserve { id, book, slot, side, layer, amount } => {
+                self.reserve(id, book, slot, side, layer, amount)
+            }
+            Command::Fill { id, amount } => self.fill(id, amount),
+            Command::Cancel { id } => self.cancel(id),
+            Command::ReleaseOrder { id } => self.release_order(id),
+            Command::RecordAlpha { book, slot, amount } => {
+                non_zero(amount)?;
+                let index = self.strategy_slot(book, slot)?;
+                let strategy = self.books[index].strategy_mut(slot);
+                strategy.acc_alpha = add(strategy.acc_alpha, amount)?;
+                Ok(Outcome::AlphaRecorded { acc_alpha: strategy.acc_alpha })
+            }
+            Command::MarkLoss { book, slot, loss } => {
+                non_negative(loss)?;
+                let index = self.strategy_slot(book, slot)?;
+                let strategy = self.books[index].strategy_mut(slot);
+                strategy.float_loss = loss;
+                Ok(Outcome::LossMarked { forced_reduce: strategy.is_forced_reduce() })
+            }
+        }
+    }
+
+    /// Checks a full recomputation of every derived figure against the stored ones: each
+    /// strategy's `frozen` and `used` against the sums over its live orders plus its direct
+    /// allocation, each book's live order count, and the book invariant. `O(orders)`; for tests
+    /// and audits, not for the apply path.
+    ///
+    /// # Errors
+    /// A description of the first mismatch.
+    pub fn audit(&self) -> Result<(), String> {
+        let mut sums: HashMap<(usize, u8), (i128, i128, u32)> = HashMap::new();
+        for order in self.orders.values() {
+            let entry = sums.entry((order.book.index(), order.slot)).or_default();
+            entry.0 += i128::from(order.frozen.raw());
+            entry.1 += i128::from(order.used.raw());
+            entry.2 += 1;
+            let consistent = match order.state {
+                OrderState::Pending => order.frozen == order.amount && order.used.is_zero(),
+                OrderState::PartiallyFilled => {
+                    order.frozen.is_positive()
+                        && order.used.is_positive()
+                        && i128::from(order.frozen.raw()) + i128::from(order.used.raw())
+                            == i128::from(order.amount.raw())
+                }
+                OrderState::Filled => order.frozen.is_zero() && order.used == order.amount,
+                OrderState::Cancelled => order.frozen.is_zero() && order.used.is_positive(),
+                OrderState::Released | OrderState::Dropped => false,
+            };
+            if !consistent {
+                return Err(format!("order {} is inconsistent: {order:?}", order.id));
+            }
+        }
+        for book in &self.books {
+            let mut orders_live = 0;
+            for (slot, strategy) in book.strategies() {
+                let (frozen, used, count) = sums.get(&(book.id.index(), slot)).copied().unwrap_or_default();
+                if i128::from(strategy.frozen.raw()) != frozen {
+                    return Err(format!(
+                        "{} slot {slot}: frozen {} != orders' {frozen}",
+                        book.id, strategy.frozen
+                    ));
+                }
+                if i128::from(strategy.used.raw()) != used + i128::from(strategy.direct.raw()) {
+                    return Err(format!(
+                        "{} slot {slot}: used {} != orders' {used} + direct {}",
+                        book.id, strategy.used, strategy.direct
+                    ));
+                }
+                if strategy.orders_live != count {
+                    return Err(format!(
+                        "{} slot {slot}: {} live orders counted, {count} held",
+                        book.id, strategy.orders_live
+                    ));
+                }
+                orders_live += count;
+            }
+            if book.orders_live != orders_live {
+                return Err(format!(
+                    "{}: {} live orders counted, {orders_live} held",
+                    book.id, book.orders_live
+                ));
+            }
+            let committed: i128 =
+                book.strategies().map(|(_, s)| i128::from(s.frozen.raw()) + i128::from(s.used.raw())).sum();
+            if i128::from(book.total.raw()) != i128::from(book.pool.raw()) + committed {
+                return Err(format!(
+                    "{}: total {} != pool {} + committed {committed}",
+                    book.id, book.total, book.pool
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    // ----- lookups shared by the commands -----
+
+    fn book_index(&self, book: BookId) -> Result<usize, Rejection> {
+        if book.index() < self.books.len() {
+            Ok(book.index())
+        } else {
+            Err(Rejection::UnknownBook { book })
+        }
+    }
+
+    /// The book's index, after checking that `slot` is within its slot count.
+    fn any_slot(&self, book: BookId, slot: u8) -> Result<usize, Rejection> {
+        let index = self.book_index(book)?;
+        let slot_count = self.books[index].slot_count();
+        if slot >= slot_count {
+            return Err(Rejection::SlotOutOfRange { slot, slot_count });
+        }
+        Ok(index)
+    }
+
+    /// The book's index, after checking that `slot` is one of its strategy slots.
+    fn strategy_slot(&self, book: BookId, slot: u8) -> Result<usize, Rejection> {
+        let index = self.any_slot(book, slot)?;
+        if slot < SLOT_FIRST_STRATEGY {
+            return Err(Rejection::SlotNotStrategy { slot });
+        }
+        Ok(index)
+    }
+
+    /// Updates what follows a change to a book (its penalty gate) and asserts its invariant.
+    fn settle(&mut self, index: usize) {
+        let book = &mut self.books[index];
+        let view = book.view();
+        book.penalty.update(&view);
+        book.assert_invariant();
+    }
+
+    // ----- book-level commands (seed 004) -----
+
+    fn open_book(&mut self, spec: BookSpec) -> Result<Outcome, Rejection> {
+        if !(SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(&spec.slot_count) {
+            return Err(Rejection::SlotCountOutOfRange { slot_count: spec.slot_count });
+        }
+        if spec.reserve_ratio > Ratio::ONE {
+            return Err(Rejection::InvalidRatio {
+                setting: RatioSetting::ReserveRatio,
+                ratio: spec.reserve_ratio,
+            });
+        }
+        if !spec.penalty.is_valid() {
+            return Err(Rejection::InvalidRatio {
+                setting: RatioSetting::PenaltyLeave,
+                ratio: spec.penalty.leave,
+            });
+        }
+        if let Some(book) = self.book_id(spec.venue, spec.currency) {
+            return Err(Rejection::BookExists { venue: spec.venue, currency: spec.currency, book });
+        }
+        if self.books.len() >= usize::from(self.limits.books_max) {
+            return Err(Rejection::BooksLimitReached { books_max: self.limits.books_max });
+        }
+        // The limit check above keeps the index within u16.
+        let id = BookId::new(self.books.len() as u16);
+        self.books.push(Book::new(id, spec, self.credit_limit(spec.currency)));
+        self.settle(id.index());
+        Ok(Outcome::BookOpened { book: id })
+    }
+
+    fn configure_strategy(
+        &mut self,
+        book: BookId,
+        slot: u8,
+        config: StrategyConfig,
+    ) -> Result<Outcome, Rejection> {
+        if let Some(cap) = config.cap {
+            non_negative(cap)?;
+        }
+        non_negative(config.loss_limit)?;
+        let index = self.strategy_slot(book, slot)?;
+        if let Some(label) = config.label {
+            if let Some(taken) = self.books[index].slot_of(label).filter(|&s| s != slot) {
+                return Err(Rejection::LabelTaken { label, slot: taken });
+            }
+        }
+        self.books[index].strategy_mut(slot).config = config;
+        Ok(Outcome::StrategyConfigured)
+    }
+
+    fn set_credit_limit(&mut self, currency: Currency, limit: Amount) -> Result<Outcome, Rejection> {
+        non_negative(limit)?;
+        match self.credit_limits.iter().position(|(c, _)| *c == currency) {
+            Some(entry) => self.credit_limits[entry].1 = limit,
+            None if self.credit_limits.len() >= usize::from(self.limits.currencies_max) => {
+                return Err(Rejection::CurrenciesLimitReached { currencies_max: self.limits.currencies_max });
+            }
+            None => self.credit_limits.push((currency, limit)),
+        }
+        let (mut books, mut books_unrecoverable) = (0, 0);
+        for book in self.books.iter_mut().filter(|b| b.currency() == currency) {
+            book.credit_limit = limit;
+            books += 1;
+            if book.health() != Health::Sound {
+                books_unrecoverable += 1;
+            }
+        }
+        Ok(Outcome::CreditLimitSet { books, books_unrecoverable })
+    }
+
+    fn reset(&mut self, book: BookId, balance: Amount, force: bool) -> Result<Outcome, Rejection> {
+        let index = self.book_index(book)?;
+        let orders = self.books[index].orders_live;
+        if orders > 0 && !force {
+            return Err(Rejection::LiveOrders { book, orders });
+        }
+        let (mut dropped_frozen, mut dropped_used) = (Amount::ZERO, Amount::ZERO);
+        let resolved = &mut self.resolved;
+        self.orders.retain(|&id, order| {
+            if order.book != book {
+                return true;
+            }
+            // Each sum is part of the book's committed amount, which is in range.
+            dropped_frozen = dropped_frozen.checked_add(order.frozen).unwrap_or(Amount::MAX);
+            dropped_used = dropped_used.checked_add(order.used).unwrap_or(Amount::MAX);
+            resolved.insert(id, OrderState::Dropped);
+            false
+        });
+        let b = &mut self.books[index];
+        let mut dropped_direct = Amount::ZERO;
+        for strategy in &mut b.strategies {
+            dropped_direct = dropped_direct.checked_add(strategy.direct).unwrap_or(Amount::MAX);
+            strategy.frozen = Amount::ZERO;
+            strategy.used = Amount::ZERO;
+            strategy.direct = Amount::ZERO;
+            strategy.orders_live = 0;
+        }
+        b.orders_live = 0;
+        b.total = balance;
+        b.pool = balance;
+        let health = b.health();
+        self.settle(index);
+        Ok(Outcome::Reset { dropped_orders: orders, dropped_frozen, dropped_used, dropped_direct, health })
+    }
+
+    fn set(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Outcome, Rejection> {
+        let index = self.any_slot(book, slot)?;
+        let b = &self.books[index];
+        match slot {
+            SLOT_TOTAL | SLOT_POOL => {
+                let current = if slot == SLOT_TOTAL { b.total } else { b.pool };
+                let drift = sub(amount, current)?;
+                self.shift_total(index, drift)?;
+                Ok(Outcome::Set { drift, health: self.books[index].health() })
+            }
+            _ => {
+                non_negative(amount)?;
+                let current = b.strategy(slot).map_or(Amount::ZERO, |s| s.committed());
+                let drift = sub(amount, current)?;
+                if drift.is_positive() {
+                    self.commit_move(self.check_allocate(index, slot, drift)?);
+                } else if drift.is_negative() {
+                    self.commit_move(self.check_release(index, slot, drift.neg())?);
+                }
+                Ok(Outcome::Set { drift, health: self.books[index].health() })
+            }
+        }
+    }
+
+    fn adjust(&mut self, book: BookId, slot: u8, delta: Amount) -> Result<Outcome, Rejection> {
+        non_zero(delta)?;
+        let index = self.any_slot(book, slot)?;
+        match slot {
+            SLOT_TOTAL | SLOT_POOL => self.shift_total(index, delta)?,
+            _ if delta.is_positive() => {
+                self.commit_move(self.check_allocate(index, slot, delta)?);
+            }
+            _ => {
+                self.commit_move(self.check_release(index, slot, delta.neg())?);
+            }
+        }
+        Ok(Outcome::Adjusted { health: self.books[index].health() })
+    }
+
+    /// Moves the total and the pool together by `delta`: the exchange says the account holds
+    /// more or less, and the strategies keep what they hold. Never refused for the credit
+    /// limit: the ledger must follow reality, and a pool pushed below `-credit_limit` is
+    /// reported as `Health::Unrecoverable`.
+    fn shift_total(&mut self, index: usize, delta: Amount) -> Result<(), Rejection> {
+        let b = &self.books[index];
+        let total = add(b.total, delta)?;
+        let pool = add(b.pool, delta)?;
+        let b = &mut self.books[index];
+        b.total = total;
+        b.pool = pool;
+        self.settle(index);
+        Ok(())
+    }
+
+    fn trade(
+        &mut self,
+        book_a: BookId,
+        delta_a: Amount,
+        book_b: BookId,
+        delta_b: Amount,
+    ) -> Result<Outcome, Rejection> {
+        non_zero(delta_a)?;
+        non_zero(delta_b)?;
+        let a = self.book_index(book_a)?;
+        let b = self.book_index(book_b)?;
+        if a == b {
+            return Err(Rejection::TradeSameBook { book: book_a });
+        }
+        if delta_a.is_positive() == delta_b.is_positive() {
+            return Err(Rejection::TradeNotOpposite { delta_a, delta_b });
+        }
+        // Check both sides before touching either.
+        let (ba, bb) = (&self.books[a], &self.books[b]);
+        add(ba.total, delta_a)?;
+        add(ba.pool, delta_a)?;
+        add(bb.total, delta_b)?;
+        add(bb.pool, delta_b)?;
+        self.shift_total(a, delta_a)?;
+        self.shift_total(b, delta_b)?;
+        Ok(Outcome::Traded { health_a: self.books[a].health(), health_b: self.books[b].health() })
+    }
+
+    /// Checks a move of `amount` from the pool into a strategy's direct allocation: forced-reduce,
+    /// nominal cap, credit limit, in that order.
+    fn check_allocate(&self, index: usize, slot: u8, amount: Amount) -> Result<Move, Rejection> {
+        let b = &self.books[index];
+        let strategy = b.strategy(slot).ok_or(Rejection::SlotNotStrategy { slot })?;
+        self.check_buy_rules(b, slot, amount)?;
+        self.check_funds(b, amount)?;
+        Ok(Move {
+            book: index,
+            slot,
+            pool: sub(b.pool, amount)?,
+            strategy_value: add(strategy.direct, amount)?,
+        })
+    }
+
+    /// Checks a move of `amount` from a strategy's direct allocation back to the pool.
+    fn check_release(&self, index: usize, slot: u8, amount: Amount) -> Result<Move, Rejection> {
+        let b = &self.books[index];
+        let strategy = b.strategy(slot).ok_or(Rejection::SlotNotStrategy { slot })?;
+        if amount > strategy.direct {
+            return Err(Rejection::ExceedsAllocation { slot, direct: strategy.direct, amount });
+        }
+        Ok(Move {
+            book: index,
+            slot,
+            pool: add(b.pool, amount)?,
+            strategy_value: sub(strategy.direct, amount)?,
+        })
+    }
+
+    /// Commits a checked move of a direct allocation; returns the strategy's balance.
+    fn commit_move(&mut self, m: Move) -> Amount {
+        let b = &mut self.books[m.book];
+        let strategy = b.strategy_mut(m.slot);
+        let delta = m.strategy_value.raw() - strategy.direct.raw();
+        strategy.direct = m.strategy_value;
+        // `used` moves with `direct`; both stay within the book's committed amount.
+        strategy.used = Amount::from_raw(strategy.used.raw() + delta).unwrap_or(Amount::MAX);
+        let balance = strategy.committed();
+        b.pool = m.pool;
+        self.settle(m.book);
+        balance
+    }
+
+    /// The rules for capital that adds exposure: forced-reduce, then the nominal cap.
+    fn check_buy_rules(&self, b: &Book, slot: u8, amount: Amount) -> Result<(), Rejection> {
+        let strategy = b.strategy(slot).ok_or(Rejection::SlotNotStrategy { slot })?;
+        if strategy.is_forced_reduce() {
+            return Err(Rejection::ForcedReduce {
+                slot,
+                loss: strategy.float_loss,
+                loss_limit: strategy.config.loss_limit,
+            });
+        }
+        if let Some(cap) = strategy.config.cap {
+            let committed = strategy.committed();
+            if add(committed, amount)? > cap {
+                return Err(Rejection::ExceedsNominalCap { committed, amount, cap });
+            }
+        }
+        Ok(())
+    }
+
+    /// The credit rule: `pool - amount >= -credit_limit`. Also keeps the book's committed
+    /// amount within range, so every sum over a book fits an [`Amount`].
+    fn check_funds(&self, b: &Book, amount: Amount) -> Result<(), Rejection> {
+        let after = i128::from(b.pool.raw()) - i128::from(amount.raw());
+        if after < -i128::from(b.credit_limit.raw()) {
+            return Err(Rejection::ExceedsCreditLimit { pool: b.pool, amount, credit_limit: b.credit_limit });
+        }
+        if i128::from(b.total.raw()) - after > i128::from(Amount::MAX.raw()) {
+            return Err(Rejection::Overflow);
+        }
+        Ok(())
+    }
+
+    // ----- order-level commands (seed 000) -----
+
+    fn reserve(
+        &mut self,
+        id: ClientOrderId,
+        book: BookId,
+        slot: u8,
+        side: Side,
+        layer: u32,
+        amount: Amount,
+    ) -> Result<Outcome, Rejection> {
+        positive(amount)?;
+        let index = self.strategy_slot(book, slot)?;
+        if let Some(order) = self.orders.get(&id) {
+            let field = if order.book != book {
+                Some(ReserveField::Book { existing: order.book, requested: book })
+            } else if order.slot != slot {
+                Some(ReserveField::Slot { existing: order.slot, requested: slot })
+            } else if order.side != side {
+                Some(ReserveField::Side { existing: order.side, requested: side })
+            } else if order.layer != layer {
+                Some(ReserveField::Layer { existing: order.layer, requested: layer })
+            } else if order.amount != amount {
+                Some(ReserveField::Amount { existing: order.amount, requested: amount })
+            } else {
+                None
+            };
+            return match field {
+                Some(field) => Err(Rejection::IdConflict { id, field }),
+                None => Ok(Outcome::AlreadyReserved { state: order.state }),
+            };
+        }
+        if let Some(state) = self.resolved.get(&id) {
+            return Err(Rejection::IdResolved { id, state });
+        }
+        if self.orders.len() >= self.limits.orders_max as usize {
+            return Err(Rejection::OrdersLimitReached { orders_max: self.limits.orders_max });
+        }
+        let b = &self.books[index];
+        if side == Side::Buy {
+            self.check_buy_rules(b, slot, amount)?;
+            if layer == 0 {
+                let view = b.view();
+                if !view.can_open_first_layer(amount) {
+                    return Err(Rejection::ExceedsReserveRatio {
+                        committed: view.committed(),
+                        amount,
+                        limit: view.first_layer_limit(),
+                    });
+                }
+            }
+        }
+        self.check_funds(b, amount)?;
+        let pool = sub(b.pool, amount)?;
+        let frozen = add(b.strategy(slot).map_or(Amount::ZERO, |s| s.frozen), amount)?;
+
+        let b = &mut self.books[index];
+        b.pool = pool;
+        b.orders_live += 1;
+        let strategy = b.strategy_mut(slot);
+        strategy.frozen = frozen;
+        strategy.orders_live += 1;
+        self.orders.insert(
+            id,
+            Order {
+                id,
+                book,
+                slot,
+                side,
+                layer,
+                amount,
+                frozen: amount,
+                used: Amount::ZERO,
+                state: OrderState::Pending,
+            },
+        );
+        self.settle(index);
+        Ok(Outcome::Reserved { book })
+    }
+
+    /// The live order with `id`, or the rejection that explains why there is none.
+    fn live_order(&self, id: ClientOrderId) -> Result<&Order, Rejection> {
+        if let Some(order) = self.orders.get(&id) {
+            return Ok(order);
+        }
+        Err(match self.resolved.get(&id) {
+            Some(OrderState::Released) => Rejection::OrderReleased { id },
+            Some(OrderState::Dropped) => Rejection::OrderDropped { id },
+            Some(_) => Rejection::OrderCancelled { id },
+            None => Rejection::UnknownOrder { id },
+        })
+    }
+
+    fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<Outcome, Rejection> {
+        positive(amount)?;
+        let order = *self.live_order(id)?;
+        match order.state {
+            OrderState::Cancelled => return Err(Rejection::OrderCancelled { id }),
+            OrderState::Filled => return Err(Rejection::OrderFilled { id }),
+            _ => {}
+        }
+        if amount > order.frozen {
+            return Err(Rejection::FillExceedsFrozen { id, frozen: order.frozen, fill: amount });
+        }
+        let index = order.book.index();
+        let strategy = self.strategy_of(&order);
+        let (strategy_frozen, strategy_used) = (sub(strategy.frozen, amount)?, add(strategy.used, amount)?);
+        let (order_frozen, order_used) = (sub(order.frozen, amount)?, add(order.used, amount)?);
+        let state = if order_frozen.is_zero() { OrderState::Filled } else { OrderState::PartiallyFilled };
+
+        let strategy = self.books[index].strategy_mut(order.slot);
+        strategy.frozen = strategy_frozen;
+        strategy.used = strategy_used;
+        self.orders.insert(id, Order { frozen: order_frozen, used: order_used, state, ..order });
+        self.settle(index);
+        Ok(Outcome::Filled { state, remaining: order_frozen })
+    }
+
+    fn cancel(&mut self, id: ClientOrderId) -> Result<Outcome, Rejection> {
+        let order = *self.live_order(id)?;
+        match order.state {
+            OrderState::Cancelled => return Err(Rejection::OrderCancelled { id }),
+            OrderState::Filled => return Err(Rejection::OrderFilled { id }),
+            _ => {}
+        }
+        let index = order.book.index();
+        let returned = order.frozen;
+        let pool = add(self.books[index].pool, returned)?;
+        let strategy_frozen = sub(self.strategy_of(&order).frozen, returned)?;
+
+        let b = &mut self.books[index];
+        b.pool = pool;
+        b.strategy_mut(order.slot).frozen = strategy_frozen;
+        if order.used.is_zero() {
+            self.forget(&order, OrderState::Cancelled);
+        } else {
+            self.orders.insert(id, Order { frozen: Amount::ZERO, state: OrderState::Cancelled, ..order });
+        }
+        self.settle(index);
+        Ok(Outcome::Cancelled { returned, held: order.used })
+    }
+
+    fn release_order(&mut self, id: ClientOrderId) -> Result<Outcome, Rejection> {
+        let order = *self.live_order(id)?;
+        match order.state {
+            OrderState::Pending => return Err(Rejection::ReleaseNotFilled { id }),
+            OrderState::PartiallyFilled => {
+                return Err(Rejection::ReleaseWorking { id, frozen: order.frozen })
+            }
+            _ => {}
+        }
+        let index = order.book.index();
+        let returned = order.used;
+        let pool = add(self.books[index].pool, returned)?;
+        let strategy_used = sub(self.strategy_of(&order).used, returned)?;
+
+        let b = &mut self.books[index];
+        b.pool = pool;
+        b.strategy_mut(order.slot).used = strategy_used;
+        self.forget(&order, OrderState::Released);
+        self.settle(index);
+        Ok(Outcome::OrderReleased { returned })
+    }
+
+    fn strategy_of(&self, order: &Order) -> &crate::book::Strategy {
+        self.books[order.book.index()]
+            .strategy(order.slot)
+            .unwrap_or_else(|| unreachable!("order {} names a slot its book lacks", order.id))
+    }
+
+    /// Moves a resolved order from the live table to the resolved window.
+    fn forget(&mut self, order: &Order, state: OrderState) {
+        let b = &mut self.books[order.book.index()];
+        b.orders_live -= 1;
+        b.strategy_mut(order.slot).orders_live -= 1;
+        self.orders.remove(&order.id);
+        self.resolved.insert(order.id, state);
+    }
+}

@@ -1,0 +1,63 @@
+//! capvault: one account's capital, shared exactly among many strategies.
+//!
+//! A [`Ledger`] holds one [`Book`] per (venue, currency). Slot 0 of a book is the account's real
+//! total, slot 1 the pool of unallocated cash, slots 2.. the strategies, each with capital
+//! `frozen` by working orders and `used` by fills or direct allocations. After every command,
+//! exactly:
+//!
+//! ```text
+//! total == pool + Σ (frozen_i + used_i)
+//! ```
+//!
+//! Money is [`Amount`], a fixed-point integer; every rule is an exact integer comparison; every
+//! refusal is one [`Rejection`] variant and leaves the ledger unchanged. The model, the order
+//! of the checks and the names the seed documents use are in `docs/model.md`.
+//!
+//! ```
+//! use capvault::{Amount, BookSpec, ClientOrderId, Command, Currency, Ledger, Limits, Outcome, Side, Venue};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut ledger = Ledger::new(Limits::default())?;
+//! let spec = BookSpec::new(Venue::new("SSE")?, Currency::new("CNY")?, 4);
+//! let Outcome::BookOpened { book } = ledger.apply(&Command::OpenBook { spec })? else { unreachable!() };
+//! ledger.apply(&Command::Reset { book, balance: "300000".parse()?, force: false })?;
+//!
+//! let id: ClientOrderId = "9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b".parse()?;
+//! let amount: Amount = "20000".parse()?;
+//! ledger.apply(&Command::Reserve { id, book, slot: 2, side: Side::Buy, layer: 0, amount })?;
+//! ledger.apply(&Command::Fill { id, amount })?;
+//! assert_eq!(ledger.balance(book, 1)?, "280000".parse()?); // the pool
+//! assert_eq!(ledger.balance(book, 2)?, amount); // the strategy
+//! # Ok(())
+//! # }
+//! ```
+
+mod book;
+mod code;
+mod command;
+mod config;
+mod ledger;
+mod money;
+mod order;
+mod order_id;
+mod outcome;
+mod ratio;
+mod rejection;
+mod resolved;
+mod view;
+
+pub use book::{
+    Book, BookId, BookSpec, Health, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL,
+    SLOT_TOTAL,
+};
+pub use code::{CodeError, Currency, Label, Venue};
+pub use command::Command;
+pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConfig};
+pub use ledger::Ledger;
+pub use money::{Amount, AmountError};
+pub use order::{Order, OrderState, Side};
+pub use order_id::{ClientOrderId, OrderIdError};
+pub use outcome::Outcome;
+pub use ratio::{Ratio, RatioError};
+pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+pub use view::{PenaltyConfig, PoolView, StepPenalty};

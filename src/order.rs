@@ -1,0 +1,105 @@
+//! Orders: the two-phase reservations that tie capital to a client order id.
+
+use serde::{Deserialize, Serialize};
+
+use crate::book::BookId;
+use crate::money::Amount;
+use crate::order_id::ClientOrderId;
+
+/// The direction of an order. Buys commit capital and pass every rule; sells only need the
+/// funds (they reduce exposure, so the reserve ratio, the nominal cap and forced-reduce let them
+/// through, as seed 000 section 5.1 asks).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Side {
+    /// Opens or adds to a position.
+    Buy,
+    /// Reduces a position.
+    Sell,
+}
+
+/// Where an order is in its life. See the state diagram in `docs/model.md`.
+///
+/// ```text
+/// Pending ──fill──▶ PartiallyFilled ──fill──▶ Filled ──release──▶ Released
+///    │                    │
+///    └──cancel──┬─────────┘
+///               ▼
+///           Cancelled (remainder returned; filled part held until release)
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum OrderState {
+    /// Reserved, nothing filled: `frozen == amount`, `used == 0`.
+    Pending,
+    /// Some filled, some still working: `frozen > 0`, `used > 0`.
+    PartiallyFilled,
+    /// Everything filled: `frozen == 0`, `used == amount`.
+    Filled,
+    /// Cancelled: the unfilled remainder went back to the pool. If part had filled, the order
+    /// still holds that `used` until it is released.
+    Cancelled,
+    /// Closed: its `used` went back to the pool. Terminal.
+    Released,
+    /// Dropped by a forced reset of its book. Terminal.
+    Dropped,
+}
+
+impl OrderState {
+    /// `true` once nothing more can happen to the order.
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, OrderState::Released | OrderState::Dropped)
+    }
+}
+
+/// A live order: reserved and not yet fully resolved.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Order {
+    pub(crate) id: ClientOrderId,
+    pub(crate) book: BookId,
+    pub(crate) slot: u8,
+    pub(crate) side: Side,
+    pub(crate) layer: u32,
+    pub(crate) amount: Amount,
+    pub(crate) frozen: Amount,
+    pub(crate) used: Amount,
+    pub(crate) state: OrderState,
+}
+
+impl Order {
+    /// The client order id.
+    pub const fn id(&self) -> ClientOrderId {
+        self.id
+    }
+    /// The book the capital comes from.
+    pub const fn book(&self) -> BookId {
+        self.book
+    }
+    /// The strategy slot that placed it.
+    pub const fn slot(&self) -> u8 {
+        self.slot
+    }
+    /// Buy or sell.
+    pub const fn side(&self) -> Side {
+        self.side
+    }
+    /// The grid layer; 0 opens a first layer.
+    pub const fn layer(&self) -> u32 {
+        self.layer
+    }
+    /// The amount reserved when the order was sent.
+    pub const fn amount(&self) -> Amount {
+        self.amount
+    }
+    /// The part still reserved for the working order.
+    pub const fn frozen(&self) -> Amount {
+        self.frozen
+    }
+    /// The part filled and not yet released.
+    pub const fn used(&self) -> Amount {
+        self.used
+    }
+    /// Where the order is in its life.
+    pub const fn state(&self) -> OrderState {
+        self.state
+    }
+}

@@ -1,0 +1,108 @@
+//! What an accepted command did.
+
+use serde::{Deserialize, Serialize};
+
+use crate::book::{BookId, Health};
+use crate::money::Amount;
+use crate::order::OrderState;
+
+/// The result of an accepted command, with the figures a caller acts on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A book was opened.
+    BookOpened {
+        /// Its id.
+        book: BookId,
+    },
+    /// A strategy's settings were replaced.
+    StrategyConfigured,
+    /// A credit limit was set.
+    CreditLimitSet {
+        /// Books of that currency now updated.
+        books: u16,
+        /// Of those, books now `Unrecoverable`.
+        books_unrecoverable: u16,
+    },
+    /// A book was reset.
+    Reset {
+        /// Live orders dropped (only with `force`).
+        dropped_orders: u32,
+        /// Their frozen amount, returned to the new pool.
+        dropped_frozen: Amount,
+        /// Their used amount, returned to the new pool.
+        dropped_used: Amount,
+        /// Direct allocations returned to the new pool.
+        dropped_direct: Amount,
+        /// The book's health afterwards.
+        health: Health,
+    },
+    /// A slot was set.
+    Set {
+        /// New value minus old value: for slot 0, the drift between the ledger and the exchange.
+        drift: Amount,
+        /// The book's health afterwards.
+        health: Health,
+    },
+    /// A slot was adjusted.
+    Adjusted {
+        /// The book's health afterwards.
+        health: Health,
+    },
+    /// Capital was allocated to a strategy.
+    Allocated {
+        /// The strategy's balance afterwards.
+        balance: Amount,
+    },
+    /// Capital was released from a strategy.
+    Released {
+        /// The strategy's balance afterwards.
+        balance: Amount,
+    },
+    /// A two-currency exchange was applied.
+    Traded {
+        /// The first book's health afterwards.
+        health_a: Health,
+        /// The second book's health afterwards.
+        health_b: Health,
+    },
+    /// An order's capital was reserved.
+    Reserved {
+        /// The book it came from.
+        book: BookId,
+    },
+    /// The same reservation was already applied; nothing changed.
+    AlreadyReserved {
+        /// Where the order is now.
+        state: OrderState,
+    },
+    /// A fill moved frozen to used.
+    Filled {
+        /// `PartiallyFilled` or `Filled`.
+        state: OrderState,
+        /// What is still frozen.
+        remaining: Amount,
+    },
+    /// An order was cancelled.
+    Cancelled {
+        /// The unfilled remainder returned to the pool.
+        returned: Amount,
+        /// The filled part the order still holds until it is released.
+        held: Amount,
+    },
+    /// An order's used capital was returned to the pool.
+    OrderReleased {
+        /// The amount returned.
+        returned: Amount,
+    },
+    /// Alpha was recorded.
+    AlphaRecorded {
+        /// The strategy's accumulated alpha afterwards.
+        acc_alpha: Amount,
+    },
+    /// A floating loss was marked.
+    LossMarked {
+        /// Whether the strategy is in forced-reduce afterwards.
+        forced_reduce: bool,
+    },
+}

@@ -1,0 +1,393 @@
+//! Rejections: why a command was refused. A rejected command changes nothing.
+//!
+//! Each command checks its rules in the fixed order written in `docs/model.md` and returns the
+//! first that fails, with the figures that explain it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::book::BookId;
+use crate::code::{Currency, Label, Venue};
+use crate::money::Amount;
+use crate::order::{OrderState, Side};
+use crate::order_id::ClientOrderId;
+use crate::ratio::Ratio;
+
+/// What is wrong with an amount on its own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum AmountRule {
+    /// It must not be zero.
+    NonZero,
+    /// It must be greater than zero.
+    Positive,
+    /// It must not be negative.
+    NonNegative,
+}
+
+/// A ratio setting that a command validates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum RatioSetting {
+    /// `BookSpec::reserve_ratio`: at most 1.
+    ReserveRatio,
+    /// `PenaltyConfig::leave`: at most `enter`.
+    PenaltyLeave,
+}
+
+/// Which field of a repeated reservation differs from the one already applied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ReserveField {
+    /// The book.
+    Book {
+        /// Applied.
+        existing: BookId,
+        /// Requested.
+        requested: BookId,
+    },
+    /// The slot.
+    Slot {
+        /// Applied.
+        existing: u8,
+        /// Requested.
+        requested: u8,
+    },
+    /// The side.
+    Side {
+        /// Applied.
+        existing: Side,
+        /// Requested.
+        requested: Side,
+    },
+    /// The layer.
+    Layer {
+        /// Applied.
+        existing: u32,
+        /// Requested.
+        requested: u32,
+    },
+    /// The amount.
+    Amount {
+        /// Applied.
+        existing: Amount,
+        /// Requested.
+        requested: Amount,
+    },
+}
+
+/// Why a command was refused. One variant per rule.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "rejection", rename_all = "snake_case")]
+pub enum Rejection {
+    /// An amount breaks its rule (zero, negative where not allowed).
+    InvalidAmount {
+        /// The amount.
+        amount: Amount,
+        /// The rule it breaks.
+        rule: AmountRule,
+    },
+    /// A ratio is out of its range (a reserve ratio above 1, a penalty that leaves above where
+    /// it enters).
+    InvalidRatio {
+        /// The setting.
+        setting: RatioSetting,
+        /// The value given.
+        ratio: Ratio,
+    },
+    /// A book's slot count is outside `2..=64`.
+    SlotCountOutOfRange {
+        /// The count given.
+        slot_count: u8,
+    },
+    /// No book has this id.
+    UnknownBook {
+        /// The id.
+        book: BookId,
+    },
+    /// A book for this (venue, currency) is already open.
+    BookExists {
+        /// The venue.
+        venue: Venue,
+        /// The currency.
+        currency: Currency,
+        /// The open book.
+        book: BookId,
+    },
+    /// The ledger holds `books_max` books already.
+    BooksLimitReached {
+        /// The configured limit.
+        books_max: u16,
+    },
+    /// The credit table holds `currencies_max` currencies already.
+    CurrenciesLimitReached {
+        /// The configured limit.
+        currencies_max: u16,
+    },
+    /// The slot is beyond the book's slot count.
+    SlotOutOfRange {
+        /// The slot.
+        slot: u8,
+        /// The book's slot count.
+        slot_count: u8,
+    },
+    /// The command needs a strategy slot (2..), not the total or the pool.
+    SlotNotStrategy {
+        /// The slot.
+        slot: u8,
+    },
+    /// Another strategy of the book already carries this label.
+    LabelTaken {
+        /// The label.
+        label: Label,
+        /// The slot that carries it.
+        slot: u8,
+    },
+    /// A trade names the same book twice.
+    TradeSameBook {
+        /// The book.
+        book: BookId,
+    },
+    /// A trade's two changes do not have opposite signs.
+    TradeNotOpposite {
+        /// The first change.
+        delta_a: Amount,
+        /// The second change.
+        delta_b: Amount,
+    },
+    /// A reservation repeats a live id with a different field.
+    IdConflict {
+        /// The id.
+        id: ClientOrderId,
+        /// The first field that differs.
+        field: ReserveField,
+    },
+    /// A reservation reuses an id that was already resolved (cancelled, released or dropped).
+    IdResolved {
+        /// The id.
+        id: ClientOrderId,
+        /// How it was resolved.
+        state: OrderState,
+    },
+    /// The ledger holds `orders_max` live orders already.
+    OrdersLimitReached {
+        /// The configured limit.
+        orders_max: u32,
+    },
+    /// No live or recently resolved order has this id.
+    UnknownOrder {
+        /// The id.
+        id: ClientOrderId,
+    },
+    /// A fill, cancel or release of an order that was cancelled.
+    OrderCancelled {
+        /// The id.
+        id: ClientOrderId,
+    },
+    /// A fill or cancel of an order that is fully filled.
+    OrderFilled {
+        /// The id.
+        id: ClientOrderId,
+    },
+    /// A fill, cancel or release of an order that was released.
+    OrderReleased {
+        /// The id.
+        id: ClientOrderId,
+    },
+    /// A fill, cancel or release of an order dropped by a forced reset.
+    OrderDropped {
+        /// The id.
+        id: ClientOrderId,
+    },
+    /// A fill larger than what is still frozen.
+    FillExceedsFrozen {
+        /// The id.
+        id: ClientOrderId,
+        /// Still frozen.
+        frozen: Amount,
+        /// The fill.
+        fill: Amount,
+    },
+    /// A release of an order that has not filled at all.
+    ReleaseNotFilled {
+        /// The id.
+        id: ClientOrderId,
+    },
+    /// A release of an order that is still working (part frozen): cancel or fill it first.
+    ReleaseWorking {
+        /// The id.
+        id: ClientOrderId,
+        /// Still frozen.
+        frozen: Amount,
+    },
+    /// A reset of a book with live orders, without `force`.
+    LiveOrders {
+        /// The book.
+        book: BookId,
+        /// Its live orders.
+        orders: u32,
+    },
+    /// A release larger than the strategy's direct allocation.
+    ExceedsAllocation {
+        /// The slot.
+        slot: u8,
+        /// Its direct allocation.
+        direct: Amount,
+        /// The amount asked back.
+        amount: Amount,
+    },
+    /// The strategy is in forced-reduce: its floating loss exceeds its limit.
+    ForcedReduce {
+        /// The slot.
+        slot: u8,
+        /// The marked loss.
+        loss: Amount,
+        /// The limit.
+        loss_limit: Amount,
+    },
+    /// `committed + amount` would exceed the strategy's nominal cap.
+    ExceedsNominalCap {
+        /// The strategy's committed amount.
+        committed: Amount,
+        /// The amount asked.
+        amount: Amount,
+        /// The cap.
+        cap: Amount,
+    },
+    /// A first layer would leave less than the reserve: `committed + amount > total × (1 - r)`.
+    ExceedsReserveRatio {
+        /// The book's committed amount.
+        committed: Amount,
+        /// The amount asked.
+        amount: Amount,
+        /// `floor(total × (1 - reserve_ratio))`.
+        limit: Amount,
+    },
+    /// The pool would go below `-credit_limit`.
+    ExceedsCreditLimit {
+        /// The pool.
+        pool: Amount,
+        /// The amount asked.
+        amount: Amount,
+        /// The credit limit.
+        credit_limit: Amount,
+    },
+    /// A result would leave the amount range (±10^10 units).
+    Overflow,
+}
+
+impl Rejection {
+    /// A stable snake_case name for logs, metrics and JSON.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidAmount { .. } => "invalid_amount",
+            Rejection::InvalidRatio { .. } => "invalid_ratio",
+            Rejection::SlotCountOutOfRange { .. } => "slot_count_out_of_range",
+            Rejection::UnknownBook { .. } => "unknown_book",
+            Rejection::BookExists { .. } => "book_exists",
+            Rejection::BooksLimitReached { .. } => "books_limit_reached",
+            Rejection::CurrenciesLimitReached { .. } => "currencies_limit_reached",
+            Rejection::SlotOutOfRange { .. } => "slot_out_of_range",
+            Rejection::SlotNotStrategy { .. } => "slot_not_strategy",
+            Rejection::LabelTaken { .. } => "label_taken",
+            Rejection::TradeSameBook { .. } => "trade_same_book",
+            Rejection::TradeNotOpposite { .. } => "trade_not_opposite",
+            Rejection::IdConflict { .. } => "id_conflict",
+            Rejection::IdResolved { .. } => "id_resolved",
+            Rejection::OrdersLimitReached { .. } => "orders_limit_reached",
+            Rejection::UnknownOrder { .. } => "unknown_order",
+            Rejection::OrderCancelled { .. } => "order_cancelled",
+            Rejection::OrderFilled { .. } => "order_filled",
+            Rejection::OrderReleased { .. } => "order_released",
+            Rejection::OrderDropped { .. } => "order_dropped",
+            Rejection::FillExceedsFrozen { .. } => "fill_exceeds_frozen",
+            Rejection::ReleaseNotFilled { .. } => "release_not_filled",
+            Rejection::ReleaseWorking { .. } => "release_working",
+            Rejection::LiveOrders { .. } => "live_orders",
+            Rejection::ExceedsAllocation { .. } => "exceeds_allocation",
+            Rejection::ForcedReduce { .. } => "forced_reduce",
+            Rejection::ExceedsNominalCap { .. } => "exceeds_nominal_cap",
+            Rejection::ExceedsReserveRatio { .. } => "exceeds_reserve_ratio",
+            Rejection::ExceedsCreditLimit { .. } => "exceeds_credit_limit",
+            Rejection::Overflow => "overflow",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Rejection::InvalidAmount { amount, rule } => {
+                let rule = match rule {
+                    AmountRule::NonZero => "non-zero",
+                    AmountRule::Positive => "positive",
+                    AmountRule::NonNegative => "non-negative",
+                };
+                write!(f, "amount {amount} must be {rule}")
+            }
+            Rejection::InvalidRatio { setting, ratio } => write!(f, "{setting:?} {ratio} is out of range"),
+            Rejection::SlotCountOutOfRange { slot_count } => {
+                write!(f, "slot count {slot_count} is outside 2..=64")
+            }
+            Rejection::UnknownBook { book } => write!(f, "{book} does not exist"),
+            Rejection::BookExists { venue, currency, book } => {
+                write!(f, "{venue}/{currency} is already open as {book}")
+            }
+            Rejection::BooksLimitReached { books_max } => write!(f, "{books_max} books are open, the limit"),
+            Rejection::CurrenciesLimitReached { currencies_max } => {
+                write!(f, "{currencies_max} currencies have credit limits, the limit")
+            }
+            Rejection::SlotOutOfRange { slot, slot_count } => {
+                write!(f, "slot {slot} is beyond the book's {slot_count} slots")
+            }
+            Rejection::SlotNotStrategy { slot } => {
+                write!(f, "slot {slot} is not a strategy slot (strategies start at 2)")
+            }
+            Rejection::LabelTaken { label, slot } => write!(f, "label {label} is taken by slot {slot}"),
+            Rejection::TradeSameBook { book } => write!(f, "trade names {book} twice"),
+            Rejection::TradeNotOpposite { delta_a, delta_b } => {
+                write!(f, "trade changes {delta_a} and {delta_b} do not have opposite signs")
+            }
+            Rejection::IdConflict { id, field } => {
+                write!(f, "order {id} was reserved with different fields: {field:?}")
+            }
+            Rejection::IdResolved { id, state } => {
+                write!(f, "order {id} is already resolved ({state:?}); ids are not reused")
+            }
+            Rejection::OrdersLimitReached { orders_max } => {
+                write!(f, "{orders_max} orders are live, the limit")
+            }
+            Rejection::UnknownOrder { id } => write!(f, "order {id} is unknown"),
+            Rejection::OrderCancelled { id } => write!(f, "order {id} was cancelled"),
+            Rejection::OrderFilled { id } => write!(f, "order {id} is fully filled"),
+            Rejection::OrderReleased { id } => write!(f, "order {id} was released"),
+            Rejection::OrderDropped { id } => write!(f, "order {id} was dropped by a forced reset"),
+            Rejection::FillExceedsFrozen { id, frozen, fill } => {
+                write!(f, "fill {fill} of order {id} exceeds its frozen {frozen}")
+            }
+            Rejection::ReleaseNotFilled { id } => write!(f, "order {id} has not filled; nothing to release"),
+            Rejection::ReleaseWorking { id, frozen } => {
+                write!(f, "order {id} still has {frozen} frozen; cancel or fill it before release")
+            }
+            Rejection::LiveOrders { book, orders } => {
+                write!(f, "{book} has {orders} live orders; reset with force to drop them")
+            }
+            Rejection::ExceedsAllocation { slot, direct, amount } => {
+                write!(f, "slot {slot} releases {amount} but holds {direct} allocated directly")
+            }
+            Rejection::ForcedReduce { slot, loss, loss_limit } => {
+                write!(f, "slot {slot} is in forced-reduce: loss {loss} exceeds {loss_limit}")
+            }
+            Rejection::ExceedsNominalCap { committed, amount, cap } => {
+                write!(f, "committed {committed} + {amount} exceeds the nominal cap {cap}")
+            }
+            Rejection::ExceedsReserveRatio { committed, amount, limit } => {
+                write!(f, "first layer: committed {committed} + {amount} exceeds {limit}")
+            }
+            Rejection::ExceedsCreditLimit { pool, amount, credit_limit } => {
+                write!(f, "pool {pool} - {amount} goes below the credit limit -{credit_limit}")
+            }
+            Rejection::Overflow => f.write_str("result leaves the amount range"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
