@@ -253,9 +253,14 @@ impl FromStr for Amount {
 }
 
 impl serde::Serialize for Amount {
-    /// A plain JSON number in currency units, as the JSON mirrors and the seeds' files use.
+    /// A plain JSON number in currency units, as the JSON mirrors and the seeds' files use:
+    /// an integer when the amount is whole (`120000`), otherwise the nearest `f64` (`3500.5`).
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.to_f64())
+        if self.0 % Self::SCALE == 0 {
+            serializer.serialize_i64(self.0 / Self::SCALE)
+        } else {
+            serializer.serialize_f64(self.to_f64())
+        }
     }
 }
 
