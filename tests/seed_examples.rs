@@ -87,10 +87,11 @@ fn seed_000_pool_thresholds_and_id_chain() {
             limit: units(255_000)
         }
     );
-    // An added layer skips the rule.
-    ok(&mut ledger, buy(id(4), 2, 1, units(33_000)));
+    // Exactly 255,000 is allowed.
+    ok(&mut ledger, buy(id(4), 2, 0, units(33_000)));
     assert!(!ledger.book(CNY).unwrap().penalty().is_active());
     // 270,000 is exactly 90%: not above it, so no penalty yet.
+    // An added layer skips the rule.
     ok(&mut ledger, buy(id(5), 2, 1, units(15_000)));
     assert_eq!(ledger.view(CNY).unwrap().committed(), units(270_000));
     assert!(!ledger.book(CNY).unwrap().penalty().is_active());
