@@ -46,7 +46,11 @@ impl Limits {
     /// The largest `resolved_max` accepted: 16 Mi ids.
     pub const RESOLVED_MAX_MAX: u32 = 1 << 24;
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every limit is at least 1 and at most its maximum.
+    ///
+    /// # Errors
+    /// [`ConfigError::Limit`] naming the first limit out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |name, value: u64, max: u64| {
             if value == 0 || value > max {
                 Err(ConfigError::Limit { name, value, max })
@@ -170,10 +174,6 @@ impl LedgerConfig {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Io(format!("{}: {e}", path.display())))?;
         LedgerConfig::from_json(&text)
-    }
-
-    pub(crate) fn validate_limits(&self) -> Result<(), ConfigError> {
-        self.limits.validate()
     }
 }
 

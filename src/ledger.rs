@@ -90,7 +90,7 @@ impl Ledger {
     /// # Errors
     /// [`ConfigError::Limit`] if a limit is zero or above its maximum.
     pub fn new(limits: Limits) -> Result<Ledger, ConfigError> {
-        LedgerConfig { limits, ..LedgerConfig::default() }.validate_limits()?;
+        limits.validate()?;
         Ok(Ledger {
             limits,
             books: Vec::with_capacity(usize::from(limits.books_max)),

@@ -32,6 +32,11 @@
 //! # }
 //! ```
 
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod book;
 mod code;
 mod command;

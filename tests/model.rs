@@ -86,8 +86,22 @@ impl Model {
         usdt.insert(3, slot(None));
         Model {
             books: vec![
-                RefBook { currency: 0, total: 300_000 * UNIT, pool: 300_000 * UNIT, slots: cny, slot_count: 5, penalty: false },
-                RefBook { currency: 1, total: 10_000 * UNIT, pool: 10_000 * UNIT, slots: usdt, slot_count: 4, penalty: false },
+                RefBook {
+                    currency: 0,
+                    total: 300_000 * UNIT,
+                    pool: 300_000 * UNIT,
+                    slots: cny,
+                    slot_count: 5,
+                    penalty: false,
+                },
+                RefBook {
+                    currency: 1,
+                    total: 10_000 * UNIT,
+                    pool: 10_000 * UNIT,
+                    slots: usdt,
+                    slot_count: 4,
+                    penalty: false,
+                },
             ],
             credit: [0, 0],
             credit_set: [false, false],
@@ -97,17 +111,29 @@ impl Model {
     }
 
     fn book(&self, b: u16) -> Result<usize, &'static str> {
-        if usize::from(b) < self.books.len() { Ok(usize::from(b)) } else { Err("unknown_book") }
+        if usize::from(b) < self.books.len() {
+            Ok(usize::from(b))
+        } else {
+            Err("unknown_book")
+        }
     }
 
     fn any_slot(&self, b: u16, slot: u8) -> Result<usize, &'static str> {
         let b = self.book(b)?;
-        if slot >= self.books[b].slot_count { Err("slot_out_of_range") } else { Ok(b) }
+        if slot >= self.books[b].slot_count {
+            Err("slot_out_of_range")
+        } else {
+            Ok(b)
+        }
     }
 
     fn strategy(&self, b: u16, slot: u8) -> Result<usize, &'static str> {
         let b = self.any_slot(b, slot)?;
-        if slot < 2 { Err("slot_not_strategy") } else { Ok(b) }
+        if slot < 2 {
+            Err("slot_not_strategy")
+        } else {
+            Ok(b)
+        }
     }
 
     fn committed(&self, b: usize) -> i128 {
@@ -204,7 +230,8 @@ impl Model {
             }
             Op::Reset { book, balance, force } => {
                 let b = self.book(book)?;
-                let live: Vec<u64> = self.orders.iter().filter(|(_, o)| o.book == b).map(|(&id, _)| id).collect();
+                let live: Vec<u64> =
+                    self.orders.iter().filter(|(_, o)| o.book == b).map(|(&id, _)| id).collect();
                 if !live.is_empty() && !force {
                     return Err("live_orders");
                 }
@@ -291,7 +318,11 @@ impl Model {
                 }
                 let b = self.strategy(book, slot)?;
                 if let Some(o) = self.orders.get(&id) {
-                    let same = o.book == b && o.slot == slot && o.sell == sell && o.layer == layer && o.amount == amount;
+                    let same = o.book == b
+                        && o.slot == slot
+                        && o.sell == sell
+                        && o.layer == layer
+                        && o.amount == amount;
                     return if same { Ok(()) } else { Err("id_conflict") };
                 }
                 if self.resolved_state(id).is_some() {
@@ -312,7 +343,10 @@ impl Model {
                 self.funds(b, amount)?;
                 self.books[b].pool -= amount;
                 self.books[b].slots.get_mut(&slot).unwrap().frozen += amount;
-                self.orders.insert(id, RefOrder { book: b, slot, sell, layer, amount, frozen: amount, used: 0, st: St::Pending });
+                self.orders.insert(
+                    id,
+                    RefOrder { book: b, slot, sell, layer, amount, frozen: amount, used: 0, st: St::Pending },
+                );
                 Ok(())
             }
             Op::Fill { id, amount } => {
@@ -434,12 +468,24 @@ impl Op {
     fn to_command(&self) -> Command {
         let id = |n: u64| ClientOrderId::snowflake(n).unwrap();
         match *self {
-            Op::Credit { currency: c, limit } => Command::SetCreditLimit { currency: currency(c), limit: amt(limit) },
-            Op::Reset { book, balance, force } => Command::Reset { book: BookId::new(book), balance: amt(balance), force },
-            Op::Set { book, slot, amount } => Command::Set { book: BookId::new(book), slot, amount: amt(amount) },
-            Op::Adjust { book, slot, delta } => Command::Adjust { book: BookId::new(book), slot, delta: amt(delta) },
-            Op::Allocate { book, slot, amount } => Command::Allocate { book: BookId::new(book), slot, amount: amt(amount) },
-            Op::Release { book, slot, amount } => Command::Release { book: BookId::new(book), slot, amount: amt(amount) },
+            Op::Credit { currency: c, limit } => {
+                Command::SetCreditLimit { currency: currency(c), limit: amt(limit) }
+            }
+            Op::Reset { book, balance, force } => {
+                Command::Reset { book: BookId::new(book), balance: amt(balance), force }
+            }
+            Op::Set { book, slot, amount } => {
+                Command::Set { book: BookId::new(book), slot, amount: amt(amount) }
+            }
+            Op::Adjust { book, slot, delta } => {
+                Command::Adjust { book: BookId::new(book), slot, delta: amt(delta) }
+            }
+            Op::Allocate { book, slot, amount } => {
+                Command::Allocate { book: BookId::new(book), slot, amount: amt(amount) }
+            }
+            Op::Release { book, slot, amount } => {
+                Command::Release { book: BookId::new(book), slot, amount: amt(amount) }
+            }
             Op::Trade { delta_a, delta_b } => Command::Trade {
                 book_a: BookId::new(0),
                 delta_a: amt(delta_a),
@@ -457,8 +503,12 @@ impl Op {
             Op::Fill { id: n, amount } => Command::Fill { id: id(n), amount: amt(amount) },
             Op::Cancel { id: n } => Command::Cancel { id: id(n) },
             Op::ReleaseOrder { id: n } => Command::ReleaseOrder { id: id(n) },
-            Op::Alpha { book, slot, amount } => Command::RecordAlpha { book: BookId::new(book), slot, amount: amt(amount) },
-            Op::Loss { book, slot, loss } => Command::MarkLoss { book: BookId::new(book), slot, loss: amt(loss) },
+            Op::Alpha { book, slot, amount } => {
+                Command::RecordAlpha { book: BookId::new(book), slot, amount: amt(amount) }
+            }
+            Op::Loss { book, slot, loss } => {
+                Command::MarkLoss { book: BookId::new(book), slot, loss: amt(loss) }
+            }
         }
     }
 }
@@ -545,7 +595,11 @@ fn compare(ledger: &Ledger, model: &Model) {
             OrderState::Cancelled => St::Cancelled,
             other => panic!("live order {n} in state {other:?}"),
         };
-        assert_eq!((st, i128::from(o.frozen().raw()), i128::from(o.used().raw())), (ro.st, ro.frozen, ro.used), "order {n}");
+        assert_eq!(
+            (st, i128::from(o.frozen().raw()), i128::from(o.used().raw())),
+            (ro.st, ro.frozen, ro.used),
+            "order {n}"
+        );
     }
     for n in 1..12 {
         let state = ledger.resolved_state(ClientOrderId::snowflake(n).unwrap()).map(|s| match s {

@@ -1,0 +1,169 @@
+//! The seed 000 scenario, scripted: one 300,000 CNY account shared by the ETF grid strategies
+//! 159201 and 512890 (nominal caps 200,000 each), through reservations, partial fills, cancels,
+//! releases, a first layer refused by the 15% rule, the step penalty switching on above 90% and
+//! off below 85%, a forced-reduce, an idempotent retry and a reconciliation with drift.
+//!
+//! Run: `cargo run --release --example shared_pool`
+
+use std::error::Error;
+
+use capvault::{
+    Amount, BookId, ClientOrderId, Command, Ledger, LedgerConfig, Outcome, Rejection, Side, SLOT_POOL,
+    SLOT_TOTAL,
+};
+
+const CONFIG: &str = r#"{
+  "limits": { "books_max": 4, "orders_max": 1024 },
+  "books": [
+    { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000,
+      "reserve_ratio": 0.15,
+      "penalty": { "enter": 0.90, "leave": 0.85, "multiplier": 1.5 },
+      "strategies": [
+        { "slot": 2, "label": "159201", "cap": 200000, "loss_limit": 15000 },
+        { "slot": 3, "label": "512890", "cap": 200000, "loss_limit": 15000 }
+      ] }
+  ]
+}"#;
+
+const BOOK: BookId = BookId::new(0);
+const S159201: u8 = 2;
+const S512890: u8 = 3;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut ledger = Ledger::from_config(&LedgerConfig::from_json(CONFIG)?)?;
+    let cny = |text: &str| text.parse::<Amount>();
+    // Executors send uuid4().hex or snowflake ids; both are fixed-size keys here.
+    let a1: ClientOrderId = "3f2b8c1d9e4a4b7c8d6e5f4a3b2c1d0e".parse()?;
+    let b1: ClientOrderId = "1790000000000000001".parse()?;
+    let b2: ClientOrderId = "1790000000000000002".parse()?;
+    let a2: ClientOrderId = "7c1e2d3f4a5b4c6d8e7f9a0b1c2d3e4f".parse()?;
+    let a3: ClientOrderId = "0d9c8b7a6f5e4d3c8b2a1f0e9d8c7b6a".parse()?;
+    let b3: ClientOrderId = "1790000000000000003".parse()?;
+
+    show(&ledger, "start: 300,000 CNY in the pool, two strategies capped at 200,000", None);
+    let reserve =
+        |id, slot, layer, amount| Command::Reserve { id, book: BOOK, slot, side: Side::Buy, layer, amount };
+
+    let steps: Vec<(&str, Command)> = vec![
+        ("159201 sends a first-layer buy: reserve 120,000", reserve(a1, S159201, 0, cny("120000")?)),
+        ("  partial fill of 50,000", Command::Fill { id: a1, amount: cny("50000")? }),
+        ("  the rest fills: 70,000", Command::Fill { id: a1, amount: cny("70000")? }),
+        ("512890 sends a first-layer buy: reserve 80,000", reserve(b1, S512890, 0, cny("80000")?)),
+        ("  filled", Command::Fill { id: b1, amount: cny("80000")? }),
+        ("512890 adds layer 1: reserve 22,000 (working)", reserve(b2, S512890, 1, cny("22000")?)),
+        (
+            "159201 asks a new first layer of 40,000: 222,000 + 40,000 > 255,000",
+            reserve(a2, S159201, 0, cny("40000")?),
+        ),
+        ("the executor retries 512890's layer 1 with the same id", reserve(b2, S512890, 1, cny("22000")?)),
+        (
+            "159201 adds layer 1: reserve 50,000 -> 272,000 committed (90.7%)",
+            reserve(a3, S159201, 1, cny("50000")?),
+        ),
+        ("  35,000 of it fills", Command::Fill { id: a3, amount: cny("35000")? }),
+        ("  the rest is cancelled: 257,000 (85.7%), inside the band", Command::Cancel { id: a3 }),
+        ("512890's layer 1 fills 10,000", Command::Fill { id: b2, amount: cny("10000")? }),
+        ("  the rest is cancelled: 245,000 (81.7%), below 85%", Command::Cancel { id: b2 }),
+        ("159201 closes its first position: release exactly 120,000", Command::ReleaseOrder { id: a1 }),
+        (
+            "159201 books realized alpha of 3,500.50",
+            Command::RecordAlpha { book: BOOK, slot: S159201, amount: cny("3500.5")? },
+        ),
+        (
+            "512890 books realized alpha of 2,100",
+            Command::RecordAlpha { book: BOOK, slot: S512890, amount: cny("2100")? },
+        ),
+        (
+            "512890's floating loss reaches 16,000 (limit 15,000)",
+            Command::MarkLoss { book: BOOK, slot: S512890, loss: cny("16000")? },
+        ),
+        ("  512890 tries to buy another layer", reserve(b3, S512890, 2, cny("5000")?)),
+        ("  512890 closes its first position anyway", Command::ReleaseOrder { id: b1 }),
+        (
+            "the exchange reports 299,870.25 CNY (fees): reconcile slot 0",
+            Command::Set { book: BOOK, slot: SLOT_TOTAL, amount: cny("299870.25")? },
+        ),
+    ];
+    for (what, command) in steps {
+        let result = ledger.apply(&command);
+        show(&ledger, what, Some(result));
+    }
+
+    let book = ledger.book(BOOK).ok_or("the book is gone")?;
+    let committed: i128 = book.strategies().map(|(_, s)| i128::from(s.committed().raw())).sum();
+    ledger.audit()?;
+    assert_eq!(i128::from(book.total().raw()), i128::from(book.pool().raw()) + committed);
+    println!(
+        "invariant holds: total {} == pool {} + committed {}",
+        money(book.total()),
+        money(book.pool()),
+        money(Amount::from_raw(committed as i64).ok_or("committed out of range")?)
+    );
+    Ok(())
+}
+
+/// Prints one step: what happened, then the book as a table.
+fn show(ledger: &Ledger, what: &str, result: Option<Result<Outcome, Rejection>>) {
+    let Some(book) = ledger.book(BOOK) else { return };
+    let view = book.view();
+    let answer = match result {
+        None => String::new(),
+        Some(Ok(outcome)) => format!("  -> ok: {outcome:?}"),
+        Some(Err(rejection)) => format!("  -> REFUSED {}: {rejection}", rejection.code()),
+    };
+    println!("== {what}\n{answer}");
+    let room = (view.first_layer_limit().raw() - view.committed().raw()).max(0);
+    println!(
+        "   total {:>12}  pool {:>12}  committed {:>12} ({:>5.1}%)  first-layer room {:>11}  penalty {}",
+        money(book.total()),
+        money(book.balance(SLOT_POOL).unwrap_or(Amount::ZERO)),
+        money(view.committed()),
+        view.utilisation().unwrap_or(0.0) * 100.0,
+        money(Amount::from_raw(room).unwrap_or(Amount::ZERO)),
+        if book.penalty().is_active() { "ON  (buy steps x1.5)" } else { "off" },
+    );
+    println!(
+        "   {:<6} {:>12} {:>12} {:>12} {:>12} {:>10}  state",
+        "label", "frozen", "used", "committed", "cap", "alpha"
+    );
+    for (slot, s) in book.strategies() {
+        let label = s.config().label.map(|l| l.to_string()).unwrap_or_else(|| format!("#{slot}"));
+        let cap = s.config().cap.map(money).unwrap_or_else(|| "-".into());
+        let orders: Vec<String> = ledger
+            .orders()
+            .filter(|o| o.slot() == slot)
+            .map(|o| format!("…{}:{:?}", tail(&o.id().to_string()), o.state()))
+            .collect();
+        println!(
+            "   {:<6} {:>12} {:>12} {:>12} {:>12} {:>10}  {}{}",
+            label,
+            money(s.frozen()),
+            money(s.used()),
+            money(s.committed()),
+            cap,
+            money(s.acc_alpha()),
+            if s.is_forced_reduce() { "FORCED-REDUCE " } else { "" },
+            orders.join(" "),
+        );
+    }
+}
+
+/// `1234567.5` as `1,234,567.50`.
+fn money(amount: Amount) -> String {
+    let text = format!("{amount:.2}");
+    let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |rest| ("-", rest));
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "00"));
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}{grouped}.{fraction}")
+}
+
+/// The last four characters of an id, enough to tell the script's orders apart.
+fn tail(id: &str) -> &str {
+    &id[id.len().saturating_sub(4)..]
+}
