@@ -49,7 +49,11 @@ mod outcome;
 mod ratio;
 mod rejection;
 mod resolved;
+mod runtime;
+mod snapshot;
+mod sync;
 mod view;
+mod wait;
 
 pub use book::{
     Book, BookId, BookSpec, Health, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL,
@@ -65,4 +69,10 @@ pub use order_id::{ClientOrderId, OrderIdError};
 pub use outcome::Outcome;
 pub use ratio::{Ratio, RatioError};
 pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+pub use runtime::{
+    Builder, DetachedOutcome, Handle, PublishHook, Reader, Receipt, SnapshotRef, SpawnError, Stopped,
+    SubmitError, TrySubmitError,
+};
+pub use snapshot::{Snapshot, Stats};
 pub use view::{PenaltyConfig, PoolView, StepPenalty};
+pub use wait::WaitStrategy;

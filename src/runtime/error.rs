@@ -1,0 +1,125 @@
+//! Errors of the runtime: spawning it and talking to it.
+
+use std::fmt;
+
+use crate::command::Command;
+use crate::config::ConfigError;
+use crate::rejection::Rejection;
+
+/// Why the runtime is no longer taking commands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Stopped {
+    /// `shutdown` was called, or every handle was dropped.
+    ShutDown,
+    /// The owner thread panicked. The ledger it held is gone with it; the last published
+    /// snapshot is still readable.
+    OwnerPanicked,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stopped::ShutDown => f.write_str("the vault is shut down"),
+            Stopped::OwnerPanicked => f.write_str("the vault's owner thread panicked"),
+        }
+    }
+}
+
+/// Why a blocking submit did not return a receipt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SubmitError {
+    /// The ledger refused the command; nothing changed.
+    Rejected(Rejection),
+    /// The runtime stopped before the command was applied; nothing changed.
+    Stopped(Stopped),
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Rejected(rejection) => write!(f, "rejected: {rejection}"),
+            SubmitError::Stopped(stopped) => write!(f, "not applied: {stopped}"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// Why `try_submit` did not enqueue the command. Either way the command is handed back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TrySubmitError {
+    /// The command channel is full.
+    Full(Command),
+    /// The runtime has stopped.
+    Stopped(Command, Stopped),
+}
+
+impl TrySubmitError {
+    /// The command that was not enqueued.
+    pub fn into_inner(self) -> Command {
+        match self {
+            TrySubmitError::Full(command) | TrySubmitError::Stopped(command, _) => command,
+        }
+    }
+}
+
+impl fmt::Display for TrySubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("the command channel is full"),
+            TrySubmitError::Stopped(_, stopped) => write!(f, "not enqueued: {stopped}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySubmitError {}
+
+/// Why the runtime could not start.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// A setting is out of range.
+    Setting {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The core to pin the owner to does not exist on this machine.
+    CoreNotFound {
+        /// The core asked for.
+        core: usize,
+        /// The cores there are.
+        available: usize,
+    },
+    /// The owner thread could not be pinned to the core.
+    PinFailed {
+        /// The core asked for.
+        core: usize,
+    },
+    /// The ledger configuration was refused.
+    Config(ConfigError),
+    /// The owner thread could not be spawned.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Setting { name, reason } => write!(f, "{name}: {reason}"),
+            SpawnError::CoreNotFound { core, available } => {
+                write!(f, "core {core} does not exist: this machine has cores 0..{available}")
+            }
+            SpawnError::PinFailed { core } => write!(f, "cannot pin the owner thread to core {core}"),
+            SpawnError::Config(error) => write!(f, "{error}"),
+            SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<ConfigError> for SpawnError {
+    fn from(error: ConfigError) -> SpawnError {
+        SpawnError::Config(error)
+    }
+}

@@ -1,0 +1,194 @@
+//! Handles: how other threads submit commands to the owner.
+
+use crate::command::Command;
+use crate::outcome::Outcome;
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Reply, ReplyTo};
+use crate::runtime::error::{Stopped, SubmitError, TrySubmitError};
+use crate::runtime::reader::Reader;
+use crate::runtime::shared::Shared;
+use crate::snapshot::Snapshot;
+use crate::sync::channel::{self, Receiver, Sender, TrySendError};
+use crate::sync::{Arc, Ordering};
+use crate::wait::{self, WaitStrategy};
+
+/// What an accepted command returns through a blocking submit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Receipt {
+    /// The command's place in the ledger's history: every snapshot with `seq >= this` shows it.
+    pub seq: u64,
+    /// What the ledger did.
+    pub outcome: Outcome,
+}
+
+/// Submits commands to the owner thread. `Clone` gives another handle with its own reply
+/// channel (one blocking submit in flight per handle); `Send` moves it to another thread.
+/// Dropping every handle stops the owner after it has applied what is queued.
+pub struct Handle {
+    commands: Sender<Envelope>,
+    /// `None` only while a blocking submit is in flight, or after the owner stopped with it.
+    reply_tx: Option<Sender<Reply>>,
+    reply_rx: Receiver<Reply>,
+    outcomes_tx: Sender<DetachedOutcome>,
+    outcomes_rx: Receiver<DetachedOutcome>,
+    outcomes_max: usize,
+    next_ticket: u64,
+    reply_wait: WaitStrategy,
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        commands: Sender<Envelope>,
+        shared: Arc<Shared>,
+        outcomes_max: usize,
+        reply_wait: WaitStrategy,
+    ) -> Handle {
+        // One reply in flight per handle: a channel of one, allocated once, reused by every submit.
+        let (reply_tx, reply_rx) = channel::bounded(1);
+        let (outcomes_tx, outcomes_rx) = channel::bounded(outcomes_max);
+        Handle {
+            commands,
+            reply_tx: Some(reply_tx),
+            reply_rx,
+            outcomes_tx,
+            outcomes_rx,
+            outcomes_max,
+            next_ticket: 0,
+            reply_wait,
+            shared,
+        }
+    }
+
+    /// Applies `command` and waits for the answer.
+    ///
+    /// # Errors
+    /// [`SubmitError::Rejected`] with the ledger's reason, or [`SubmitError::Stopped`] if the
+    /// runtime stopped before applying it. Either way the command changed nothing.
+    pub fn submit(&mut self, command: Command) -> Result<Receipt, SubmitError> {
+        let stopped = |shared: &Shared| SubmitError::Stopped(shared.stop_reason());
+        // Acquire pairs with the SeqCst stores of `shutdown` and the owner's stop guard.
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(stopped(&self.shared));
+        }
+        let Some(reply) = self.reply_tx.take() else {
+            return Err(stopped(&self.shared));
+        };
+        if self.commands.send(Envelope::Command { command, reply: ReplyTo::Waiting(reply) }).is_err() {
+            return Err(stopped(&self.shared));
+        }
+        self.shared.after_enqueue();
+        match wait::recv(&self.reply_rx, self.reply_wait) {
+            Some(Reply { seq, result, back }) => {
+                self.reply_tx = Some(back);
+                result.map(|outcome| Receipt { seq, outcome }).map_err(SubmitError::Rejected)
+            }
+            // The envelope was dropped unanswered: the owner stopped.
+            None => Err(stopped(&self.shared)),
+        }
+    }
+
+    /// Enqueues `command` without ever blocking and returns its ticket; the outcome arrives
+    /// later through [`Handle::try_outcome`].
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] if the channel is full, [`TrySubmitError::Stopped`] if the
+    /// runtime stopped; both hand the command back.
+    pub fn try_submit(&mut self, command: Command) -> Result<u64, TrySubmitError> {
+        // Acquire: see `submit`.
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(TrySubmitError::Stopped(command, self.shared.stop_reason()));
+        }
+        let ticket = self.next_ticket;
+        let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
+        match self.commands.try_send(Envelope::Command { command, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(TrySubmitError::Full(command)),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(TrySubmitError::Stopped(command, self.shared.stop_reason()))
+            }
+        }
+        self.shared.after_enqueue();
+        self.next_ticket += 1;
+        Ok(ticket)
+    }
+
+    /// Enqueues `command`, blocking only while the channel is full, and returns its ticket; the
+    /// outcome arrives later through [`Handle::try_outcome`].
+    ///
+    /// # Errors
+    /// [`Stopped`] if the runtime stopped; the command was not applied.
+    pub fn submit_detached(&mut self, command: Command) -> Result<u64, Stopped> {
+        // Acquire: see `submit`.
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(self.shared.stop_reason());
+        }
+        let ticket = self.next_ticket;
+        let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
+        if self.commands.send(Envelope::Command { command, reply }).is_err() {
+            return Err(self.shared.stop_reason());
+        }
+        self.shared.after_enqueue();
+        self.next_ticket += 1;
+        Ok(ticket)
+    }
+
+    /// The next outcome of a detached submission, if one has arrived. Outcomes arrive in ticket
+    /// order. The queue holds `outcomes_max` of them; beyond that the owner drops the notice
+    /// (not the command) and counts it in `Stats::outcomes_dropped`.
+    pub fn try_outcome(&self) -> Option<DetachedOutcome> {
+        self.outcomes_rx.try_recv().ok()
+    }
+
+    /// A reader sharing this vault.
+    pub fn reader(&self) -> Reader {
+        Reader::new(self.shared.clone())
+    }
+
+    /// The latest snapshot (wait-free).
+    pub fn snapshot(&self) -> crate::runtime::SnapshotRef {
+        self.reader().snapshot()
+    }
+
+    /// Stops the vault: new submissions fail at once, everything already queued is applied and
+    /// answered, the owner publishes its last snapshot and is joined.
+    ///
+    /// # Errors
+    /// [`Stopped::OwnerPanicked`] if the owner thread panicked.
+    pub fn shutdown(self) -> Result<Arc<Snapshot>, Stopped> {
+        // SeqCst: ordered before the shutdown envelope, so submitters that see the envelope's
+        // effects also see `closing`.
+        self.shared.closing.store(true, Ordering::SeqCst);
+        if self.shared.stopped().is_none() {
+            let _ = self.commands.send(Envelope::Shutdown);
+            self.shared.after_enqueue();
+        }
+        let thread = self.shared.join.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match thread {
+            Some(thread) => {
+                let _ = thread.join();
+            }
+            // Another handle is joining; wait until the owner has stopped.
+            None => {
+                while self.shared.stopped().is_none() {
+                    crate::sync::thread::yield_now();
+                }
+            }
+        }
+        match self.shared.stop_reason() {
+            Stopped::OwnerPanicked => Err(Stopped::OwnerPanicked),
+            Stopped::ShutDown => Ok(self.shared.snapshot.load_full()),
+        }
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle::new(self.commands.clone(), self.shared.clone(), self.outcomes_max, self.reply_wait)
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("next_ticket", &self.next_ticket).finish_non_exhaustive()
+    }
+}

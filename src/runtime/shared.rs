@@ -1,0 +1,89 @@
+//! State shared by the owner thread, the handles and the readers.
+
+use crate::runtime::envelope::Envelope;
+use crate::runtime::error::Stopped;
+use crate::snapshot::Snapshot;
+use crate::sync::channel::Receiver;
+use crate::sync::{fence, thread, AtomicBool, Mutex, Ordering, SnapshotCell};
+
+pub(crate) struct Shared {
+    /// The latest published snapshot.
+    pub(crate) snapshot: SnapshotCell<Snapshot>,
+    /// Set by `shutdown` (and when the owner stops): new submissions fail fast.
+    pub(crate) closing: AtomicBool,
+    /// Set when the owner has left its loop: nothing queued from now on will be applied.
+    pub(crate) stopped: AtomicBool,
+    /// Set when the owner left its loop by panicking.
+    pub(crate) panicked: AtomicBool,
+    /// A second receiver on the command channel, for dropping envelopes nobody will apply (see
+    /// [`Shared::discard_queued`]).
+    discard: Receiver<Envelope>,
+    /// The owner thread, joined by the first `shutdown`.
+    pub(crate) join: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(snapshot: Snapshot, discard: Receiver<Envelope>) -> Shared {
+        Shared {
+            snapshot: SnapshotCell::new(crate::sync::Arc::new(snapshot)),
+            closing: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
+            discard,
+            join: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn stop_reason(&self) -> Stopped {
+        // Acquire pairs with the owner's SeqCst store in `StopGuard`: a submitter that sees it
+        // stopped also sees why.
+        if self.panicked.load(Ordering::Acquire) {
+            Stopped::OwnerPanicked
+        } else {
+            Stopped::ShutDown
+        }
+    }
+
+    /// `Some` once the owner has stopped.
+    pub(crate) fn stopped(&self) -> Option<Stopped> {
+        // Acquire: see `stop_reason`.
+        self.stopped.load(Ordering::Acquire).then(|| self.stop_reason())
+    }
+
+    /// Drops every queued envelope. Dropping a waiting submitter's envelope drops its only reply
+    /// sender, so its receive fails at once with "stopped" instead of hanging.
+    pub(crate) fn discard_queued(&self) {
+        while let Ok(envelope) = self.discard.try_recv() {
+            drop(envelope);
+        }
+    }
+
+    /// Called by a submitter right after it enqueued an envelope. If the owner stopped, the
+    /// envelope may have landed after the owner's last drain, so the submitter drains instead.
+    ///
+    /// The two SeqCst fences (here and in `StopGuard::drop`) make a Dekker pair: either the
+    /// owner's drain sees the envelope, or this load sees `stopped`.
+    pub(crate) fn after_enqueue(&self) {
+        fence(Ordering::SeqCst);
+        if self.stopped.load(Ordering::SeqCst) {
+            self.discard_queued();
+        }
+    }
+}
+
+/// Marks the runtime stopped when the owner leaves its loop, by return or by panic, and drops
+/// whatever is still queued so no submitter waits for an answer that will not come.
+pub(crate) struct StopGuard(pub(crate) crate::sync::Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        if std::thread::panicking() {
+            shared.panicked.store(true, Ordering::SeqCst);
+        }
+        shared.closing.store(true, Ordering::SeqCst);
+        shared.stopped.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        shared.discard_queued();
+    }
+}

@@ -1,0 +1,79 @@
+//! Snapshots: immutable copies of the ledger's books and live orders, published once per batch.
+
+use crate::book::{Book, BookId};
+use crate::ledger::Ledger;
+use crate::money::Amount;
+use crate::order::Order;
+use crate::order_id::ClientOrderId;
+use crate::view::PoolView;
+
+/// Counters since the runtime started.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stats {
+    /// Commands accepted (equal to the snapshot's `seq`).
+    pub accepted: u64,
+    /// Commands rejected; they changed nothing.
+    pub rejected: u64,
+    /// Batches applied, each published as one snapshot.
+    pub batches: u64,
+    /// Outcomes of detached commands that found their handle's outcome queue full. The commands
+    /// were applied; only the notice was dropped.
+    pub outcomes_dropped: u64,
+}
+
+/// The ledger as it was after the first `seq` accepted commands. Immutable: every batch
+/// publishes a new one, and a reader holding an old one keeps a consistent view.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Snapshot {
+    seq: u64,
+    books: Vec<Book>,
+    orders: Vec<Order>,
+    stats: Stats,
+}
+
+impl Snapshot {
+    pub(crate) fn capture(ledger: &Ledger, seq: u64, stats: Stats) -> Snapshot {
+        Snapshot { seq, books: ledger.books().to_vec(), orders: ledger.orders().copied().collect(), stats }
+    }
+
+    /// How many accepted commands this snapshot reflects. A command answered with receipt
+    /// `seq = s` is visible in every snapshot with `seq >= s`.
+    pub const fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Counters at publication.
+    pub const fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Every book, in id order.
+    pub fn books(&self) -> &[Book] {
+        &self.books
+    }
+
+    /// A book by id.
+    pub fn book(&self, book: BookId) -> Option<&Book> {
+        self.books.get(book.index())
+    }
+
+    /// One slot's balance: total, pool or a strategy's committed amount.
+    pub fn balance(&self, book: BookId, slot: u8) -> Option<Amount> {
+        self.book(book)?.balance(slot)
+    }
+
+    /// The view strategies use: utilisation, first-layer rule, penalty.
+    pub fn view(&self, book: BookId) -> Option<PoolView> {
+        self.book(book).map(Book::view)
+    }
+
+    /// Every live order, in no particular order.
+    pub fn orders(&self) -> &[Order] {
+        &self.orders
+    }
+
+    /// A live order by id.
+    pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
+        self.orders.iter().find(|o| o.id() == id)
+    }
+}

@@ -1,0 +1,99 @@
+//! How a thread waits for a message: the owner for commands, a submitter for its reply.
+
+use std::time::{Duration, Instant};
+
+use crate::sync::channel::{Receiver, TryRecvError};
+
+/// How a waiting thread spends its time.
+///
+/// On a machine where a parked thread takes milliseconds to wake (a virtual CPU that sleeps; about
+/// 4 ms measured here), only spinning gives microsecond latency, and a spinning thread takes a
+/// whole core. See `docs/performance.md` for what each costs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WaitStrategy {
+    /// Polls without pause. Lowest latency; burns its core even when idle. For a dedicated,
+    /// pinned core.
+    BusySpin,
+    /// Polls for `spin`, then polls with `yield_now` between tries. Latency near busy-spin while
+    /// the other threads on the core are idle; still burns CPU.
+    SpinYield {
+        /// How long to poll before yielding.
+        spin: Duration,
+    },
+    /// Polls for `spin`, then parks until woken. Busy traffic is served at spinning latency;
+    /// a quiet period costs one wake-up (microseconds on bare metal, milliseconds here).
+    SpinPark {
+        /// How long to poll before parking.
+        spin: Duration,
+    },
+    /// Parks at once. No CPU when idle; every message pays a wake-up.
+    Blocking,
+}
+
+impl Default for WaitStrategy {
+    /// Spin for 50 µs, then park: a machine that is not dedicated keeps its cores, and a stream
+    /// of commands closer together than 50 µs never parks.
+    fn default() -> WaitStrategy {
+        WaitStrategy::SpinPark { spin: Duration::from_micros(50) }
+    }
+}
+
+/// Polls between clock reads: `Instant::now()` costs tens of nanoseconds.
+const POLLS_PER_CLOCK_READ: u32 = 64;
+
+/// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
+/// empty and every sender is gone.
+pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
+    #[cfg(capvault_loom)]
+    {
+        // Loom has no clock; a blocking receive keeps the models small and explores the same
+        // hand-offs.
+        let _ = strategy;
+        return rx.recv().ok();
+    }
+    #[cfg(not(capvault_loom))]
+    match strategy {
+        WaitStrategy::BusySpin => loop {
+            match rx.try_recv() {
+                Ok(message) => return Some(message),
+                Err(TryRecvError::Empty) => crate::sync::spin_loop(),
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        },
+        WaitStrategy::SpinYield { spin } => match spin_for(rx, spin) {
+            Ok(message) => Some(message),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => loop {
+                match rx.try_recv() {
+                    Ok(message) => return Some(message),
+                    Err(TryRecvError::Empty) => crate::sync::thread::yield_now(),
+                    Err(TryRecvError::Disconnected) => return None,
+                }
+            },
+        },
+        WaitStrategy::SpinPark { spin } => match spin_for(rx, spin) {
+            Ok(message) => Some(message),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => rx.recv().ok(),
+        },
+        WaitStrategy::Blocking => rx.recv().ok(),
+    }
+}
+
+/// Polls `rx` for up to `window`.
+#[cfg_attr(capvault_loom, allow(dead_code))]
+fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
+    let start = Instant::now();
+    let mut polls = 0_u32;
+    loop {
+        match rx.try_recv() {
+            Err(TryRecvError::Empty) => {}
+            other => return other,
+        }
+        polls = polls.wrapping_add(1);
+        if polls % POLLS_PER_CLOCK_READ == 0 && start.elapsed() >= window {
+            return Err(TryRecvError::Empty);
+        }
+        crate::sync::spin_loop();
+    }
+}
