@@ -14,9 +14,10 @@ use crate::book::{
 use crate::code::{Currency, Label, Venue};
 use crate::command::Command;
 use crate::config::{ConfigError, LedgerConfig, Limits};
+use crate::id_map::IdMap;
 use crate::money::Amount;
 use crate::order::{Order, OrderState, Side};
-use crate::order_id::{ClientOrderId, IdHashBuilder};
+use crate::order_id::ClientOrderId;
 use crate::outcome::Outcome;
 use crate::ratio::Ratio;
 use crate::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
@@ -29,7 +30,7 @@ pub struct Ledger {
     limits: Limits,
     books: Vec<Book>,
     credit_limits: Vec<(Currency, Amount)>,
-    orders: HashMap<ClientOrderId, Order, IdHashBuilder>,
+    orders: IdMap<Order>,
     resolved: ResolvedWindow,
 }
 
@@ -95,7 +96,7 @@ impl Ledger {
             limits,
             books: Vec::with_capacity(usize::from(limits.books_max)),
             credit_limits: Vec::with_capacity(usize::from(limits.currencies_max)),
-            orders: HashMap::with_capacity_and_hasher(limits.orders_max as usize, IdHashBuilder::default()),
+            orders: IdMap::new(limits.orders_max as usize),
             resolved: ResolvedWindow::new(limits.resolved_max as usize),
         })
     }

@@ -41,6 +41,7 @@ mod book;
 mod code;
 mod command;
 mod config;
+mod id_map;
 mod ledger;
 mod money;
 mod order;

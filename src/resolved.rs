@@ -6,15 +6,16 @@
 //! `resolved_max` ids, resolving one more forgets the oldest. An id older than the window is
 //! unknown again; size the window above the longest retry horizon of the executor.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
+use crate::id_map::IdMap;
 use crate::order::OrderState;
-use crate::order_id::{ClientOrderId, IdHashBuilder};
+use crate::order_id::ClientOrderId;
 
 #[derive(Clone, Debug)]
 pub(crate) struct ResolvedWindow {
     order: VecDeque<ClientOrderId>,
-    states: HashMap<ClientOrderId, OrderState, IdHashBuilder>,
+    states: IdMap<OrderState>,
     capacity: usize,
 }
 
@@ -22,11 +23,7 @@ impl ResolvedWindow {
     /// A window of `capacity` ids, allocated up front so that resolving never allocates.
     pub(crate) fn new(capacity: usize) -> ResolvedWindow {
         assert!(capacity > 0, "the resolved window needs room for at least one id");
-        ResolvedWindow {
-            order: VecDeque::with_capacity(capacity),
-            states: HashMap::with_capacity_and_hasher(capacity, IdHashBuilder::default()),
-            capacity,
-        }
+        ResolvedWindow { order: VecDeque::with_capacity(capacity), states: IdMap::new(capacity), capacity }
     }
 
     pub(crate) fn get(&self, id: &ClientOrderId) -> Option<OrderState> {
@@ -34,7 +31,7 @@ impl ResolvedWindow {
     }
 
     pub(crate) fn insert(&mut self, id: ClientOrderId, state: OrderState) {
-        debug_assert!(!self.states.contains_key(&id), "{id} resolved twice");
+        debug_assert!(self.states.get(&id).is_none(), "{id} resolved twice");
         if self.order.len() == self.capacity {
             if let Some(oldest) = self.order.pop_front() {
                 self.states.remove(&oldest);

@@ -84,17 +84,12 @@ pub enum SpawnError {
         /// Why.
         reason: &'static str,
     },
-    /// The core to pin the owner to does not exist on this machine.
+    /// The core to pin the owner to does not exist or is not available to this process.
     CoreNotFound {
         /// The core asked for.
         core: usize,
         /// The cores there are.
         available: usize,
-    },
-    /// The owner thread could not be pinned to the core.
-    PinFailed {
-        /// The core asked for.
-        core: usize,
     },
     /// The ledger configuration was refused.
     Config(ConfigError),
@@ -107,9 +102,8 @@ impl fmt::Display for SpawnError {
         match self {
             SpawnError::Setting { name, reason } => write!(f, "{name}: {reason}"),
             SpawnError::CoreNotFound { core, available } => {
-                write!(f, "core {core} does not exist: this machine has cores 0..{available}")
+                write!(f, "cannot pin to core {core}: it does not exist or is not available ({available} cores available)")
             }
-            SpawnError::PinFailed { core } => write!(f, "cannot pin the owner thread to core {core}"),
             SpawnError::Config(error) => write!(f, "{error}"),
             SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
         }

@@ -160,7 +160,9 @@ impl Builder {
                 .map_err(SpawnError::Spawn)?;
                 if !ready_rx.recv().unwrap_or(false) {
                     let _ = thread.join();
-                    return Err(SpawnError::PinFailed { core: self.core.unwrap_or_default() });
+                    let core = self.core.unwrap_or_default();
+                    let available = core_affinity_count();
+                    return Err(SpawnError::CoreNotFound { core, available });
                 }
                 Ok(thread)
             }
@@ -176,19 +178,34 @@ type CoreId = core_affinity::CoreId;
 #[cfg(capvault_loom)]
 type CoreId = usize;
 
+/// Cores above this are refused before trying: the affinity mask has 1024 bits.
+#[cfg(not(capvault_loom))]
+const CORES_MAX: usize = 1024;
+
+/// The core to pin to. The cores listed are those this process may run on now (its affinity
+/// mask); a core outside the list may still exist, so pinning is tried and its failure reported.
 #[cfg(not(capvault_loom))]
 fn find_core(core: usize) -> Result<CoreId, SpawnError> {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    cores
-        .iter()
-        .copied()
-        .find(|c| c.id == core)
-        .ok_or(SpawnError::CoreNotFound { core, available: cores.len() })
+    if core >= CORES_MAX {
+        let available = core_affinity::get_core_ids().map_or(0, |cores| cores.len());
+        return Err(SpawnError::CoreNotFound { core, available });
+    }
+    Ok(core_affinity::CoreId { id: core })
 }
 
 #[cfg(not(capvault_loom))]
 fn pin(core: CoreId) -> bool {
     core_affinity::set_for_current(core)
+}
+
+#[cfg(not(capvault_loom))]
+fn core_affinity_count() -> usize {
+    std::thread::available_parallelism().map_or(0, usize::from)
+}
+
+#[cfg(capvault_loom)]
+fn core_affinity_count() -> usize {
+    0
 }
 
 #[cfg(capvault_loom)]

@@ -42,6 +42,9 @@ impl Owner {
                     None => break,
                 }
             };
+            // A deliberately broken build for the loom models to catch (see docs/design.md).
+            #[cfg(capvault_loom_mutant = "publish_before_apply")]
+            self.publish();
             draining |= self.process(first);
             for _ in 1..self.batch_max {
                 match self.commands.try_recv() {
@@ -49,6 +52,7 @@ impl Owner {
                     Err(_) => break,
                 }
             }
+            #[cfg(not(capvault_loom_mutant = "publish_before_apply"))]
             self.publish();
         }
     }

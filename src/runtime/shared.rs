@@ -53,6 +53,10 @@ impl Shared {
     /// Drops every queued envelope. Dropping a waiting submitter's envelope drops its only reply
     /// sender, so its receive fails at once with "stopped" instead of hanging.
     pub(crate) fn discard_queued(&self) {
+        // A deliberately broken build for the loom models to catch (see docs/design.md).
+        if cfg!(capvault_loom_mutant = "no_discard") {
+            return;
+        }
         while let Ok(envelope) = self.discard.try_recv() {
             drop(envelope);
         }

@@ -1,0 +1,452 @@
+//! The latency report: the vault's round trip per wait strategy beside its baselines, measured
+//! in one run on the same two cores, with hdrhistogram.
+//!
+//! - floor: an atomic ping-pong between the two cores (nothing can be faster);
+//! - channel: a raw crossbeam-channel round trip, both sides spinning (the design's transport);
+//! - vault: submit a reservation and get its outcome, owner pinned to the other core, for each
+//!   wait strategy;
+//! - mutex: the same ledger behind a `std::sync::Mutex`, called from two threads;
+//! - seed style: lock a file, read, modify and rewrite a JSON file per operation (what the seed's
+//!   Python singleton does), in Rust.
+//!
+//! It also measures the snapshot read and fire-and-forget throughput. The last line is one JSON
+//! object for scripts.
+//!
+//! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use capvault::{Amount, BookId, Builder, ClientOrderId, Command, Ledger, LedgerConfig, Side, WaitStrategy};
+use hdrhistogram::Histogram;
+
+const BOOK: BookId = BookId::new(0);
+
+struct Settings {
+    quick: bool,
+    hgrm: Option<PathBuf>,
+    producer_core: Option<core_affinity::CoreId>,
+    owner_core: Option<usize>,
+}
+
+impl Settings {
+    /// Samples for a fast measurement, fewer when `--quick`.
+    fn samples(&self, full: u64) -> u64 {
+        if self.quick {
+            full / 10
+        } else {
+            full
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let hgrm = args.iter().position(|a| a == "--hgrm").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (producer_core, owner_core) = match cores.as_slice() {
+        [a, b, ..] => (Some(*a), Some(b.id)),
+        _ => (None, None),
+    };
+    let settings = Settings { quick, hgrm, producer_core, owner_core };
+    if let Some(core) = settings.producer_core {
+        core_affinity::set_for_current(core);
+    }
+    println!(
+        "capvault latency report: {} cores, producer on core {:?}, owner on core {:?}{}",
+        cores.len(),
+        settings.producer_core.map(|c| c.id),
+        settings.owner_core,
+        if quick { ", --quick" } else { "" }
+    );
+    println!("clock: Instant::now() costs {:.1} ns (included in every sample)", clock_cost_ns());
+
+    let mut rows: Vec<(String, Histogram<u64>)> = Vec::new();
+    rows.push(("floor: atomic ping-pong".into(), ping_pong(&settings)));
+    rows.push(("channel: crossbeam round trip".into(), channel_round_trip(&settings)));
+    let strategies = [
+        ("vault: busy-spin", WaitStrategy::BusySpin, 200_000),
+        ("vault: spin-yield", WaitStrategy::SpinYield { spin: Duration::from_micros(50) }, 200_000),
+        ("vault: spin-park (default)", WaitStrategy::default(), 200_000),
+        ("vault: blocking", WaitStrategy::Blocking, 3_000),
+    ];
+    for (name, strategy, samples) in strategies {
+        rows.push((name.into(), vault_round_trip(&settings, strategy, settings.samples(samples))?));
+    }
+    rows.push(("vault: spin-park, 1 ms apart".into(), vault_idle_round_trip(&settings)?));
+    rows.push(("mutex: ledger in a Mutex, 2 threads".into(), mutex_baseline(&settings)?));
+    rows.push(("seed style: flock + JSON rewrite".into(), seed_style(&settings)?));
+
+    println!();
+    println!(
+        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
+        "round trip (ns)", "samples", "p50", "p90", "p99", "p99.9", "p99.99", "max"
+    );
+    for (name, h) in &rows {
+        println!(
+            "{:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
+            name,
+            h.len(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.value_at_quantile(0.9999),
+            h.max()
+        );
+    }
+    if let Some(dir) = &settings.hgrm {
+        fs::create_dir_all(dir)?;
+        for (name, h) in &rows {
+            write_hgrm(&dir.join(format!("{}.hgrm", slug(name))), h)?;
+        }
+        println!("histograms written to {}", dir.display());
+    }
+
+    let snapshot_read_ns = snapshot_read(&settings)?;
+    println!();
+    println!("snapshot read (uncontended, wait-free load + field read): {snapshot_read_ns:.1} ns");
+    let throughput_1 = throughput(&settings, 1)?;
+    let throughput_2 = throughput(&settings, 2)?;
+    println!("fire-and-forget throughput, busy-spin owner: 1 producer {throughput_1:.0} cmds/s, 2 producers {throughput_2:.0} cmds/s");
+
+    let p50 = |name: &str| rows.iter().find(|(n, _)| n == name).map_or(0, |(_, h)| h.value_at_quantile(0.5));
+    let busy = &rows.iter().find(|(n, _)| n == "vault: busy-spin").ok_or("no busy-spin row")?.1;
+    let floor = p50("floor: atomic ping-pong");
+    let roundtrip = busy.value_at_quantile(0.5);
+    let seed = p50("seed style: flock + JSON rewrite");
+    println!();
+    println!(
+        "ratios (this run): vault p50 / floor p50 = {:.2}, vault p99.9 / floor p50 = {:.2}, seed style p50 / vault p50 = {:.0}",
+        roundtrip as f64 / floor as f64,
+        busy.value_at_quantile(0.999) as f64 / floor as f64,
+        seed as f64 / roundtrip as f64
+    );
+    println!(
+        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"quick\":{}}}",
+        roundtrip,
+        busy.value_at_quantile(0.999),
+        floor,
+        p50("channel: crossbeam round trip"),
+        snapshot_read_ns,
+        throughput_1,
+        throughput_2,
+        p50("mutex: ledger in a Mutex, 2 threads"),
+        seed,
+        p50("vault: spin-yield"),
+        p50("vault: spin-park (default)"),
+        p50("vault: blocking"),
+        settings.quick
+    );
+    Ok(())
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap())
+}
+
+fn record(h: &mut Histogram<u64>, start: Instant) {
+    let _ = h.record(start.elapsed().as_nanos().max(1) as u64);
+}
+
+fn clock_cost_ns() -> f64 {
+    let n = 1_000_000;
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(Instant::now());
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+/// Two threads bounce a counter through one atomic: the cost of moving a cache line across cores
+/// and back.
+fn ping_pong(settings: &Settings) -> Histogram<u64> {
+    let samples = settings.samples(500_000);
+    let cell = Arc::new(AtomicU64::new(0));
+    let other = cell.clone();
+    let owner_core = settings.owner_core;
+    let echo = thread::spawn(move || {
+        if let Some(core) = owner_core {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+        let mut expect = 1;
+        while expect < 2 * samples {
+            // Acquire/Release: the hand-off of each ball.
+            while other.load(Ordering::Acquire) != expect {
+                std::hint::spin_loop();
+            }
+            other.store(expect + 1, Ordering::Release);
+            expect += 2;
+        }
+    });
+    let mut h = histogram();
+    for i in 0..samples {
+        let start = Instant::now();
+        cell.store(2 * i + 1, Ordering::Release);
+        while cell.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+        record(&mut h, start);
+    }
+    let _ = echo.join();
+    h
+}
+
+/// A request channel and a reply channel, both bounded, both sides spinning on `try_recv`.
+fn channel_round_trip(settings: &Settings) -> Histogram<u64> {
+    let samples = settings.samples(300_000);
+    let (req_tx, req_rx) = crossbeam_channel::bounded::<u64>(1024);
+    let (rep_tx, rep_rx) = crossbeam_channel::bounded::<u64>(1);
+    let owner_core = settings.owner_core;
+    let echo = thread::spawn(move || {
+        if let Some(core) = owner_core {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+        loop {
+            match req_rx.try_recv() {
+                Ok(v) => {
+                    let _ = rep_tx.try_send(v);
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+            }
+        }
+    });
+    let mut h = histogram();
+    for i in 0..samples {
+        let start = Instant::now();
+        let _ = req_tx.send(i);
+        loop {
+            match rep_rx.try_recv() {
+                Ok(_) => break,
+                Err(_) => std::hint::spin_loop(),
+            }
+        }
+        record(&mut h, start);
+    }
+    drop(req_tx);
+    let _ = echo.join();
+    h
+}
+
+fn ledger() -> Result<Ledger, Box<dyn std::error::Error>> {
+    let config = LedgerConfig::from_json(
+        r#"{ "limits": { "orders_max": 1024, "resolved_max": 1024 },
+             "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000,
+                          "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 },
+                                          { "slot": 3, "label": "512890", "cap": 200000 } ] } ] }"#,
+    )?;
+    Ok(Ledger::from_config(&config)?)
+}
+
+fn reserve(n: u64, slot: u8) -> Command {
+    Command::Reserve {
+        id: ClientOrderId::Snowflake(n),
+        book: BOOK,
+        slot,
+        side: Side::Buy,
+        layer: 1,
+        amount: Amount::from_units(100).unwrap_or(Amount::ZERO),
+    }
+}
+
+fn cancel(n: u64) -> Command {
+    Command::Cancel { id: ClientOrderId::Snowflake(n) }
+}
+
+fn vault(settings: &Settings, wait: WaitStrategy) -> Result<capvault::Handle, Box<dyn std::error::Error>> {
+    let mut builder = Builder::new(ledger()?).wait(wait).reply_wait(wait);
+    if let Some(core) = settings.owner_core {
+        builder = builder.pin_to_core(core);
+    }
+    Ok(builder.spawn()?)
+}
+
+/// Submit a reservation, get its outcome: timed. Cancel it: untimed, so the book stays level.
+fn vault_round_trip(
+    settings: &Settings,
+    wait: WaitStrategy,
+    samples: u64,
+) -> Result<Histogram<u64>, Box<dyn std::error::Error>> {
+    let mut handle = vault(settings, wait)?;
+    let mut h = histogram();
+    for n in 1..=samples {
+        let start = Instant::now();
+        handle.submit(reserve(n, 2))?;
+        record(&mut h, start);
+        handle.submit(cancel(n))?;
+    }
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok(h)
+}
+
+/// The default strategy when commands are 1 ms apart: the owner has parked by the time each
+/// arrives, so every round trip pays a wake-up.
+fn vault_idle_round_trip(settings: &Settings) -> Result<Histogram<u64>, Box<dyn std::error::Error>> {
+    let mut handle = vault(settings, WaitStrategy::default())?;
+    let mut h = histogram();
+    for n in 1..=settings.samples(1_000) {
+        thread::sleep(Duration::from_millis(1));
+        let start = Instant::now();
+        handle.submit(reserve(n, 2))?;
+        record(&mut h, start);
+        handle.submit(cancel(n))?;
+    }
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok(h)
+}
+
+/// The same ledger behind a Mutex: this thread's lock + apply + unlock is timed while another
+/// thread on the other core does the same in a loop.
+fn mutex_baseline(settings: &Settings) -> Result<Histogram<u64>, Box<dyn std::error::Error>> {
+    let ledger = Arc::new(Mutex::new(ledger()?));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (other_ledger, other_stop) = (ledger.clone(), stop.clone());
+    let owner_core = settings.owner_core;
+    let rival = thread::spawn(move || {
+        if let Some(core) = owner_core {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+        let mut n = 1_u64 << 40;
+        // Relaxed: a stop flag, nothing is published through it.
+        while !other_stop.load(Ordering::Relaxed) {
+            n += 1;
+            let mut l = other_ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = l.apply(&reserve(n, 3));
+            let _ = l.apply(&cancel(n));
+        }
+    });
+    let mut h = histogram();
+    for n in 1..=settings.samples(300_000) {
+        let start = Instant::now();
+        {
+            let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = l.apply(&reserve(n, 2));
+        }
+        record(&mut h, start);
+        let _ = ledger.lock().unwrap_or_else(|e| e.into_inner()).apply(&cancel(n));
+    }
+    // Relaxed: see above.
+    stop.store(true, Ordering::Relaxed);
+    let _ = rival.join();
+    Ok(h)
+}
+
+/// The seed's way: a file lock, then read, parse, modify and rewrite `shared_pool.json`, per
+/// operation.
+fn seed_style(settings: &Settings) -> Result<Histogram<u64>, Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("capvault-seed-style-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let pool = dir.join("shared_pool.json");
+    fs::write(
+        &pool,
+        r#"{"used_159201": 120000, "used_512890": 80000, "frozen_159201": 0, "frozen_512890": 22000,
+            "acc_alpha_159201": 3500.5, "acc_alpha_512890": 2100.0, "updated_at": "2026-02-16T12:00:00"}"#,
+    )?;
+    let lock = File::create(dir.join("shared_pool.lock"))?;
+    let mut h = histogram();
+    for n in 0..settings.samples(20_000) {
+        let start = Instant::now();
+        lock.lock()?;
+        let text = fs::read_to_string(&pool)?;
+        let mut value: serde_json::Value = serde_json::from_str(&text)?;
+        let delta = if n % 2 == 0 { 100.0 } else { -100.0 };
+        let frozen = value["frozen_159201"].as_f64().unwrap_or(0.0) + delta;
+        value["frozen_159201"] = serde_json::json!(frozen);
+        File::create(&pool)?.write_all(serde_json::to_string(&value)?.as_bytes())?;
+        lock.unlock()?;
+        record(&mut h, start);
+    }
+    fs::remove_dir_all(&dir)?;
+    Ok(h)
+}
+
+/// Average cost of `reader.snapshot()` plus one field read, owner idle.
+fn snapshot_read(settings: &Settings) -> Result<f64, Box<dyn std::error::Error>> {
+    let handle = vault(settings, WaitStrategy::Blocking)?;
+    let reader = handle.reader();
+    let n = settings.samples(20_000_000);
+    let start = Instant::now();
+    let mut sum = 0_u64;
+    for _ in 0..n {
+        sum = sum.wrapping_add(reader.snapshot().seq());
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    std::hint::black_box(sum);
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok(ns)
+}
+
+/// Detached reservations and cancels from `producers` threads as fast as the channel takes them,
+/// busy-spin owner; commands per second until the last is applied.
+fn throughput(settings: &Settings, producers: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    let handle = Builder::new(ledger()?)
+        .wait(WaitStrategy::BusySpin)
+        .capacity(4096)
+        .batch_max(1024)
+        .outcomes_max(16)
+        .pin_to_core(settings.owner_core.unwrap_or(0))
+        .spawn()?;
+    let reader = handle.reader();
+    let per_producer = settings.samples(2_000_000) / producers / 2 * 2;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..producers)
+        .map(|p| {
+            let mut h = handle.clone();
+            let slot = 2 + (p % 2) as u8;
+            thread::spawn(move || {
+                for i in 0..per_producer / 2 {
+                    let n = (p << 40) + i + 1;
+                    let _ = h.submit_detached(reserve(n, slot));
+                    let _ = h.submit_detached(cancel(n));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    let total = per_producer * producers;
+    while reader.snapshot().stats().accepted + reader.snapshot().stats().rejected < total {
+        std::hint::spin_loop();
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok(rate)
+}
+
+fn slug(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
+/// HdrHistogram's percentile-distribution text (`.hgrm`), for the usual plotters.
+fn write_hgrm(path: &Path, h: &Histogram<u64>) -> std::io::Result<()> {
+    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    let mut total = 0;
+    for v in h.iter_quantiles(1) {
+        total += v.count_since_last_iteration();
+        let q = v.quantile_iterated_to();
+        let inverse = if q < 1.0 { format!("{:.2}", 1.0 / (1.0 - q)) } else { "inf".into() };
+        out.push_str(&format!(
+            "{:12.3} {:14.12} {:10} {:>14}\n",
+            v.value_iterated_to() as f64,
+            q,
+            total,
+            inverse
+        ));
+    }
+    out.push_str(&format!(
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n",
+        h.mean(),
+        h.stdev(),
+        h.max() as f64,
+        h.len()
+    ));
+    fs::write(path, out)
+}
