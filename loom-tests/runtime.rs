@@ -41,7 +41,7 @@ fn check_invariant(snapshot: &Snapshot) {
     let committed: i64 = book.strategies().map(|(_, s)| s.frozen().raw() + s.used().raw()).sum();
     assert_eq!(book.total().raw(), book.pool().raw() + committed, "seq {}", snapshot.seq());
     for order in snapshot.orders() {
-        assert_eq!(order.frozen().raw() + order.used().raw() <= order.amount().raw(), true);
+        assert!(order.frozen().raw() + order.used().raw() <= order.amount().raw(), "{order:?}");
     }
 }
 

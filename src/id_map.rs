@@ -7,7 +7,7 @@
 //! live entries only) and indexes them with a linear-probing table of `u32` positions at most half
 //! full, deleting by backward shift, so no operation ever does more than a short probe.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use crate::order_id::{ClientOrderId, IdHashBuilder};
 
@@ -24,9 +24,7 @@ pub(crate) struct IdMap<V> {
 }
 
 fn hash(id: &ClientOrderId) -> usize {
-    let mut hasher = IdHashBuilder::default().build_hasher();
-    id.hash(&mut hasher);
-    hasher.finish() as usize
+    IdHashBuilder::default().hash_one(id) as usize
 }
 
 impl<V> IdMap<V> {

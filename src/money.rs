@@ -158,7 +158,7 @@ impl Amount {
         buf.push_u64(whole);
         if fraction != 0 {
             let mut digits = Self::DECIMALS;
-            while fraction % 10 == 0 {
+            while fraction.is_multiple_of(10) {
                 fraction /= 10;
                 digits -= 1;
             }

@@ -126,7 +126,7 @@ impl fmt::Display for Ratio {
             return write!(f, "{whole}");
         }
         let mut digits = 6;
-        while fraction % 10 == 0 {
+        while fraction.is_multiple_of(10) {
             fraction /= 10;
             digits -= 1;
         }

@@ -1,8 +1,12 @@
 //! How a thread waits for a message: the owner for commands, a submitter for its reply.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(capvault_loom))]
+use std::time::Instant;
 
-use crate::sync::channel::{Receiver, TryRecvError};
+use crate::sync::channel::Receiver;
+#[cfg(not(capvault_loom))]
+use crate::sync::channel::TryRecvError;
 
 /// How a waiting thread spends its time.
 ///
@@ -39,19 +43,22 @@ impl Default for WaitStrategy {
 }
 
 /// Polls between clock reads: `Instant::now()` costs tens of nanoseconds.
+#[cfg(not(capvault_loom))]
 const POLLS_PER_CLOCK_READ: u32 = 64;
 
 /// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
 /// empty and every sender is gone.
+#[cfg(capvault_loom)]
+pub(crate) fn recv<T>(rx: &Receiver<T>, _strategy: WaitStrategy) -> Option<T> {
+    // Loom has no clock; a blocking receive keeps the models small and explores the same
+    // hand-offs.
+    rx.recv().ok()
+}
+
+/// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
+/// empty and every sender is gone.
+#[cfg(not(capvault_loom))]
 pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
-    #[cfg(capvault_loom)]
-    {
-        // Loom has no clock; a blocking receive keeps the models small and explores the same
-        // hand-offs.
-        let _ = strategy;
-        return rx.recv().ok();
-    }
-    #[cfg(not(capvault_loom))]
     match strategy {
         WaitStrategy::BusySpin => loop {
             match rx.try_recv() {
@@ -81,7 +88,7 @@ pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
 }
 
 /// Polls `rx` for up to `window`.
-#[cfg_attr(capvault_loom, allow(dead_code))]
+#[cfg(not(capvault_loom))]
 fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
     let start = Instant::now();
     let mut polls = 0_u32;
@@ -91,7 +98,7 @@ fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
             other => return other,
         }
         polls = polls.wrapping_add(1);
-        if polls % POLLS_PER_CLOCK_READ == 0 && start.elapsed() >= window {
+        if polls.is_multiple_of(POLLS_PER_CLOCK_READ) && start.elapsed() >= window {
             return Err(TryRecvError::Empty);
         }
         crate::sync::spin_loop();

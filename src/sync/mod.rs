@@ -68,12 +68,7 @@ mod imp {
     /// The bounded channel: a stand-in on loom primitives.
     pub(crate) mod channel {
         pub(crate) use super::super::loom_channel::{bounded, Receiver, Sender};
-        pub(crate) use crossbeam_channel::{TryRecvError, TrySendError};
-    }
-
-    /// Under loom a spin is a yield, so the model checker can run the other threads.
-    pub(crate) fn spin_loop() {
-        loom::thread::yield_now();
+        pub(crate) use crossbeam_channel::TrySendError;
     }
 
     pub(crate) fn spawn<F: FnOnce() + Send + 'static>(
