@@ -87,20 +87,95 @@ pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
     }
 }
 
+/// Polls `ready` the way `strategy` spins: forever for busy-spin, then with yields for
+/// spin-yield (both return `true` once ready), for the spin window for spin-park (then `false`:
+/// the caller parks), not at all for blocking.
+#[cfg(not(capvault_loom))]
+pub(crate) fn spin_until(strategy: WaitStrategy, mut ready: impl FnMut() -> bool) -> bool {
+    let spin_window = |window: Duration, ready: &mut dyn FnMut() -> bool| {
+        let mut clock = SpinClock::new(window);
+        loop {
+            if ready() {
+                return true;
+            }
+            if clock.expired() {
+                return false;
+            }
+            crate::sync::spin_loop();
+        }
+    };
+    match strategy {
+        WaitStrategy::BusySpin => loop {
+            if ready() {
+                return true;
+            }
+            crate::sync::spin_loop();
+        },
+        WaitStrategy::SpinYield { spin } => {
+            if spin_window(spin, &mut ready) {
+                return true;
+            }
+            loop {
+                if ready() {
+                    return true;
+                }
+                crate::sync::thread::yield_now();
+            }
+        }
+        WaitStrategy::SpinPark { spin } => spin_window(spin, &mut ready),
+        WaitStrategy::Blocking => ready(),
+    }
+}
+
+/// Under loom: one look, then the caller parks, which explores the slow path.
+#[cfg(capvault_loom)]
+pub(crate) fn spin_until(_strategy: WaitStrategy, mut ready: impl FnMut() -> bool) -> bool {
+    ready()
+}
+
 /// Polls `rx` for up to `window`.
 #[cfg(not(capvault_loom))]
 fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
-    let start = Instant::now();
-    let mut polls = 0_u32;
+    let mut clock = SpinClock::new(window);
     loop {
         match rx.try_recv() {
             Err(TryRecvError::Empty) => {}
             other => return other,
         }
-        polls = polls.wrapping_add(1);
-        if polls.is_multiple_of(POLLS_PER_CLOCK_READ) && start.elapsed() >= window {
+        if clock.expired() {
             return Err(TryRecvError::Empty);
         }
         crate::sync::spin_loop();
+    }
+}
+
+/// Times a spin window cheaply: the clock is read every `POLLS_PER_CLOCK_READ` polls, and the
+/// window starts at the first read, so a message that arrives within the first polls (the common
+/// case under load) costs no clock read at all.
+#[cfg(not(capvault_loom))]
+struct SpinClock {
+    window: Duration,
+    polls: u32,
+    start: Option<Instant>,
+}
+
+#[cfg(not(capvault_loom))]
+impl SpinClock {
+    fn new(window: Duration) -> SpinClock {
+        SpinClock { window, polls: 0, start: None }
+    }
+
+    fn expired(&mut self) -> bool {
+        self.polls = self.polls.wrapping_add(1);
+        if !self.polls.is_multiple_of(POLLS_PER_CLOCK_READ) {
+            return false;
+        }
+        match self.start {
+            None => {
+                self.start = Some(Instant::now());
+                false
+            }
+            Some(start) => start.elapsed() >= self.window,
+        }
     }
 }

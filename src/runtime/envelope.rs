@@ -3,6 +3,7 @@
 use crate::command::Command;
 use crate::outcome::Outcome;
 use crate::rejection::Rejection;
+use crate::runtime::reply::Responder;
 use crate::sync::channel::Sender;
 
 /// A message to the owner thread.
@@ -15,20 +16,11 @@ pub(crate) enum Envelope {
 
 /// Where the owner sends a command's outcome.
 pub(crate) enum ReplyTo {
-    /// A blocked submitter. The sender is the handle's only one: it travels with the command and
-    /// comes back with the reply, so if the envelope is dropped unanswered (the owner stopped),
-    /// the submitter's receive fails at once instead of hanging.
-    Waiting(Sender<Reply>),
+    /// A blocked submitter, answered through its handle's reply slot. If the envelope is dropped
+    /// unanswered (the owner stopped), the responder's drop tells the submitter at once.
+    Waiting(Responder),
     /// A detached submission: the outcome goes to the handle's outcome queue, if there is room.
     Detached { ticket: u64, outcomes: Sender<DetachedOutcome> },
-}
-
-/// The answer to a blocked submitter.
-pub(crate) struct Reply {
-    pub(crate) seq: u64,
-    pub(crate) result: Result<Outcome, Rejection>,
-    /// The reply sender, returned to the handle for its next submit.
-    pub(crate) back: Sender<Reply>,
 }
 
 /// The outcome of a detached submission.

@@ -2,14 +2,15 @@
 
 use crate::command::Command;
 use crate::outcome::Outcome;
-use crate::runtime::envelope::{DetachedOutcome, Envelope, Reply, ReplyTo};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{Stopped, SubmitError, TrySubmitError};
 use crate::runtime::reader::Reader;
+use crate::runtime::reply::ReplySlot;
 use crate::runtime::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{Arc, Ordering};
-use crate::wait::{self, WaitStrategy};
+use crate::wait::WaitStrategy;
 
 /// What an accepted command returns through a blocking submit.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -25,9 +26,9 @@ pub struct Receipt {
 /// Dropping every handle stops the owner after it has applied what is queued.
 pub struct Handle {
     commands: Sender<Envelope>,
-    /// `None` only while a blocking submit is in flight, or after the owner stopped with it.
-    reply_tx: Option<Sender<Reply>>,
-    reply_rx: Receiver<Reply>,
+    /// Where blocking submits get their answers; boxed so its address stays put when the handle
+    /// moves.
+    reply: Box<ReplySlot>,
     outcomes_tx: Sender<DetachedOutcome>,
     outcomes_rx: Receiver<DetachedOutcome>,
     outcomes_max: usize,
@@ -43,13 +44,11 @@ impl Handle {
         outcomes_max: usize,
         reply_wait: WaitStrategy,
     ) -> Handle {
-        // One reply in flight per handle: a channel of one, allocated once, reused by every submit.
-        let (reply_tx, reply_rx) = channel::bounded(1);
         let (outcomes_tx, outcomes_rx) = channel::bounded(outcomes_max);
         Handle {
             commands,
-            reply_tx: Some(reply_tx),
-            reply_rx,
+            // One reply in flight per handle: one slot, allocated once, reused by every submit.
+            reply: Box::new(ReplySlot::new()),
             outcomes_tx,
             outcomes_rx,
             outcomes_max,
@@ -70,16 +69,14 @@ impl Handle {
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(stopped(&self.shared));
         }
-        let Some(reply) = self.reply_tx.take() else {
-            return Err(stopped(&self.shared));
-        };
-        if self.commands.send(Envelope::Command { command, reply: ReplyTo::Waiting(reply) }).is_err() {
-            return Err(stopped(&self.shared));
+        let responder = self.reply.arm();
+        match self.commands.send(Envelope::Command { command, reply: ReplyTo::Waiting(responder) }) {
+            // Every receiver is gone; dropping the returned envelope abandons the reply.
+            Err(returned) => drop(returned),
+            Ok(()) => self.shared.after_enqueue(),
         }
-        self.shared.after_enqueue();
-        match wait::recv(&self.reply_rx, self.reply_wait) {
-            Some(Reply { seq, result, back }) => {
-                self.reply_tx = Some(back);
+        match self.reply.wait(self.reply_wait) {
+            Some((seq, result)) => {
                 result.map(|outcome| Receipt { seq, outcome }).map_err(SubmitError::Rejected)
             }
             // The envelope was dropped unanswered: the owner stopped.

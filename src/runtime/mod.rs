@@ -6,6 +6,7 @@ mod error;
 mod handle;
 mod owner;
 mod reader;
+mod reply;
 mod shared;
 
 pub use envelope::DetachedOutcome;

@@ -1,7 +1,7 @@
 //! The owner thread: the only thread that touches the ledger.
 
 use crate::ledger::Ledger;
-use crate::runtime::envelope::{DetachedOutcome, Envelope, Reply, ReplyTo};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::shared::{Shared, StopGuard};
 use crate::runtime::PublishHook;
 use crate::snapshot::{Snapshot, Stats};
@@ -58,7 +58,8 @@ impl Owner {
     }
 
     /// Applies one envelope and answers it. Returns `true` for a shutdown request. No locks and
-    /// no heap allocation: the ledger is preallocated and the reply channels are bounded.
+    /// no heap allocation: the ledger is preallocated, a reply is one slot per handle and the
+    /// outcome queues are bounded. (A parked submitter is woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
         let (command, reply) = match envelope {
             Envelope::Command { command, reply } => (command, reply),
@@ -73,13 +74,7 @@ impl Owner {
         }
         let seq = self.seq;
         match reply {
-            ReplyTo::Waiting(tx) => {
-                // The handle's only sender goes back with the answer. The channel holds one
-                // reply and this submitter has one command in flight, so this never blocks; if
-                // the submitter is gone the answer has nobody to reach.
-                let back = tx.clone();
-                let _ = tx.try_send(Reply { seq, result, back });
-            }
+            ReplyTo::Waiting(responder) => responder.answer((seq, result)),
             ReplyTo::Detached { ticket, outcomes } => {
                 if outcomes.try_send(DetachedOutcome { ticket, seq, result }).is_err() {
                     self.stats.outcomes_dropped += 1;

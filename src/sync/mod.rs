@@ -8,9 +8,27 @@
 
 #[cfg(not(capvault_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
     pub(crate) use std::sync::{Arc, Mutex};
     pub(crate) use std::thread;
+
+    /// `std`'s `UnsafeCell` with loom's closure-based API, so loom can track every access.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
 
     /// The bounded channel.
     pub(crate) mod channel {
@@ -61,7 +79,8 @@ mod loom_channel;
 
 #[cfg(capvault_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, Ordering};
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
     pub(crate) use loom::sync::{Arc, Mutex, RwLock};
     pub(crate) use loom::thread;
 
