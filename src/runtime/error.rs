@@ -25,6 +25,8 @@ impl fmt::Display for Stopped {
     }
 }
 
+impl std::error::Error for Stopped {}
+
 /// Why a blocking submit did not return a receipt.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SubmitError {
