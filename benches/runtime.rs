@@ -47,7 +47,7 @@ fn builder(wait: WaitStrategy) -> Builder {
 
 /// Alternating +1 and -1 raw units on the total: always accepted, the book stays level.
 fn nudge(n: u64) -> Command {
-    let delta = Amount::from_raw(if n % 2 == 0 { 1 } else { -1 }).unwrap_or(Amount::ZERO);
+    let delta = Amount::from_raw(if n.is_multiple_of(2) { 1 } else { -1 }).unwrap_or(Amount::ZERO);
     Command::Adjust { book: BOOK, slot: 0, delta }
 }
 
