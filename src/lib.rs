@@ -43,6 +43,8 @@ mod command;
 mod config;
 mod id_map;
 mod ledger;
+#[cfg(not(capvault_loom))]
+mod mirror;
 mod money;
 mod order;
 mod order_id;
@@ -51,6 +53,7 @@ mod ratio;
 mod rejection;
 mod resolved;
 mod runtime;
+mod shm;
 mod snapshot;
 mod sync;
 mod view;
@@ -64,6 +67,8 @@ pub use code::{CodeError, Currency, Label, Venue};
 pub use command::Command;
 pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConfig};
 pub use ledger::Ledger;
+#[cfg(not(capvault_loom))]
+pub use mirror::{iso8601, shared_pool_json, MirrorStats};
 pub use money::{Amount, AmountError};
 pub use order::{Order, OrderState, Side};
 pub use order_id::{ClientOrderId, OrderIdError};
@@ -74,6 +79,9 @@ pub use runtime::{
     Builder, DetachedOutcome, Handle, PublishHook, Reader, Receipt, SnapshotRef, SpawnError, Stopped,
     SubmitError, TrySubmitError,
 };
+pub use shm::{Geometry, ShmError, LAYOUT_VERSION};
+#[cfg(not(capvault_loom))]
+pub use shm::{ShmReader, ShmWriter, WriterState, WriterStatus};
 pub use snapshot::{Snapshot, Stats};
 pub use view::{PenaltyConfig, PoolView, StepPenalty};
 pub use wait::WaitStrategy;

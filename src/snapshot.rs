@@ -36,6 +36,11 @@ impl Snapshot {
         Snapshot { seq, books: ledger.books().to_vec(), orders: ledger.orders().copied().collect(), stats }
     }
 
+    /// A snapshot read back from a mirror.
+    pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: Vec<Order>, stats: Stats) -> Snapshot {
+        Snapshot { seq, books, orders, stats }
+    }
+
     /// How many accepted commands this snapshot reflects. A command answered with receipt
     /// `seq = s` is visible in every snapshot with `seq >= s`.
     pub const fn seq(&self) -> u64 {

@@ -115,6 +115,11 @@ impl StepPenalty {
         self.active
     }
 
+    /// A gate in a known state, as read back from a mirror.
+    pub(crate) const fn restore(config: PenaltyConfig, active: bool) -> StepPenalty {
+        StepPenalty { config, active }
+    }
+
     /// Whether the penalty is on.
     pub const fn is_active(&self) -> bool {
         self.active

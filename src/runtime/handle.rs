@@ -147,7 +147,8 @@ impl Handle {
     }
 
     /// Stops the vault: new submissions fail at once, everything already queued is applied and
-    /// answered, the owner publishes its last snapshot and is joined.
+    /// answered, the owner publishes its last snapshot and is joined, and the mirrors write the
+    /// final state.
     ///
     /// # Errors
     /// [`Stopped::OwnerPanicked`] if the owner thread panicked.
@@ -171,6 +172,8 @@ impl Handle {
                 }
             }
         }
+        #[cfg(not(capvault_loom))]
+        self.shared.stop_mirror();
         match self.shared.stop_reason() {
             Stopped::OwnerPanicked => Err(Stopped::OwnerPanicked),
             Stopped::ShutDown => Ok(self.shared.snapshot.load_full()),

@@ -37,6 +37,17 @@ pub struct Builder {
     reply_wait: WaitStrategy,
     core: Option<usize>,
     on_publish: Option<PublishHook>,
+    #[cfg(not(capvault_loom))]
+    mirrors: Mirrors,
+}
+
+/// Where the mirrors go.
+#[cfg(not(capvault_loom))]
+#[derive(Default)]
+struct Mirrors {
+    shm: Option<std::path::PathBuf>,
+    json: Option<std::path::PathBuf>,
+    interval: Option<std::time::Duration>,
 }
 
 impl Builder {
@@ -57,7 +68,34 @@ impl Builder {
             reply_wait: WaitStrategy::default(),
             core: None,
             on_publish: None,
+            #[cfg(not(capvault_loom))]
+            mirrors: Mirrors::default(),
         }
+    }
+
+    /// Mirrors the ledger into a seqlocked shared-memory file at `path` (for example
+    /// `/dev/shm/capvault`), written by the owner after each published snapshot. The layout is in
+    /// `docs/shm-layout.md`.
+    #[cfg(not(capvault_loom))]
+    pub fn mirror_shm(mut self, path: impl Into<std::path::PathBuf>) -> Builder {
+        self.mirrors.shm = Some(path.into());
+        self
+    }
+
+    /// Mirrors the ledger into `shared_pool.json` at `path` (seed 000's schema), written by a
+    /// mirror thread at most once per interval and once more at shutdown.
+    #[cfg(not(capvault_loom))]
+    pub fn mirror_json(mut self, path: impl Into<std::path::PathBuf>) -> Builder {
+        self.mirrors.json = Some(path.into());
+        self
+    }
+
+    /// How often the mirror thread writes the JSON file and the shared-memory heartbeat
+    /// (default 100 ms).
+    #[cfg(not(capvault_loom))]
+    pub fn mirror_interval(mut self, interval: std::time::Duration) -> Builder {
+        self.mirrors.interval = Some(interval);
+        self
     }
 
     /// A builder serving a ledger built from `config`.
@@ -134,6 +172,20 @@ impl Builder {
 
         let (commands_tx, commands_rx) = channel::bounded(self.capacity);
         let snapshot = Snapshot::capture(&self.ledger, 0, Stats::default());
+        #[cfg(not(capvault_loom))]
+        let shm = match &self.mirrors.shm {
+            None => None,
+            Some(path) => {
+                let limits = self.ledger.limits();
+                let geometry = crate::shm::Geometry {
+                    books_max: usize::from(limits.books_max),
+                    orders_max: limits.orders_max as usize,
+                };
+                let writer = crate::shm::ShmWriter::create(path, geometry).map_err(SpawnError::Shm)?;
+                writer.write(&snapshot);
+                Some(std::sync::Arc::new(writer))
+            }
+        };
         let shared = Arc::new(Shared::new(snapshot, commands_rx.clone()));
         let owner = Owner {
             ledger: self.ledger,
@@ -144,6 +196,8 @@ impl Builder {
             on_publish: self.on_publish,
             seq: 0,
             stats: Stats::default(),
+            #[cfg(not(capvault_loom))]
+            shm: shm.clone(),
         };
         let thread = match core {
             None => crate::sync::spawn("capvault-owner", move || owner.run()),
@@ -170,6 +224,24 @@ impl Builder {
         }
         .map_err(SpawnError::Spawn)?;
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        #[cfg(not(capvault_loom))]
+        if shm.is_some() || self.mirrors.json.is_some() {
+            let stop = std::sync::Arc::new(crate::sync::AtomicBool::new(false));
+            let mirror = crate::mirror::Mirror {
+                reader: Reader::new(shared.clone()),
+                json: self.mirrors.json,
+                shm,
+                interval: self.mirrors.interval.unwrap_or(std::time::Duration::from_millis(100)),
+                stats: shared.mirror_stats.clone(),
+            };
+            let flag = stop.clone();
+            // Acquire: pairs with the Release store in `stop_mirror`.
+            let thread = std::thread::Builder::new()
+                .name("capvault-mirror".into())
+                .spawn(move || mirror.run(&|| flag.load(crate::sync::Ordering::Acquire)))
+                .map_err(SpawnError::Spawn)?;
+            *shared.mirror.lock().unwrap_or_else(|e| e.into_inner()) = Some((thread, stop));
+        }
         Ok(Handle::new(commands_tx, shared, self.outcomes_max, self.reply_wait))
     }
 }

@@ -18,6 +18,9 @@ pub(crate) struct Owner {
     pub(crate) on_publish: Option<PublishHook>,
     pub(crate) seq: u64,
     pub(crate) stats: Stats,
+    /// The shared-memory mirror, written after each publish.
+    #[cfg(not(capvault_loom))]
+    pub(crate) shm: Option<std::sync::Arc<crate::shm::ShmWriter>>,
 }
 
 impl Owner {
@@ -89,6 +92,12 @@ impl Owner {
         self.stats.batches += 1;
         let snapshot = Arc::new(Snapshot::capture(&self.ledger, self.seq, self.stats));
         self.shared.snapshot.store(snapshot.clone());
+        // Memory only (a mapped file under /dev/shm by default), no system call: the seqlocked
+        // copy costs tens of nanoseconds for a few strategies and live orders.
+        #[cfg(not(capvault_loom))]
+        if let Some(shm) = &self.shm {
+            shm.write(&snapshot);
+        }
         if let Some(hook) = self.on_publish.as_mut() {
             hook(&snapshot);
         }

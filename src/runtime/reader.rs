@@ -40,6 +40,12 @@ impl Reader {
         self.shared.snapshot.load_full()
     }
 
+    /// What the JSON mirror has done: writes, failures, the last error.
+    #[cfg(not(capvault_loom))]
+    pub fn mirror_stats(&self) -> crate::mirror::MirrorStats {
+        self.shared.mirror_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// `Some` once the owner has stopped, with why.
     pub fn stopped(&self) -> Option<Stopped> {
         self.shared.stopped()

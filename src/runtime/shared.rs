@@ -20,6 +20,12 @@ pub(crate) struct Shared {
     discard: Receiver<Envelope>,
     /// The owner thread, joined by the first `shutdown`.
     pub(crate) join: Mutex<Option<thread::JoinHandle<()>>>,
+    /// The mirror thread and its stop flag, stopped and joined after the owner.
+    #[cfg(not(capvault_loom))]
+    pub(crate) mirror: Mutex<Option<(std::thread::JoinHandle<()>, std::sync::Arc<AtomicBool>)>>,
+    /// What the JSON mirror has done.
+    #[cfg(not(capvault_loom))]
+    pub(crate) mirror_stats: std::sync::Arc<std::sync::Mutex<crate::mirror::MirrorStats>>,
 }
 
 impl Shared {
@@ -31,6 +37,22 @@ impl Shared {
             panicked: AtomicBool::new(false),
             discard,
             join: Mutex::new(None),
+            #[cfg(not(capvault_loom))]
+            mirror: Mutex::new(None),
+            #[cfg(not(capvault_loom))]
+            mirror_stats: Default::default(),
+        }
+    }
+
+    /// Stops the mirror thread (which writes a last time) and joins it.
+    #[cfg(not(capvault_loom))]
+    pub(crate) fn stop_mirror(&self) {
+        let mirror = self.mirror.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((thread, stop)) = mirror {
+            // Release: the mirror's Acquire load sees everything before the stop.
+            stop.store(true, Ordering::Release);
+            thread.thread().unpark();
+            let _ = thread.join();
         }
     }
 

@@ -8,7 +8,7 @@
 
 #[cfg(not(capvault_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
     pub(crate) use std::sync::{Arc, Mutex};
     pub(crate) use std::thread;
 
@@ -80,7 +80,7 @@ mod loom_channel;
 #[cfg(capvault_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
     pub(crate) use loom::sync::{Arc, Mutex, RwLock};
     pub(crate) use loom::thread;
 

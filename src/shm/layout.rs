@@ -1,0 +1,446 @@
+//! The shared-memory layout: `#[repr(C)]` records of 64-bit words, documented byte by byte in
+//! `docs/shm-layout.md`. The records are never built in memory; they fix the offsets and sizes
+//! (checked at compile time) that encoding and decoding use, word by word.
+
+use std::mem::{offset_of, size_of};
+
+use crate::book::{Book, BookId, BookSpec, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY};
+use crate::code::{Currency, Label, Venue};
+use crate::money::Amount;
+use crate::order::{Order, OrderState, Side};
+use crate::order_id::ClientOrderId;
+use crate::ratio::Ratio;
+use crate::snapshot::{Snapshot, Stats};
+use crate::view::{PenaltyConfig, StepPenalty};
+
+/// `b"CAPVAULT"` read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"CAPVAULT");
+/// The layout version this build writes and reads.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Strategy records per book: slots 2..64.
+pub const STRATEGIES_PER_BOOK: usize = SLOTS_MAX as usize - SLOT_FIRST_STRATEGY as usize;
+
+/// The file header: 16 words, 128 bytes.
+#[repr(C)]
+pub struct Header {
+    /// `MAGIC`.
+    pub magic: u64,
+    /// Low 32 bits: `LAYOUT_VERSION`; high 32 bits: header size in bytes (128).
+    pub version_and_header_size: u64,
+    /// The file's size in bytes.
+    pub total_size: u64,
+    /// The writer's process id.
+    pub writer_pid: u64,
+    /// Unix time in nanoseconds, refreshed by the writer's mirror thread. Outside the seqlock.
+    pub heartbeat_ns: u64,
+    /// The seqlock sequence: odd while a write is in progress.
+    pub seq: u64,
+    /// Low 32 bits: books the file holds; high 32 bits: strategy records per book (62).
+    pub books_max_and_strategies: u64,
+    /// Order records the file holds.
+    pub orders_max: u64,
+    /// Low 32 bits: books in use; high 32 bits: live orders in use. Seqlock-protected.
+    pub books_and_orders: u64,
+    /// The snapshot's `seq` (accepted commands). Seqlock-protected.
+    pub snapshot_seq: u64,
+    /// Commands accepted. Seqlock-protected.
+    pub accepted: u64,
+    /// Commands rejected. Seqlock-protected.
+    pub rejected: u64,
+    /// Batches published. Seqlock-protected.
+    pub batches: u64,
+    /// Bit 0: the writer closed the file cleanly. Outside the seqlock.
+    pub flags: u64,
+    /// Zero.
+    pub reserved: [u64; 2],
+}
+
+/// A strategy record: 10 words, 80 bytes.
+#[repr(C)]
+pub struct StrategyRecord {
+    /// The label, ASCII, zero-padded; all zero for none.
+    pub label: [u64; 2],
+    /// Frozen, raw 10^-8 units.
+    pub frozen: i64,
+    /// Used.
+    pub used: i64,
+    /// Direct allocation (part of used).
+    pub direct: i64,
+    /// Accumulated alpha.
+    pub acc_alpha: i64,
+    /// Last marked floating loss.
+    pub float_loss: i64,
+    /// Nominal cap, or `i64::MIN` for none.
+    pub cap: i64,
+    /// Loss limit.
+    pub loss_limit: i64,
+    /// Low 32 bits: flags (bit 0 forced-reduce); high 32 bits: live orders.
+    pub flags_and_orders: u64,
+}
+
+/// A book record: 630 words, 5040 bytes.
+#[repr(C)]
+pub struct BookRecord {
+    /// The venue, ASCII, zero-padded.
+    pub venue: [u64; 2],
+    /// The currency, ASCII, zero-padded.
+    pub currency: u64,
+    /// Low 32 bits: slot count; high 32 bits: flags (bit 0 penalty on, bit 1 unrecoverable).
+    pub slot_count_and_flags: u64,
+    /// Slot 0, raw units.
+    pub total: i64,
+    /// Slot 1.
+    pub pool: i64,
+    /// The currency's credit limit.
+    pub credit_limit: i64,
+    /// Low 32 bits: reserve ratio ppm; high 32 bits: penalty enter ppm.
+    pub reserve_and_enter_ppm: u64,
+    /// Low 32 bits: penalty leave ppm; high 32 bits: penalty multiplier ppm.
+    pub leave_and_multiplier_ppm: u64,
+    /// Live orders drawing on the book.
+    pub orders_live: u64,
+    /// Slots 2..64 in order; only the first `slot_count - 2` are meaningful.
+    pub strategies: [StrategyRecord; STRATEGIES_PER_BOOK],
+}
+
+/// An order record: 8 words, 64 bytes.
+#[repr(C)]
+pub struct OrderRecord {
+    /// Byte 0: id kind (1 uuid, 2 snowflake); byte 1: side (1 buy, 2 sell); byte 2: state
+    /// (1 pending, 2 partially filled, 3 filled, 4 cancelled); byte 3: slot; bytes 4-5: book.
+    pub tag: u64,
+    /// Uuid: the high 64 bits; snowflake: 0.
+    pub id_high: u64,
+    /// Uuid: the low 64 bits; snowflake: the value.
+    pub id_low: u64,
+    /// The grid layer.
+    pub layer: u64,
+    /// The amount reserved.
+    pub amount: i64,
+    /// Still frozen.
+    pub frozen: i64,
+    /// Used.
+    pub used: i64,
+    /// Zero.
+    pub reserved: u64,
+}
+
+const _: () = assert!(size_of::<Header>() == 128);
+const _: () = assert!(size_of::<StrategyRecord>() == 80);
+const _: () = assert!(size_of::<BookRecord>() == 80 + STRATEGIES_PER_BOOK * 80);
+const _: () = assert!(size_of::<BookRecord>() == 5040);
+const _: () = assert!(size_of::<OrderRecord>() == 64);
+const _: () = assert!(offset_of!(Header, seq) == 40);
+const _: () = assert!(offset_of!(BookRecord, strategies) == 80);
+
+/// Words in the header.
+pub const HEADER_WORDS: usize = size_of::<Header>() / 8;
+const BOOK_WORDS: usize = size_of::<BookRecord>() / 8;
+const STRATEGY_WORDS: usize = size_of::<StrategyRecord>() / 8;
+const ORDER_WORDS: usize = size_of::<OrderRecord>() / 8;
+
+/// The word index of a field.
+macro_rules! word {
+    ($record:ty, $field:ident) => {
+        ::std::mem::offset_of!($record, $field) / 8
+    };
+}
+pub(crate) use word;
+
+/// The word index of the sequence in the header.
+pub const SEQ_WORD: usize = word!(Header, seq);
+/// The word index of the heartbeat.
+pub const HEARTBEAT_WORD: usize = word!(Header, heartbeat_ns);
+/// The word index of the flags.
+pub const FLAGS_WORD: usize = word!(Header, flags);
+/// Flag: the writer closed the file cleanly.
+pub const FLAG_CLOSED: u64 = 1;
+
+/// What a file holds, fixed when the writer creates it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Geometry {
+    /// Book records.
+    pub books_max: usize,
+    /// Order records.
+    pub orders_max: usize,
+}
+
+impl Geometry {
+    /// The file size in bytes.
+    pub const fn total_size(&self) -> usize {
+        size_of::<Header>()
+            + self.books_max * size_of::<BookRecord>()
+            + self.orders_max * size_of::<OrderRecord>()
+    }
+
+    const fn book_word(&self, book: usize) -> usize {
+        HEADER_WORDS + book * BOOK_WORDS
+    }
+
+    const fn order_word(&self, order: usize) -> usize {
+        HEADER_WORDS + self.books_max * BOOK_WORDS + order * ORDER_WORDS
+    }
+
+    /// The header words a writer sets once, at creation.
+    pub(crate) fn header(&self, pid: u32) -> [(usize, u64); 6] {
+        [
+            (word!(Header, magic), MAGIC),
+            (
+                word!(Header, version_and_header_size),
+                u64::from(LAYOUT_VERSION) | ((size_of::<Header>() as u64) << 32),
+            ),
+            (word!(Header, total_size), self.total_size() as u64),
+            (word!(Header, writer_pid), u64::from(pid)),
+            (
+                word!(Header, books_max_and_strategies),
+                self.books_max as u64 | ((STRATEGIES_PER_BOOK as u64) << 32),
+            ),
+            (word!(Header, orders_max), self.orders_max as u64),
+        ]
+    }
+}
+
+fn pack2(bytes: &[u8; 16]) -> [u64; 2] {
+    let mut low = [0; 8];
+    let mut high = [0; 8];
+    low.copy_from_slice(&bytes[..8]);
+    high.copy_from_slice(&bytes[8..]);
+    [u64::from_le_bytes(low), u64::from_le_bytes(high)]
+}
+
+fn unpack2(words: [u64; 2]) -> [u8; 16] {
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&words[0].to_le_bytes());
+    bytes[8..].copy_from_slice(&words[1].to_le_bytes());
+    bytes
+}
+
+fn low(word: u64) -> u32 {
+    word as u32
+}
+
+fn high(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+fn pair(low: u32, high: u32) -> u64 {
+    u64::from(low) | (u64::from(high) << 32)
+}
+
+/// Writes a snapshot's figures through `set(word, value)`. Books beyond `books_max` and orders
+/// beyond `orders_max` cannot occur: the file is sized from the ledger's limits.
+pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, set: &mut dyn FnMut(usize, u64)) {
+    let books = snapshot.books().len().min(geometry.books_max);
+    let orders = snapshot.orders().len().min(geometry.orders_max);
+    let stats = snapshot.stats();
+    set(word!(Header, books_and_orders), pair(books as u32, orders as u32));
+    set(word!(Header, snapshot_seq), snapshot.seq());
+    set(word!(Header, accepted), stats.accepted);
+    set(word!(Header, rejected), stats.rejected);
+    set(word!(Header, batches), stats.batches);
+    for (index, book) in snapshot.books().iter().take(books).enumerate() {
+        let base = geometry.book_word(index);
+        let spec = book.spec();
+        let [venue_low, venue_high] = pack2(spec.venue.as_bytes());
+        set(base + word!(BookRecord, venue), venue_low);
+        set(base + word!(BookRecord, venue) + 1, venue_high);
+        set(base + word!(BookRecord, currency), u64::from_le_bytes(*spec.currency.as_bytes()));
+        let flags =
+            u32::from(book.penalty().is_active()) | (u32::from(book.health() != crate::Health::Sound) << 1);
+        set(base + word!(BookRecord, slot_count_and_flags), pair(u32::from(spec.slot_count), flags));
+        set(base + word!(BookRecord, total), book.total().raw() as u64);
+        set(base + word!(BookRecord, pool), book.pool().raw() as u64);
+        set(base + word!(BookRecord, credit_limit), book.credit_limit().raw() as u64);
+        set(
+            base + word!(BookRecord, reserve_and_enter_ppm),
+            pair(spec.reserve_ratio.ppm(), spec.penalty.enter.ppm()),
+        );
+        set(
+            base + word!(BookRecord, leave_and_multiplier_ppm),
+            pair(spec.penalty.leave.ppm(), spec.penalty.multiplier.ppm()),
+        );
+        set(base + word!(BookRecord, orders_live), u64::from(book.orders_live()));
+        for (slot, strategy) in book.strategies() {
+            let s = base
+                + word!(BookRecord, strategies)
+                + usize::from(slot - SLOT_FIRST_STRATEGY) * STRATEGY_WORDS;
+            let config = strategy.config();
+            let [label_low, label_high] = config.label.map_or([0, 0], |label| pack2(label.as_bytes()));
+            set(s + word!(StrategyRecord, label), label_low);
+            set(s + word!(StrategyRecord, label) + 1, label_high);
+            set(s + word!(StrategyRecord, frozen), strategy.frozen().raw() as u64);
+            set(s + word!(StrategyRecord, used), strategy.used().raw() as u64);
+            set(s + word!(StrategyRecord, direct), strategy.direct().raw() as u64);
+            set(s + word!(StrategyRecord, acc_alpha), strategy.acc_alpha().raw() as u64);
+            set(s + word!(StrategyRecord, float_loss), strategy.float_loss().raw() as u64);
+            set(s + word!(StrategyRecord, cap), config.cap.map_or(i64::MIN, Amount::raw) as u64);
+            set(s + word!(StrategyRecord, loss_limit), config.loss_limit.raw() as u64);
+            set(
+                s + word!(StrategyRecord, flags_and_orders),
+                pair(u32::from(strategy.is_forced_reduce()), strategy.orders_live()),
+            );
+        }
+    }
+    for (index, order) in snapshot.orders().iter().take(orders).enumerate() {
+        let base = geometry.order_word(index);
+        let (kind, id_high, id_low) = match order.id() {
+            ClientOrderId::Uuid(value) => (1_u64, (value >> 64) as u64, value as u64),
+            ClientOrderId::Snowflake(value) => (2, 0, value),
+        };
+        let side = match order.side() {
+            Side::Buy => 1_u64,
+            Side::Sell => 2,
+        };
+        let state = match order.state() {
+            OrderState::Pending => 1_u64,
+            OrderState::PartiallyFilled => 2,
+            OrderState::Filled => 3,
+            OrderState::Cancelled => 4,
+            OrderState::Released => 5,
+            OrderState::Dropped => 6,
+        };
+        let tag = kind
+            | (side << 8)
+            | (state << 16)
+            | (u64::from(order.slot()) << 24)
+            | ((order.book().index() as u64) << 32);
+        set(base + word!(OrderRecord, tag), tag);
+        set(base + word!(OrderRecord, id_high), id_high);
+        set(base + word!(OrderRecord, id_low), id_low);
+        set(base + word!(OrderRecord, layer), u64::from(order.layer()));
+        set(base + word!(OrderRecord, amount), order.amount().raw() as u64);
+        set(base + word!(OrderRecord, frozen), order.frozen().raw() as u64);
+        set(base + word!(OrderRecord, used), order.used().raw() as u64);
+    }
+}
+
+/// Why words did not decode into a snapshot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DecodeError {
+    /// The word that is out of range.
+    pub word: usize,
+}
+
+fn amount(word: usize, value: u64) -> Result<Amount, DecodeError> {
+    Amount::from_raw(value as i64).ok_or(DecodeError { word })
+}
+
+/// Reads a snapshot back through `get(word)`, checking every field.
+pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<Snapshot, DecodeError> {
+    let counts_word = word!(Header, books_and_orders);
+    let counts = get(counts_word);
+    let (books_count, orders_count) = (low(counts) as usize, high(counts) as usize);
+    if books_count > geometry.books_max || orders_count > geometry.orders_max {
+        return Err(DecodeError { word: counts_word });
+    }
+    let stats = Stats {
+        accepted: get(word!(Header, accepted)),
+        rejected: get(word!(Header, rejected)),
+        batches: get(word!(Header, batches)),
+        outcomes_dropped: 0,
+    };
+    let mut books = Vec::with_capacity(books_count);
+    for index in 0..books_count {
+        let base = geometry.book_word(index);
+        let bad = |offset: usize| DecodeError { word: base + offset };
+        let venue = Venue::from_bytes(&unpack2([get(base), get(base + 1)])).map_err(|_| bad(0))?;
+        let currency_word = word!(BookRecord, currency);
+        let currency =
+            Currency::from_bytes(&get(base + currency_word).to_le_bytes()).map_err(|_| bad(currency_word))?;
+        let count_word = word!(BookRecord, slot_count_and_flags);
+        let count_and_flags = get(base + count_word);
+        let slot_count = u8::try_from(low(count_and_flags))
+            .ok()
+            .filter(|count| (SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(count))
+            .ok_or(bad(count_word))?;
+        let ratios = get(base + word!(BookRecord, reserve_and_enter_ppm));
+        let ratios2 = get(base + word!(BookRecord, leave_and_multiplier_ppm));
+        let penalty = PenaltyConfig {
+            enter: Ratio::from_ppm(high(ratios)),
+            leave: Ratio::from_ppm(low(ratios2)),
+            multiplier: Ratio::from_ppm(high(ratios2)),
+        };
+        let spec =
+            BookSpec { venue, currency, slot_count, reserve_ratio: Ratio::from_ppm(low(ratios)), penalty };
+        let field = |name: usize| amount(base + name, get(base + name));
+        let mut strategies = Vec::with_capacity(usize::from(slot_count - SLOT_FIRST_STRATEGY));
+        for slot in 0..usize::from(slot_count - SLOT_FIRST_STRATEGY) {
+            let s = base + word!(BookRecord, strategies) + slot * STRATEGY_WORDS;
+            let field = |name: usize| amount(s + name, get(s + name));
+            let label_words = [get(s), get(s + 1)];
+            let label = if label_words == [0, 0] {
+                None
+            } else {
+                Some(Label::from_bytes(&unpack2(label_words)).map_err(|_| DecodeError { word: s })?)
+            };
+            let cap_word = word!(StrategyRecord, cap);
+            let cap = match get(s + cap_word) as i64 {
+                i64::MIN => None,
+                _ => Some(field(cap_word)?),
+            };
+            let flags_and_orders = get(s + word!(StrategyRecord, flags_and_orders));
+            strategies.push(Strategy {
+                config: StrategyConfig { label, cap, loss_limit: field(word!(StrategyRecord, loss_limit))? },
+                frozen: field(word!(StrategyRecord, frozen))?,
+                used: field(word!(StrategyRecord, used))?,
+                direct: field(word!(StrategyRecord, direct))?,
+                acc_alpha: field(word!(StrategyRecord, acc_alpha))?,
+                float_loss: field(word!(StrategyRecord, float_loss))?,
+                orders_live: high(flags_and_orders),
+            });
+        }
+        books.push(Book {
+            id: BookId::new(index as u16),
+            spec,
+            credit_limit: field(word!(BookRecord, credit_limit))?,
+            total: field(word!(BookRecord, total))?,
+            pool: field(word!(BookRecord, pool))?,
+            strategies,
+            penalty: StepPenalty::restore(penalty, high(count_and_flags) & 1 == 1),
+            orders_live: get(base + word!(BookRecord, orders_live)) as u32,
+        });
+    }
+    let mut orders = Vec::with_capacity(orders_count);
+    for index in 0..orders_count {
+        let base = geometry.order_word(index);
+        let bad = DecodeError { word: base };
+        let tag = get(base);
+        let id = match tag & 0xff {
+            1 => ClientOrderId::uuid((u128::from(get(base + 1)) << 64) | u128::from(get(base + 2))),
+            2 => ClientOrderId::snowflake(get(base + 2)),
+            _ => return Err(bad),
+        }
+        .map_err(|_| bad)?;
+        let side = match (tag >> 8) & 0xff {
+            1 => Side::Buy,
+            2 => Side::Sell,
+            _ => return Err(bad),
+        };
+        let state = match (tag >> 16) & 0xff {
+            1 => OrderState::Pending,
+            2 => OrderState::PartiallyFilled,
+            3 => OrderState::Filled,
+            4 => OrderState::Cancelled,
+            5 => OrderState::Released,
+            6 => OrderState::Dropped,
+            _ => return Err(bad),
+        };
+        let book = ((tag >> 32) & 0xffff) as u16;
+        if usize::from(book) >= books_count {
+            return Err(bad);
+        }
+        let field = |name: usize| amount(base + name, get(base + name));
+        orders.push(Order {
+            id,
+            book: BookId::new(book),
+            slot: ((tag >> 24) & 0xff) as u8,
+            side,
+            layer: get(base + word!(OrderRecord, layer)) as u32,
+            amount: field(word!(OrderRecord, amount))?,
+            frozen: field(word!(OrderRecord, frozen))?,
+            used: field(word!(OrderRecord, used))?,
+            state,
+        });
+    }
+    Ok(Snapshot::from_parts(get(word!(Header, snapshot_seq)), books, orders, stats))
+}

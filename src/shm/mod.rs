@@ -1,0 +1,19 @@
+//! The shared-memory mirror: the ledger, seqlocked, in a memory-mapped file other processes read.
+//! The layout is documented byte by byte in `docs/shm-layout.md`.
+
+mod error;
+mod layout;
+#[cfg(not(capvault_loom))]
+mod map;
+#[cfg(not(capvault_loom))]
+mod reader;
+pub(crate) mod seqlock;
+#[cfg(not(capvault_loom))]
+mod writer;
+
+pub use error::ShmError;
+pub use layout::{Geometry, LAYOUT_VERSION};
+#[cfg(not(capvault_loom))]
+pub use reader::{ShmReader, WriterState, WriterStatus};
+#[cfg(not(capvault_loom))]
+pub use writer::ShmWriter;

@@ -1,0 +1,201 @@
+//! The reader: how other processes (and the `capvault` binary) look at a running vault.
+
+use std::fs::{File, TryLockError};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::shm::error::ShmError;
+use crate::shm::layout::{
+    self, Geometry, Header, FLAGS_WORD, FLAG_CLOSED, HEADER_WORDS, HEARTBEAT_WORD, LAYOUT_VERSION, MAGIC,
+    SEQ_WORD, STRATEGIES_PER_BOOK,
+};
+use crate::shm::map::WordMap;
+use crate::shm::seqlock::{ReadError, SeqLock};
+use crate::shm::writer::{io, lock_path};
+use crate::snapshot::Snapshot;
+
+/// Is the file's writer alive?
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WriterState {
+    /// A process holds the writer lock and its heartbeat is recent.
+    Alive,
+    /// A process holds the writer lock but its heartbeat is older than the stale limit: it may be
+    /// hung.
+    Stale,
+    /// No process holds the writer lock and the file was not closed cleanly: the writer died.
+    Dead,
+    /// The writer closed the file cleanly (the vault shut down).
+    Closed,
+    /// Another file has replaced this one at the path (a new writer started): reopen.
+    Replaced,
+}
+
+/// What a reader knows of the writer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct WriterStatus {
+    /// Alive, stale, dead, closed or replaced.
+    pub state: WriterState,
+    /// The writer's process id.
+    pub pid: u32,
+    /// Time since the last heartbeat.
+    pub heartbeat_age: Duration,
+}
+
+/// Reads a shared-memory file written by a vault in another process (or this one).
+pub struct ShmReader {
+    map: WordMap,
+    geometry: Geometry,
+    path: PathBuf,
+    inode: u64,
+}
+
+impl ShmReader {
+    /// Tries per read before [`ShmError::Busy`].
+    pub const TRIES: u32 = 10_000;
+    /// A heartbeat older than this marks a live writer stale.
+    pub const STALE_AFTER: Duration = Duration::from_secs(2);
+
+    /// Opens and validates the file: its length, magic, version and stated geometry.
+    ///
+    /// # Errors
+    /// [`ShmError::Missing`], [`Empty`](ShmError::Empty), [`Truncated`](ShmError::Truncated),
+    /// [`Foreign`](ShmError::Foreign), [`Version`](ShmError::Version) or
+    /// [`Corrupt`](ShmError::Corrupt), each naming the path.
+    pub fn open(path: impl AsRef<Path>) -> Result<ShmReader, ShmError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
+            _ => ShmError::Io { path: path.to_owned(), error },
+        })?;
+        let metadata = file.metadata().map_err(io(path))?;
+        let len = metadata.len();
+        if len == 0 {
+            return Err(ShmError::Empty { path: path.to_owned() });
+        }
+        let header_len = std::mem::size_of::<Header>() as u64;
+        if len < header_len {
+            return Err(ShmError::Truncated { path: path.to_owned(), len, expected: header_len });
+        }
+        let map = WordMap::read_only(&file).map_err(io(path))?;
+        // Relaxed: the header's fixed words were written before the file was renamed into place.
+        let word = |index: usize| map.words()[index].load(Ordering::Relaxed);
+        if word(layout::word!(Header, magic)) != MAGIC {
+            return Err(ShmError::Foreign { path: path.to_owned() });
+        }
+        let version = word(layout::word!(Header, version_and_header_size)) as u32;
+        if version != LAYOUT_VERSION {
+            return Err(ShmError::Version {
+                path: path.to_owned(),
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let books = word(layout::word!(Header, books_max_and_strategies));
+        let corrupt = |field: usize| ShmError::Corrupt { path: path.to_owned(), offset: field * 8 };
+        if (books >> 32) as usize != STRATEGIES_PER_BOOK || (books as u32) > u32::from(u16::MAX) {
+            return Err(corrupt(layout::word!(Header, books_max_and_strategies)));
+        }
+        let orders_max = word(layout::word!(Header, orders_max));
+        if orders_max > u64::from(crate::Limits::ORDERS_MAX_MAX) {
+            return Err(corrupt(layout::word!(Header, orders_max)));
+        }
+        let geometry = Geometry { books_max: books as u32 as usize, orders_max: orders_max as usize };
+        let expected = geometry.total_size() as u64;
+        let stated = word(layout::word!(Header, total_size));
+        if stated != expected {
+            return Err(corrupt(layout::word!(Header, total_size)));
+        }
+        if len < expected {
+            return Err(ShmError::Truncated { path: path.to_owned(), len, expected });
+        }
+        debug_assert!(map.words().len() >= HEADER_WORDS);
+        Ok(ShmReader { map, geometry, path: path.to_owned(), inode: metadata.ino() })
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the file holds.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The writer's process id, as the file says.
+    pub fn writer_pid(&self) -> u32 {
+        // Relaxed: fixed at creation.
+        self.map.words()[layout::word!(Header, writer_pid)].load(Ordering::Relaxed) as u32
+    }
+
+    /// A consistent copy of the ledger as last written: never torn.
+    ///
+    /// # Errors
+    /// [`ShmError::Busy`] if every one of [`Self::TRIES`] tries overlapped a write,
+    /// [`ShmError::Corrupt`] if a stable read does not decode.
+    pub fn read(&self) -> Result<Snapshot, ShmError> {
+        self.read_with_tries(Self::TRIES)
+    }
+
+    /// As [`Self::read`], with a given number of tries.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_with_tries(&self, tries: u32) -> Result<Snapshot, ShmError> {
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        match lock.read(tries, |get| layout::decode(&self.geometry, get)) {
+            Ok((snapshot, _)) => Ok(snapshot),
+            Err(ReadError::Busy) => Err(ShmError::Busy { path: self.path.clone(), tries }),
+            Err(ReadError::Invalid(error)) => {
+                Err(ShmError::Corrupt { path: self.path.clone(), offset: error.word * 8 })
+            }
+        }
+    }
+
+    /// Whether the writer is alive, hung, dead, closed, or replaced by a new file.
+    pub fn writer(&self) -> WriterStatus {
+        let words = self.map.words();
+        // Relaxed: a timestamp on its own.
+        let heartbeat = words[HEARTBEAT_WORD].load(Ordering::Relaxed);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let heartbeat_age = Duration::from_nanos(now.saturating_sub(heartbeat));
+        let pid = self.writer_pid();
+        // Acquire: pairs with the writer's Release when it closes.
+        let closed = words[FLAGS_WORD].load(Ordering::Acquire) & FLAG_CLOSED != 0;
+        let replaced = std::fs::metadata(&self.path).map_or(true, |m| m.ino() != self.inode);
+        let state = if replaced {
+            WriterState::Replaced
+        } else if closed {
+            WriterState::Closed
+        } else if !lock_held(&self.path) {
+            WriterState::Dead
+        } else if heartbeat_age > Self::STALE_AFTER {
+            WriterState::Stale
+        } else {
+            WriterState::Alive
+        };
+        WriterStatus { state, pid, heartbeat_age }
+    }
+}
+
+/// `true` if some process holds the writer lock of `path`.
+fn lock_held(path: &Path) -> bool {
+    let Ok(lock) = File::open(lock_path(path)) else { return false };
+    match lock.try_lock_shared() {
+        Ok(()) => {
+            let _ = lock.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
+    }
+}
+
+impl std::fmt::Debug for ShmReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmReader").field("path", &self.path).field("geometry", &self.geometry).finish()
+    }
+}

@@ -1,0 +1,124 @@
+//! The writer: the owner thread's end of the shared-memory mirror.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::shm::error::ShmError;
+use crate::shm::layout::{self, Geometry, FLAGS_WORD, FLAG_CLOSED, HEARTBEAT_WORD, SEQ_WORD};
+use crate::shm::map::WordMap;
+use crate::shm::seqlock::SeqLock;
+use crate::snapshot::Snapshot;
+
+/// The lock file next to a shared-memory file: held exclusively by the writer for its whole life,
+/// so a second writer is refused and readers can tell whether a writer is alive.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> ShmError + '_ {
+    move |error| ShmError::Io { path: path.to_owned(), error }
+}
+
+/// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
+/// refuses a second writer, even in another process.
+pub struct ShmWriter {
+    map: WordMap,
+    geometry: Geometry,
+    path: PathBuf,
+    /// Held for the writer's life: the exclusive lock is the "one writer" rule.
+    _lock: File,
+}
+
+impl ShmWriter {
+    /// Creates (or replaces) the file at `path`, sized for `geometry`, and takes the writer lock.
+    /// The file is built under a temporary name and renamed into place, so a reader never maps a
+    /// half-initialised file, and a reader of the previous file keeps a valid mapping.
+    ///
+    /// # Errors
+    /// [`ShmError::WriterActive`] if another live process writes this path, [`ShmError::Io`] if
+    /// the file cannot be created.
+    pub fn create(path: impl AsRef<Path>, geometry: Geometry) -> Result<ShmWriter, ShmError> {
+        let path = path.as_ref();
+        let lock_path = lock_path(path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let pid = crate::shm::reader::ShmReader::open(path).ok().map(|reader| reader.writer_pid());
+                return Err(ShmError::WriterActive { path: path.to_owned(), pid });
+            }
+            Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
+        }
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".{}.tmp", std::process::id()));
+        let temporary = PathBuf::from(temporary);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&temporary)
+            .map_err(io(&temporary))?;
+        file.set_len(geometry.total_size() as u64).map_err(io(&temporary))?;
+        let map = WordMap::read_write(&file).map_err(io(&temporary))?;
+        for (word, value) in geometry.header(std::process::id()) {
+            // Relaxed: the rename below publishes the file; nobody maps it before.
+            map.words()[word].store(value, Ordering::Relaxed);
+        }
+        fs::rename(&temporary, path).map_err(io(path))?;
+        let writer = ShmWriter { map, geometry, path: path.to_owned(), _lock: lock };
+        writer.heartbeat();
+        Ok(writer)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the file holds.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Writes one snapshot, as one seqlock update.
+    pub fn write(&self, snapshot: &Snapshot) {
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        lock.write(|guard| {
+            layout::encode(&self.geometry, snapshot, &mut |word, value| guard.set(word, value))
+        });
+    }
+
+    /// Stamps the heartbeat with the current time, so readers can tell a live writer from a hung
+    /// one.
+    pub fn heartbeat(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        // Relaxed: a timestamp on its own, outside the seqlock; readers only compare it to now.
+        self.map.words()[HEARTBEAT_WORD].store(now, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ShmWriter {
+    /// Marks the file closed cleanly; the lock is released when the lock file closes.
+    fn drop(&mut self) {
+        // Release: a reader that sees the flag sees the last write.
+        self.map.words()[FLAGS_WORD].fetch_or(FLAG_CLOSED, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for ShmWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmWriter").field("path", &self.path).field("geometry", &self.geometry).finish()
+    }
+}

@@ -1,0 +1,224 @@
+//! The mirrors: a shared-memory file reads back equal to the snapshot it was written from; bad
+//! files (missing, empty, truncated, foreign, another version, owned by a live writer) each get
+//! their own error; the writer's state reads alive, then closed; and after shutdown the JSON
+//! mirror equals the final snapshot field by field in seed 000's schema.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use capvault::*;
+use common::*;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("capvault-mirrors-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A vault with a few strategies, orders in every state, alpha and a penalty.
+fn busy_vault(builder: Builder) -> Handle {
+    let mut h = builder.wait(WaitStrategy::Blocking).reply_wait(WaitStrategy::Blocking).spawn().unwrap();
+    h.submit(buy(id(1), 2, 0, units(120_000))).unwrap();
+    h.submit(Command::Fill { id: id(1), amount: units(120_000) }).unwrap();
+    h.submit(buy(id(2), 3, 0, units(80_000))).unwrap();
+    h.submit(Command::Fill { id: id(2), amount: units(30_000) }).unwrap();
+    h.submit(Command::Reserve {
+        id: "9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b".parse().unwrap(),
+        book: CNY,
+        slot: 3,
+        side: Side::Sell,
+        layer: 2,
+        amount: amount("22000.5"),
+    })
+    .unwrap();
+    h.submit(buy(id(3), 4, 1, units(50_000))).unwrap();
+    h.submit(Command::RecordAlpha { book: CNY, slot: 2, amount: amount("3500.5") }).unwrap();
+    h.submit(Command::RecordAlpha { book: CNY, slot: 3, amount: units(2100) }).unwrap();
+    h.submit(Command::MarkLoss { book: CNY, slot: 4, loss: units(16_000) }).unwrap();
+    let last = h.submit(Command::Reset { book: USDT, balance: units(5000), force: false }).unwrap();
+    // Answers come before publication, and a busy owner extends its batch: wait for the
+    // snapshot that shows the last command.
+    let reader = h.reader();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while reader.snapshot().seq() < last.seq {
+        assert!(std::time::Instant::now() < deadline, "seq {} never published", last.seq);
+        std::thread::yield_now();
+    }
+    h
+}
+
+#[test]
+fn shared_memory_reads_back_the_snapshot() {
+    let dir = scratch("roundtrip");
+    let path = dir.join("vault.shm");
+    let handle = busy_vault(Builder::new(seed_000(Limits::default())).mirror_shm(&path));
+    let reader = ShmReader::open(&path).unwrap();
+    assert_eq!(reader.writer().state, WriterState::Alive);
+    assert_eq!(reader.writer_pid(), std::process::id());
+    let expected = handle.reader().snapshot_arc();
+    let read = reader.read().unwrap();
+    assert_eq!(read.seq(), expected.seq());
+    assert_eq!(read.books(), expected.books());
+    assert_eq!(read.orders(), expected.orders());
+    let view = read.view(CNY).unwrap();
+    assert_eq!(view.committed(), amount("272000.5"));
+    assert!(read.book(CNY).unwrap().penalty().is_active(), "{view:?}");
+
+    // A second writer on the same file is refused while the first lives.
+    match Builder::new(seed_000(Limits::default())).mirror_shm(&path).spawn() {
+        Err(SpawnError::Shm(ShmError::WriterActive { pid, .. })) => assert_eq!(pid, Some(std::process::id())),
+        other => panic!("expected WriterActive, got {other:?}"),
+    }
+    let last = handle.shutdown().unwrap();
+    assert_eq!(reader.writer().state, WriterState::Closed);
+    assert_eq!(reader.read().unwrap().books(), last.books());
+    // Once the writer is gone, a new one may take the path; the old reader sees it replaced.
+    let again = Builder::new(seed_000(Limits::default())).mirror_shm(&path).spawn().unwrap();
+    assert_eq!(reader.writer().state, WriterState::Replaced);
+    again.shutdown().unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_files_get_their_own_errors() {
+    let dir = scratch("bad");
+    let good = dir.join("good.shm");
+    let handle = busy_vault(Builder::new(seed_000(Limits::default())).mirror_shm(&good));
+    let bytes = fs::read(&good).unwrap();
+    handle.shutdown().unwrap();
+
+    let missing = dir.join("missing.shm");
+    assert!(matches!(ShmReader::open(&missing), Err(ShmError::Missing { .. })));
+
+    let empty = dir.join("empty.shm");
+    fs::write(&empty, b"").unwrap();
+    assert!(matches!(ShmReader::open(&empty), Err(ShmError::Empty { .. })));
+
+    let short = dir.join("short.shm");
+    fs::write(&short, &bytes[..100]).unwrap();
+    assert!(matches!(ShmReader::open(&short), Err(ShmError::Truncated { len: 100, expected: 128, .. })));
+
+    let truncated = dir.join("truncated.shm");
+    fs::write(&truncated, &bytes[..bytes.len() - 64]).unwrap();
+    match ShmReader::open(&truncated) {
+        Err(ShmError::Truncated { len, expected, .. }) => {
+            assert_eq!((len, expected), (bytes.len() as u64 - 64, bytes.len() as u64))
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+
+    let foreign = dir.join("foreign.shm");
+    let mut other = bytes.clone();
+    other[..8].copy_from_slice(b"NOTVAULT");
+    fs::write(&foreign, &other).unwrap();
+    assert!(matches!(ShmReader::open(&foreign), Err(ShmError::Foreign { .. })));
+
+    let older = dir.join("older.shm");
+    let mut other = bytes.clone();
+    other[8..12].copy_from_slice(&0_u32.to_le_bytes());
+    fs::write(&older, &other).unwrap();
+    assert!(matches!(
+        ShmReader::open(&older),
+        Err(ShmError::Version { found: 0, expected: LAYOUT_VERSION, .. })
+    ));
+
+    // A stable read of an impossible field: the book's slot count set to 99.
+    let corrupt = dir.join("corrupt.shm");
+    let mut other = bytes.clone();
+    other[128 + 24..128 + 28].copy_from_slice(&99_u32.to_le_bytes());
+    fs::write(&corrupt, &other).unwrap();
+    assert!(matches!(ShmReader::open(&corrupt).unwrap().read(), Err(ShmError::Corrupt { offset: 152, .. })));
+
+    // A writer that died without closing: no lock held, no clean flag.
+    let dead = dir.join("dead.shm");
+    let mut other = bytes.clone();
+    other[13 * 8..13 * 8 + 8].copy_from_slice(&0_u64.to_le_bytes());
+    fs::write(&dead, &other).unwrap();
+    assert_eq!(ShmReader::open(&dead).unwrap().writer().state, WriterState::Dead);
+
+    // A write in progress that never ends (odd sequence): bounded retries, then Busy.
+    let stuck = dir.join("stuck.shm");
+    let mut other = bytes.clone();
+    other[40..48].copy_from_slice(&7_u64.to_le_bytes());
+    fs::write(&stuck, &other).unwrap();
+    assert!(matches!(
+        ShmReader::open(&stuck).unwrap().read_with_tries(50),
+        Err(ShmError::Busy { tries: 50, .. })
+    ));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_json_mirror_equals_the_final_snapshot_in_the_seed_schema() {
+    let dir = scratch("json");
+    let path = dir.join("shared_pool.json");
+    let handle = busy_vault(
+        Builder::new(seed_000(Limits::default()))
+            .mirror_json(&path)
+            .mirror_interval(Duration::from_secs(3600)),
+    );
+    let reader = handle.reader();
+    let last = handle.shutdown().unwrap();
+    let stats = reader.mirror_stats();
+    assert_eq!(stats.json_failures, 0);
+    assert_eq!(stats.json_seq, Some(last.seq()), "the shutdown write carries the final state");
+
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let object = json.as_object().unwrap();
+    let book = last.book(CNY).unwrap();
+    for (slot, name) in [(2, "159201"), (3, "512890"), (4, "slot4")] {
+        let s = book.strategy(slot).unwrap();
+        let number = |key: String| Amount::from_f64(object[&key].as_f64().unwrap()).unwrap();
+        assert_eq!(number(format!("used_{name}")), s.used(), "{name}");
+        assert_eq!(number(format!("frozen_{name}")), s.frozen(), "{name}");
+        assert_eq!(number(format!("acc_alpha_{name}")), s.acc_alpha(), "{name}");
+        let allocations = object[&format!("allocations_{name}")].as_array().unwrap();
+        let live: Vec<_> = last.orders().iter().filter(|o| o.book() == CNY && o.slot() == slot).collect();
+        assert_eq!(allocations.len(), live.len(), "{name}");
+        for (entry, order) in allocations.iter().zip(live) {
+            assert_eq!(entry["client_order_id"], order.id().to_string());
+            assert_eq!(Amount::from_f64(entry["amount"].as_f64().unwrap()).unwrap(), order.amount());
+        }
+    }
+    assert_eq!(object["used_159201"], serde_json::json!(120000), "whole amounts are plain integers");
+    assert_eq!(object["acc_alpha_159201"], serde_json::json!(3500.5));
+    let updated_at = object["updated_at"].as_str().unwrap();
+    assert!(
+        updated_at.len() == 24 && updated_at.ends_with('Z') && updated_at.as_bytes()[10] == b'T',
+        "{updated_at}"
+    );
+    // The USDT book's one strategy has no label: it is named by its slot.
+    assert_eq!(object["used_slot2"], serde_json::json!(0));
+    assert_eq!(object.len(), 4 * 4 + 1);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failing_json_write_is_counted_and_the_ledger_goes_on() {
+    let dir = scratch("failing");
+    let path = dir.join("no-such-folder").join("shared_pool.json");
+    let mut handle = Builder::new(seed_000(Limits::default()))
+        .mirror_json(&path)
+        .mirror_interval(Duration::from_millis(1))
+        .wait(WaitStrategy::Blocking)
+        .spawn()
+        .unwrap();
+    let reader = handle.reader();
+    for n in 1..=20 {
+        handle.submit(buy(id(n), 2, 1, units(10))).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while reader.mirror_stats().json_failures < 2 {
+        assert!(std::time::Instant::now() < deadline, "the mirror never retried");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(handle.shutdown().unwrap().seq(), 20);
+    let stats = reader.mirror_stats();
+    assert_eq!(stats.json_writes, 0);
+    assert!(stats.last_error.unwrap().contains("no-such-folder"));
+    fs::remove_dir_all(&dir).unwrap();
+}
