@@ -79,9 +79,15 @@ pub use runtime::{
     Builder, DetachedOutcome, Handle, PublishHook, Reader, Receipt, SnapshotRef, SpawnError, Stopped,
     SubmitError, TrySubmitError,
 };
-pub use shm::{Geometry, ShmError, LAYOUT_VERSION};
 #[cfg(not(capvault_loom))]
-pub use shm::{ShmReader, ShmWriter, WriterState, WriterStatus};
+pub use shm::{Geometry, ShmError, ShmReader, ShmWriter, WriterState, WriterStatus, LAYOUT_VERSION};
+
+/// The seqlock, exposed to the loom models only.
+#[cfg(capvault_loom)]
+#[doc(hidden)]
+pub mod loom_seqlock {
+    pub use crate::shm::seqlock::{ReadError, SeqLock, WriteGuard};
+}
 pub use snapshot::{Snapshot, Stats};
 pub use view::{PenaltyConfig, PoolView, StepPenalty};
 pub use wait::WaitStrategy;

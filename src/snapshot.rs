@@ -37,6 +37,7 @@ impl Snapshot {
     }
 
     /// A snapshot read back from a mirror.
+    #[cfg(not(capvault_loom))]
     pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: Vec<Order>, stats: Stats) -> Snapshot {
         Snapshot { seq, books, orders, stats }
     }

@@ -116,6 +116,7 @@ impl StepPenalty {
     }
 
     /// A gate in a known state, as read back from a mirror.
+    #[cfg(not(capvault_loom))]
     pub(crate) const fn restore(config: PenaltyConfig, active: bool) -> StepPenalty {
         StepPenalty { config, active }
     }

@@ -96,6 +96,7 @@ pub enum SpawnError {
     /// The ledger configuration was refused.
     Config(ConfigError),
     /// The shared-memory mirror could not be created.
+    #[cfg(not(capvault_loom))]
     Shm(crate::shm::ShmError),
     /// The owner thread could not be spawned.
     Spawn(std::io::Error),
@@ -109,6 +110,7 @@ impl fmt::Display for SpawnError {
                 write!(f, "cannot pin to core {core}: it does not exist or is not available ({available} cores available)")
             }
             SpawnError::Config(error) => write!(f, "{error}"),
+            #[cfg(not(capvault_loom))]
             SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
             SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
         }

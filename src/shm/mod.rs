@@ -1,7 +1,10 @@
 //! The shared-memory mirror: the ledger, seqlocked, in a memory-mapped file other processes read.
-//! The layout is documented byte by byte in `docs/shm-layout.md`.
+//! The layout is documented byte by byte in `docs/shm-layout.md`. Under loom only the seqlock is
+//! built, for its model in `loom-tests/seqlock.rs`.
 
+#[cfg(not(capvault_loom))]
 mod error;
+#[cfg(not(capvault_loom))]
 mod layout;
 #[cfg(not(capvault_loom))]
 mod map;
@@ -11,7 +14,9 @@ pub(crate) mod seqlock;
 #[cfg(not(capvault_loom))]
 mod writer;
 
+#[cfg(not(capvault_loom))]
 pub use error::ShmError;
+#[cfg(not(capvault_loom))]
 pub use layout::{Geometry, LAYOUT_VERSION};
 #[cfg(not(capvault_loom))]
 pub use reader::{ShmReader, WriterState, WriterStatus};

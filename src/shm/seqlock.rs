@@ -9,14 +9,15 @@
 use crate::sync::{fence, AtomicU64, Ordering};
 
 /// A view of the region: the sequence word and the data words.
-pub(crate) struct SeqLock<'a> {
+pub struct SeqLock<'a> {
     seq: &'a AtomicU64,
     words: &'a [AtomicU64],
 }
 
 /// Why a read returned nothing.
+#[allow(missing_docs)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum ReadError<E> {
+pub enum ReadError<E> {
     /// Every try overlapped a write.
     Busy,
     /// A stable read (no write overlapped) that failed to decode: the data itself is bad.
@@ -24,25 +25,27 @@ pub(crate) enum ReadError<E> {
 }
 
 /// Words written between two sequence bumps.
-pub(crate) struct WriteGuard<'a> {
+pub struct WriteGuard<'a> {
     words: &'a [AtomicU64],
 }
 
 impl WriteGuard<'_> {
-    pub(crate) fn set(&self, index: usize, value: u64) {
+    /// Stores one data word.
+    pub fn set(&self, index: usize, value: u64) {
         // Relaxed: ordered by the fences of `SeqLock::write` (see the module docs).
         self.words[index].store(value, Ordering::Relaxed);
     }
 }
 
 impl<'a> SeqLock<'a> {
-    pub(crate) fn new(seq: &'a AtomicU64, words: &'a [AtomicU64]) -> SeqLock<'a> {
+    /// The seqlock whose sequence is `seq` over `words`.
+    pub fn new(seq: &'a AtomicU64, words: &'a [AtomicU64]) -> SeqLock<'a> {
         SeqLock { seq, words }
     }
 
     /// Runs `write` as one update. Only one thread may write (the file lock guarantees it
     /// across processes).
-    pub(crate) fn write(&self, write: impl FnOnce(&WriteGuard<'_>)) {
+    pub fn write(&self, write: impl FnOnce(&WriteGuard<'_>)) {
         // Relaxed: this thread is the only one that changes the sequence.
         let start = self.seq.load(Ordering::Relaxed);
         // Relaxed store, then a Release fence: the odd sequence is ordered before every data
@@ -56,7 +59,7 @@ impl<'a> SeqLock<'a> {
 
     /// Reads with `decode` until one read overlaps no write, at most `tries` times. Returns the
     /// decoded value and the sequence it was read at.
-    pub(crate) fn read<T, E>(
+    pub fn read<T, E>(
         &self,
         tries: u32,
         mut decode: impl FnMut(&dyn Fn(usize) -> u64) -> Result<T, E>,
@@ -74,8 +77,11 @@ impl<'a> SeqLock<'a> {
             }
             let decoded = decode(&load);
             // Acquire fence: if any data load above saw a store of a later write, the sequence
-            // load below sees that write's odd sequence (fence-fence synchronisation).
-            fence(Ordering::Acquire);
+            // load below sees that write's odd sequence (fence-fence synchronisation). The mutant
+            // build drops it, for the loom model to catch (docs/design.md).
+            if !cfg!(capvault_loom_mutant = "seqlock_no_fence") {
+                fence(Ordering::Acquire);
+            }
             // Relaxed: ordered by the fence.
             let after = self.seq.load(Ordering::Relaxed);
             if before == after {
