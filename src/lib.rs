@@ -80,7 +80,10 @@ pub use runtime::{
     SubmitError, TrySubmitError,
 };
 #[cfg(not(capvault_loom))]
-pub use shm::{Geometry, ShmError, ShmReader, ShmWriter, WriterState, WriterStatus, LAYOUT_VERSION};
+pub use shm::{
+    DataType, Geometry, QuoteReader, QuoteWriter, ShmError, ShmReader, ShmWriter, SingleQuote, WriterState,
+    WriterStatus, LAYOUT_VERSION,
+};
 
 /// The seqlock, exposed to the loom models only.
 #[cfg(capvault_loom)]

@@ -222,3 +222,39 @@ fn a_failing_json_write_is_counted_and_the_ledger_goes_on() {
     assert!(stats.last_error.unwrap().contains("no-such-folder"));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn single_quotes_write_and_read_back_per_key() {
+    let dir = scratch("quotes");
+    let path = dir.join("quotes.shm");
+    let writer = QuoteWriter::create(&path, 8).unwrap();
+    let kraken = Venue::new("KRAKEN").unwrap();
+    let usdt = Currency::new("USDT").unwrap();
+    let usdc = Currency::new("USDC").unwrap();
+    let reader = QuoteReader::open(&path).unwrap();
+    assert_eq!(reader.get_balance(kraken, usdt).unwrap(), None);
+    writer.write_balance(kraken, usdt, 10_000.0, Some(1_771_243_200_000_000)).unwrap();
+    writer.write_balance(kraken, usdc, 5_000.5, Some(7)).unwrap();
+    let quote = reader.get_balance(kraken, usdt).unwrap().unwrap();
+    assert_eq!(
+        quote,
+        SingleQuote {
+            timestamp: 1_771_243_200_000_000,
+            local_timestamp: 1_771_243_200_000_000,
+            mid: 10_000.0
+        }
+    );
+    writer.write_balance(kraken, usdt, 9_000.25, Some(8)).unwrap();
+    assert_eq!(reader.get_balance(kraken, usdt).unwrap().unwrap().mid, 9_000.25);
+    assert_eq!(reader.get_balance(kraken, usdc).unwrap().unwrap().mid, 5_000.5);
+    assert_eq!(reader.get(kraken, DataType::Position, usdt).unwrap(), None);
+    // One writer per file.
+    assert!(matches!(QuoteWriter::create(&path, 8), Err(ShmError::WriterActive { .. })));
+    // A ledger mirror is not a quote file, and the other way round.
+    let ledger_file = dir.join("ledger.shm");
+    let vault = Builder::new(seed_000(Limits::default())).mirror_shm(&ledger_file).spawn().unwrap();
+    assert!(matches!(QuoteReader::open(&ledger_file), Err(ShmError::Foreign { .. })));
+    assert!(matches!(ShmReader::open(&path), Err(ShmError::Foreign { .. })));
+    vault.shutdown().unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}

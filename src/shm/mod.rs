@@ -9,6 +9,8 @@ mod layout;
 #[cfg(not(capvault_loom))]
 mod map;
 #[cfg(not(capvault_loom))]
+mod quote;
+#[cfg(not(capvault_loom))]
 mod reader;
 pub(crate) mod seqlock;
 #[cfg(not(capvault_loom))]
@@ -18,6 +20,8 @@ mod writer;
 pub use error::ShmError;
 #[cfg(not(capvault_loom))]
 pub use layout::{Geometry, LAYOUT_VERSION};
+#[cfg(not(capvault_loom))]
+pub use quote::{DataType, QuoteReader, QuoteWriter, SingleQuote};
 #[cfg(not(capvault_loom))]
 pub use reader::{ShmReader, WriterState, WriterStatus};
 #[cfg(not(capvault_loom))]

@@ -1,0 +1,312 @@
+//! Seed 004's simple case: one strategy per account, no split. A `SingleQuote`
+//! `{timestamp, local_timestamp, mid}` per (venue, data type, currency) in shared memory, written
+//! by one process and read by any, each entry with its own sequence so a reader never mixes two
+//! writes. `mid` is an `atomic_float::AtomicF64` over the entry's word.
+#![allow(unsafe_code)]
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use atomic_float::AtomicF64;
+
+use crate::code::{Currency, Venue};
+use crate::shm::error::ShmError;
+use crate::shm::map::WordMap;
+use crate::shm::seqlock::{ReadError, SeqLock};
+use crate::shm::writer::{io, lock_path};
+
+/// `b"CVQUOTES"` as a little-endian `u64`.
+const QUOTE_MAGIC: u64 = u64::from_le_bytes(*b"CVQUOTES");
+const QUOTE_VERSION: u64 = 1;
+/// Header: magic, version, entries_max, total_size, writer pid, 3 reserved.
+const HEADER_WORDS: usize = 8;
+/// Entry: venue (2 words), currency, data type (0 = free), sequence, timestamp, local
+/// timestamp, mid.
+const ENTRY_WORDS: usize = 8;
+const SEQ: usize = 4;
+
+const _: () = assert!(std::mem::size_of::<AtomicF64>() == std::mem::size_of::<AtomicU64>());
+const _: () = assert!(std::mem::align_of::<AtomicF64>() == std::mem::align_of::<AtomicU64>());
+
+/// What a quote is of (seed 004's `DataType`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum DataType {
+    /// An account balance.
+    Balance = 1,
+    /// A position.
+    Position = 2,
+    /// A price.
+    Price = 3,
+}
+
+/// One value with its times (seed 004's `SingleQuote`).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct SingleQuote {
+    /// The source's time, microseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The local receive time, microseconds since the Unix epoch.
+    pub local_timestamp: i64,
+    /// The value.
+    pub mid: f64,
+}
+
+fn key(venue: Venue, data_type: DataType, currency: Currency) -> [u64; 4] {
+    let v = venue.as_bytes();
+    let mut low = [0; 8];
+    let mut high = [0; 8];
+    low.copy_from_slice(&v[..8]);
+    high.copy_from_slice(&v[8..]);
+    [
+        u64::from_le_bytes(low),
+        u64::from_le_bytes(high),
+        u64::from_le_bytes(*currency.as_bytes()),
+        data_type as u64,
+    ]
+}
+
+fn mid(word: &AtomicU64) -> &AtomicF64 {
+    // SAFETY: `AtomicF64` has the size and alignment of `AtomicU64` (asserted above) and is a
+    // transparent wrapper over the same 64 bits; the reference lives no longer than `word`.
+    unsafe { &*(word as *const AtomicU64).cast::<AtomicF64>() }
+}
+
+/// The table of quotes in one file.
+struct Table {
+    map: WordMap,
+    entries_max: usize,
+    path: PathBuf,
+}
+
+impl Table {
+    fn entry(&self, index: usize) -> &[AtomicU64] {
+        let start = HEADER_WORDS + index * ENTRY_WORDS;
+        &self.map.words()[start..start + ENTRY_WORDS]
+    }
+
+    /// The entry holding `key`, or `None`. Keys are claimed in order and never freed, so a
+    /// search stops at the first free entry.
+    fn find(&self, key: &[u64; 4]) -> Option<usize> {
+        (0..self.entries_max)
+            .map_while(|i| {
+                let entry = self.entry(i);
+                // Acquire: pairs with the writer's Release store of the data type, which it makes
+                // after the other key words.
+                let data_type = entry[3].load(Ordering::Acquire);
+                (data_type != 0).then_some(i)
+            })
+            .find(|&i| {
+                let entry = self.entry(i);
+                // Relaxed: ordered by the Acquire above.
+                (0..4).all(|w| entry[w].load(Ordering::Relaxed) == key[w])
+            })
+    }
+}
+
+/// Writes quotes. One per file (a file lock refuses a second writer).
+pub struct QuoteWriter {
+    table: Table,
+    _lock: File,
+}
+
+impl QuoteWriter {
+    /// Creates (or replaces) the quote file at `path` with room for `entries_max` keys.
+    ///
+    /// # Errors
+    /// [`ShmError::WriterActive`] if another live process writes it, [`ShmError::Io`] otherwise.
+    pub fn create(path: impl AsRef<Path>, entries_max: usize) -> Result<QuoteWriter, ShmError> {
+        let path = path.as_ref();
+        let lock_path = lock_path(path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(ShmError::WriterActive { path: path.to_owned(), pid: None })
+            }
+            Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
+        }
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".{}.tmp", std::process::id()));
+        let temporary = PathBuf::from(temporary);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&temporary)
+            .map_err(io(&temporary))?;
+        let total = (HEADER_WORDS + entries_max * ENTRY_WORDS) * 8;
+        file.set_len(total as u64).map_err(io(&temporary))?;
+        let map = WordMap::read_write(&file).map_err(io(&temporary))?;
+        let header =
+            [QUOTE_MAGIC, QUOTE_VERSION, entries_max as u64, total as u64, u64::from(std::process::id())];
+        for (word, value) in header.iter().enumerate() {
+            // Relaxed: published by the rename below.
+            map.words()[word].store(*value, Ordering::Relaxed);
+        }
+        fs::rename(&temporary, path).map_err(io(path))?;
+        Ok(QuoteWriter { table: Table { map, entries_max, path: path.to_owned() }, _lock: lock })
+    }
+
+    /// Writes one quote (seed 004 `ShareMemorySingleQuote::write`).
+    ///
+    /// # Errors
+    /// [`ShmError::Corrupt`] naming the file if every entry is taken by other keys.
+    pub fn write(
+        &self,
+        venue: Venue,
+        data_type: DataType,
+        currency: Currency,
+        quote: SingleQuote,
+    ) -> Result<(), ShmError> {
+        let key = key(venue, data_type, currency);
+        let index = match self.table.find(&key) {
+            Some(index) => index,
+            None => {
+                let free = (0..self.table.entries_max)
+                    // Relaxed: only this writer claims entries.
+                    .find(|&i| self.table.entry(i)[3].load(Ordering::Relaxed) == 0)
+                    .ok_or(ShmError::Corrupt {
+                        path: self.table.path.clone(),
+                        offset: self.table.map.words().len() * 8,
+                    })?;
+                let entry = self.table.entry(free);
+                for w in 0..3 {
+                    // Relaxed: published by the Release store of the data type.
+                    entry[w].store(key[w], Ordering::Relaxed);
+                }
+                // Release: the key words above are visible to a reader that sees the data type.
+                entry[3].store(key[3], Ordering::Release);
+                free
+            }
+        };
+        let entry = self.table.entry(index);
+        SeqLock::new(&entry[SEQ], entry).write(|guard| {
+            guard.set(5, quote.timestamp as u64);
+            guard.set(6, quote.local_timestamp as u64);
+            // The mid goes through `AtomicF64`; Relaxed like every data word of a seqlock.
+            mid(&entry[7]).store(quote.mid, Ordering::Relaxed);
+        });
+        Ok(())
+    }
+
+    /// Seed 004's `write_balance`: the balance of a currency at a venue, stamped now unless a
+    /// local timestamp is given.
+    ///
+    /// # Errors
+    /// As [`QuoteWriter::write`].
+    pub fn write_balance(
+        &self,
+        venue: Venue,
+        currency: Currency,
+        balance: f64,
+        local_timestamp: Option<i64>,
+    ) -> Result<(), ShmError> {
+        let now = local_timestamp.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64)
+        });
+        self.write(
+            venue,
+            DataType::Balance,
+            currency,
+            SingleQuote { timestamp: now, local_timestamp: now, mid: balance },
+        )
+    }
+}
+
+/// Reads quotes written by a [`QuoteWriter`] in any process.
+pub struct QuoteReader {
+    table: Table,
+}
+
+impl QuoteReader {
+    /// Opens and validates a quote file.
+    ///
+    /// # Errors
+    /// [`ShmError::Missing`], [`Empty`](ShmError::Empty), [`Truncated`](ShmError::Truncated),
+    /// [`Foreign`](ShmError::Foreign) or [`Version`](ShmError::Version).
+    pub fn open(path: impl AsRef<Path>) -> Result<QuoteReader, ShmError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
+            _ => ShmError::Io { path: path.to_owned(), error },
+        })?;
+        let len = file.metadata().map_err(io(path))?.len();
+        if len == 0 {
+            return Err(ShmError::Empty { path: path.to_owned() });
+        }
+        if len < (HEADER_WORDS * 8) as u64 {
+            return Err(ShmError::Truncated {
+                path: path.to_owned(),
+                len,
+                expected: (HEADER_WORDS * 8) as u64,
+            });
+        }
+        let map = WordMap::read_only(&file).map_err(io(path))?;
+        // Relaxed: fixed before the file was renamed into place.
+        let word = |i: usize| map.words()[i].load(Ordering::Relaxed);
+        if word(0) != QUOTE_MAGIC {
+            return Err(ShmError::Foreign { path: path.to_owned() });
+        }
+        if word(1) != QUOTE_VERSION {
+            return Err(ShmError::Version {
+                path: path.to_owned(),
+                found: word(1) as u32,
+                expected: QUOTE_VERSION as u32,
+            });
+        }
+        let entries_max = word(2) as usize;
+        let expected = ((HEADER_WORDS + entries_max.min(1 << 24) * ENTRY_WORDS) * 8) as u64;
+        if word(3) != expected || len < expected {
+            return Err(ShmError::Truncated { path: path.to_owned(), len, expected });
+        }
+        Ok(QuoteReader { table: Table { map, entries_max, path: path.to_owned() } })
+    }
+
+    /// The latest quote for the key (seed 004 `ShareMemorySingleQuote::get`), or `None` if none
+    /// was ever written.
+    ///
+    /// # Errors
+    /// [`ShmError::Busy`] if every try overlapped a write.
+    pub fn get(
+        &self,
+        venue: Venue,
+        data_type: DataType,
+        currency: Currency,
+    ) -> Result<Option<SingleQuote>, ShmError> {
+        let Some(index) = self.table.find(&key(venue, data_type, currency)) else { return Ok(None) };
+        let entry = self.table.entry(index);
+        let tries = 10_000;
+        let read = SeqLock::new(&entry[SEQ], entry).read(tries, |get| {
+            Ok::<_, ()>(SingleQuote {
+                timestamp: get(5) as i64,
+                local_timestamp: get(6) as i64,
+                // Same word as `get(7)`, read as the float it is.
+                mid: f64::from_bits(get(7)),
+            })
+        });
+        match read {
+            Ok((quote, _)) => Ok(Some(quote)),
+            Err(ReadError::Busy | ReadError::Invalid(())) => {
+                Err(ShmError::Busy { path: self.table.path.clone(), tries })
+            }
+        }
+    }
+
+    /// Seed 004's `get_balance`.
+    ///
+    /// # Errors
+    /// As [`QuoteReader::get`].
+    pub fn get_balance(&self, venue: Venue, currency: Currency) -> Result<Option<SingleQuote>, ShmError> {
+        self.get(venue, DataType::Balance, currency)
+    }
+}
