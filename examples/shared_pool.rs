@@ -3,13 +3,17 @@
 //! releases, a first layer refused by the 15% rule, the step penalty switching on above 90% and
 //! off below 85%, a forced-reduce, an idempotent retry and a reconciliation with drift.
 //!
+//! It runs the ledger inside the vault (the owner thread) with both mirrors on, and prints where
+//! they are so that `capvault inspect` and `examples/read_shm.py` can look at them.
+//!
 //! Run: `cargo run --release --example shared_pool`
 
 use std::error::Error;
+use std::time::Duration;
 
 use capvault::{
-    Amount, BookId, ClientOrderId, Command, Ledger, LedgerConfig, Outcome, Rejection, Side, SLOT_POOL,
-    SLOT_TOTAL,
+    shm_path, Amount, BookId, Builder, ClientOrderId, Command, LedgerConfig, Reader, Receipt, Side, Snapshot,
+    SubmitError, SLOT_POOL, SLOT_TOTAL,
 };
 
 const CONFIG: &str = r#"{
@@ -30,7 +34,16 @@ const S159201: u8 = 2;
 const S512890: u8 = 3;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut ledger = Ledger::from_config(&LedgerConfig::from_json(CONFIG)?)?;
+    let shm = shm_path("capvault-example");
+    let json_dir = std::env::temp_dir().join("capvault-example");
+    std::fs::create_dir_all(&json_dir)?;
+    let json = json_dir.join("shared_pool.json");
+    let mut vault = Builder::from_config(&LedgerConfig::from_json(CONFIG)?)?
+        .mirror_shm(&shm)
+        .mirror_json(&json)
+        .mirror_interval(Duration::from_millis(20))
+        .spawn()?;
+    let reader = vault.reader();
     let cny = |text: &str| text.parse::<Amount>();
     // Executors send uuid4().hex or snowflake ids; both are fixed-size keys here.
     let a1: ClientOrderId = "3f2b8c1d9e4a4b7c8d6e5f4a3b2c1d0e".parse()?;
@@ -40,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let a3: ClientOrderId = "0d9c8b7a6f5e4d3c8b2a1f0e9d8c7b6a".parse()?;
     let b3: ClientOrderId = "1790000000000000003".parse()?;
 
-    show(&ledger, "start: 300,000 CNY in the pool, two strategies capped at 200,000", None);
+    show(&reader.snapshot_arc(), "start: 300,000 CNY in the pool, two strategies capped at 200,000", None);
     let reserve =
         |id, slot, layer, amount| Command::Reserve { id, book: BOOK, slot, side: Side::Buy, layer, amount };
 
@@ -85,13 +98,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         ),
     ];
     for (what, command) in steps {
-        let result = ledger.apply(&command);
-        show(&ledger, what, Some(result));
+        let result = vault.submit(command);
+        show(&settled(&reader, &result), what, Some(result));
     }
 
-    let book = ledger.book(BOOK).ok_or("the book is gone")?;
+    let last = vault.shutdown()?;
+    let book = last.book(BOOK).ok_or("the book is gone")?;
     let committed: i128 = book.strategies().map(|(_, s)| i128::from(s.committed().raw())).sum();
-    ledger.audit()?;
     assert_eq!(i128::from(book.total().raw()), i128::from(book.pool().raw()) + committed);
     println!(
         "invariant holds: total {} == pool {} + committed {}",
@@ -99,17 +112,40 @@ fn main() -> Result<(), Box<dyn Error>> {
         money(book.pool()),
         money(Amount::from_raw(committed as i64).ok_or("committed out of range")?)
     );
+    println!();
+    println!("mirrors written (final state):");
+    println!("  shared memory     {}", shm.display());
+    println!("  shared_pool.json  {}", json.display());
+    println!("look at them:");
+    println!("  cargo run --release --bin capvault -- inspect {}", shm.display());
+    println!("  python3 examples/read_shm.py {}", shm.display());
+    println!("  cat {}", json.display());
     Ok(())
 }
 
+/// The snapshot that shows a submitted command: answers come before publication.
+fn settled(reader: &Reader, result: &Result<Receipt, SubmitError>) -> std::sync::Arc<Snapshot> {
+    let seq = result.as_ref().map_or(0, |receipt| receipt.seq);
+    loop {
+        let snapshot = reader.snapshot_arc();
+        if snapshot.seq() >= seq {
+            return snapshot;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Prints one step: what happened, then the book as a table.
-fn show(ledger: &Ledger, what: &str, result: Option<Result<Outcome, Rejection>>) {
-    let Some(book) = ledger.book(BOOK) else { return };
+fn show(snapshot: &Snapshot, what: &str, result: Option<Result<Receipt, SubmitError>>) {
+    let Some(book) = snapshot.book(BOOK) else { return };
     let view = book.view();
     let answer = match result {
         None => String::new(),
-        Some(Ok(outcome)) => format!("  -> ok: {outcome:?}"),
-        Some(Err(rejection)) => format!("  -> REFUSED {}: {rejection}", rejection.code()),
+        Some(Ok(receipt)) => format!("  -> ok (seq {}): {:?}", receipt.seq, receipt.outcome),
+        Some(Err(SubmitError::Rejected(rejection))) => {
+            format!("  -> REFUSED {}: {rejection}", rejection.code())
+        }
+        Some(Err(error)) => format!("  -> {error}"),
     };
     println!("== {what}\n{answer}");
     let room = (view.first_layer_limit().raw() - view.committed().raw()).max(0);
@@ -129,8 +165,9 @@ fn show(ledger: &Ledger, what: &str, result: Option<Result<Outcome, Rejection>>)
     for (slot, s) in book.strategies() {
         let label = s.config().label.map(|l| l.to_string()).unwrap_or_else(|| format!("#{slot}"));
         let cap = s.config().cap.map(money).unwrap_or_else(|| "-".into());
-        let orders: Vec<String> = ledger
+        let orders: Vec<String> = snapshot
             .orders()
+            .iter()
             .filter(|o| o.slot() == slot)
             .map(|o| format!("…{}:{:?}", tail(&o.id().to_string()), o.state()))
             .collect();
@@ -150,17 +187,7 @@ fn show(ledger: &Ledger, what: &str, result: Option<Result<Outcome, Rejection>>)
 
 /// `1234567.5` as `1,234,567.50`.
 fn money(amount: Amount) -> String {
-    let text = format!("{amount:.2}");
-    let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |rest| ("-", rest));
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "00"));
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{sign}{grouped}.{fraction}")
+    amount.grouped(2).to_string()
 }
 
 /// The last four characters of an id, enough to tell the script's orders apart.

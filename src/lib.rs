@@ -69,7 +69,7 @@ pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConf
 pub use ledger::Ledger;
 #[cfg(not(capvault_loom))]
 pub use mirror::{iso8601, shared_pool_json, MirrorStats};
-pub use money::{Amount, AmountError};
+pub use money::{Amount, AmountError, Grouped};
 pub use order::{Order, OrderState, Side};
 pub use order_id::{ClientOrderId, OrderIdError};
 pub use outcome::Outcome;
@@ -81,8 +81,8 @@ pub use runtime::{
 };
 #[cfg(not(capvault_loom))]
 pub use shm::{
-    DataType, Geometry, QuoteReader, QuoteWriter, ShmError, ShmReader, ShmWriter, SingleQuote, WriterState,
-    WriterStatus, LAYOUT_VERSION,
+    shm_path, DataType, Geometry, QuoteReader, QuoteWriter, ShmError, ShmReader, ShmWriter, SingleQuote,
+    WriterState, WriterStatus, LAYOUT_VERSION,
 };
 
 /// The seqlock, exposed to the loom models only.

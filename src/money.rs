@@ -199,6 +199,42 @@ impl fmt::Display for Amount {
     }
 }
 
+/// An amount displayed with thousands separators and a fixed number of decimals
+/// (`1,234,567.50`), for tables. See [`Amount::grouped`].
+#[derive(Clone, Copy, Debug)]
+pub struct Grouped {
+    amount: Amount,
+    decimals: usize,
+}
+
+impl Amount {
+    /// Displays with thousands separators and `decimals` decimals, rounded half away from zero.
+    pub const fn grouped(self, decimals: usize) -> Grouped {
+        Grouped { amount: self, decimals }
+    }
+}
+
+impl fmt::Display for Grouped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = format!("{:.*}", self.decimals.min(Amount::DECIMALS as usize), self.amount);
+        let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |rest| ("-", rest));
+        let (whole, fraction) = digits.split_once('.').map_or((digits, None), |(w, f)| (w, Some(f)));
+        let mut out = String::with_capacity(text.len() + whole.len() / 3);
+        out.push_str(sign);
+        for (i, ch) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        if let Some(fraction) = fraction {
+            out.push('.');
+            out.push_str(fraction);
+        }
+        f.pad(&out)
+    }
+}
+
 impl fmt::Debug for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Amount({self})")
@@ -420,6 +456,14 @@ mod tests {
         assert_eq!(format!("{:.0}", amount("2.5")), "3");
         assert_eq!(format!("{:>10.1}", amount("1.25")), "       1.3");
         assert_eq!(format!("{:<6}", amount("1")), "1     ");
+    }
+
+    #[test]
+    fn groups_thousands_for_tables() {
+        assert_eq!(amount("1234567.5").grouped(2).to_string(), "1,234,567.50");
+        assert_eq!(amount("-999.994").grouped(2).to_string(), "-999.99");
+        assert_eq!(amount("100000").grouped(0).to_string(), "100,000");
+        assert_eq!(format!("{:>10}", amount("1000").grouped(1)), "   1,000.0");
     }
 
     #[test]

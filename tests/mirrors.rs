@@ -258,3 +258,58 @@ fn single_quotes_write_and_read_back_per_key() {
     vault.shutdown().unwrap();
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_inspector_shows_a_vault_and_explains_bad_files() {
+    let dir = scratch("inspector");
+    let path = dir.join("vault.shm");
+    let handle = busy_vault(Builder::new(seed_000(Limits::default())).mirror_shm(&path));
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_capvault")).args(args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let shown = path.to_str().unwrap();
+    let (code, out, _) = run(&["inspect", shown]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("ALIVE")
+            && out.contains("SSE/CNY")
+            && out.contains("159201")
+            && out.contains("penalty ON"),
+        "{out}"
+    );
+    assert!(out.contains("FORCED-REDUCE") && out.contains("9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b"), "{out}");
+
+    let (code, out, _) = run(&["inspect", shown, "--json"]);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["writer"]["state"], "Alive");
+    assert_eq!(json["books"][0]["strategies"][0]["used"], serde_json::json!(120000));
+    assert_eq!(json["orders"].as_array().unwrap().len(), 4);
+
+    let (code, out, _) = run(&["watch", shown, "--count", "2", "--interval-ms", "10"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.matches("\x1b[H\x1b[2J").count(), 2, "two frames drawn in place");
+    assert!(out.contains("acc_alpha race: 159201 3,500.50  |  512890 2,100.00"), "{out}");
+
+    handle.shutdown().unwrap();
+    let (_, out, _) = run(&["inspect", shown]);
+    assert!(out.contains("CLOSED"), "{out}");
+
+    let (code, _, err) = run(&["inspect", dir.join("missing.shm").to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no such file"), "{err}");
+    let foreign = dir.join("foreign.shm");
+    fs::write(&foreign, vec![7_u8; 4096]).unwrap();
+    let (code, _, err) = run(&["inspect", foreign.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not a capvault shared-memory file"), "{err}");
+    let (code, _, err) = run(&["frobnicate"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("usage"), "{err}");
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -26,3 +26,14 @@ pub use quote::{DataType, QuoteReader, QuoteWriter, SingleQuote};
 pub use reader::{ShmReader, WriterState, WriterStatus};
 #[cfg(not(capvault_loom))]
 pub use writer::ShmWriter;
+
+/// Where a shared-memory file named `name` goes by default: `/dev/shm/<name>` where `/dev/shm`
+/// exists (Linux's memory-backed file system), the temporary folder otherwise.
+pub fn shm_path(name: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.join(name)
+    } else {
+        std::env::temp_dir().join(name)
+    }
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Read a capvault shared-memory ledger from Python, with the standard library only.
+
+Follows docs/shm-layout.md: validates the header, then copies the books and live orders under the
+seqlock (sequence even and unchanged across the copy, at most TRIES tries), and prints them.
+
+    python3 examples/read_shm.py /dev/shm/capvault-example [--json]
+"""
+
+import json
+import mmap
+import struct
+import sys
+import time
+
+MAGIC = b"CAPVAULT"
+LAYOUT_VERSION = 1
+HEADER_SIZE = 128
+STRATEGIES_PER_BOOK = 62
+STRATEGY_SIZE = 80
+BOOK_SIZE = 80 + STRATEGIES_PER_BOOK * STRATEGY_SIZE  # 5040
+ORDER_SIZE = 64
+SEQ_OFFSET = 40
+TRIES = 10_000
+SCALE = 10**8  # amounts are signed 64-bit counts of 1e-8 units
+STATES = {1: "Pending", 2: "PartiallyFilled", 3: "Filled", 4: "Cancelled", 5: "Released", 6: "Dropped"}
+
+
+class LayoutError(Exception):
+    pass
+
+
+def text(raw):
+    return raw.rstrip(b"\0").decode("ascii")
+
+
+def money(raw):
+    return raw / SCALE
+
+
+def open_ledger(path):
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        if size == 0:
+            raise LayoutError(f"{path}: the file is empty")
+        if size < HEADER_SIZE:
+            raise LayoutError(f"{path}: truncated: {size} bytes, expected at least {HEADER_SIZE}")
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if m[0:8] != MAGIC:
+        raise LayoutError(f"{path}: not a capvault shared-memory file (bad magic)")
+    version, header_size = struct.unpack_from("<II", m, 8)
+    if version != LAYOUT_VERSION:
+        raise LayoutError(f"{path}: layout version {version}, this reader reads {LAYOUT_VERSION}")
+    (total_size,) = struct.unpack_from("<Q", m, 16)
+    books_max, strategies = struct.unpack_from("<II", m, 48)
+    (orders_max,) = struct.unpack_from("<Q", m, 56)
+    if strategies != STRATEGIES_PER_BOOK:
+        raise LayoutError(f"{path}: {strategies} strategy records per book, expected {STRATEGIES_PER_BOOK}")
+    expected = HEADER_SIZE + books_max * BOOK_SIZE + orders_max * ORDER_SIZE
+    if total_size != expected or size < expected:
+        raise LayoutError(f"{path}: truncated or inconsistent: {size} bytes, header says {total_size}, expected {expected}")
+    return m, books_max, orders_max
+
+
+def decode(m, books_max, orders_max):
+    """One pass over the seqlock-protected words. May see a torn state: the caller checks."""
+    books_count, orders_count = struct.unpack_from("<II", m, 64)
+    if books_count > books_max or orders_count > orders_max:
+        raise ValueError("counts out of range")
+    snapshot_seq, accepted, rejected, batches = struct.unpack_from("<QQQQ", m, 72)
+    books = []
+    for b in range(books_count):
+        base = HEADER_SIZE + b * BOOK_SIZE
+        venue = text(m[base:base + 16])
+        currency = text(m[base + 16:base + 24])
+        slot_count, flags = struct.unpack_from("<II", m, base + 24)
+        total, pool, credit = struct.unpack_from("<qqq", m, base + 32)
+        reserve_ppm, enter_ppm, leave_ppm, multiplier_ppm = struct.unpack_from("<IIII", m, base + 56)
+        (orders_live,) = struct.unpack_from("<Q", m, base + 72)
+        if not 2 <= slot_count <= 64:
+            raise ValueError("slot count out of range")
+        strategies = []
+        for i in range(slot_count - 2):
+            s = base + 80 + i * STRATEGY_SIZE
+            label = text(m[s:s + 16]) or None
+            frozen, used, direct, alpha, loss, cap, loss_limit = struct.unpack_from("<qqqqqqq", m, s + 16)
+            s_flags, s_orders = struct.unpack_from("<II", m, s + 72)
+            strategies.append({
+                "slot": i + 2, "label": label, "frozen": money(frozen), "used": money(used),
+                "direct": money(direct), "acc_alpha": money(alpha), "float_loss": money(loss),
+                "cap": None if cap == -(2**63) else money(cap), "loss_limit": money(loss_limit),
+                "forced_reduce": bool(s_flags & 1), "orders_live": s_orders,
+                "committed_raw": frozen + used,
+            })
+        books.append({
+            "venue": venue, "currency": currency, "slot_count": slot_count,
+            "penalty": bool(flags & 1), "unrecoverable": bool(flags & 2),
+            "total_raw": total, "pool_raw": pool,
+            "total": money(total), "pool": money(pool), "credit_limit": money(credit),
+            "reserve_ratio": reserve_ppm / 1e6, "penalty_enter": enter_ppm / 1e6,
+            "penalty_leave": leave_ppm / 1e6, "penalty_multiplier": multiplier_ppm / 1e6,
+            "orders_live": orders_live, "strategies": strategies,
+        })
+    orders = []
+    for o in range(orders_count):
+        base = HEADER_SIZE + books_max * BOOK_SIZE + o * ORDER_SIZE
+        tag, id_high, id_low, layer, amount, frozen, used = struct.unpack_from("<QQQQqqq", m, base)
+        kind, side, state, slot, book = tag & 0xFF, (tag >> 8) & 0xFF, (tag >> 16) & 0xFF, (tag >> 24) & 0xFF, (tag >> 32) & 0xFFFF
+        if kind == 1:
+            order_id = f"{(id_high << 64) | id_low:032x}"
+        elif kind == 2:
+            order_id = str(id_low)
+        else:
+            raise ValueError("order id kind out of range")
+        orders.append({
+            "client_order_id": order_id, "book": book, "slot": slot,
+            "side": {1: "BUY", 2: "SELL"}.get(side, "?"), "layer": layer,
+            "amount": money(amount), "frozen": money(frozen), "used": money(used),
+            "state": STATES.get(state, "?"),
+        })
+    return {"seq": snapshot_seq, "accepted": accepted, "rejected": rejected, "batches": batches,
+            "books": books, "orders": orders}
+
+
+def read_consistent(m, books_max, orders_max):
+    """The seqlock reader: sequence even before, unchanged after, or try again (bounded)."""
+    for _ in range(TRIES):
+        (before,) = struct.unpack_from("<Q", m, SEQ_OFFSET)
+        if before & 1:
+            time.sleep(0)
+            continue
+        try:
+            view = decode(m, books_max, orders_max)
+        except (ValueError, UnicodeDecodeError):
+            view = None  # torn; the sequence check decides
+        (after,) = struct.unpack_from("<Q", m, SEQ_OFFSET)
+        if before == after:
+            if view is None:
+                raise LayoutError("a stable read does not decode: the file is corrupt")
+            return view
+    raise LayoutError(f"no consistent read in {TRIES} tries")
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        m, books_max, orders_max = open_ledger(args[0])
+        view = read_consistent(m, books_max, orders_max)
+    except FileNotFoundError:
+        print(f"{args[0]}: no such file", file=sys.stderr)
+        return 1
+    except LayoutError as error:
+        print(error, file=sys.stderr)
+        return 1
+    (pid,) = struct.unpack_from("<Q", m, 24)
+    (heartbeat_ns,) = struct.unpack_from("<Q", m, 32)
+    (flags,) = struct.unpack_from("<Q", m, 104)
+    view["writer_pid"] = pid
+    view["heartbeat_age_s"] = max(0.0, time.time() - heartbeat_ns / 1e9)
+    view["closed_cleanly"] = bool(flags & 1)
+    for book in view["books"]:
+        committed = sum(s["committed_raw"] for s in book["strategies"])
+        book["invariant_holds"] = book["total_raw"] == book["pool_raw"] + committed
+    if "--json" in sys.argv:
+        print(json.dumps(view))
+        return 0
+    print(f"{args[0]}: seq {view['seq']}, writer pid {pid}, heartbeat {view['heartbeat_age_s']:.1f} s ago"
+          f"{', closed cleanly' if view['closed_cleanly'] else ''}")
+    for book in view["books"]:
+        committed = sum(s["committed_raw"] for s in book["strategies"]) / SCALE
+        utilisation = committed / book["total"] if book["total"] > 0 else 0.0
+        print(f"{book['venue']}/{book['currency']}: total {book['total']:,.2f} pool {book['pool']:,.2f} "
+              f"committed {committed:,.2f} ({utilisation:.1%}) penalty {'ON' if book['penalty'] else 'off'} "
+              f"invariant {'holds' if book['invariant_holds'] else 'BROKEN'}")
+        for s in book["strategies"]:
+            print(f"  slot {s['slot']:>2} {s['label'] or '-':<10} frozen {s['frozen']:>14,.2f} used {s['used']:>14,.2f} "
+                  f"acc_alpha {s['acc_alpha']:>12,.2f}{'  FORCED-REDUCE' if s['forced_reduce'] else ''}")
+    for o in view["orders"]:
+        print(f"  order {o['client_order_id']} slot {o['slot']} {o['side']} layer {o['layer']} "
+              f"amount {o['amount']:,.2f} frozen {o['frozen']:,.2f} used {o['used']:,.2f} {o['state']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
