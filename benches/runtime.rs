@@ -178,6 +178,31 @@ fn ids(c: &mut Criterion) {
             l.apply(&Command::Cancel { id })
         })
     });
+    // The owner's cost of the shared-memory mirror per published snapshot, beside the reader's.
+    let path = capvault::shm_path(&format!("capvault-bench-{}", std::process::id()));
+    let mut vault = builder(WaitStrategy::Blocking).spawn().expect("starts");
+    for n in 1..=3 {
+        let amount = Amount::from_units(10).unwrap_or(Amount::ZERO);
+        let id = ClientOrderId::Snowflake(n);
+        vault
+            .submit(Command::Reserve { id, book: BOOK, slot: 2, side: Side::Buy, layer: 1, amount })
+            .expect("fits");
+    }
+    let snapshot = loop {
+        let snapshot = vault.reader().snapshot_arc();
+        if snapshot.seq() >= 3 {
+            break snapshot;
+        }
+    };
+    let writer = capvault::ShmWriter::create(&path, capvault::Geometry { books_max: 16, orders_max: 4096 })
+        .expect("creates");
+    group.bench_function("shm_write_1_book_3_orders", |b| b.iter(|| writer.write(&snapshot)));
+    let reader = capvault::ShmReader::open(&path).expect("opens");
+    group.bench_function("shm_read_1_book_3_orders", |b| b.iter(|| reader.read().expect("reads")));
+    drop(writer);
+    vault.shutdown().expect("stops");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(format!("{}.lock", path.display()));
     group.finish();
 }
 

@@ -79,6 +79,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, strategy, samples) in strategies {
         rows.push((name.into(), vault_round_trip(&settings, strategy, settings.samples(samples))?));
     }
+    let (mirrors_off, mirrors_on) = mirror_comparison(&settings)?;
+    rows.push(("vault: mirrors off (interleaved)".into(), mirrors_off));
+    rows.push(("vault: mirrors on (interleaved)".into(), mirrors_on));
     rows.push(("vault: spin-park, 1 ms apart".into(), vault_idle_round_trip(&settings)?));
     rows.push(("mutex: ledger in a Mutex, 2 threads".into(), mutex_baseline(&settings)?));
     rows.push(("seed style: flock + JSON rewrite".into(), seed_style(&settings)?));
@@ -121,15 +124,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let floor = p50("floor: atomic ping-pong");
     let roundtrip = busy.value_at_quantile(0.5);
     let seed = p50("seed style: flock + JSON rewrite");
+    let mirrored = p50("vault: mirrors on (interleaved)");
+    let unmirrored = p50("vault: mirrors off (interleaved)");
     println!();
     println!(
-        "ratios (this run): vault p50 / floor p50 = {:.2}, vault p99.9 / floor p50 = {:.2}, seed style p50 / vault p50 = {:.0}",
+        "ratios (this run): vault p50 / floor p50 = {:.2}, vault p99.9 / floor p50 = {:.2}, seed style p50 / vault p50 = {:.0}, mirrors on / off p50 = {:.3}",
         roundtrip as f64 / floor as f64,
         busy.value_at_quantile(0.999) as f64 / floor as f64,
-        seed as f64 / roundtrip as f64
+        seed as f64 / roundtrip as f64,
+        mirrored as f64 / unmirrored as f64
     );
     println!(
-        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"quick\":{}}}",
+        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"mirrors_off_p50_ns\":{},\"mirrors_on_p50_ns\":{},\"quick\":{}}}",
         roundtrip,
         busy.value_at_quantile(0.999),
         floor,
@@ -142,6 +148,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p50("vault: spin-yield"),
         p50("vault: spin-park (default)"),
         p50("vault: blocking"),
+        unmirrored,
+        mirrored,
         settings.quick
     );
     Ok(())
@@ -261,7 +269,11 @@ fn cancel(n: u64) -> Command {
 }
 
 fn vault(settings: &Settings, wait: WaitStrategy) -> Result<capvault::Handle, Box<dyn std::error::Error>> {
-    let mut builder = Builder::new(ledger()?).wait(wait).reply_wait(wait);
+    vault_with(settings, Builder::new(ledger()?).wait(wait).reply_wait(wait))
+}
+
+fn vault_with(settings: &Settings, builder: Builder) -> Result<capvault::Handle, Box<dyn std::error::Error>> {
+    let mut builder = builder;
     if let Some(core) = settings.owner_core {
         builder = builder.pin_to_core(core);
     }
@@ -277,13 +289,63 @@ fn vault_round_trip(
     let mut handle = vault(settings, wait)?;
     let mut h = histogram();
     for n in 1..=samples {
-        let start = Instant::now();
-        handle.submit(reserve(n, 2))?;
-        record(&mut h, start);
-        handle.submit(cancel(n))?;
+        timed_pair(&mut handle, &mut h, n)?;
     }
     handle.shutdown().map_err(|e| e.to_string())?;
     Ok(h)
+}
+
+fn timed_pair(
+    handle: &mut capvault::Handle,
+    h: &mut Histogram<u64>,
+    n: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    handle.submit(reserve(n, 2))?;
+    record(h, start);
+    handle.submit(cancel(n))?;
+    Ok(())
+}
+
+/// The round trip with both mirrors off and on, measured under the same conditions: two vaults
+/// (one with the shared-memory file and `shared_pool.json`, one without) whose owners share a
+/// core, spin for 20 µs and then park, driven in alternating chunks of 1,000 round trips; the
+/// first 100 of each chunk (while the other owner is still spinning, and this one waking) are not
+/// recorded. Rows measured one after the other differ
+/// by 20% on this machine from their position alone.
+fn mirror_comparison(
+    settings: &Settings,
+) -> Result<(Histogram<u64>, Histogram<u64>), Box<dyn std::error::Error>> {
+    let wait = WaitStrategy::SpinPark { spin: Duration::from_micros(20) };
+    let name = format!("capvault-latency-{}", std::process::id());
+    let json_dir = std::env::temp_dir().join(&name);
+    fs::create_dir_all(&json_dir)?;
+    let shm = capvault::shm_path(&name);
+    let mut plain = vault(settings, wait)?;
+    let builder = Builder::new(ledger()?)
+        .wait(wait)
+        .reply_wait(wait)
+        .mirror_shm(&shm)
+        .mirror_json(json_dir.join("shared_pool.json"));
+    let mut mirrored = vault_with(settings, builder)?;
+    let (mut off, mut on) = (histogram(), histogram());
+    let mut scratch = histogram();
+    let chunks = settings.samples(200);
+    let mut n = 0;
+    for _ in 0..chunks {
+        for (handle, h) in [(&mut plain, &mut off), (&mut mirrored, &mut on)] {
+            for i in 0..1_000 {
+                n += 1;
+                timed_pair(handle, if i < 100 { &mut scratch } else { &mut *h }, n)?;
+            }
+        }
+    }
+    plain.shutdown().map_err(|e| e.to_string())?;
+    mirrored.shutdown().map_err(|e| e.to_string())?;
+    fs::remove_dir_all(&json_dir)?;
+    fs::remove_file(&shm)?;
+    fs::remove_file(format!("{}.lock", shm.display()))?;
+    Ok((off, on))
 }
 
 /// The default strategy when commands are 1 ms apart: the owner has parked by the time each

@@ -229,7 +229,7 @@ fn pair(low: u32, high: u32) -> u64 {
 
 /// Writes a snapshot's figures through `set(word, value)`. Books beyond `books_max` and orders
 /// beyond `orders_max` cannot occur: the file is sized from the ledger's limits.
-pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, set: &mut dyn FnMut(usize, u64)) {
+pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnMut(usize, u64)) {
     let books = snapshot.books().len().min(geometry.books_max);
     let orders = snapshot.orders().len().min(geometry.orders_max);
     let stats = snapshot.stats();

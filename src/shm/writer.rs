@@ -95,9 +95,7 @@ impl ShmWriter {
     pub fn write(&self, snapshot: &Snapshot) {
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
-        lock.write(|guard| {
-            layout::encode(&self.geometry, snapshot, &mut |word, value| guard.set(word, value))
-        });
+        lock.write(|guard| layout::encode(&self.geometry, snapshot, |word, value| guard.set(word, value)));
     }
 
     /// Stamps the heartbeat with the current time, so readers can tell a live writer from a hung
