@@ -47,7 +47,13 @@ fn child_reader() {
     let mut last_seq = 0;
     loop {
         let closed = reader.writer().state == WriterState::Closed;
-        let view = reader.read().expect("a consistent read");
+        let view = match reader.read() {
+            Ok(view) => view,
+            // Every try overlapped a write (the writer was descheduled mid-write on a loaded
+            // machine): an honest "no view", never a torn one. Once closed, reads always succeed.
+            Err(ShmError::Busy { .. }) if !closed => continue,
+            Err(error) => panic!("read failed: {error}"),
+        };
         check(&view).unwrap_or_else(|broken| panic!("view {views}: {broken}"));
         assert!(view.seq() >= last_seq, "seq went back");
         last_seq = view.seq();

@@ -27,6 +27,7 @@ pub use reader::{ShmReader, WriterState, WriterStatus};
 #[cfg(not(capvault_loom))]
 pub use writer::ShmWriter;
 
+#[cfg(not(capvault_loom))]
 /// Where a shared-memory file named `name` goes by default: `/dev/shm/<name>` where `/dev/shm`
 /// exists (Linux's memory-backed file system), the temporary folder otherwise.
 pub fn shm_path(name: &str) -> std::path::PathBuf {
