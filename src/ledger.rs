@@ -24,6 +24,16 @@ use crate::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
 use crate::resolved::ResolvedWindow;
 use crate::view::PoolView;
 
+/// Everything a checkpoint holds, borrowed from a ledger.
+#[cfg(not(capvault_loom))]
+pub(crate) struct LedgerImage<'a> {
+    pub(crate) limits: Limits,
+    pub(crate) credit_limits: &'a [(Currency, Amount)],
+    pub(crate) books: &'a [Book],
+    pub(crate) orders: Vec<Order>,
+    pub(crate) resolved: Vec<(ClientOrderId, OrderState)>,
+}
+
 /// The capital ledger. See the crate docs and `docs/model.md`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ledger {
@@ -131,6 +141,62 @@ impl Ledger {
                     .map_err(refused)?;
             }
         }
+        Ok(ledger)
+    }
+
+    /// The ledger's whole state, for a checkpoint.
+    #[cfg(not(capvault_loom))]
+    pub(crate) fn image(&self) -> LedgerImage<'_> {
+        LedgerImage {
+            limits: self.limits,
+            credit_limits: &self.credit_limits,
+            books: &self.books,
+            orders: self.orders.values().copied().collect(),
+            resolved: self.resolved.iter().collect(),
+        }
+    }
+
+    /// A ledger rebuilt from a checkpoint's parts, checked: limits, counts, every invariant and
+    /// every per-order sum (`audit`).
+    ///
+    /// # Errors
+    /// A description of the first thing that does not hold.
+    #[cfg(not(capvault_loom))]
+    pub(crate) fn from_parts(parts: crate::journal::LedgerParts) -> Result<Ledger, String> {
+        let mut ledger = Ledger::new(parts.limits).map_err(|e| e.to_string())?;
+        if parts.books.len() > usize::from(parts.limits.books_max)
+            || parts.credit_limits.len() > usize::from(parts.limits.currencies_max)
+            || parts.orders.len() > parts.limits.orders_max as usize
+            || parts.resolved.len() > parts.limits.resolved_max as usize
+        {
+            return Err("more entries than the limits allow".into());
+        }
+        for book in &parts.books {
+            for (slot, s) in book.strategies() {
+                if s.frozen.is_negative()
+                    || s.used.is_negative()
+                    || s.direct.is_negative()
+                    || s.direct > s.used
+                {
+                    return Err(format!("{} slot {slot}: negative or inconsistent amounts", book.id));
+                }
+            }
+        }
+        ledger.credit_limits = parts.credit_limits;
+        ledger.books = parts.books;
+        for order in parts.orders {
+            if ledger.orders.get(&order.id).is_some() || order.book.index() >= ledger.books.len() {
+                return Err(format!("order {} is duplicated or names no book", order.id));
+            }
+            ledger.orders.insert(order.id, order);
+        }
+        for (id, state) in parts.resolved {
+            if ledger.resolved.get(&id).is_some() || ledger.orders.get(&id).is_some() {
+                return Err(format!("resolved id {id} is duplicated"));
+            }
+            ledger.resolved.insert(id, state);
+        }
+        ledger.audit()?;
         Ok(ledger)
     }
 

@@ -42,6 +42,8 @@ mod code;
 mod command;
 mod config;
 mod id_map;
+#[cfg(not(capvault_loom))]
+mod journal;
 mod ledger;
 #[cfg(not(capvault_loom))]
 mod mirror;
@@ -66,6 +68,8 @@ pub use book::{
 pub use code::{CodeError, Currency, Label, Venue};
 pub use command::Command;
 pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConfig};
+#[cfg(not(capvault_loom))]
+pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
 pub use ledger::Ledger;
 #[cfg(not(capvault_loom))]
 pub use mirror::{iso8601, shared_pool_json, MirrorStats};

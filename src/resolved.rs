@@ -41,6 +41,11 @@ impl ResolvedWindow {
         self.states.insert(id, state);
     }
 
+    /// The remembered ids with how they ended, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ClientOrderId, OrderState)> + '_ {
+        self.order.iter().filter_map(|id| self.states.get(id).map(|state| (*id, *state)))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.order.len()
     }

@@ -14,6 +14,9 @@ pub struct Stats {
     pub accepted: u64,
     /// Commands rejected; they changed nothing.
     pub rejected: u64,
+    /// Reservations repeated with the same id and fields, answered "already reserved"; they
+    /// changed nothing.
+    pub repeated: u64,
     /// Batches applied, each published as one snapshot.
     pub batches: u64,
     /// Outcomes of detached commands that found their handle's outcome queue full. The commands

@@ -14,6 +14,9 @@ pub enum Stopped {
     /// The owner thread panicked. The ledger it held is gone with it; the last published
     /// snapshot is still readable.
     OwnerPanicked,
+    /// The journal could not be written: the vault stopped rather than answer commands that
+    /// would not survive a crash. Restart recovers every acknowledged command.
+    JournalFailed,
 }
 
 impl fmt::Display for Stopped {
@@ -21,6 +24,7 @@ impl fmt::Display for Stopped {
         match self {
             Stopped::ShutDown => f.write_str("the vault is shut down"),
             Stopped::OwnerPanicked => f.write_str("the vault's owner thread panicked"),
+            Stopped::JournalFailed => f.write_str("the vault stopped: its journal could not be written"),
         }
     }
 }
@@ -95,6 +99,9 @@ pub enum SpawnError {
     },
     /// The ledger configuration was refused.
     Config(ConfigError),
+    /// The data directory could not be recovered or its journal started.
+    #[cfg(not(capvault_loom))]
+    Journal(crate::journal::JournalError),
     /// The shared-memory mirror could not be created.
     #[cfg(not(capvault_loom))]
     Shm(crate::shm::ShmError),
@@ -112,6 +119,8 @@ impl fmt::Display for SpawnError {
             SpawnError::Config(error) => write!(f, "{error}"),
             #[cfg(not(capvault_loom))]
             SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
+            #[cfg(not(capvault_loom))]
+            SpawnError::Journal(error) => write!(f, "data directory: {error}"),
             SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
         }
     }

@@ -39,6 +39,17 @@ pub struct Builder {
     on_publish: Option<PublishHook>,
     #[cfg(not(capvault_loom))]
     mirrors: Mirrors,
+    #[cfg(not(capvault_loom))]
+    storage: Storage,
+}
+
+/// Where the journal and checkpoints go, and how durable answers are.
+#[cfg(not(capvault_loom))]
+struct Storage {
+    dir: Option<std::path::PathBuf>,
+    durability: crate::journal::Durability,
+    checkpoint_every: u64,
+    checkpoint_interval: std::time::Duration,
 }
 
 /// Where the mirrors go.
@@ -70,7 +81,40 @@ impl Builder {
             on_publish: None,
             #[cfg(not(capvault_loom))]
             mirrors: Mirrors::default(),
+            #[cfg(not(capvault_loom))]
+            storage: Storage {
+                dir: None,
+                durability: crate::journal::Durability::FsyncBatch,
+                checkpoint_every: 100_000,
+                checkpoint_interval: std::time::Duration::from_secs(60),
+            },
         }
+    }
+
+    /// Journals every accepted command in `dir` and checkpoints the ledger there; at spawn,
+    /// recovers from `dir` if it holds state (the recovered ledger replaces the one given to the
+    /// builder). The default durability with a data directory is `FsyncBatch`.
+    #[cfg(not(capvault_loom))]
+    pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Builder {
+        self.storage.dir = Some(dir.into());
+        self
+    }
+
+    /// How durable an answer is (`docs/durability.md`). `None` keeps the data directory
+    /// unused.
+    #[cfg(not(capvault_loom))]
+    pub fn durability(mut self, durability: crate::journal::Durability) -> Builder {
+        self.storage.durability = durability;
+        self
+    }
+
+    /// Checkpoints after every `commands` accepted commands or `interval`, whichever comes
+    /// first (default 100,000 and 60 s).
+    #[cfg(not(capvault_loom))]
+    pub fn checkpoint_every(mut self, commands: u64, interval: std::time::Duration) -> Builder {
+        self.storage.checkpoint_every = commands.max(1);
+        self.storage.checkpoint_interval = interval;
+        self
     }
 
     /// Mirrors the ledger into a seqlocked shared-memory file at `path` (for example
@@ -170,13 +214,21 @@ impl Builder {
             None => None,
         };
 
-        let (commands_tx, commands_rx) = channel::bounded(self.capacity);
-        let snapshot = Snapshot::capture(&self.ledger, 0, Stats::default());
+        let mut builder = self;
         #[cfg(not(capvault_loom))]
-        let shm = match &self.mirrors.shm {
+        let (durable, recovery, checkpointer) = builder.open_storage()?;
+        #[cfg(not(capvault_loom))]
+        let seq = recovery.as_ref().map_or(0, |r| r.seq);
+        #[cfg(capvault_loom)]
+        let seq = 0;
+        let this = builder;
+        let (commands_tx, commands_rx) = channel::bounded(this.capacity);
+        let snapshot = Snapshot::capture(&this.ledger, seq, Stats::default());
+        #[cfg(not(capvault_loom))]
+        let shm = match &this.mirrors.shm {
             None => None,
             Some(path) => {
-                let limits = self.ledger.limits();
+                let limits = this.ledger.limits();
                 let geometry = crate::shm::Geometry {
                     books_max: usize::from(limits.books_max),
                     orders_max: limits.orders_max as usize,
@@ -188,16 +240,19 @@ impl Builder {
         };
         let shared = Arc::new(Shared::new(snapshot, commands_rx.clone()));
         let owner = Owner {
-            ledger: self.ledger,
+            ledger: this.ledger,
             commands: commands_rx,
             shared: shared.clone(),
-            wait: self.wait,
-            batch_max: self.batch_max,
-            on_publish: self.on_publish,
-            seq: 0,
+            wait: this.wait,
+            batch_max: this.batch_max,
+            on_publish: this.on_publish,
+            seq,
             stats: Stats::default(),
             #[cfg(not(capvault_loom))]
             shm: shm.clone(),
+            #[cfg(not(capvault_loom))]
+            durable,
+            pending: Vec::with_capacity(this.batch_max),
         };
         let thread = match core {
             None => crate::sync::spawn("capvault-owner", move || owner.run()),
@@ -215,7 +270,7 @@ impl Builder {
                 .map_err(SpawnError::Spawn)?;
                 if !ready_rx.recv().unwrap_or(false) {
                     let _ = thread.join();
-                    let core = self.core.unwrap_or_default();
+                    let core = this.core.unwrap_or_default();
                     let available = core_affinity_count();
                     return Err(SpawnError::CoreNotFound { core, available });
                 }
@@ -225,13 +280,25 @@ impl Builder {
         .map_err(SpawnError::Spawn)?;
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         #[cfg(not(capvault_loom))]
-        if shm.is_some() || self.mirrors.json.is_some() {
+        {
+            *shared.recovery.lock().unwrap_or_else(|e| e.into_inner()) = recovery;
+            if let Some(checkpointer) = checkpointer {
+                let stats = shared.checkpoint_stats.clone();
+                let thread = std::thread::Builder::new()
+                    .name("capvault-checkpoint".into())
+                    .spawn(move || crate::journal::Checkpointer { stats, ..checkpointer }.run())
+                    .map_err(SpawnError::Spawn)?;
+                *shared.checkpointer.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+            }
+        }
+        #[cfg(not(capvault_loom))]
+        if shm.is_some() || this.mirrors.json.is_some() {
             let stop = std::sync::Arc::new(crate::sync::AtomicBool::new(false));
             let mirror = crate::mirror::Mirror {
                 reader: Reader::new(shared.clone()),
-                json: self.mirrors.json,
+                json: this.mirrors.json,
                 shm,
-                interval: self.mirrors.interval.unwrap_or(std::time::Duration::from_millis(100)),
+                interval: this.mirrors.interval.unwrap_or(std::time::Duration::from_millis(100)),
                 stats: shared.mirror_stats.clone(),
             };
             let flag = stop.clone();
@@ -242,7 +309,49 @@ impl Builder {
                 .map_err(SpawnError::Spawn)?;
             *shared.mirror.lock().unwrap_or_else(|e| e.into_inner()) = Some((thread, stop));
         }
-        Ok(Handle::new(commands_tx, shared, self.outcomes_max, self.reply_wait))
+        Ok(Handle::new(commands_tx, shared, this.outcomes_max, this.reply_wait))
+    }
+}
+
+#[cfg(not(capvault_loom))]
+type Storage3 =
+    (Option<owner::Durable>, Option<crate::journal::Recovery>, Option<crate::journal::Checkpointer>);
+
+#[cfg(not(capvault_loom))]
+impl Builder {
+    /// Recovers from the data directory (or writes its first checkpoint), and opens the journal.
+    fn open_storage(&mut self) -> Result<Storage3, SpawnError> {
+        use crate::journal::{self, Durability};
+        let Some(dir) = self.storage.dir.clone() else { return Ok((None, None, None)) };
+        if self.storage.durability == Durability::None {
+            return Ok((None, None, None));
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| SpawnError::Journal(journal::JournalError::Io { path: dir.clone(), error }))?;
+        let recovery = match journal::recover(&dir).map_err(SpawnError::Journal)? {
+            Some((ledger, recovery)) => {
+                self.ledger = ledger;
+                Some(recovery)
+            }
+            None => {
+                journal::write_checkpoint(&dir, 0, &self.ledger).map_err(SpawnError::Journal)?;
+                None
+            }
+        };
+        let seq = recovery.as_ref().map_or(0, |r| r.seq);
+        let journal = journal::JournalWriter::open(&dir, self.storage.durability, seq + 1)
+            .map_err(SpawnError::Journal)?;
+        let (jobs, receiver) = std::sync::mpsc::sync_channel(1);
+        let durable = owner::Durable {
+            journal,
+            every: self.storage.checkpoint_every,
+            interval: self.storage.checkpoint_interval,
+            last_seq: seq,
+            last_at: std::time::Instant::now(),
+            jobs,
+        };
+        let checkpointer = journal::Checkpointer { dir, jobs: receiver, stats: Default::default() };
+        Ok((Some(durable), recovery, Some(checkpointer)))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The owner thread: the only thread that touches the ledger.
 
 use crate::ledger::Ledger;
+use crate::outcome::Outcome;
+use crate::rejection::Rejection;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::shared::{Shared, StopGuard};
 use crate::runtime::PublishHook;
@@ -21,6 +23,22 @@ pub(crate) struct Owner {
     /// The shared-memory mirror, written after each publish.
     #[cfg(not(capvault_loom))]
     pub(crate) shm: Option<std::sync::Arc<crate::shm::ShmWriter>>,
+    /// The journal and checkpoint schedule, with a data directory.
+    #[cfg(not(capvault_loom))]
+    pub(crate) durable: Option<Durable>,
+    /// Answers held until the batch is durable; allocated for `batch_max` up front.
+    pub(crate) pending: Vec<(ReplyTo, u64, Result<Outcome, Rejection>)>,
+}
+
+/// The journal and when to checkpoint.
+#[cfg(not(capvault_loom))]
+pub(crate) struct Durable {
+    pub(crate) journal: crate::journal::JournalWriter,
+    pub(crate) every: u64,
+    pub(crate) interval: std::time::Duration,
+    pub(crate) last_seq: u64,
+    pub(crate) last_at: std::time::Instant,
+    pub(crate) jobs: std::sync::mpsc::SyncSender<crate::journal::CheckpointJob>,
 }
 
 impl Owner {
@@ -55,8 +73,54 @@ impl Owner {
                     Err(_) => break,
                 }
             }
+            self.make_durable();
+            // Taken out and put back, so the vector keeps its capacity: nothing is allocated.
+            let mut pending = std::mem::take(&mut self.pending);
+            for (reply, seq, result) in pending.drain(..) {
+                self.answer(reply, seq, result);
+            }
+            self.pending = pending;
             #[cfg(not(capvault_loom_mutant = "publish_before_apply"))]
             self.publish();
+            #[cfg(not(capvault_loom))]
+            self.maybe_checkpoint();
+        }
+    }
+
+    /// Writes (and syncs, per the durability) the batch's journal records, before any answer of
+    /// the batch goes out. A journal that cannot be written stops the vault: answering commands
+    /// that would not survive a crash would break the promise of the journal.
+    fn make_durable(&mut self) {
+        #[cfg(not(capvault_loom))]
+        if let Some(durable) = self.durable.as_mut() {
+            if let Err(error) = durable.journal.commit() {
+                self.shared.journal_failed.store(true, crate::sync::Ordering::SeqCst);
+                panic!("journal write failed, stopping: {error}");
+            }
+        }
+    }
+
+    /// Checkpoints every `every` commands or `interval`, whichever comes first: rotates the
+    /// journal and hands a copy of the ledger to the checkpoint thread. The owner's cost is the
+    /// copy and one file creation (`docs/durability.md`).
+    #[cfg(not(capvault_loom))]
+    fn maybe_checkpoint(&mut self) {
+        let Some(durable) = self.durable.as_mut() else { return };
+        let due = self.seq >= durable.last_seq + durable.every
+            || (self.seq > durable.last_seq && durable.last_at.elapsed() >= durable.interval);
+        if !due {
+            return;
+        }
+        if let Err(error) = durable.journal.rotate(self.seq) {
+            self.shared.journal_failed.store(true, crate::sync::Ordering::SeqCst);
+            panic!("journal rotation failed, stopping: {error}");
+        }
+        let job = crate::journal::CheckpointJob { seq: self.seq, ledger: Box::new(self.ledger.clone()) };
+        // A checkpoint still being written makes this one wait for the next trigger; the journal
+        // keeps everything meanwhile.
+        if durable.jobs.try_send(job).is_ok() {
+            durable.last_seq = self.seq;
+            durable.last_at = std::time::Instant::now();
         }
     }
 
@@ -69,13 +133,36 @@ impl Owner {
             Envelope::Shutdown => return true,
         };
         let result = self.ledger.apply(&command);
-        if result.is_ok() {
+        if let Ok(Outcome::AlreadyReserved { .. }) = result {
+            // An idempotent repeat changes nothing: no new sequence, nothing to journal.
+            self.stats.repeated += 1;
+        } else if result.is_ok() {
             self.seq += 1;
             self.stats.accepted += 1;
+            #[cfg(not(capvault_loom))]
+            if let Some(durable) = self.durable.as_mut() {
+                durable.journal.append(self.seq, &command);
+            }
         } else {
             self.stats.rejected += 1;
         }
-        let seq = self.seq;
+        if self.defers_answers() {
+            self.pending.push((reply, self.seq, result));
+        } else {
+            self.answer(reply, self.seq, result);
+        }
+        false
+    }
+
+    /// With a journal, answers wait for the batch to be durable.
+    fn defers_answers(&self) -> bool {
+        #[cfg(not(capvault_loom))]
+        return self.durable.is_some();
+        #[cfg(capvault_loom)]
+        return false;
+    }
+
+    fn answer(&mut self, reply: ReplyTo, seq: u64, result: Result<Outcome, Rejection>) {
         match reply {
             ReplyTo::Waiting(responder) => responder.answer((seq, result)),
             ReplyTo::Detached { ticket, outcomes } => {
@@ -84,7 +171,6 @@ impl Owner {
                 }
             }
         }
-        false
     }
 
     /// Publishes one immutable snapshot of the batch's result: the only allocation per batch.

@@ -46,6 +46,12 @@ impl Reader {
         self.shared.mirror_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// What the checkpoint thread has done.
+    #[cfg(not(capvault_loom))]
+    pub fn checkpoint_stats(&self) -> crate::journal::CheckpointStats {
+        self.shared.checkpoint_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// `Some` once the owner has stopped, with why.
     pub fn stopped(&self) -> Option<Stopped> {
         self.shared.stopped()

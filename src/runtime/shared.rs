@@ -15,6 +15,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: AtomicBool,
     /// Set when the owner left its loop by panicking.
     pub(crate) panicked: AtomicBool,
+    /// Set when the owner stopped because the journal could not be written.
+    pub(crate) journal_failed: AtomicBool,
     /// A second receiver on the command channel, for dropping envelopes nobody will apply (see
     /// [`Shared::discard_queued`]).
     discard: Receiver<Envelope>,
@@ -26,6 +28,15 @@ pub(crate) struct Shared {
     /// What the JSON mirror has done.
     #[cfg(not(capvault_loom))]
     pub(crate) mirror_stats: std::sync::Arc<std::sync::Mutex<crate::mirror::MirrorStats>>,
+    /// The checkpoint thread, joined after the owner (which holds its job sender).
+    #[cfg(not(capvault_loom))]
+    pub(crate) checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// What the checkpoint thread has done.
+    #[cfg(not(capvault_loom))]
+    pub(crate) checkpoint_stats: std::sync::Arc<std::sync::Mutex<crate::journal::CheckpointStats>>,
+    /// What recovery found at start, with a data directory.
+    #[cfg(not(capvault_loom))]
+    pub(crate) recovery: Mutex<Option<crate::journal::Recovery>>,
 }
 
 impl Shared {
@@ -35,12 +46,28 @@ impl Shared {
             closing: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
+            journal_failed: AtomicBool::new(false),
             discard,
             join: Mutex::new(None),
             #[cfg(not(capvault_loom))]
             mirror: Mutex::new(None),
             #[cfg(not(capvault_loom))]
             mirror_stats: Default::default(),
+            #[cfg(not(capvault_loom))]
+            checkpointer: Mutex::new(None),
+            #[cfg(not(capvault_loom))]
+            checkpoint_stats: Default::default(),
+            #[cfg(not(capvault_loom))]
+            recovery: Mutex::new(None),
+        }
+    }
+
+    /// Joins the checkpoint thread (it ends when the owner drops its job sender).
+    #[cfg(not(capvault_loom))]
+    pub(crate) fn join_checkpointer(&self) {
+        let thread = self.checkpointer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
         }
     }
 
@@ -59,7 +86,9 @@ impl Shared {
     pub(crate) fn stop_reason(&self) -> Stopped {
         // Acquire pairs with the owner's SeqCst store in `StopGuard`: a submitter that sees it
         // stopped also sees why.
-        if self.panicked.load(Ordering::Acquire) {
+        if self.journal_failed.load(Ordering::Acquire) {
+            Stopped::JournalFailed
+        } else if self.panicked.load(Ordering::Acquire) {
             Stopped::OwnerPanicked
         } else {
             Stopped::ShutDown

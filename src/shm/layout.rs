@@ -337,6 +337,7 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
         accepted: get(word!(Header, accepted)),
         rejected: get(word!(Header, rejected)),
         batches: get(word!(Header, batches)),
+        repeated: 0,
         outcomes_dropped: 0,
     };
     let mut books = Vec::with_capacity(books_count);
