@@ -42,6 +42,7 @@ impl ResolvedWindow {
     }
 
     /// The remembered ids with how they ended, oldest first.
+    #[cfg(not(capvault_loom))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ClientOrderId, OrderState)> + '_ {
         self.order.iter().filter_map(|id| self.states.get(id).map(|state| (*id, *state)))
     }

@@ -214,6 +214,7 @@ impl Builder {
             None => None,
         };
 
+        #[cfg_attr(capvault_loom, allow(unused_mut))]
         let mut builder = self;
         #[cfg(not(capvault_loom))]
         let (durable, recovery, checkpointer) = builder.open_storage()?;
