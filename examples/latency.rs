@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use capvault::{Amount, BookId, Builder, ClientOrderId, Command, Ledger, LedgerConfig, Side, WaitStrategy};
+use capvault::{
+    Amount, BookId, Builder, ClientOrderId, Command, Durability, Ledger, LedgerConfig, Side, WaitStrategy,
+};
 use hdrhistogram::Histogram;
 
 const BOOK: BookId = BookId::new(0);
@@ -112,6 +114,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("histograms written to {}", dir.display());
     }
 
+    let durability = durability_report(&settings)?;
+
     let snapshot_read_ns = snapshot_read(&settings)?;
     println!();
     println!("snapshot read (uncontended, wait-free load + field read): {snapshot_read_ns:.1} ns");
@@ -135,7 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mirrored as f64 / unmirrored as f64
     );
     println!(
-        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"mirrors_off_p50_ns\":{},\"mirrors_on_p50_ns\":{},\"quick\":{}}}",
+        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"mirrors_off_p50_ns\":{},\"mirrors_on_p50_ns\":{},{},\"quick\":{}}}",
         roundtrip,
         busy.value_at_quantile(0.999),
         floor,
@@ -150,6 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p50("vault: blocking"),
         unmirrored,
         mirrored,
+        durability,
         settings.quick
     );
     Ok(())
@@ -481,6 +486,111 @@ fn throughput(settings: &Settings, producers: u64) -> Result<f64, Box<dyn std::e
     let rate = total as f64 / start.elapsed().as_secs_f64();
     handle.shutdown().map_err(|e| e.to_string())?;
     Ok(rate)
+}
+
+/// Round trip and throughput for each durability policy, journal in the temporary folder:
+/// one producer with blocking submits (every batch is one command: one write, and one fsync for
+/// `FsyncBatch`), then two producers submitting detached (batches form: one fsync covers many).
+/// Returns the JSON fields for the last line.
+fn durability_report(settings: &Settings) -> Result<String, Box<dyn std::error::Error>> {
+    println!();
+    println!(
+        "{:<30} {:>8} {:>9} {:>9} {:>10} {:>11} {:>13} {:>14} {:>10}",
+        "durability (ns, cmds/s)",
+        "samples",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "1 producer/s",
+        "2 detached/s",
+        "cmds/batch"
+    );
+    let mut json = Vec::new();
+    let mut stall = None;
+    for (name, durability, samples) in [
+        ("none", Durability::None, 100_000),
+        ("write", Durability::Write, 50_000),
+        ("fsync per batch", Durability::FsyncBatch, 3_000),
+    ] {
+        let samples = settings.samples(samples).max(100);
+        let dir = std::env::temp_dir().join(format!("capvault-latency-journal-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let builder = || -> Result<Builder, Box<dyn std::error::Error>> {
+            Ok(Builder::new(ledger()?)
+                .wait(WaitStrategy::BusySpin)
+                .reply_wait(WaitStrategy::BusySpin)
+                .data_dir(&dir)
+                .durability(durability)
+                .checkpoint_every(samples / 4 + 1, Duration::from_secs(3600)))
+        };
+        let mut handle = vault_with(settings, builder()?)?;
+        let mut h = histogram();
+        let start = Instant::now();
+        for n in 1..=samples {
+            timed_pair(&mut handle, &mut h, n)?;
+        }
+        let one = 2.0 * samples as f64 / start.elapsed().as_secs_f64();
+        let reader = handle.reader();
+        handle.shutdown().map_err(|e| e.to_string())?;
+        if durability == Durability::FsyncBatch {
+            stall = Some(reader.checkpoint_stats().owner_stall_max);
+        }
+        let _ = fs::remove_dir_all(&dir);
+        // Two producers submitting detached: the owner drains what queued during the last fsync
+        // into one batch, and one fsync covers it (group commit).
+        let handle = vault_with(settings, builder()?)?;
+        let reader = handle.reader();
+        let start = Instant::now();
+        let threads: Vec<_> = (0..2_u64)
+            .map(|p| {
+                let mut h = handle.clone();
+                thread::spawn(move || {
+                    for i in 0..samples / 2 {
+                        let n = (p << 40) + i + 1;
+                        let _ = h.submit_detached(reserve(n, 2 + p as u8));
+                        let _ = h.submit_detached(cancel(n));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        while reader.snapshot().stats().accepted < samples / 2 * 4 {
+            thread::sleep(Duration::from_micros(50));
+        }
+        let batches = reader.snapshot().stats().batches.max(1);
+        let two = (samples / 2 * 4) as f64 / start.elapsed().as_secs_f64();
+        let per_batch = (samples / 2 * 4) as f64 / batches as f64;
+        handle.shutdown().map_err(|e| e.to_string())?;
+        let _ = fs::remove_dir_all(&dir);
+        println!(
+            "{:<30} {:>8} {:>9} {:>9} {:>10} {:>11} {:>13.0} {:>14.0} {:>10.1}",
+            name,
+            h.len(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+            one,
+            two,
+            per_batch
+        );
+        let key = name.replace(' ', "_");
+        json.push(format!(
+            "\"durability_{key}_p50_ns\":{},\"durability_{key}_cmds_per_s\":{one:.0},\"durability_{key}_2p_cmds_per_s\":{two:.0}",
+            h.value_at_quantile(0.5)
+        ));
+    }
+    if let Some(stall) = stall {
+        println!(
+            "checkpoint hand-over (owner stall: journal rotation + ledger copy), max: {} µs",
+            stall.as_micros()
+        );
+        json.push(format!("\"checkpoint_stall_max_us\":{}", stall.as_micros()));
+    }
+    Ok(json.join(","))
 }
 
 fn slug(name: &str) -> String {

@@ -119,6 +119,8 @@ impl JournalWriter {
 pub(crate) struct CheckpointJob {
     pub(crate) seq: u64,
     pub(crate) ledger: Box<Ledger>,
+    /// How long the owner spent rotating the journal and copying the ledger.
+    pub(crate) owner_stall: std::time::Duration,
 }
 
 /// What the checkpoint thread has done.
@@ -132,6 +134,9 @@ pub struct CheckpointStats {
     pub failures: u64,
     /// The last failure.
     pub last_error: Option<String>,
+    /// The longest the owner stopped serving commands to hand over a checkpoint (journal
+    /// rotation and the ledger copy).
+    pub owner_stall_max: std::time::Duration,
 }
 
 /// Writes checkpoints off the owner thread and removes what they cover.
@@ -147,6 +152,7 @@ impl Checkpointer {
             let result =
                 write_checkpoint(&self.dir, job.seq, &job.ledger).and_then(|()| prune(&self.dir, job.seq));
             let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            stats.owner_stall_max = stats.owner_stall_max.max(job.owner_stall);
             match result {
                 Ok(()) => {
                     stats.written += 1;

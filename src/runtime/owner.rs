@@ -111,11 +111,13 @@ impl Owner {
         if !due {
             return;
         }
+        let started = std::time::Instant::now();
         if let Err(error) = durable.journal.rotate(self.seq) {
             self.shared.journal_failed.store(true, crate::sync::Ordering::SeqCst);
             panic!("journal rotation failed, stopping: {error}");
         }
-        let job = crate::journal::CheckpointJob { seq: self.seq, ledger: Box::new(self.ledger.clone()) };
+        let ledger = Box::new(self.ledger.clone());
+        let job = crate::journal::CheckpointJob { seq: self.seq, ledger, owner_stall: started.elapsed() };
         // A checkpoint still being written makes this one wait for the next trigger; the journal
         // keeps everything meanwhile.
         if durable.jobs.try_send(job).is_ok() {
