@@ -278,3 +278,21 @@ proptest! {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn the_mirrors_start_from_the_recovered_state() {
+    let dir = scratch("mirrors");
+    let mut handle = vault(&dir).spawn().unwrap();
+    some_commands(&mut handle, 1, 12);
+    let before = handle.shutdown().unwrap();
+    let shm = dir.join("vault.shm");
+    let json = dir.join("shared_pool.json");
+    let again = vault(&dir).mirror_shm(&shm).mirror_json(&json).spawn().unwrap();
+    let seen = capvault::ShmReader::open(&shm).unwrap().read().unwrap();
+    assert_eq!((seen.seq(), seen.books()), (before.seq(), before.books()));
+    again.shutdown().unwrap();
+    let pool: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let used = before.book(CNY).unwrap().strategy(2).unwrap().used();
+    assert_eq!(Amount::from_f64(pool["used_159201"].as_f64().unwrap()).unwrap(), used);
+    fs::remove_dir_all(&dir).unwrap();
+}
