@@ -44,7 +44,52 @@ pub enum OrderState {
     Dropped,
 }
 
+impl Side {
+    /// The side's code in the journal and the shared-memory layout: 1 buy, 2 sell.
+    pub(crate) const fn code(self) -> u8 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => 2,
+        }
+    }
+
+    /// The side a code stands for.
+    pub(crate) const fn from_code(code: u8) -> Option<Side> {
+        match code {
+            1 => Some(Side::Buy),
+            2 => Some(Side::Sell),
+            _ => None,
+        }
+    }
+}
+
 impl OrderState {
+    /// The state's code in the journal and the shared-memory layout: 1 pending, 2 partially
+    /// filled, 3 filled, 4 cancelled, 5 released, 6 dropped.
+    pub(crate) const fn code(self) -> u8 {
+        match self {
+            OrderState::Pending => 1,
+            OrderState::PartiallyFilled => 2,
+            OrderState::Filled => 3,
+            OrderState::Cancelled => 4,
+            OrderState::Released => 5,
+            OrderState::Dropped => 6,
+        }
+    }
+
+    /// The state a code stands for.
+    pub(crate) const fn from_code(code: u8) -> Option<OrderState> {
+        Some(match code {
+            1 => OrderState::Pending,
+            2 => OrderState::PartiallyFilled,
+            3 => OrderState::Filled,
+            4 => OrderState::Cancelled,
+            5 => OrderState::Released,
+            6 => OrderState::Dropped,
+            _ => return None,
+        })
+    }
+
     /// `true` once nothing more can happen to the order.
     pub const fn is_terminal(self) -> bool {
         matches!(self, OrderState::Released | OrderState::Dropped)

@@ -79,20 +79,10 @@ impl Enc<'_> {
         self.amount(v.loss_limit);
     }
     fn side(&mut self, v: Side) {
-        self.u8(match v {
-            Side::Buy => 1,
-            Side::Sell => 2,
-        });
+        self.u8(v.code());
     }
     fn state(&mut self, v: OrderState) {
-        self.u8(match v {
-            OrderState::Pending => 1,
-            OrderState::PartiallyFilled => 2,
-            OrderState::Filled => 3,
-            OrderState::Cancelled => 4,
-            OrderState::Released => 5,
-            OrderState::Dropped => 6,
-        });
+        self.u8(v.code());
     }
 }
 
@@ -195,22 +185,12 @@ impl<'a> Dec<'a> {
         Ok(StrategyConfig { label, cap: has_cap.then_some(cap), loss_limit: self.amount()? })
     }
     fn side(&mut self) -> Result<Side, CodecError> {
-        match self.u8()? {
-            1 => Ok(Side::Buy),
-            2 => Ok(Side::Sell),
-            _ => self.fail("bad side"),
-        }
+        let at = self.pos;
+        Side::from_code(self.u8()?).ok_or(CodecError { offset: at, what: "bad side" })
     }
     fn state(&mut self) -> Result<OrderState, CodecError> {
-        Ok(match self.u8()? {
-            1 => OrderState::Pending,
-            2 => OrderState::PartiallyFilled,
-            3 => OrderState::Filled,
-            4 => OrderState::Cancelled,
-            5 => OrderState::Released,
-            6 => OrderState::Dropped,
-            _ => return self.fail("bad order state"),
-        })
+        let at = self.pos;
+        OrderState::from_code(self.u8()?).ok_or(CodecError { offset: at, what: "bad order state" })
     }
 }
 

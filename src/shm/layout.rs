@@ -287,18 +287,8 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
             ClientOrderId::Uuid(value) => (1_u64, (value >> 64) as u64, value as u64),
             ClientOrderId::Snowflake(value) => (2, 0, value),
         };
-        let side = match order.side() {
-            Side::Buy => 1_u64,
-            Side::Sell => 2,
-        };
-        let state = match order.state() {
-            OrderState::Pending => 1_u64,
-            OrderState::PartiallyFilled => 2,
-            OrderState::Filled => 3,
-            OrderState::Cancelled => 4,
-            OrderState::Released => 5,
-            OrderState::Dropped => 6,
-        };
+        let side = u64::from(order.side().code());
+        let state = u64::from(order.state().code());
         let tag = kind
             | (side << 8)
             | (state << 16)
@@ -412,20 +402,8 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
             _ => return Err(bad),
         }
         .map_err(|_| bad)?;
-        let side = match (tag >> 8) & 0xff {
-            1 => Side::Buy,
-            2 => Side::Sell,
-            _ => return Err(bad),
-        };
-        let state = match (tag >> 16) & 0xff {
-            1 => OrderState::Pending,
-            2 => OrderState::PartiallyFilled,
-            3 => OrderState::Filled,
-            4 => OrderState::Cancelled,
-            5 => OrderState::Released,
-            6 => OrderState::Dropped,
-            _ => return Err(bad),
-        };
+        let side = Side::from_code(((tag >> 8) & 0xff) as u8).ok_or(bad)?;
+        let state = OrderState::from_code(((tag >> 16) & 0xff) as u8).ok_or(bad)?;
         let book = ((tag >> 32) & 0xffff) as u16;
         if usize::from(book) >= books_count {
             return Err(bad);

@@ -4,7 +4,7 @@
 //! writes. `mid` is an `atomic_float::AtomicF64` over the entry's word.
 #![allow(unsafe_code)]
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,7 +14,7 @@ use crate::code::{Currency, Venue};
 use crate::shm::error::ShmError;
 use crate::shm::map::WordMap;
 use crate::shm::seqlock::{ReadError, SeqLock};
-use crate::shm::writer::{io, lock_path};
+use crate::shm::writer::{create_mapped, open_mapped};
 
 /// `b"CVQUOTES"` as a little-endian `u64`.
 const QUOTE_MAGIC: u64 = u64::from_le_bytes(*b"CVQUOTES");
@@ -117,41 +117,15 @@ impl QuoteWriter {
     /// [`ShmError::WriterActive`] if another live process writes it, [`ShmError::Io`] otherwise.
     pub fn create(path: impl AsRef<Path>, entries_max: usize) -> Result<QuoteWriter, ShmError> {
         let path = path.as_ref();
-        let lock_path = lock_path(path);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(ShmError::WriterActive { path: path.to_owned(), pid: None })
-            }
-            Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
-        }
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(format!(".{}.tmp", std::process::id()));
-        let temporary = PathBuf::from(temporary);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&temporary)
-            .map_err(io(&temporary))?;
         let total = (HEADER_WORDS + entries_max * ENTRY_WORDS) * 8;
-        file.set_len(total as u64).map_err(io(&temporary))?;
-        let map = WordMap::read_write(&file).map_err(io(&temporary))?;
-        let header =
-            [QUOTE_MAGIC, QUOTE_VERSION, entries_max as u64, total as u64, u64::from(std::process::id())];
-        for (word, value) in header.iter().enumerate() {
-            // Relaxed: published by the rename below.
-            map.words()[word].store(*value, Ordering::Relaxed);
-        }
-        fs::rename(&temporary, path).map_err(io(path))?;
+        let header = [
+            (0, QUOTE_MAGIC),
+            (1, QUOTE_VERSION),
+            (2, entries_max as u64),
+            (3, total as u64),
+            (4, u64::from(std::process::id())),
+        ];
+        let (map, lock) = create_mapped(path, total, &header, |_| None)?;
         Ok(QuoteWriter { table: Table { map, entries_max, path: path.to_owned() }, _lock: lock })
     }
 
@@ -236,22 +210,7 @@ impl QuoteReader {
     /// [`Foreign`](ShmError::Foreign) or [`Version`](ShmError::Version).
     pub fn open(path: impl AsRef<Path>) -> Result<QuoteReader, ShmError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
-            _ => ShmError::Io { path: path.to_owned(), error },
-        })?;
-        let len = file.metadata().map_err(io(path))?.len();
-        if len == 0 {
-            return Err(ShmError::Empty { path: path.to_owned() });
-        }
-        if len < (HEADER_WORDS * 8) as u64 {
-            return Err(ShmError::Truncated {
-                path: path.to_owned(),
-                len,
-                expected: (HEADER_WORDS * 8) as u64,
-            });
-        }
-        let map = WordMap::read_only(&file).map_err(io(path))?;
+        let (map, len, _) = open_mapped(path, (HEADER_WORDS * 8) as u64)?;
         // Relaxed: fixed before the file was renamed into place.
         let word = |i: usize| map.words()[i].load(Ordering::Relaxed);
         if word(0) != QUOTE_MAGIC {

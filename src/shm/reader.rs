@@ -13,7 +13,7 @@ use crate::shm::layout::{
 };
 use crate::shm::map::WordMap;
 use crate::shm::seqlock::{ReadError, SeqLock};
-use crate::shm::writer::{io, lock_path};
+use crate::shm::writer::{lock_path, open_mapped};
 use crate::snapshot::Snapshot;
 
 /// Is the file's writer alive?
@@ -65,20 +65,7 @@ impl ShmReader {
     /// [`Corrupt`](ShmError::Corrupt), each naming the path.
     pub fn open(path: impl AsRef<Path>) -> Result<ShmReader, ShmError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
-            _ => ShmError::Io { path: path.to_owned(), error },
-        })?;
-        let metadata = file.metadata().map_err(io(path))?;
-        let len = metadata.len();
-        if len == 0 {
-            return Err(ShmError::Empty { path: path.to_owned() });
-        }
-        let header_len = std::mem::size_of::<Header>() as u64;
-        if len < header_len {
-            return Err(ShmError::Truncated { path: path.to_owned(), len, expected: header_len });
-        }
-        let map = WordMap::read_only(&file).map_err(io(path))?;
+        let (map, len, inode) = open_mapped(path, std::mem::size_of::<Header>() as u64)?;
         // Relaxed: the header's fixed words were written before the file was renamed into place.
         let word = |index: usize| map.words()[index].load(Ordering::Relaxed);
         if word(layout::word!(Header, magic)) != MAGIC {
@@ -111,7 +98,7 @@ impl ShmReader {
             return Err(ShmError::Truncated { path: path.to_owned(), len, expected });
         }
         debug_assert!(map.words().len() >= HEADER_WORDS);
-        Ok(ShmReader { map, geometry, path: path.to_owned(), inode: metadata.ino() })
+        Ok(ShmReader { map, geometry, path: path.to_owned(), inode })
     }
 
     /// The path.

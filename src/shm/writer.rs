@@ -23,6 +23,70 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> ShmError + '_ {
     move |error| ShmError::Io { path: path.to_owned(), error }
 }
 
+/// Takes the writer lock of `path`, then builds the file under a temporary name (sized, mapped,
+/// `header` words stored) and renames it into place, so a reader never maps a half-initialised
+/// file and a reader of the previous file keeps a valid mapping. Returns the mapping and the held
+/// lock. `pid_of` names the live writer when the lock is taken.
+pub(crate) fn create_mapped(
+    path: &Path,
+    total_size: usize,
+    header: &[(usize, u64)],
+    pid_of: impl Fn(&Path) -> Option<u32>,
+) -> Result<(WordMap, File), ShmError> {
+    let lock_path = lock_path(path);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(ShmError::WriterActive { path: path.to_owned(), pid: pid_of(path) })
+        }
+        Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&temporary)
+        .map_err(io(&temporary))?;
+    file.set_len(total_size as u64).map_err(io(&temporary))?;
+    let map = WordMap::read_write(&file).map_err(io(&temporary))?;
+    for &(word, value) in header {
+        // Relaxed: the rename below publishes the file; nobody maps it before.
+        map.words()[word].store(value, Ordering::Relaxed);
+    }
+    fs::rename(&temporary, path).map_err(io(path))?;
+    Ok((map, lock))
+}
+
+/// Opens an existing mapped file for reading: its length, with the missing and empty cases named.
+pub(crate) fn open_mapped(path: &Path, header_len: u64) -> Result<(WordMap, u64, u64), ShmError> {
+    use std::os::unix::fs::MetadataExt;
+    let file = File::open(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
+        _ => ShmError::Io { path: path.to_owned(), error },
+    })?;
+    let metadata = file.metadata().map_err(io(path))?;
+    let len = metadata.len();
+    if len == 0 {
+        return Err(ShmError::Empty { path: path.to_owned() });
+    }
+    if len < header_len {
+        return Err(ShmError::Truncated { path: path.to_owned(), len, expected: header_len });
+    }
+    let map = WordMap::read_only(&file).map_err(io(path))?;
+    Ok((map, len, metadata.ino()))
+}
+
 /// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
 /// refuses a second writer, even in another process.
 pub struct ShmWriter {
@@ -43,39 +107,10 @@ impl ShmWriter {
     /// the file cannot be created.
     pub fn create(path: impl AsRef<Path>, geometry: Geometry) -> Result<ShmWriter, ShmError> {
         let path = path.as_ref();
-        let lock_path = lock_path(path);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let pid = crate::shm::reader::ShmReader::open(path).ok().map(|reader| reader.writer_pid());
-                return Err(ShmError::WriterActive { path: path.to_owned(), pid });
-            }
-            Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
-        }
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(format!(".{}.tmp", std::process::id()));
-        let temporary = PathBuf::from(temporary);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&temporary)
-            .map_err(io(&temporary))?;
-        file.set_len(geometry.total_size() as u64).map_err(io(&temporary))?;
-        let map = WordMap::read_write(&file).map_err(io(&temporary))?;
-        for (word, value) in geometry.header(std::process::id()) {
-            // Relaxed: the rename below publishes the file; nobody maps it before.
-            map.words()[word].store(value, Ordering::Relaxed);
-        }
-        fs::rename(&temporary, path).map_err(io(path))?;
+        let pid_of =
+            |path: &Path| crate::shm::reader::ShmReader::open(path).ok().map(|reader| reader.writer_pid());
+        let (map, lock) =
+            create_mapped(path, geometry.total_size(), &geometry.header(std::process::id()), pid_of)?;
         let writer = ShmWriter { map, geometry, path: path.to_owned(), _lock: lock };
         writer.heartbeat();
         Ok(writer)
