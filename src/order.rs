@@ -44,6 +44,7 @@ pub enum OrderState {
     Dropped,
 }
 
+#[cfg(not(capvault_loom))]
 impl Side {
     /// The side's code in the journal and the shared-memory layout: 1 buy, 2 sell.
     pub(crate) const fn code(self) -> u8 {
@@ -63,6 +64,7 @@ impl Side {
     }
 }
 
+#[cfg(not(capvault_loom))]
 impl OrderState {
     /// The state's code in the journal and the shared-memory layout: 1 pending, 2 partially
     /// filled, 3 filled, 4 cancelled, 5 released, 6 dropped.
@@ -89,7 +91,9 @@ impl OrderState {
             _ => return None,
         })
     }
+}
 
+impl OrderState {
     /// `true` once nothing more can happen to the order.
     pub const fn is_terminal(self) -> bool {
         matches!(self, OrderState::Released | OrderState::Dropped)
