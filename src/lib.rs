@@ -13,6 +13,15 @@
 //! refusal is one [`Rejection`] variant and leaves the ledger unchanged. The model, the order
 //! of the checks and the names the seed documents use are in `docs/model.md`.
 //!
+//! Around the ledger:
+//! - [`Builder`] starts a vault: one owner thread applies every command it receives over a bounded
+//!   channel from [`Handle`]s and publishes an immutable [`Snapshot`] per batch that [`Reader`]s
+//!   load without waiting (`docs/design.md`, `docs/performance.md`);
+//! - `Builder::mirror_shm` and `Builder::mirror_json` mirror it into a seqlocked shared-memory
+//!   file ([`ShmReader`], `docs/shm-layout.md`) and seed 000's `shared_pool.json`;
+//! - `Builder::data_dir` journals every accepted command and recovers after a crash
+//!   ([`Durability`], `docs/durability.md`).
+//!
 //! ```
 //! use capvault::{Amount, BookSpec, ClientOrderId, Command, Currency, Ledger, Limits, Outcome, Side, Venue};
 //!
