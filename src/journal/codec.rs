@@ -64,6 +64,13 @@ impl Enc<'_> {
         let bytes: [u8; 16] = v.map_or([0; 16], |label| *label.as_bytes());
         self.0.extend_from_slice(&bytes);
     }
+    /// The shape shared by the slot commands: a tag, the book, the slot, one amount.
+    fn slot_amount(&mut self, tag: u8, book: BookId, slot: u8, amount: Amount) {
+        self.u8(tag);
+        self.book(book);
+        self.u8(slot);
+        self.amount(amount);
+    }
     fn spec(&mut self, v: &BookSpec) {
         self.0.extend_from_slice(v.venue.as_bytes());
         self.0.extend_from_slice(v.currency.as_bytes());
@@ -219,30 +226,10 @@ pub(crate) fn encode_command(command: &Command, out: &mut Vec<u8>) {
             e.amount(balance);
             e.u8(u8::from(force));
         }
-        Command::Set { book, slot, amount } => {
-            e.u8(5);
-            e.book(book);
-            e.u8(slot);
-            e.amount(amount);
-        }
-        Command::Adjust { book, slot, delta } => {
-            e.u8(6);
-            e.book(book);
-            e.u8(slot);
-            e.amount(delta);
-        }
-        Command::Allocate { book, slot, amount } => {
-            e.u8(7);
-            e.book(book);
-            e.u8(slot);
-            e.amount(amount);
-        }
-        Command::Release { book, slot, amount } => {
-            e.u8(8);
-            e.book(book);
-            e.u8(slot);
-            e.amount(amount);
-        }
+        Command::Set { book, slot, amount } => e.slot_amount(5, book, slot, amount),
+        Command::Adjust { book, slot, delta } => e.slot_amount(6, book, slot, delta),
+        Command::Allocate { book, slot, amount } => e.slot_amount(7, book, slot, amount),
+        Command::Release { book, slot, amount } => e.slot_amount(8, book, slot, amount),
         Command::Trade { book_a, delta_a, book_b, delta_b } => {
             e.u8(9);
             e.book(book_a);
@@ -272,18 +259,8 @@ pub(crate) fn encode_command(command: &Command, out: &mut Vec<u8>) {
             e.u8(13);
             e.id(id);
         }
-        Command::RecordAlpha { book, slot, amount } => {
-            e.u8(14);
-            e.book(book);
-            e.u8(slot);
-            e.amount(amount);
-        }
-        Command::MarkLoss { book, slot, loss } => {
-            e.u8(15);
-            e.book(book);
-            e.u8(slot);
-            e.amount(loss);
-        }
+        Command::RecordAlpha { book, slot, amount } => e.slot_amount(14, book, slot, amount),
+        Command::MarkLoss { book, slot, loss } => e.slot_amount(15, book, slot, loss),
     }
 }
 
