@@ -172,7 +172,7 @@ fn ids(c: &mut Criterion) {
         let mut n = 0_u64;
         b.iter(|| {
             n += 1;
-            let id = ClientOrderId::Snowflake(n);
+            let id = ClientOrderId::snowflake(n).expect("ids start at 1");
             let amount = Amount::from_units(10).unwrap_or(Amount::ZERO);
             let _ = l.apply(&Command::Reserve { id, book: BOOK, slot: 2, side: Side::Buy, layer: 1, amount });
             l.apply(&Command::Cancel { id })
@@ -183,7 +183,7 @@ fn ids(c: &mut Criterion) {
     let mut vault = builder(WaitStrategy::Blocking).spawn().expect("starts");
     for n in 1..=3 {
         let amount = Amount::from_units(10).unwrap_or(Amount::ZERO);
-        let id = ClientOrderId::Snowflake(n);
+        let id = ClientOrderId::snowflake(n).expect("ids start at 1");
         vault
             .submit(Command::Reserve { id, book: BOOK, slot: 2, side: Side::Buy, layer: 1, amount })
             .expect("fits");

@@ -260,7 +260,7 @@ fn ledger() -> Result<Ledger, Box<dyn std::error::Error>> {
 
 fn reserve(n: u64, slot: u8) -> Command {
     Command::Reserve {
-        id: ClientOrderId::Snowflake(n),
+        id: ClientOrderId::snowflake(n).expect("ids start at 1"),
         book: BOOK,
         slot,
         side: Side::Buy,
@@ -270,7 +270,7 @@ fn reserve(n: u64, slot: u8) -> Command {
 }
 
 fn cancel(n: u64) -> Command {
-    Command::Cancel { id: ClientOrderId::Snowflake(n) }
+    Command::Cancel { id: ClientOrderId::snowflake(n).expect("ids start at 1") }
 }
 
 fn vault(settings: &Settings, wait: WaitStrategy) -> Result<capvault::Handle, Box<dyn std::error::Error>> {

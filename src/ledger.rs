@@ -511,17 +511,19 @@ impl Ledger {
             return Err(Rejection::LiveOrders { book, orders });
         }
         let (mut dropped_frozen, mut dropped_used) = (Amount::ZERO, Amount::ZERO);
-        let resolved = &mut self.resolved;
-        self.orders.retain(|&id, order| {
-            if order.book != book {
-                return true;
-            }
+        // Dropped ids enter the bounded resolved window in ascending order, so which ids it
+        // forgets is fixed by the commands alone (replay gives the same window). A forced reset
+        // is rare and may allocate.
+        let mut doomed: Vec<ClientOrderId> =
+            self.orders.values().filter(|order| order.book == book).map(|order| order.id).collect();
+        doomed.sort_unstable();
+        for id in doomed {
+            let order = self.orders.remove(&id).expect("listed from the live table");
             // Each sum is part of the book's committed amount, which is in range.
             dropped_frozen = dropped_frozen.checked_add(order.frozen).unwrap_or(Amount::MAX);
             dropped_used = dropped_used.checked_add(order.used).unwrap_or(Amount::MAX);
-            resolved.insert(id, OrderState::Dropped);
-            false
-        });
+            self.resolved.insert(id, OrderState::Dropped);
+        }
         let b = &mut self.books[index];
         let mut dropped_direct = Amount::ZERO;
         for strategy in &mut b.strategies {

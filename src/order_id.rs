@@ -1,7 +1,7 @@
 //! Client order ids: the key that ties a reservation to its fills, cancel and release.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::num::{NonZeroU128, NonZeroU64};
 use std::str::FromStr;
 
 /// A client order id, fixed-size: a uuid (128 bits, as `uuid4().hex` prints it) or a snowflake
@@ -9,13 +9,27 @@ use std::str::FromStr;
 ///
 /// Text forms accepted: 32 hex digits (either case), the hyphenated 8-4-4-4-12 uuid form (the
 /// same id as its 32-digit form), or 1 to 20 decimal digits that fit a `u64`. Zero is refused in
-/// both kinds: a zero id is almost always a field that was never set.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// both kinds: a zero id is almost always a field that was never set. The variants hold
+/// non-zero integers, so a zero id cannot be built at all:
+///
+/// ```compile_fail
+/// let zero = capvault::ClientOrderId::Uuid(0);
+/// ```
+///
+/// ```
+/// # fn main() -> Result<(), capvault::OrderIdError> {
+/// let id = capvault::ClientOrderId::uuid(0x9f1c_2a3b)?;
+/// assert_eq!(capvault::ClientOrderId::uuid(0), Err(capvault::OrderIdError::Zero));
+/// # let _ = id;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ClientOrderId {
     /// A 128-bit uuid.
-    Uuid(u128),
+    Uuid(NonZeroU128),
     /// A 64-bit snowflake.
-    Snowflake(u64),
+    Snowflake(NonZeroU64),
 }
 
 /// Why text could not become a [`ClientOrderId`].
@@ -54,10 +68,9 @@ impl ClientOrderId {
     /// # Errors
     /// [`OrderIdError::Zero`] for zero.
     pub const fn uuid(value: u128) -> Result<ClientOrderId, OrderIdError> {
-        if value == 0 {
-            Err(OrderIdError::Zero)
-        } else {
-            Ok(ClientOrderId::Uuid(value))
+        match NonZeroU128::new(value) {
+            Some(value) => Ok(ClientOrderId::Uuid(value)),
+            None => Err(OrderIdError::Zero),
         }
     }
 
@@ -66,10 +79,18 @@ impl ClientOrderId {
     /// # Errors
     /// [`OrderIdError::Zero`] for zero.
     pub const fn snowflake(value: u64) -> Result<ClientOrderId, OrderIdError> {
-        if value == 0 {
-            Err(OrderIdError::Zero)
-        } else {
-            Ok(ClientOrderId::Snowflake(value))
+        match NonZeroU64::new(value) {
+            Some(value) => Ok(ClientOrderId::Snowflake(value)),
+            None => Err(OrderIdError::Zero),
+        }
+    }
+
+    /// The id as two words, `(high, low)`: a uuid's high and low 64 bits, or `(0, value)` for a
+    /// snowflake.
+    pub const fn words(&self) -> (u64, u64) {
+        match *self {
+            ClientOrderId::Uuid(value) => ((value.get() >> 64) as u64, value.get() as u64),
+            ClientOrderId::Snowflake(value) => (0, value.get()),
         }
     }
 }
@@ -116,19 +137,6 @@ impl fmt::Debug for ClientOrderId {
     }
 }
 
-impl Hash for ClientOrderId {
-    /// One `u64` per id, so the ledger's id hasher sees a single word.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        match *self {
-            ClientOrderId::Uuid(value) => {
-                state.write_u64((value as u64) ^ ((value >> 64) as u64).rotate_left(1))
-            }
-            // The tag bit keeps a snowflake from colliding with the uuid of the same low word.
-            ClientOrderId::Snowflake(value) => state.write_u64(value ^ 0x8000_0000_0000_0001),
-        }
-    }
-}
-
 impl serde::Serialize for ClientOrderId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -158,34 +166,6 @@ impl<'de> serde::Deserialize<'de> for ClientOrderId {
     }
 }
 
-/// A hasher for [`ClientOrderId`] keys: one multiply-xorshift finaliser (splitmix64) over the
-/// single word the id writes. Ids come from the users' own strategies, not from an adversary, so
-/// a keyed hash buys nothing here, and a fixed hash keeps replay deterministic.
-#[derive(Clone, Copy, Default, Debug)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
-    }
-}
-
-/// Builds [`IdHasher`]s.
-pub type IdHashBuilder = std::hash::BuildHasherDefault<IdHasher>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +174,7 @@ mod tests {
     fn accepts_uuid4_hex_in_both_forms() {
         let hex = "9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b";
         let id: ClientOrderId = hex.parse().unwrap();
-        assert_eq!(id, ClientOrderId::Uuid(0x9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b));
+        assert_eq!(id, ClientOrderId::uuid(0x9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b).unwrap());
         assert_eq!(id.to_string(), hex);
         assert_eq!("9F1C2A3B4C5D4E6F8A9B0C1D2E3F4A5B".parse(), Ok(id));
         assert_eq!("9f1c2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b".parse(), Ok(id));
@@ -203,9 +183,9 @@ mod tests {
     #[test]
     fn accepts_snowflakes() {
         let id: ClientOrderId = "1790000000000000001".parse().unwrap();
-        assert_eq!(id, ClientOrderId::Snowflake(1_790_000_000_000_000_001));
+        assert_eq!(id, ClientOrderId::snowflake(1_790_000_000_000_000_001).unwrap());
         assert_eq!(id.to_string(), "1790000000000000001");
-        assert_eq!("18446744073709551615".parse(), Ok(ClientOrderId::Snowflake(u64::MAX)));
+        assert_eq!("18446744073709551615".parse(), ClientOrderId::snowflake(u64::MAX));
     }
 
     #[test]
@@ -229,7 +209,7 @@ mod tests {
     #[test]
     fn serde_takes_text_and_integers() {
         let id: ClientOrderId = serde_json::from_str("42").unwrap();
-        assert_eq!(id, ClientOrderId::Snowflake(42));
+        assert_eq!(id, ClientOrderId::snowflake(42).unwrap());
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"42\"");
         assert!(serde_json::from_str::<ClientOrderId>("-1").is_err());
         assert!(serde_json::from_str::<ClientOrderId>("\"x\"").is_err());

@@ -52,11 +52,11 @@ impl Enc<'_> {
         match v {
             ClientOrderId::Uuid(value) => {
                 self.u8(1);
-                self.0.extend_from_slice(&value.to_le_bytes());
+                self.0.extend_from_slice(&value.get().to_le_bytes());
             }
             ClientOrderId::Snowflake(value) => {
                 self.u8(2);
-                self.0.extend_from_slice(&u128::from(value).to_le_bytes());
+                self.0.extend_from_slice(&u128::from(value.get()).to_le_bytes());
             }
         }
     }

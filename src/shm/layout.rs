@@ -283,10 +283,11 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
     }
     for (index, order) in snapshot.orders().iter().take(orders).enumerate() {
         let base = geometry.order_word(index);
-        let (kind, id_high, id_low) = match order.id() {
-            ClientOrderId::Uuid(value) => (1_u64, (value >> 64) as u64, value as u64),
-            ClientOrderId::Snowflake(value) => (2, 0, value),
+        let kind = match order.id() {
+            ClientOrderId::Uuid(_) => 1_u64,
+            ClientOrderId::Snowflake(_) => 2,
         };
+        let (id_high, id_low) = order.id().words();
         let side = u64::from(order.side().code());
         let state = u64::from(order.state().code());
         let tag = kind
