@@ -2,19 +2,22 @@
 """Read a capvault shared-memory ledger from Python, with the standard library only.
 
 Follows docs/shm-layout.md: validates the header, then copies the books and live orders under the
-seqlock (sequence even and unchanged across the copy, at most TRIES tries), and prints them.
+seqlock (sequence even and unchanged across the copy, at most TRIES tries), checks every field and
+each book's invariant exactly as the Rust reader does, and prints them.
 
     python3 examples/read_shm.py /dev/shm/capvault-example [--json]
+    python3 examples/read_shm.py --check FILE...    one verdict per file: "ok" or "corrupt"
 """
 
 import json
 import mmap
+import os
 import struct
 import sys
 import time
 
 MAGIC = b"CAPVAULT"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 HEADER_SIZE = 128
 STRATEGIES_PER_BOOK = 62
 STRATEGY_SIZE = 80
@@ -23,6 +26,10 @@ ORDER_SIZE = 64
 SEQ_OFFSET = 40
 TRIES = 10_000
 SCALE = 10**8  # amounts are signed 64-bit counts of 1e-8 units
+AMOUNT_MAX = 10**18  # |amount| <= 1e10 units, as in the ledger
+CODE_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+LABEL_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+ORDERS_MAX_MAX = 1 << 22
 STATES = {1: "Pending", 2: "PartiallyFilled", 3: "Filled", 4: "Cancelled", 5: "Released", 6: "Dropped"}
 
 
@@ -30,8 +37,22 @@ class LayoutError(Exception):
     pass
 
 
-def text(raw):
-    return raw.rstrip(b"\0").decode("ascii")
+class Corrupt(ValueError):
+    pass
+
+
+def code(raw, alphabet):
+    """A zero-padded code: 1.. bytes of its alphabet, then only zeros."""
+    body = raw.split(b"\0", 1)[0]
+    if not body or any(b not in alphabet for b in body) or any(raw[len(body):]):
+        raise Corrupt("not a valid code")
+    return body.decode("ascii")
+
+
+def in_range(raw):
+    if not -AMOUNT_MAX <= raw <= AMOUNT_MAX:
+        raise Corrupt("amount out of range")
+    return raw
 
 
 def money(raw):
@@ -39,7 +60,10 @@ def money(raw):
 
 
 def open_ledger(path):
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if os.fstat(f.fileno()).st_uid != os.geteuid():
+            raise LayoutError(f"{path}: refused: owned by another user")
         size = f.seek(0, 2)
         if size == 0:
             raise LayoutError(f"{path}: the file is empty")
@@ -54,8 +78,8 @@ def open_ledger(path):
     (total_size,) = struct.unpack_from("<Q", m, 16)
     books_max, strategies = struct.unpack_from("<II", m, 48)
     (orders_max,) = struct.unpack_from("<Q", m, 56)
-    if strategies != STRATEGIES_PER_BOOK:
-        raise LayoutError(f"{path}: {strategies} strategy records per book, expected {STRATEGIES_PER_BOOK}")
+    if strategies != STRATEGIES_PER_BOOK or books_max > 0xFFFF or orders_max > ORDERS_MAX_MAX:
+        raise LayoutError(f"{path}: header field out of range")
     expected = HEADER_SIZE + books_max * BOOK_SIZE + orders_max * ORDER_SIZE
     if total_size != expected or size < expected:
         raise LayoutError(f"{path}: truncated or inconsistent: {size} bytes, header says {total_size}, expected {expected}")
@@ -66,24 +90,35 @@ def decode(m, books_max, orders_max):
     """One pass over the seqlock-protected words. May see a torn state: the caller checks."""
     books_count, orders_count = struct.unpack_from("<II", m, 64)
     if books_count > books_max or orders_count > orders_max:
-        raise ValueError("counts out of range")
+        raise Corrupt("counts out of range")
     snapshot_seq, accepted, rejected, batches = struct.unpack_from("<QQQQ", m, 72)
+    repeated, outcomes_dropped = struct.unpack_from("<QQ", m, 112)
     books = []
     for b in range(books_count):
         base = HEADER_SIZE + b * BOOK_SIZE
-        venue = text(m[base:base + 16])
-        currency = text(m[base + 16:base + 24])
+        venue = code(m[base:base + 16], CODE_BYTES)
+        currency = code(m[base + 16:base + 24], CODE_BYTES)
         slot_count, flags = struct.unpack_from("<II", m, base + 24)
-        total, pool, credit = struct.unpack_from("<qqq", m, base + 32)
+        total, pool, credit = (in_range(v) for v in struct.unpack_from("<qqq", m, base + 32))
         reserve_ppm, enter_ppm, leave_ppm, multiplier_ppm = struct.unpack_from("<IIII", m, base + 56)
         (orders_live,) = struct.unpack_from("<Q", m, base + 72)
         if not 2 <= slot_count <= 64:
-            raise ValueError("slot count out of range")
+            raise Corrupt("slot count out of range")
         strategies = []
+        committed = 0
         for i in range(slot_count - 2):
             s = base + 80 + i * STRATEGY_SIZE
-            label = text(m[s:s + 16]) or None
+            label = None if not any(m[s:s + 16]) else code(m[s:s + 16], LABEL_BYTES)
             frozen, used, direct, alpha, loss, cap, loss_limit = struct.unpack_from("<qqqqqqq", m, s + 16)
+            if cap != -(2**63):
+                in_range(cap)
+            for value in (loss_limit, frozen, used, direct, alpha, loss):
+                in_range(value)
+            if frozen < 0 or used < 0 or direct < 0:
+                raise Corrupt("negative frozen, used or direct")
+            if direct > used:
+                raise Corrupt("direct above used")
+            committed += frozen + used
             s_flags, s_orders = struct.unpack_from("<II", m, s + 72)
             strategies.append({
                 "slot": i + 2, "label": label, "frozen": money(frozen), "used": money(used),
@@ -92,6 +127,8 @@ def decode(m, books_max, orders_max):
                 "forced_reduce": bool(s_flags & 1), "orders_live": s_orders,
                 "committed_raw": frozen + used,
             })
+        if total != pool + committed:
+            raise Corrupt("total != pool + committed")
         books.append({
             "venue": venue, "currency": currency, "slot_count": slot_count,
             "penalty": bool(flags & 1), "unrecoverable": bool(flags & 2),
@@ -106,12 +143,16 @@ def decode(m, books_max, orders_max):
         base = HEADER_SIZE + books_max * BOOK_SIZE + o * ORDER_SIZE
         tag, id_high, id_low, layer, amount, frozen, used = struct.unpack_from("<QQQQqqq", m, base)
         kind, side, state, slot, book = tag & 0xFF, (tag >> 8) & 0xFF, (tag >> 16) & 0xFF, (tag >> 24) & 0xFF, (tag >> 32) & 0xFFFF
-        if kind == 1:
+        if kind == 1 and (id_high or id_low):
             order_id = f"{(id_high << 64) | id_low:032x}"
-        elif kind == 2:
+        elif kind == 2 and id_low:
             order_id = str(id_low)
         else:
-            raise ValueError("order id kind out of range")
+            raise Corrupt("bad order tag or id")
+        if side not in (1, 2) or state not in STATES or book >= books_count:
+            raise Corrupt("bad order tag or id")
+        for value in (amount, frozen, used):
+            in_range(value)
         orders.append({
             "client_order_id": order_id, "book": book, "slot": slot,
             "side": {1: "BUY", 2: "SELL"}.get(side, "?"), "layer": layer,
@@ -119,7 +160,7 @@ def decode(m, books_max, orders_max):
             "state": STATES.get(state, "?"),
         })
     return {"seq": snapshot_seq, "accepted": accepted, "rejected": rejected, "batches": batches,
-            "books": books, "orders": orders}
+            "repeated": repeated, "outcomes_dropped": outcomes_dropped, "books": books, "orders": orders}
 
 
 def read_consistent(m, books_max, orders_max):
@@ -130,18 +171,32 @@ def read_consistent(m, books_max, orders_max):
             time.sleep(0)
             continue
         try:
-            view = decode(m, books_max, orders_max)
-        except (ValueError, UnicodeDecodeError):
-            view = None  # torn; the sequence check decides
+            view, problem = decode(m, books_max, orders_max), None
+        except Corrupt as error:
+            view, problem = None, str(error)  # perhaps torn; the sequence check decides
         (after,) = struct.unpack_from("<Q", m, SEQ_OFFSET)
         if before == after:
             if view is None:
-                raise LayoutError("a stable read does not decode: the file is corrupt")
+                raise LayoutError(f"corrupt: {problem}")
             return view
     raise LayoutError(f"no consistent read in {TRIES} tries")
 
 
+def check(paths):
+    """One verdict per file, as the Rust reader would give it: ok, or corrupt."""
+    for path in paths:
+        try:
+            m, books_max, orders_max = open_ledger(path)
+            decode(m, books_max, orders_max)
+            print("ok")
+        except (Corrupt, LayoutError):
+            print("corrupt")
+    return 0
+
+
 def main():
+    if sys.argv[1:2] == ["--check"]:
+        return check(sys.argv[2:])
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
@@ -161,6 +216,7 @@ def main():
     view["writer_pid"] = pid
     view["heartbeat_age_s"] = max(0.0, time.time() - heartbeat_ns / 1e9)
     view["closed_cleanly"] = bool(flags & 1)
+    view["failed"] = bool(flags & 2)
     for book in view["books"]:
         committed = sum(s["committed_raw"] for s in book["strategies"])
         book["invariant_holds"] = book["total_raw"] == book["pool_raw"] + committed
@@ -168,7 +224,8 @@ def main():
         print(json.dumps(view))
         return 0
     print(f"{args[0]}: seq {view['seq']}, writer pid {pid}, heartbeat {view['heartbeat_age_s']:.1f} s ago"
-          f"{', closed cleanly' if view['closed_cleanly'] else ''}")
+          f"{', closed cleanly' if view['closed_cleanly'] else ''}"
+          f"{', FAILED (figures are its last, not final)' if view['failed'] else ''}")
     for book in view["books"]:
         committed = sum(s["committed_raw"] for s in book["strategies"]) / SCALE
         utilisation = committed / book["total"] if book["total"] > 0 else 0.0

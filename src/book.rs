@@ -261,14 +261,17 @@ impl Book {
 
     /// The view strategies use: utilisation, the first-layer rule, the penalty.
     pub fn view(&self) -> PoolView {
-        let (frozen, used) =
-            self.strategies.iter().fold((0_i64, 0_i64), |(f, u), s| (f + s.frozen.raw(), u + s.used.raw()));
+        // Summed in i128: a book decoded from a damaged or crafted file may hold figures whose
+        // sum leaves i64 (a ledger's own books never do: the invariant bounds the sums).
+        let (frozen, used) = self.strategies.iter().fold((0_i128, 0_i128), |(f, u), s| {
+            (f + i128::from(s.frozen.raw()), u + i128::from(s.used.raw()))
+        });
+        let clamp = |sum: i128| i64::try_from(sum).ok().and_then(Amount::from_raw).unwrap_or(Amount::MAX);
         PoolView {
             total: self.total,
             pool: self.pool,
-            // Each sum is part of `total - pool`, which the invariant keeps in range.
-            frozen: Amount::from_raw(frozen).unwrap_or(Amount::MAX),
-            used: Amount::from_raw(used).unwrap_or(Amount::MAX),
+            frozen: clamp(frozen),
+            used: clamp(used),
             credit_limit: self.credit_limit,
             reserve_ratio: self.spec.reserve_ratio,
         }

@@ -171,33 +171,99 @@ impl Ledger {
         {
             return Err("more entries than the limits allow".into());
         }
-        for book in &parts.books {
-            for (slot, s) in book.strategies() {
-                if s.frozen.is_negative()
-                    || s.used.is_negative()
-                    || s.direct.is_negative()
-                    || s.direct > s.used
-                {
-                    return Err(format!("{} slot {slot}: negative or inconsistent amounts", book.id));
-                }
+        for (index, &(currency, limit)) in parts.credit_limits.iter().enumerate() {
+            if limit.is_negative() || parts.credit_limits[..index].iter().any(|(c, _)| *c == currency) {
+                return Err(format!("credit limit for {currency} is negative or repeated"));
             }
         }
         ledger.credit_limits = parts.credit_limits;
+        for (index, book) in parts.books.iter().enumerate() {
+            ledger.check_restored_book(index, book, &parts.books[..index])?;
+        }
         ledger.books = parts.books;
         for order in parts.orders {
-            if ledger.orders.get(&order.id).is_some() || order.book.index() >= ledger.books.len() {
-                return Err(format!("order {} is duplicated or names no book", order.id));
-            }
+            ledger.check_restored_order(&order)?;
             ledger.orders.insert(order.id, order);
         }
         for (id, state) in parts.resolved {
             if ledger.resolved.get(&id).is_some() || ledger.orders.get(&id).is_some() {
-                return Err(format!("resolved id {id} is duplicated"));
+                return Err(format!("resolved id {id} is duplicated or still live"));
+            }
+            if !matches!(state, OrderState::Cancelled | OrderState::Released | OrderState::Dropped) {
+                return Err(format!("resolved id {id} in state {state:?}, which is not an end"));
             }
             ledger.resolved.insert(id, state);
         }
         ledger.audit()?;
         Ok(ledger)
+    }
+
+    /// A checkpointed book is what `open_book` and the commands could have made: its id is its
+    /// position, its pair is unique, its spec valid, its credit limit its currency's, every
+    /// strategy's figures non-negative with `direct <= used`, and a cap or loss limit not
+    /// negative. (The balance invariant and the per-order sums are `audit`'s.)
+    #[cfg(not(capvault_loom))]
+    fn check_restored_book(&self, index: usize, book: &Book, before: &[Book]) -> Result<(), String> {
+        let spec = &book.spec;
+        if book.id.index() != index {
+            return Err(format!("book at position {index} says it is {}", book.id));
+        }
+        if before.iter().any(|b| b.venue() == spec.venue && b.currency() == spec.currency) {
+            return Err(format!("{} {}/{} is opened twice", book.id, spec.venue, spec.currency));
+        }
+        let slots_ok = (SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(&spec.slot_count)
+            && book.strategies.len() == usize::from(spec.slot_count - SLOT_FIRST_STRATEGY);
+        if !slots_ok || spec.reserve_ratio > Ratio::ONE || !spec.penalty.is_valid() {
+            return Err(format!("{}: slot count or ratios out of range", book.id));
+        }
+        if book.credit_limit != self.credit_limit(spec.currency) {
+            return Err(format!("{}: credit limit {} is not its currency's", book.id, book.credit_limit));
+        }
+        for (slot, s) in book.strategies() {
+            let negative = [s.frozen, s.used, s.direct].iter().any(|a| a.is_negative())
+                || s.config.cap.is_some_and(Amount::is_negative)
+                || s.config.loss_limit.is_negative();
+            if negative || s.direct > s.used {
+                return Err(format!("{} slot {slot}: negative or inconsistent amounts", book.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// A checkpointed order is live, unique, in a strategy slot of a book that exists, with a
+    /// positive amount split into non-negative frozen and used parts that do not exceed it.
+    #[cfg(not(capvault_loom))]
+    fn check_restored_order(&self, order: &Order) -> Result<(), String> {
+        let id = order.id;
+        if self.orders.get(&id).is_some() {
+            return Err(format!("order {id} is duplicated"));
+        }
+        let Some(book) = self.book(order.book) else {
+            return Err(format!("order {id} names {}, which does not exist", order.book));
+        };
+        if !(SLOT_FIRST_STRATEGY..book.slot_count()).contains(&order.slot) {
+            return Err(format!("order {id} is in slot {}, not a strategy slot of {}", order.slot, book.id));
+        }
+        if order.state.is_terminal() {
+            return Err(format!("order {id} is live but in state {:?}", order.state));
+        }
+        let split = i128::from(order.frozen.raw()) + i128::from(order.used.raw());
+        if !order.amount.is_positive()
+            || order.frozen.is_negative()
+            || order.used.is_negative()
+            || split > i128::from(order.amount.raw())
+        {
+            return Err(format!(
+                "order {id}: frozen {} and used {} do not fit amount {}",
+                order.frozen, order.used, order.amount
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every credit limit that was set, as (currency, limit).
+    pub fn credit_limits(&self) -> impl Iterator<Item = (Currency, Amount)> + '_ {
+        self.credit_limits.iter().copied()
     }
 
     /// The limits the ledger was built with.

@@ -50,6 +50,7 @@ mod book;
 mod code;
 mod command;
 mod config;
+mod drift;
 mod id_map;
 #[cfg(not(capvault_loom))]
 mod journal;
@@ -60,6 +61,8 @@ mod money;
 mod order;
 mod order_id;
 mod outcome;
+#[cfg(all(unix, not(capvault_loom)))]
+mod platform;
 mod ratio;
 mod rejection;
 mod resolved;
@@ -77,6 +80,7 @@ pub use book::{
 pub use code::{CodeError, Currency, Label, Venue};
 pub use command::Command;
 pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConfig};
+pub use drift::{drift, Drift, DriftPolicy};
 #[cfg(not(capvault_loom))]
 pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
 pub use ledger::Ledger;
@@ -86,11 +90,13 @@ pub use money::{Amount, AmountError, Grouped};
 pub use order::{Order, OrderState, Side};
 pub use order_id::{ClientOrderId, OrderIdError};
 pub use outcome::Outcome;
+#[cfg(all(unix, not(capvault_loom)))]
+pub use platform::FileAccess;
 pub use ratio::{Ratio, RatioError};
 pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
 pub use runtime::{
-    Builder, DetachedOutcome, Handle, PublishHook, Reader, Receipt, SnapshotRef, SpawnError, Stopped,
-    SubmitError, TrySubmitError,
+    Builder, DetachedOutcome, Handle, PublishHook, Reader, Receipt, ShutdownError, SnapshotRef, SpawnError,
+    Stopped, SubmitError, TrySubmitError,
 };
 #[cfg(not(capvault_loom))]
 pub use shm::{

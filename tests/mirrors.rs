@@ -140,15 +140,20 @@ fn bad_files_get_their_own_errors() {
     fs::write(&dead, &other).unwrap();
     assert_eq!(ShmReader::open(&dead).unwrap().writer().state, WriterState::Dead);
 
-    // A write in progress that never ends (odd sequence): bounded retries, then Busy.
+    // A write in progress that never ends (odd sequence). With nobody holding the writer lock
+    // the writer died mid-write: Dead, at once. With a live lock holder: bounded retries, Busy.
     let stuck = dir.join("stuck.shm");
     let mut other = bytes.clone();
     other[40..48].copy_from_slice(&7_u64.to_le_bytes());
     fs::write(&stuck, &other).unwrap();
+    assert!(matches!(ShmReader::open(&stuck).unwrap().read_with_tries(50), Err(ShmError::WriterDead { .. })));
+    let lock = fs::File::create(dir.join("stuck.shm.lock")).unwrap();
+    lock.lock().unwrap();
     assert!(matches!(
         ShmReader::open(&stuck).unwrap().read_with_tries(50),
         Err(ShmError::Busy { tries: 50, .. })
     ));
+    drop(lock);
     fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -130,7 +130,7 @@ fn submits_after_shutdown_fail_at_once() {
     assert_eq!(other.submit(Command::Cancel { id: id(1) }), Err(SubmitError::Stopped(Stopped::ShutDown)));
     let command = Command::Cancel { id: id(1) };
     assert_eq!(other.try_submit(command), Err(TrySubmitError::Stopped(command, Stopped::ShutDown)));
-    assert_eq!(other.submit_detached(command), Err(Stopped::ShutDown));
+    assert_eq!(other.submit_detached(command), Err(SubmitError::Stopped(Stopped::ShutDown)));
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn an_owner_panic_fails_every_waiting_and_later_submit() {
     );
     assert_eq!(reader.stopped(), Some(Stopped::OwnerPanicked));
     assert_eq!(reader.snapshot().seq(), 2, "the last published snapshot stays readable");
-    assert_eq!(handle.shutdown().unwrap_err(), Stopped::OwnerPanicked);
+    assert_eq!(handle.shutdown().unwrap_err(), ShutdownError::Stopped(Stopped::OwnerPanicked));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 #[cfg(not(capvault_loom))]
 mod app {
+    use std::io::Write;
     use std::process::ExitCode;
     use std::time::Duration;
 
@@ -71,6 +72,10 @@ mod app {
         let result = if options.command == "inspect" { inspect(&options) } else { watch(&options) };
         match result {
             Ok(()) => ExitCode::SUCCESS,
+            // The reader of our output went away (`| head -1`): nothing left to say to anyone.
+            Err(Failure::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                ExitCode::SUCCESS
+            }
             Err(error) => {
                 eprintln!("capvault: {error}");
                 ExitCode::FAILURE
@@ -78,19 +83,46 @@ mod app {
         }
     }
 
-    fn inspect(options: &Options) -> Result<(), ShmError> {
+    /// Why a command failed: the mirror, or writing our own output.
+    enum Failure {
+        Shm(ShmError),
+        Output(std::io::Error),
+    }
+
+    impl From<ShmError> for Failure {
+        fn from(error: ShmError) -> Failure {
+            Failure::Shm(error)
+        }
+    }
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Failure::Shm(error) => write!(f, "{error}"),
+                Failure::Output(error) => write!(f, "writing the output: {error}"),
+            }
+        }
+    }
+
+    /// Writes to standard output, returning an error (a closed pipe among them) instead of
+    /// panicking as `print!` does.
+    fn emit(text: &str) -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(Failure::Output)
+    }
+
+    fn inspect(options: &Options) -> Result<(), Failure> {
         let reader = ShmReader::open(&options.path)?;
         let snapshot = reader.read()?;
         let writer = reader.writer();
         if options.json {
-            println!("{}", to_json(&reader, &snapshot, &writer));
+            emit(&format!("{}\n", to_json(&reader, &snapshot, &writer)))
         } else {
-            print!("{}", table(&reader, &snapshot, &writer, false));
+            emit(&table(&reader, &snapshot, &writer, false))
         }
-        Ok(())
     }
 
-    fn watch(options: &Options) -> Result<(), ShmError> {
+    fn watch(options: &Options) -> Result<(), Failure> {
         let mut reader = ShmReader::open(&options.path)?;
         let mut frame = 0_u64;
         loop {
@@ -100,12 +132,20 @@ mod app {
                 reader = ShmReader::open(&options.path)?;
                 continue;
             }
-            let snapshot = reader.read()?;
+            let snapshot = match reader.read() {
+                Ok(snapshot) => snapshot,
+                // Every try overlapped a write: a busy writer, not a fault. Try again next frame.
+                Err(ShmError::Busy { .. }) => {
+                    std::thread::sleep(options.interval);
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             if options.json {
-                println!("{}", to_json(&reader, &snapshot, &writer));
+                emit(&format!("{}\n", to_json(&reader, &snapshot, &writer)))?;
             } else {
                 // Home the cursor and clear the screen, then draw.
-                print!("\x1b[H\x1b[2J{}", table(&reader, &snapshot, &writer, true));
+                emit(&format!("\x1b[H\x1b[2J{}", table(&reader, &snapshot, &writer, true)))?;
             }
             frame += 1;
             if options.count.is_some_and(|count| frame >= count) {
@@ -121,6 +161,7 @@ mod app {
             WriterState::Stale => "STALE (alive but no heartbeat: hung?)",
             WriterState::Dead => "DEAD (the process is gone; figures are its last)",
             WriterState::Closed => "CLOSED (shut down cleanly; figures are final)",
+            WriterState::Failed => "FAILED (the vault stopped on an error; figures are its last, not final)",
             WriterState::Replaced => "REPLACED (a new writer took the path; reopen)",
         };
         format!(
@@ -302,6 +343,8 @@ mod app {
             "accepted": snapshot.stats().accepted,
             "rejected": snapshot.stats().rejected,
             "batches": snapshot.stats().batches,
+            "repeated": snapshot.stats().repeated,
+            "outcomes_dropped": snapshot.stats().outcomes_dropped,
             "books": books,
             "orders": orders,
         })

@@ -8,9 +8,10 @@ mod recover;
 mod store;
 
 pub(crate) use codec::LedgerParts;
+pub(crate) use recover::recover_with;
 pub use recover::{recover, Recovery, TornTail};
 pub use store::CheckpointStats;
-pub(crate) use store::{write_checkpoint, CheckpointJob, Checkpointer, JournalWriter};
+pub(crate) use store::{write_checkpoint, CheckpointJob, Checkpointer, JournalWriter, LOCK_NAME};
 
 use std::fmt;
 use std::path::PathBuf;

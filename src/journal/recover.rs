@@ -1,16 +1,22 @@
 //! Recovery: the newest checkpoint, then every journal record after it, in order.
+//!
+//! Recovery refuses rather than guesses. A damaged record is cut off only when it is provably the
+//! last write of the last segment (no valid record follows it anywhere), and the bytes cut are
+//! kept in a side file. Segments must continue each other exactly. Every checkpoint is checked
+//! field by field before the ledger is rebuilt from it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::fs;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::journal::codec::{decode_command, decode_ledger};
 use crate::journal::store::{
-    parse_name, CHECKPOINT_HEADER, CHECKPOINT_MAGIC, FORMAT_VERSION, RECORD_HEADER, SEGMENT_HEADER,
-    SEGMENT_MAGIC,
+    parse_name, record_crc, CHECKPOINT_HEADER, CHECKPOINT_MAGIC, FORMAT_VERSION, RECORD_HEADER,
+    RECORD_PAYLOAD_MAX, SEGMENT_HEADER, SEGMENT_MAGIC,
 };
 use crate::journal::{crc, io, JournalError};
 use crate::ledger::Ledger;
+use crate::platform::{self, FileAccess};
 
 /// A torn last record, cut off at recovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +27,8 @@ pub struct TornTail {
     pub offset: u64,
     /// Bytes cut.
     pub bytes: u64,
+    /// Where the cut bytes were saved (`<segment>.torn`, or `.torn.<n>` if that exists).
+    pub saved_to: PathBuf,
 }
 
 /// What recovery found and did.
@@ -36,39 +44,79 @@ pub struct Recovery {
     pub seq: u64,
     /// A torn last record that was cut off, if any.
     pub torn_tail: Option<TornTail>,
+    /// How the configuration the vault was started with differs from the recovered settings
+    /// (empty from [`recover`] itself, which knows no configuration; the builder fills it).
+    pub config_drift: Vec<crate::drift::Drift>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, JournalError> {
     let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(path))?;
+    platform::open_read(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(path))?;
     Ok(bytes)
+}
+
+/// The files of a data folder that recovery reads, sorted by sequence.
+struct Listing {
+    checkpoints: Vec<(u64, PathBuf)>,
+    segments: Vec<(u64, PathBuf)>,
+}
+
+/// Lists the vault's own files. Only the vault's own unfinished checkpoints
+/// (`checkpoint-<seq>.ckpt.<16 hex>.tmp`) are removed; any other name is left alone.
+fn list(dir: &Path) -> Result<Listing, JournalError> {
+    let mut listing = Listing { checkpoints: Vec::new(), segments: Vec::new() };
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let checkpoint = parse_name(&name, "checkpoint-", ".ckpt");
+        let segment = parse_name(&name, "journal-", ".log");
+        let temporary =
+            name.strip_suffix(".tmp").and_then(|rest| rest.rsplit_once('.')).is_some_and(|(stem, _)| {
+                parse_name(stem, "checkpoint-", ".ckpt").is_some() && platform::is_temp_of(&name, stem)
+            });
+        if checkpoint.is_none() && segment.is_none() && !temporary {
+            continue;
+        }
+        let is_file = entry.file_type().map_err(io(&path))?.is_file();
+        if !is_file {
+            return Err(JournalError::Corrupt {
+                path,
+                offset: 0,
+                reason: "a vault file name on something that is not a regular file".into(),
+            });
+        }
+        if temporary {
+            // An unfinished checkpoint: never renamed into place, never relied on.
+            fs::remove_file(&path).map_err(io(&path))?;
+        } else if let Some(seq) = checkpoint {
+            listing.checkpoints.push((seq, path));
+        } else if let Some(seq) = segment {
+            listing.segments.push((seq, path));
+        }
+    }
+    listing.checkpoints.sort();
+    listing.segments.sort();
+    Ok(listing)
 }
 
 /// Loads the newest checkpoint in `dir` and replays the journal after it. `None` for a folder
 /// with no checkpoint and no journal (a fresh start).
 ///
 /// # Errors
-/// [`JournalError`] naming the file and offset of a damaged checkpoint, a corrupt record before
-/// the end of the journal, a gap in the sequence, a file of another version, or a record the
-/// ledger refuses on replay. A torn last record is not an error: it is cut off and reported.
+/// [`JournalError`] naming the file and offset of a damaged checkpoint, a corrupt record that is
+/// not provably the last write, a gap or overlap between segments, a file of another version, or
+/// a record the ledger refuses on replay. A torn last record is not an error: it is cut off,
+/// saved beside its segment and reported.
 pub fn recover(dir: impl AsRef<Path>) -> Result<Option<(Ledger, Recovery)>, JournalError> {
-    let dir = dir.as_ref();
-    let mut checkpoints = Vec::new();
-    let mut segments = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(seq) = parse_name(&name, "checkpoint-", ".ckpt") {
-            checkpoints.push((seq, entry.path()));
-        } else if let Some(seq) = parse_name(&name, "journal-", ".log") {
-            segments.push((seq, entry.path()));
-        } else if name.ends_with(".tmp") {
-            // An unfinished checkpoint: never renamed into place, never relied on.
-            fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
-        }
-    }
-    checkpoints.sort();
-    segments.sort();
+    recover_with(dir.as_ref(), FileAccess::Owner)
+}
+
+pub(crate) fn recover_with(
+    dir: &Path,
+    access: FileAccess,
+) -> Result<Option<(Ledger, Recovery)>, JournalError> {
+    let Listing { mut checkpoints, segments } = list(dir)?;
     let Some((checkpoint_seq, checkpoint)) = checkpoints.pop() else {
         return match segments.first() {
             None => Ok(None),
@@ -80,93 +128,185 @@ pub fn recover(dir: impl AsRef<Path>) -> Result<Option<(Ledger, Recovery)>, Jour
         };
     };
     let mut ledger = load_checkpoint(&checkpoint, checkpoint_seq)?;
-    let mut seq = checkpoint_seq;
-    let mut replayed = 0;
-    let mut torn_tail = None;
-    let last = segments.len().saturating_sub(1);
-    for (index, (_, path)) in segments.iter().enumerate() {
+    // A segment is covered by the checkpoint when the next one starts at or before the
+    // checkpoint's successor: all its records are in the checkpoint. Pruning may have left some.
+    let first = segments
+        .iter()
+        .enumerate()
+        .position(|(i, _)| segments.get(i + 1).is_none_or(|(next, _)| *next > checkpoint_seq + 1))
+        .unwrap_or(segments.len());
+    let live = &segments[first..];
+    if let Some((start, path)) = live.first() {
+        if *start > checkpoint_seq + 1 {
+            return Err(JournalError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: format!(
+                    "starts at record {start} but the checkpoint ends at {checkpoint_seq}: records \
+                     {}..{} are missing",
+                    checkpoint_seq + 1,
+                    start - 1
+                ),
+            });
+        }
+    }
+    let mut replay = Replay { ledger: &mut ledger, seq: checkpoint_seq, replayed: 0, torn_tail: None };
+    for (index, (start, path)) in live.iter().enumerate() {
+        let last = index + 1 == live.len();
+        let next = replay.segment(path, *start, last, access)?;
+        if let Some((following, following_path)) = live.get(index + 1) {
+            if *following != next {
+                let what = if *following > next { "a gap" } else { "an overlap" };
+                return Err(JournalError::Corrupt {
+                    path: following_path.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "{what}: {} ends before record {next} but this segment starts at {following}",
+                        path.display()
+                    ),
+                });
+            }
+        }
+    }
+    let (seq, replayed, torn_tail) = (replay.seq, replay.replayed, replay.torn_tail);
+    Ok(Some((
+        ledger,
+        Recovery { checkpoint, checkpoint_seq, replayed, seq, torn_tail, config_drift: Vec::new() },
+    )))
+}
+
+struct Replay<'a> {
+    ledger: &'a mut Ledger,
+    /// The last record applied (or the checkpoint's sequence).
+    seq: u64,
+    replayed: u64,
+    torn_tail: Option<TornTail>,
+}
+
+impl Replay<'_> {
+    /// Replays one segment whose name says it starts at `start`; returns the sequence the next
+    /// segment must start at.
+    fn segment(
+        &mut self,
+        path: &Path,
+        start: u64,
+        last: bool,
+        access: FileAccess,
+    ) -> Result<u64, JournalError> {
         let bytes = read(path)?;
         if bytes.len() < SEGMENT_HEADER || bytes[..8] != SEGMENT_MAGIC {
             // A segment created by a crash before its header reached the disk is an empty tail.
-            if index == last && bytes.iter().all(|&b| b == 0) {
-                continue;
+            if last && bytes.iter().all(|&b| b == 0) {
+                return Ok(start);
             }
-            return Err(JournalError::Version { path: path.clone(), found: "no journal header".into() });
+            return Err(JournalError::Version { path: path.to_owned(), found: "no journal header".into() });
         }
-        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != FORMAT_VERSION {
-            return Err(JournalError::Version {
-                path: path.clone(),
-                found: format!("format version {version}"),
-            });
-        }
+        check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
+        let mut expected = start;
         let mut offset = SEGMENT_HEADER;
         while offset < bytes.len() {
-            let corrupt =
-                |reason: String| JournalError::Corrupt { path: path.clone(), offset: offset as u64, reason };
-            let record = parse_record(&bytes, offset);
-            let (seq_here, payload, end) = match record {
-                Ok(parsed) => parsed,
-                Err(reason) => {
-                    if index == last && is_torn_tail(&bytes, offset) {
-                        let file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
-                        file.set_len(offset as u64).and_then(|()| file.sync_all()).map_err(io(path))?;
-                        torn_tail = Some(TornTail {
-                            path: path.clone(),
-                            offset: offset as u64,
-                            bytes: (bytes.len() - offset) as u64,
-                        });
-                        break;
-                    }
-                    return Err(corrupt(reason));
-                }
+            let corrupt = |reason: String| JournalError::Corrupt {
+                path: path.to_owned(),
+                offset: offset as u64,
+                reason,
             };
-            if seq_here > seq {
-                if seq_here != seq + 1 {
-                    return Err(corrupt(format!("record {seq_here} follows {seq}: records are missing")));
+            let (seq, payload, end) = match parse_record(&bytes, offset) {
+                Ok(parsed) => parsed,
+                Err(reason) if last && nothing_valid_follows(&bytes, offset) => {
+                    self.torn_tail = Some(cut_tail(path, &bytes, offset, access)?);
+                    let _ = reason;
+                    break;
                 }
+                Err(reason) => return Err(corrupt(reason)),
+            };
+            if seq != expected {
+                return Err(corrupt(format!("record {seq} where record {expected} belongs")));
+            }
+            if seq > self.seq {
                 let command = decode_command(payload).map_err(|e| corrupt(e.to_string()))?;
-                ledger.apply(&command).map_err(|rejection| JournalError::Replay {
-                    path: path.clone(),
+                self.ledger.apply(&command).map_err(|rejection| JournalError::Replay {
+                    path: path.to_owned(),
                     offset: offset as u64,
-                    seq: seq_here,
+                    seq,
                     rejection,
                 })?;
-                seq = seq_here;
-                replayed += 1;
+                self.seq = seq;
+                self.replayed += 1;
             }
+            expected += 1;
             offset = end;
         }
+        Ok(expected)
     }
-    Ok(Some((ledger, Recovery { checkpoint, checkpoint_seq, replayed, seq, torn_tail })))
+}
+
+fn check_version(path: &Path, version: u32) -> Result<(), JournalError> {
+    match version {
+        FORMAT_VERSION => Ok(()),
+        1 => Err(JournalError::Version {
+            path: path.to_owned(),
+            found: format!(
+                "format version 1, whose record checksums do not cover the record length; this build \
+                 reads version {FORMAT_VERSION} only and does not migrate: start from a new data \
+                 folder (and reconcile from the exchange)"
+            ),
+        }),
+        other => Err(JournalError::Version {
+            path: path.to_owned(),
+            found: format!("format version {other}; this build reads version {FORMAT_VERSION}"),
+        }),
+    }
 }
 
 /// The record at `offset`: its sequence, payload and end, or why it is not a whole, valid record.
 fn parse_record(bytes: &[u8], offset: usize) -> Result<(u64, &[u8], usize), String> {
-    let header = bytes.get(offset..offset + RECORD_HEADER).ok_or("record header cut short")?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let header = bytes.get(offset..offset.saturating_add(RECORD_HEADER)).ok_or("record header cut short")?;
+    let len_bytes = [header[0], header[1], header[2], header[3]];
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    if len > RECORD_PAYLOAD_MAX {
+        return Err(format!("record length {len} above the largest command ({RECORD_PAYLOAD_MAX})"));
+    }
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    let seq_bytes = &header[8..16];
+    let mut seq = [0; 8];
+    seq.copy_from_slice(&header[8..16]);
     let end = offset + RECORD_HEADER + len;
     let payload = bytes.get(offset + RECORD_HEADER..end).ok_or("record payload cut short")?;
-    if crc::update(crc::update(0, seq_bytes), payload) != crc {
+    if record_crc(len_bytes, seq, payload) != crc {
         return Err("checksum mismatch".into());
     }
-    let mut seq = [0; 8];
-    seq.copy_from_slice(seq_bytes);
     Ok((u64::from_le_bytes(seq), payload, end))
 }
 
-/// A bad record is a torn tail (the crash hit while the last batch was written) if nothing whole
-/// follows it: it runs past the end of the file, or it is the file's last record, or everything
-/// after its start is zero.
-fn is_torn_tail(bytes: &[u8], offset: usize) -> bool {
-    let rest = &bytes[offset..];
-    if rest.len() < RECORD_HEADER || rest.iter().all(|&b| b == 0) {
-        return true;
+/// A bad record is the torn last write only if no valid record starts anywhere after its first
+/// byte: a crash cuts the end of the last batch, it does not leave whole records behind the cut.
+/// Each candidate costs at most one checksum of `RECORD_PAYLOAD_MAX` bytes.
+fn nothing_valid_follows(bytes: &[u8], offset: usize) -> bool {
+    (offset + 1..bytes.len()).all(|at| parse_record(bytes, at).is_err())
+}
+
+/// Saves the bytes from `offset` to a side file beside the segment, syncs it, then cuts the
+/// segment there: recovery never destroys bytes, it moves them where they cannot be replayed.
+fn cut_tail(path: &Path, bytes: &[u8], offset: usize, access: FileAccess) -> Result<TornTail, JournalError> {
+    let tail = &bytes[offset..];
+    let mut saved_to = PathBuf::from(format!("{}.torn", path.display()));
+    let mut attempt = 0;
+    let mut file = loop {
+        match platform::create_new(&saved_to, access) {
+            Ok(file) => break file,
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                attempt += 1;
+                saved_to = PathBuf::from(format!("{}.torn.{attempt}", path.display()));
+            }
+            Err(error) => return Err(JournalError::Io { path: saved_to, error }),
+        }
+    };
+    file.write_all(tail).and_then(|()| file.sync_all()).map_err(io(&saved_to))?;
+    let segment = platform::open_write(path).map_err(io(path))?;
+    segment.set_len(offset as u64).and_then(|()| segment.sync_all()).map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        platform::sync_dir(dir).map_err(io(dir))?;
     }
-    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-    RECORD_HEADER + len >= rest.len()
+    Ok(TornTail { path: path.to_owned(), offset: offset as u64, bytes: tail.len() as u64, saved_to })
 }
 
 fn load_checkpoint(path: &Path, seq: u64) -> Result<Ledger, JournalError> {
@@ -187,23 +327,19 @@ fn load_checkpoint(path: &Path, seq: u64) -> Result<Ledger, JournalError> {
         w.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(w)
     };
-    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != FORMAT_VERSION {
-        return Err(JournalError::Version {
-            path: path.to_owned(),
-            found: format!("format version {version}"),
-        });
-    }
+    check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
     if word(16) != seq {
         return Err(fail(16, "sequence differs from the file name"));
     }
-    let len = word(24) as usize;
-    let payload = bytes
-        .get(CHECKPOINT_HEADER..CHECKPOINT_HEADER + len)
+    let end = usize::try_from(word(24))
+        .ok()
+        .and_then(|len| CHECKPOINT_HEADER.checked_add(len))
+        .filter(|&end| end <= bytes.len())
         .ok_or(fail(24, "shorter than its stated length"))?;
-    if bytes.len() != CHECKPOINT_HEADER + len {
-        return Err(fail(CHECKPOINT_HEADER + len, "longer than its stated length"));
+    if bytes.len() != end {
+        return Err(fail(end, "longer than its stated length"));
     }
+    let payload = &bytes[CHECKPOINT_HEADER..end];
     let crc = u32::from_le_bytes([bytes[32], bytes[33], bytes[34], bytes[35]]);
     if crc::update(0, payload) != crc {
         return Err(fail(32, "checksum mismatch"));

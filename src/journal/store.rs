@@ -1,22 +1,30 @@
 //! Writing: journal segments on the owner thread, checkpoints on their own thread.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::command::Command;
 use crate::journal::codec::{encode_command, encode_ledger};
 use crate::journal::{crc, io, Durability, JournalError};
 use crate::ledger::Ledger;
+use crate::platform::{self, FileAccess};
 
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"CVJOURNL";
 pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"CVCHKPNT";
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Version 2: a record's checksum covers its length and sequence as well as its payload.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Segment header: magic (8), version (4), reserved (4).
 pub(crate) const SEGMENT_HEADER: usize = 16;
-/// Record header: payload length (4), CRC-32 of sequence and payload (4), sequence (8).
+/// Record header: payload length (4), CRC-32 of length, sequence and payload (4), sequence (8).
 pub(crate) const RECORD_HEADER: usize = 16;
+/// The largest payload a record may state: every command encodes to far less, so a length above
+/// it is damage, found without reading on.
+pub(crate) const RECORD_PAYLOAD_MAX: usize = 512;
+/// The lock file that makes one vault the only user of a data folder.
+pub(crate) const LOCK_NAME: &str = "LOCK";
 /// Checkpoint header: magic (8), version (4), reserved (4), sequence (8), payload length (8),
 /// CRC-32 of the payload (4), reserved (4).
 pub(crate) const CHECKPOINT_HEADER: usize = 40;
@@ -35,7 +43,21 @@ pub(crate) fn parse_name(name: &str, prefix: &str, suffix: &str) -> Option<u64> 
 }
 
 fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    platform::sync_dir(dir).map_err(io(dir))
+}
+
+/// The checksum of a record: its length and sequence bytes, then its payload.
+pub(crate) fn record_crc(len: [u8; 4], seq: [u8; 8], payload: &[u8]) -> u32 {
+    crc::update(crc::update(crc::update(0, &len), &seq), payload)
+}
+
+/// Why a batch did not reach the journal, and what became of its records.
+#[derive(Debug)]
+pub(crate) struct CommitError {
+    pub(crate) error: Box<JournalError>,
+    /// `true` if the segment was cut back to where the batch began and that was synced: none of
+    /// the batch's records can come back at recovery. `false`: some may.
+    pub(crate) undone: bool,
 }
 
 /// The owner's end of the journal: records of the current batch are encoded into a buffer and
@@ -43,8 +65,11 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 pub(crate) struct JournalWriter {
     dir: PathBuf,
     durability: Durability,
+    access: FileAccess,
     file: File,
     path: PathBuf,
+    /// Bytes of the segment known written: where the next batch starts.
+    len: u64,
     batch: Vec<u8>,
     payload: Vec<u8>,
 }
@@ -54,24 +79,34 @@ impl JournalWriter {
     pub(crate) fn open(
         dir: &Path,
         durability: Durability,
+        access: FileAccess,
         next_seq: u64,
     ) -> Result<JournalWriter, JournalError> {
-        let (file, path) = Self::segment(dir, next_seq)?;
+        let (file, path) = Self::segment(dir, access, next_seq)?;
         Ok(JournalWriter {
             dir: dir.to_owned(),
             durability,
+            access,
             file,
             path,
+            len: SEGMENT_HEADER as u64,
             // Room for a large batch, so appending does not allocate in steady state.
             batch: Vec::with_capacity(64 * 1024),
             payload: Vec::with_capacity(128),
         })
     }
 
-    fn segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), JournalError> {
+    /// Creates `journal-<first_seq>.log`. A file of that name can only be an empty segment a
+    /// crash left (recovery proved it holds no record, or the sequence would be past it), so it
+    /// is replaced.
+    fn segment(dir: &Path, access: FileAccess, first_seq: u64) -> Result<(File, PathBuf), JournalError> {
         let path = segment_path(dir, first_seq);
-        let mut file =
-            OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io(&path))?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(JournalError::Io { path, error }),
+        }
+        let mut file = platform::create_new(&path, access).map_err(io(&path))?;
         let mut header = [0_u8; SEGMENT_HEADER];
         header[..8].copy_from_slice(&SEGMENT_MAGIC);
         header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -84,33 +119,58 @@ impl JournalWriter {
     pub(crate) fn append(&mut self, seq: u64, command: &Command) {
         self.payload.clear();
         encode_command(command, &mut self.payload);
-        let crc = crc::update(crc::update(0, &seq.to_le_bytes()), &self.payload);
-        self.batch.extend_from_slice(&(self.payload.len() as u32).to_le_bytes());
-        self.batch.extend_from_slice(&crc.to_le_bytes());
-        self.batch.extend_from_slice(&seq.to_le_bytes());
+        assert!(
+            self.payload.len() <= RECORD_PAYLOAD_MAX,
+            "a command encoded to {} bytes",
+            self.payload.len()
+        );
+        let len = (self.payload.len() as u32).to_le_bytes();
+        let seq = seq.to_le_bytes();
+        self.batch.extend_from_slice(&len);
+        self.batch.extend_from_slice(&record_crc(len, seq, &self.payload).to_le_bytes());
+        self.batch.extend_from_slice(&seq);
         self.batch.extend_from_slice(&self.payload);
     }
 
     /// Writes the batch (and syncs it for `FsyncBatch`): one system call, one sync, per batch.
-    pub(crate) fn commit(&mut self) -> Result<(), JournalError> {
+    ///
+    /// On failure (a full disk, an I/O error) the segment is cut back to where the batch began
+    /// and synced, so that no record of a batch answered "not applied" can reappear at recovery;
+    /// [`CommitError::undone`] says whether that worked.
+    pub(crate) fn commit(&mut self) -> Result<(), CommitError> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.batch).map_err(io(&self.path))?;
-        if self.durability == Durability::FsyncBatch {
-            self.file.sync_data().map_err(io(&self.path))?;
+        let mut result = self.file.write_all(&self.batch);
+        if result.is_ok() && self.durability == Durability::FsyncBatch {
+            result = self.file.sync_data();
         }
+        let written = self.batch.len() as u64;
         self.batch.clear();
-        Ok(())
+        match result {
+            Ok(()) => {
+                self.len += written;
+                Ok(())
+            }
+            Err(error) => {
+                let undone = self.file.set_len(self.len).and_then(|()| self.file.sync_data()).is_ok();
+                Err(CommitError {
+                    error: Box::new(JournalError::Io { path: self.path.clone(), error }),
+                    undone,
+                })
+            }
+        }
     }
 
     /// Closes the segment after `seq` and starts the next at `seq + 1`, so that a checkpoint at
     /// `seq` covers every older segment whole.
+    /// Called between batches, with nothing pending.
     pub(crate) fn rotate(&mut self, seq: u64) -> Result<(), JournalError> {
-        self.commit()?;
-        let (file, path) = Self::segment(&self.dir, seq + 1)?;
+        debug_assert!(self.batch.is_empty(), "rotation inside a batch");
+        let (file, path) = Self::segment(&self.dir, self.access, seq + 1)?;
         self.file = file;
         self.path = path;
+        self.len = SEGMENT_HEADER as u64;
         Ok(())
     }
 }
@@ -139,18 +199,27 @@ pub struct CheckpointStats {
     pub owner_stall_max: std::time::Duration,
 }
 
-/// Writes checkpoints off the owner thread and removes what they cover.
+/// Writes checkpoints off the owner thread and removes what they cover. It holds the data
+/// folder's lock: the checkpoint thread is the last of the vault's threads to touch the folder
+/// (it ends after the owner drops its job sender), so the lock lives exactly as long as the
+/// vault may write there.
 pub(crate) struct Checkpointer {
     pub(crate) dir: PathBuf,
+    pub(crate) access: FileAccess,
     pub(crate) jobs: mpsc::Receiver<CheckpointJob>,
+    /// Set by the owner when it hands a job over, cleared here when the job is done: the owner
+    /// rotates the journal only for a checkpoint it can hand over.
+    pub(crate) busy: Arc<AtomicBool>,
     pub(crate) stats: Arc<Mutex<CheckpointStats>>,
+    pub(crate) lock: platform::ExclusiveLock,
 }
 
 impl Checkpointer {
     pub(crate) fn run(self) {
+        let _lock = self.lock;
         while let Ok(job) = self.jobs.recv() {
-            let result =
-                write_checkpoint(&self.dir, job.seq, &job.ledger).and_then(|()| prune(&self.dir, job.seq));
+            let result = write_checkpoint(&self.dir, self.access, job.seq, &job.ledger)
+                .and_then(|()| prune(&self.dir, job.seq));
             let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
             stats.owner_stall_max = stats.owner_stall_max.max(job.owner_stall);
             match result {
@@ -164,12 +233,22 @@ impl Checkpointer {
                     stats.last_error = Some(error.to_string());
                 }
             }
+            drop(stats);
+            // Release: the owner's Acquire load sees the job finished before it rotates again.
+            self.busy.store(false, Ordering::Release);
         }
     }
 }
 
-/// Writes `checkpoint-<seq>.ckpt` atomically: temporary file, fsync, rename, fsync of the folder.
-pub(crate) fn write_checkpoint(dir: &Path, seq: u64, ledger: &Ledger) -> Result<(), JournalError> {
+/// Writes `checkpoint-<seq>.ckpt` atomically: a new temporary file with an unpredictable name,
+/// fsync, rename, fsync of the folder. A failure removes the temporary file, so a full disk is not
+/// made fuller by half-written checkpoints.
+pub(crate) fn write_checkpoint(
+    dir: &Path,
+    access: FileAccess,
+    seq: u64,
+    ledger: &Ledger,
+) -> Result<(), JournalError> {
     let mut payload = Vec::new();
     encode_ledger(&ledger.image(), &mut payload);
     let mut header = [0_u8; CHECKPOINT_HEADER];
@@ -179,15 +258,18 @@ pub(crate) fn write_checkpoint(dir: &Path, seq: u64, ledger: &Ledger) -> Result<
     header[24..32].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     header[32..36].copy_from_slice(&crc::update(0, &payload).to_le_bytes());
     let path = checkpoint_path(dir, seq);
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = File::create(&temporary).map_err(io(&temporary))?;
-    file.write_all(&header)
+    let (mut file, temporary) = platform::create_temp(&path, access).map_err(io(&path))?;
+    let written = file
+        .write_all(&header)
         .and_then(|()| file.write_all(&payload))
         .and_then(|()| file.sync_all())
-        .map_err(io(&temporary))?;
-    fs::rename(&temporary, &path).map_err(io(&path))?;
+        .map_err(io(&temporary))
+        .and_then(|()| fs::rename(&temporary, &path).map_err(io(&path)));
+    if let Err(error) = written {
+        drop(file);
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
     sync_dir(dir)
 }
 
@@ -195,6 +277,9 @@ pub(crate) fn write_checkpoint(dir: &Path, seq: u64, ledger: &Ledger) -> Result<
 fn prune(dir: &Path, seq: u64) -> Result<(), JournalError> {
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
+        if !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            continue;
+        }
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let covered = parse_name(&name, "journal-", ".log").is_some_and(|first| first <= seq)

@@ -14,8 +14,10 @@ pub enum Stopped {
     /// The owner thread panicked. The ledger it held is gone with it; the last published
     /// snapshot is still readable.
     OwnerPanicked,
-    /// The journal could not be written: the vault stopped rather than answer commands that
-    /// would not survive a crash. Restart recovers every acknowledged command.
+    /// The journal could not be written (a full disk, an I/O error): the vault stopped rather
+    /// than answer commands that would not survive a crash. Restart recovers every command that
+    /// was acknowledged; a command answered with this reason was not applied and will not be
+    /// after the restart (its records were cut from the journal before the answer went out).
     JournalFailed,
 }
 
@@ -36,8 +38,16 @@ impl std::error::Error for Stopped {}
 pub enum SubmitError {
     /// The ledger refused the command; nothing changed.
     Rejected(Rejection),
-    /// The runtime stopped before the command was applied; nothing changed.
+    /// The runtime stopped before the command was applied; nothing changed, now or after a
+    /// restart.
     Stopped(Stopped),
+    /// The vault stopped while making this command durable and could not cut its records back
+    /// out of the journal: it may or may not be part of the state recovered at restart. Look at
+    /// the recovered state (the order, the slot) before sending it again; never resubmit blindly.
+    InDoubt(Stopped),
+    /// A blocking call from the owner thread itself (an `on_publish` hook): the owner would wait
+    /// for itself forever. Nothing was enqueued.
+    OwnerThread,
 }
 
 impl fmt::Display for SubmitError {
@@ -45,6 +55,15 @@ impl fmt::Display for SubmitError {
         match self {
             SubmitError::Rejected(rejection) => write!(f, "rejected: {rejection}"),
             SubmitError::Stopped(stopped) => write!(f, "not applied: {stopped}"),
+            SubmitError::InDoubt(stopped) => {
+                write!(
+                    f,
+                    "in doubt ({stopped}): it may be applied after a restart; check before resubmitting"
+                )
+            }
+            SubmitError::OwnerThread => f.write_str(
+                "a blocking call from the vault's own owner thread (an on_publish hook) would deadlock",
+            ),
         }
     }
 }
@@ -59,6 +78,27 @@ pub enum TrySubmitError {
     /// The runtime has stopped.
     Stopped(Command, Stopped),
 }
+
+/// Why `shutdown` did not end in an orderly stop.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ShutdownError {
+    /// The vault had already stopped for this reason (not a shutdown).
+    Stopped(Stopped),
+    /// Called from the owner thread itself (an `on_publish` hook), which cannot join itself.
+    /// Nothing was done.
+    OwnerThread,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShutdownError::Stopped(stopped) => write!(f, "{stopped}"),
+            ShutdownError::OwnerThread => f.write_str("shutdown called from the vault's own owner thread"),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}
 
 impl TrySubmitError {
     /// The command that was not enqueued.
@@ -102,6 +142,27 @@ pub enum SpawnError {
     /// The data directory could not be recovered or its journal started.
     #[cfg(not(capvault_loom))]
     Journal(crate::journal::JournalError),
+    /// Another vault (in this process or another) holds the data directory's lock.
+    DataDirLocked {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// The holder's process id, as it wrote it in the lock file.
+        pid: Option<u32>,
+    },
+    /// A path the vault would use is refused: owned by another user, a symlink, or a folder
+    /// others may write into (`docs/security.md`).
+    UnsafePath {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The configuration given to the builder differs from the state recovered from the data
+    /// directory, and the builder was told to refuse (see [`Builder::on_config_drift`]).
+    ///
+    /// [`Builder::on_config_drift`]: crate::Builder::on_config_drift
+    #[cfg(not(capvault_loom))]
+    ConfigDrift(Vec<crate::drift::Drift>),
     /// The shared-memory mirror could not be created.
     #[cfg(not(capvault_loom))]
     Shm(crate::shm::ShmError),
@@ -121,6 +182,19 @@ impl fmt::Display for SpawnError {
             SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
             #[cfg(not(capvault_loom))]
             SpawnError::Journal(error) => write!(f, "data directory: {error}"),
+            SpawnError::DataDirLocked { path, pid } => match pid {
+                Some(pid) => write!(f, "{}: the data directory is in use by process {pid}", path.display()),
+                None => write!(f, "{}: the data directory is in use by another vault", path.display()),
+            },
+            SpawnError::UnsafePath { path, reason } => write!(f, "{}: refused: {reason}", path.display()),
+            #[cfg(not(capvault_loom))]
+            SpawnError::ConfigDrift(drifts) => {
+                write!(f, "the configuration differs from the recovered state:")?;
+                for drift in drifts {
+                    write!(f, "\n  {drift}")?;
+                }
+                Ok(())
+            }
             SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
         }
     }

@@ -3,7 +3,7 @@
 use crate::command::Command;
 use crate::outcome::Outcome;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
-use crate::runtime::error::{Stopped, SubmitError, TrySubmitError};
+use crate::runtime::error::{ShutdownError, Stopped, SubmitError, TrySubmitError};
 use crate::runtime::reader::Reader;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::shared::Shared;
@@ -62,12 +62,17 @@ impl Handle {
     ///
     /// # Errors
     /// [`SubmitError::Rejected`] with the ledger's reason, or [`SubmitError::Stopped`] if the
-    /// runtime stopped before applying it. Either way the command changed nothing.
+    /// runtime stopped before applying it: either way the command changed nothing.
+    /// [`SubmitError::InDoubt`] if the vault stopped while making it durable (see
+    /// `docs/durability.md`), [`SubmitError::OwnerThread`] if called from an `on_publish` hook.
     pub fn submit(&mut self, command: Command) -> Result<Receipt, SubmitError> {
         let stopped = |shared: &Shared| SubmitError::Stopped(shared.stop_reason());
         // Acquire pairs with the SeqCst stores of `shutdown` and the owner's stop guard.
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(stopped(&self.shared));
+        }
+        if self.shared.on_owner_thread() {
+            return Err(SubmitError::OwnerThread);
         }
         let responder = self.reply.arm();
         match self.commands.send(Envelope::Command { command, reply: ReplyTo::Waiting(responder) }) {
@@ -76,9 +81,7 @@ impl Handle {
             Ok(()) => self.shared.after_enqueue(),
         }
         match self.reply.wait(self.reply_wait) {
-            Some((seq, result)) => {
-                result.map(|outcome| Receipt { seq, outcome }).map_err(SubmitError::Rejected)
-            }
+            Some((seq, result)) => result.map(|outcome| Receipt { seq, outcome }),
             // The envelope was dropped unanswered: the owner stopped.
             None => Err(stopped(&self.shared)),
         }
@@ -113,16 +116,21 @@ impl Handle {
     /// outcome arrives later through [`Handle::try_outcome`].
     ///
     /// # Errors
-    /// [`Stopped`] if the runtime stopped; the command was not applied.
-    pub fn submit_detached(&mut self, command: Command) -> Result<u64, Stopped> {
+    /// [`SubmitError::Stopped`] if the runtime stopped (the command was not applied),
+    /// [`SubmitError::OwnerThread`] if called from an `on_publish` hook, where waiting for room
+    /// in the channel would wait for the owner itself (use `try_submit` there).
+    pub fn submit_detached(&mut self, command: Command) -> Result<u64, SubmitError> {
         // Acquire: see `submit`.
         if self.shared.closing.load(Ordering::Acquire) {
-            return Err(self.shared.stop_reason());
+            return Err(SubmitError::Stopped(self.shared.stop_reason()));
+        }
+        if self.shared.on_owner_thread() {
+            return Err(SubmitError::OwnerThread);
         }
         let ticket = self.next_ticket;
         let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
         if self.commands.send(Envelope::Command { command, reply }).is_err() {
-            return Err(self.shared.stop_reason());
+            return Err(SubmitError::Stopped(self.shared.stop_reason()));
         }
         self.shared.after_enqueue();
         self.next_ticket += 1;
@@ -140,6 +148,12 @@ impl Handle {
     #[cfg(not(capvault_loom))]
     pub fn recovery(&self) -> Option<crate::journal::Recovery> {
         self.shared.recovery.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The error that stopped the vault (a journal write or rotation), if one did.
+    #[cfg(not(capvault_loom))]
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sets each book's total to what the exchange reports (seed 004's error recovery, and the
@@ -171,8 +185,13 @@ impl Handle {
     /// final state.
     ///
     /// # Errors
-    /// [`Stopped::OwnerPanicked`] if the owner thread panicked.
-    pub fn shutdown(self) -> Result<Arc<Snapshot>, Stopped> {
+    /// [`ShutdownError::Stopped`] with the reason if the vault had stopped otherwise (the owner
+    /// panicked, the journal failed), [`ShutdownError::OwnerThread`] if called from an
+    /// `on_publish` hook (nothing is done: the owner cannot join itself).
+    pub fn shutdown(self) -> Result<Arc<Snapshot>, ShutdownError> {
+        if self.shared.on_owner_thread() {
+            return Err(ShutdownError::OwnerThread);
+        }
         // SeqCst: ordered before the shutdown envelope, so submitters that see the envelope's
         // effects also see `closing`.
         self.shared.closing.store(true, Ordering::SeqCst);
@@ -199,7 +218,7 @@ impl Handle {
         }
         match self.shared.stop_reason() {
             Stopped::ShutDown => Ok(self.shared.snapshot.load_full()),
-            failed => Err(failed),
+            failed => Err(ShutdownError::Stopped(failed)),
         }
     }
 }

@@ -10,7 +10,7 @@ mod reply;
 mod shared;
 
 pub use envelope::DetachedOutcome;
-pub use error::{SpawnError, Stopped, SubmitError, TrySubmitError};
+pub use error::{ShutdownError, SpawnError, Stopped, SubmitError, TrySubmitError};
 pub use handle::{Handle, Receipt};
 pub use reader::{Reader, SnapshotRef};
 
@@ -50,6 +50,8 @@ struct Storage {
     durability: crate::journal::Durability,
     checkpoint_every: u64,
     checkpoint_interval: std::time::Duration,
+    access: crate::platform::FileAccess,
+    drift: crate::drift::DriftPolicy,
 }
 
 /// Where the mirrors go.
@@ -87,6 +89,8 @@ impl Builder {
                 durability: crate::journal::Durability::FsyncBatch,
                 checkpoint_every: 100_000,
                 checkpoint_interval: std::time::Duration::from_secs(60),
+                access: crate::platform::FileAccess::Owner,
+                drift: crate::drift::DriftPolicy::Refuse,
             },
         }
     }
@@ -114,6 +118,25 @@ impl Builder {
     pub fn checkpoint_every(mut self, commands: u64, interval: std::time::Duration) -> Builder {
         self.storage.checkpoint_every = commands.max(1);
         self.storage.checkpoint_interval = interval;
+        self
+    }
+
+    /// Who may read the files the vault creates (data folder, journal, checkpoints, mirrors):
+    /// the owner only by default (folders 0700, files 0600, whatever the umask), or its group too
+    /// (0750 / 0640). See `docs/security.md`.
+    #[cfg(not(capvault_loom))]
+    pub fn file_access(mut self, access: crate::platform::FileAccess) -> Builder {
+        self.storage.access = access;
+        self
+    }
+
+    /// What to do when the ledger given to the builder (its configuration) has other settings
+    /// than the state recovered from the data directory: refuse to start (the default), apply
+    /// the differences as journalled commands, or keep the recovered settings. Every difference
+    /// is listed in [`Recovery::config_drift`](crate::Recovery::config_drift) either way.
+    #[cfg(not(capvault_loom))]
+    pub fn on_config_drift(mut self, policy: crate::drift::DriftPolicy) -> Builder {
+        self.storage.drift = policy;
         self
     }
 
@@ -222,9 +245,13 @@ impl Builder {
         let seq = recovery.as_ref().map_or(0, |r| r.seq);
         #[cfg(capvault_loom)]
         let seq = 0;
+        // Every accepted command advanced the sequence by one: after recovery the count of
+        // accepted commands is the sequence (rejections and repeats since the first start are
+        // not journalled, so they count from this start).
+        let stats = Stats { accepted: seq, ..Stats::default() };
         let this = builder;
         let (commands_tx, commands_rx) = channel::bounded(this.capacity);
-        let snapshot = Snapshot::capture(&this.ledger, seq, Stats::default());
+        let snapshot = Snapshot::capture(&this.ledger, seq, stats);
         #[cfg(not(capvault_loom))]
         let shm = match &this.mirrors.shm {
             None => None,
@@ -248,7 +275,7 @@ impl Builder {
             batch_max: this.batch_max,
             on_publish: this.on_publish,
             seq,
-            stats: Stats::default(),
+            stats,
             #[cfg(not(capvault_loom))]
             shm: shm.clone(),
             #[cfg(not(capvault_loom))]
@@ -281,6 +308,11 @@ impl Builder {
         .map_err(SpawnError::Spawn)?;
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         #[cfg(not(capvault_loom))]
+        let drift_to_apply = match (&recovery, this.storage.drift) {
+            (Some(recovery), crate::drift::DriftPolicy::Apply) => recovery.config_drift.clone(),
+            _ => Vec::new(),
+        };
+        #[cfg(not(capvault_loom))]
         {
             *shared.recovery.lock().unwrap_or_else(|e| e.into_inner()) = recovery;
             if let Some(checkpointer) = checkpointer {
@@ -310,8 +342,37 @@ impl Builder {
                 .map_err(SpawnError::Spawn)?;
             *shared.mirror.lock().unwrap_or_else(|e| e.into_inner()) = Some((thread, stop));
         }
-        Ok(Handle::new(commands_tx, shared, this.outcomes_max, this.reply_wait))
+        #[cfg_attr(capvault_loom, allow(unused_mut))]
+        let mut handle = Handle::new(commands_tx, shared, this.outcomes_max, this.reply_wait);
+        #[cfg(not(capvault_loom))]
+        if let Err(error) = apply_drift(&mut handle, &drift_to_apply) {
+            let _ = handle.shutdown();
+            return Err(error);
+        }
+        Ok(handle)
     }
+}
+
+/// Applies configuration differences as ordinary (journalled) commands, in order.
+#[cfg(not(capvault_loom))]
+fn apply_drift(handle: &mut Handle, drifts: &[crate::drift::Drift]) -> Result<(), SpawnError> {
+    for drift in drifts {
+        let refused = || SpawnError::ConfigDrift(vec![drift.clone()]);
+        let mut opened = None;
+        for command in drift.commands(None) {
+            if let crate::Outcome::BookOpened { book } =
+                handle.submit(command).map_err(|_| refused())?.outcome
+            {
+                opened = Some(book);
+            }
+        }
+        if opened.is_some() {
+            for command in drift.commands(opened) {
+                handle.submit(command).map_err(|_| refused())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(not(capvault_loom))]
@@ -320,29 +381,48 @@ type Storage3 =
 
 #[cfg(not(capvault_loom))]
 impl Builder {
-    /// Recovers from the data directory (or writes its first checkpoint), and opens the journal.
+    /// Locks the data directory, recovers from it (or writes its first checkpoint), checks the
+    /// configuration against what was recovered, and opens the journal.
     fn open_storage(&mut self) -> Result<Storage3, SpawnError> {
-        use crate::journal::{self, Durability};
+        use crate::journal::{self, Durability, JournalError};
+        use crate::platform::{self, ExclusiveLock, LockError};
         let Some(dir) = self.storage.dir.clone() else { return Ok((None, None, None)) };
         if self.storage.durability == Durability::None {
             return Ok((None, None, None));
         }
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| SpawnError::Journal(journal::JournalError::Io { path: dir.clone(), error }))?;
-        let recovery = match journal::recover(&dir).map_err(SpawnError::Journal)? {
-            Some((ledger, recovery)) => {
+        let access = self.storage.access;
+        let io = |path: &std::path::Path, error| {
+            SpawnError::Journal(JournalError::Io { path: path.to_owned(), error })
+        };
+        let unsafe_path = |path: &std::path::Path, refusal: platform::PathRefusal| SpawnError::UnsafePath {
+            path: path.to_owned(),
+            reason: refusal.to_string(),
+        };
+        platform::private_dir(&dir, access).map_err(|e| io(&dir, e))?.map_err(|r| unsafe_path(&dir, r))?;
+        // Taken before recovery reads anything, held by the checkpoint thread for the vault's life.
+        let lock_path = dir.join(journal::LOCK_NAME);
+        let lock = ExclusiveLock::try_take(&lock_path, access).map_err(|error| match error {
+            LockError::Held { pid } => SpawnError::DataDirLocked { path: dir.clone(), pid },
+            LockError::Refused(refusal) => unsafe_path(&lock_path, refusal),
+            LockError::Io(error) => io(&lock_path, error),
+        })?;
+        let recovery = match journal::recover_with(&dir, access).map_err(SpawnError::Journal)? {
+            Some((ledger, mut recovery)) => {
+                recovery.config_drift = crate::drift::drift(&self.ledger, &ledger);
+                self.check_drift(&recovery.config_drift)?;
                 self.ledger = ledger;
                 Some(recovery)
             }
             None => {
-                journal::write_checkpoint(&dir, 0, &self.ledger).map_err(SpawnError::Journal)?;
+                journal::write_checkpoint(&dir, access, 0, &self.ledger).map_err(SpawnError::Journal)?;
                 None
             }
         };
         let seq = recovery.as_ref().map_or(0, |r| r.seq);
-        let journal = journal::JournalWriter::open(&dir, self.storage.durability, seq + 1)
+        let journal = journal::JournalWriter::open(&dir, self.storage.durability, access, seq + 1)
             .map_err(SpawnError::Journal)?;
         let (jobs, receiver) = std::sync::mpsc::sync_channel(1);
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let durable = owner::Durable {
             journal,
             every: self.storage.checkpoint_every,
@@ -350,9 +430,26 @@ impl Builder {
             last_seq: seq,
             last_at: std::time::Instant::now(),
             jobs,
+            busy: busy.clone(),
         };
-        let checkpointer = journal::Checkpointer { dir, jobs: receiver, stats: Default::default() };
+        let checkpointer =
+            journal::Checkpointer { dir, access, jobs: receiver, busy, stats: Default::default(), lock };
         Ok((Some(durable), recovery, Some(checkpointer)))
+    }
+
+    /// Refuses to start on configuration drift unless the policy says otherwise; with `Apply`,
+    /// refuses a difference no command can make.
+    fn check_drift(&self, drifts: &[crate::drift::Drift]) -> Result<(), SpawnError> {
+        use crate::drift::DriftPolicy;
+        let refuse = match self.storage.drift {
+            DriftPolicy::Refuse => !drifts.is_empty(),
+            DriftPolicy::Apply => drifts.iter().any(|drift| !drift.is_applicable()),
+            DriftPolicy::KeepRecovered => false,
+        };
+        if refuse {
+            return Err(SpawnError::ConfigDrift(drifts.to_vec()));
+        }
+        Ok(())
     }
 }
 

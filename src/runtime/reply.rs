@@ -24,7 +24,7 @@ use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
 use crate::outcome::Outcome;
-use crate::rejection::Rejection;
+use crate::runtime::error::SubmitError;
 use crate::sync::{thread, AtomicU32, Mutex, Ordering, UnsafeCell};
 use crate::wait::{self, WaitStrategy};
 
@@ -34,7 +34,7 @@ const ABANDONED: u32 = 2;
 const PARKED: u32 = 3;
 
 /// A command's answer: the sequence of the snapshot that shows it, and the ledger's result.
-pub(crate) type Answer = (u64, Result<Outcome, Rejection>);
+pub(crate) type Answer = (u64, Result<Outcome, SubmitError>);
 
 pub(crate) struct ReplySlot {
     state: AtomicU32,

@@ -6,6 +6,12 @@ use crate::snapshot::Snapshot;
 use crate::sync::channel::Receiver;
 use crate::sync::{fence, thread, AtomicBool, Mutex, Ordering, SnapshotCell};
 
+#[cfg(not(capvault_loom))]
+std::thread_local! {
+    /// The address of the `Shared` whose owner runs on this thread, or 0.
+    static OWNER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 pub(crate) struct Shared {
     /// The latest published snapshot.
     pub(crate) snapshot: SnapshotCell<Snapshot>,
@@ -37,6 +43,9 @@ pub(crate) struct Shared {
     /// What recovery found at start, with a data directory.
     #[cfg(not(capvault_loom))]
     pub(crate) recovery: Mutex<Option<crate::journal::Recovery>>,
+    /// The error that stopped the vault (a journal write or rotation), for `Handle::failure`.
+    #[cfg(not(capvault_loom))]
+    pub(crate) failure: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -59,7 +68,29 @@ impl Shared {
             checkpoint_stats: Default::default(),
             #[cfg(not(capvault_loom))]
             recovery: Mutex::new(None),
+            #[cfg(not(capvault_loom))]
+            failure: Mutex::new(None),
         }
+    }
+
+    #[cfg(not(capvault_loom))]
+    pub(crate) fn set_failure(&self, error: String) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    /// `true` on the owner thread of this vault: a blocking call there would wait for itself.
+    pub(crate) fn on_owner_thread(&self) -> bool {
+        #[cfg(not(capvault_loom))]
+        return OWNER_OF.with(|owner| owner.get() == self as *const Shared as usize);
+        // Loom runs every modelled thread on one OS thread: a thread-local cannot tell them apart.
+        #[cfg(capvault_loom)]
+        return false;
+    }
+
+    /// Marks the calling thread as this vault's owner thread.
+    pub(crate) fn enter_owner_thread(&self) {
+        #[cfg(not(capvault_loom))]
+        OWNER_OF.with(|owner| owner.set(self as *const Shared as usize));
     }
 
     /// Joins the checkpoint thread (it ends when the owner drops its job sender).

@@ -39,12 +39,45 @@ pub enum ShmError {
         /// The version this build reads.
         expected: u32,
     },
-    /// A field is out of range in a read that no write overlapped.
+    /// A field is out of range, or a book breaks its invariant, in a read that no write
+    /// overlapped.
     Corrupt {
         /// The path.
         path: PathBuf,
         /// The byte offset of the bad field.
         offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The writer died in the middle of a write (the sequence is odd and nobody holds the writer
+    /// lock): the file will never be consistent again.
+    WriterDead {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Every entry of a quote table holds another key.
+    Full {
+        /// The path.
+        path: PathBuf,
+        /// Entries in the table.
+        entries_max: usize,
+    },
+    /// A table size out of range.
+    Size {
+        /// The path.
+        path: PathBuf,
+        /// The size asked for.
+        requested: usize,
+        /// The largest accepted.
+        max: usize,
+    },
+    /// A file the vault would write or trust is owned by another user, or is not a regular file
+    /// (`docs/security.md`).
+    Unsafe {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// Every try overlapped a write (the writer is writing continuously, or stopped mid-write).
     Busy {
@@ -87,9 +120,19 @@ impl fmt::Display for ShmError {
             ShmError::Version { path, found, expected } => {
                 write!(f, "{}: layout version {found}, this build reads version {expected}", path.display())
             }
-            ShmError::Corrupt { path, offset } => {
-                write!(f, "{}: corrupt field at byte {offset}", path.display())
+            ShmError::Corrupt { path, offset, reason } => {
+                write!(f, "{}: corrupt at byte {offset}: {reason}", path.display())
             }
+            ShmError::WriterDead { path } => {
+                write!(f, "{}: the writer died in the middle of a write; restart the vault", path.display())
+            }
+            ShmError::Full { path, entries_max } => {
+                write!(f, "{}: all {entries_max} entries hold other keys", path.display())
+            }
+            ShmError::Size { path, requested, max } => {
+                write!(f, "{}: a table of {requested} entries is outside 1..={max}", path.display())
+            }
+            ShmError::Unsafe { path, reason } => write!(f, "{}: refused: {reason}", path.display()),
             ShmError::Busy { path, tries } => {
                 write!(f, "{}: no consistent read in {tries} tries (a write overlapped each)", path.display())
             }

@@ -16,7 +16,8 @@ use crate::view::{PenaltyConfig, StepPenalty};
 /// `b"CAPVAULT"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CAPVAULT");
 /// The layout version this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version 2 added the `repeated` and `outcomes_dropped` counters and the failed flag.
+pub const LAYOUT_VERSION: u32 = 2;
 /// Strategy records per book: slots 2..64.
 pub const STRATEGIES_PER_BOOK: usize = SLOTS_MAX as usize - SLOT_FIRST_STRATEGY as usize;
 
@@ -49,10 +50,14 @@ pub struct Header {
     pub rejected: u64,
     /// Batches published. Seqlock-protected.
     pub batches: u64,
-    /// Bit 0: the writer closed the file cleanly. Outside the seqlock.
+    /// Bit 0: the writer closed the file cleanly (an orderly shutdown: the figures are final).
+    /// Bit 1: the writer's vault failed (owner panic, journal failure): the figures are the last
+    /// published before it. Outside the seqlock.
     pub flags: u64,
-    /// Zero.
-    pub reserved: [u64; 2],
+    /// Idempotent repeats answered. Seqlock-protected.
+    pub repeated: u64,
+    /// Detached outcomes dropped for a full queue. Seqlock-protected.
+    pub outcomes_dropped: u64,
 }
 
 /// A strategy record: 10 words, 80 bytes.
@@ -155,6 +160,8 @@ pub const HEARTBEAT_WORD: usize = word!(Header, heartbeat_ns);
 pub const FLAGS_WORD: usize = word!(Header, flags);
 /// Flag: the writer closed the file cleanly.
 pub const FLAG_CLOSED: u64 = 1;
+/// Flag: the writer's vault failed.
+pub const FLAG_FAILED: u64 = 2;
 
 /// What a file holds, fixed when the writer creates it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -238,6 +245,8 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
     set(word!(Header, accepted), stats.accepted);
     set(word!(Header, rejected), stats.rejected);
     set(word!(Header, batches), stats.batches);
+    set(word!(Header, repeated), stats.repeated);
+    set(word!(Header, outcomes_dropped), stats.outcomes_dropped);
     for (index, book) in snapshot.books().iter().take(books).enumerate() {
         let base = geometry.book_word(index);
         let spec = book.spec();
@@ -310,10 +319,37 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
 pub struct DecodeError {
     /// The word that is out of range.
     pub word: usize,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+fn bad(word: usize, reason: &'static str) -> DecodeError {
+    DecodeError { word, reason }
 }
 
 fn amount(word: usize, value: u64) -> Result<Amount, DecodeError> {
-    Amount::from_raw(value as i64).ok_or(DecodeError { word })
+    Amount::from_raw(value as i64).ok_or(bad(word, "amount out of range"))
+}
+
+/// The checks a reader makes on a book before trusting its figures: every strategy's frozen,
+/// used and direct non-negative, `direct <= used`, and `total == pool + Σ(frozen + used)`, summed
+/// in i128 so that no crafted figures can overflow. `examples/read_shm.py` makes the same checks.
+fn check_book(base: usize, book: &Book) -> Result<(), DecodeError> {
+    let mut sum = i128::from(book.pool.raw());
+    for (index, s) in book.strategies.iter().enumerate() {
+        let at = base + word!(BookRecord, strategies) + index * STRATEGY_WORDS;
+        if s.frozen.is_negative() || s.used.is_negative() || s.direct.is_negative() {
+            return Err(bad(at + word!(StrategyRecord, frozen), "negative frozen, used or direct"));
+        }
+        if s.direct > s.used {
+            return Err(bad(at + word!(StrategyRecord, direct), "direct above used"));
+        }
+        sum += i128::from(s.frozen.raw()) + i128::from(s.used.raw());
+    }
+    if i128::from(book.total.raw()) != sum {
+        return Err(bad(base + word!(BookRecord, total), "total != pool + committed"));
+    }
+    Ok(())
 }
 
 /// Reads a snapshot back through `get(word)`, checking every field.
@@ -322,29 +358,29 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
     let counts = get(counts_word);
     let (books_count, orders_count) = (low(counts) as usize, high(counts) as usize);
     if books_count > geometry.books_max || orders_count > geometry.orders_max {
-        return Err(DecodeError { word: counts_word });
+        return Err(bad(counts_word, "more books or orders than the file holds"));
     }
     let stats = Stats {
         accepted: get(word!(Header, accepted)),
         rejected: get(word!(Header, rejected)),
         batches: get(word!(Header, batches)),
-        repeated: 0,
-        outcomes_dropped: 0,
+        repeated: get(word!(Header, repeated)),
+        outcomes_dropped: get(word!(Header, outcomes_dropped)),
     };
     let mut books = Vec::with_capacity(books_count);
     for index in 0..books_count {
         let base = geometry.book_word(index);
-        let bad = |offset: usize| DecodeError { word: base + offset };
-        let venue = Venue::from_bytes(&unpack2([get(base), get(base + 1)])).map_err(|_| bad(0))?;
+        let code = |offset: usize| bad(base + offset, "not a valid code");
+        let venue = Venue::from_bytes(&unpack2([get(base), get(base + 1)])).map_err(|_| code(0))?;
         let currency_word = word!(BookRecord, currency);
-        let currency =
-            Currency::from_bytes(&get(base + currency_word).to_le_bytes()).map_err(|_| bad(currency_word))?;
+        let currency = Currency::from_bytes(&get(base + currency_word).to_le_bytes())
+            .map_err(|_| code(currency_word))?;
         let count_word = word!(BookRecord, slot_count_and_flags);
         let count_and_flags = get(base + count_word);
         let slot_count = u8::try_from(low(count_and_flags))
             .ok()
             .filter(|count| (SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(count))
-            .ok_or(bad(count_word))?;
+            .ok_or(bad(base + count_word, "slot count out of range"))?;
         let ratios = get(base + word!(BookRecord, reserve_and_enter_ppm));
         let ratios2 = get(base + word!(BookRecord, leave_and_multiplier_ppm));
         let penalty = PenaltyConfig {
@@ -363,7 +399,7 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
             let label = if label_words == [0, 0] {
                 None
             } else {
-                Some(Label::from_bytes(&unpack2(label_words)).map_err(|_| DecodeError { word: s })?)
+                Some(Label::from_bytes(&unpack2(label_words)).map_err(|_| bad(s, "not a valid label"))?)
             };
             let cap_word = word!(StrategyRecord, cap);
             let cap = match get(s + cap_word) as i64 {
@@ -381,7 +417,7 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
                 orders_live: high(flags_and_orders),
             });
         }
-        books.push(Book {
+        let book = Book {
             id: BookId::new(index as u16),
             spec,
             credit_limit: field(word!(BookRecord, credit_limit))?,
@@ -390,12 +426,14 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
             strategies,
             penalty: StepPenalty::restore(penalty, high(count_and_flags) & 1 == 1),
             orders_live: get(base + word!(BookRecord, orders_live)) as u32,
-        });
+        };
+        check_book(base, &book)?;
+        books.push(book);
     }
     let mut orders = Vec::with_capacity(orders_count);
     for index in 0..orders_count {
         let base = geometry.order_word(index);
-        let bad = DecodeError { word: base };
+        let bad = bad(base, "bad order tag or id");
         let tag = get(base);
         let id = match tag & 0xff {
             1 => ClientOrderId::uuid((u128::from(get(base + 1)) << 64) | u128::from(get(base + 2))),

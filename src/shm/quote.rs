@@ -111,12 +111,23 @@ pub struct QuoteWriter {
 }
 
 impl QuoteWriter {
+    /// The most entries a table may hold (a 64 MiB file).
+    pub const ENTRIES_MAX: usize = 1 << 20;
+
     /// Creates (or replaces) the quote file at `path` with room for `entries_max` keys.
     ///
     /// # Errors
+    /// [`ShmError::Size`] for `entries_max` outside `1..=ENTRIES_MAX`,
     /// [`ShmError::WriterActive`] if another live process writes it, [`ShmError::Io`] otherwise.
     pub fn create(path: impl AsRef<Path>, entries_max: usize) -> Result<QuoteWriter, ShmError> {
         let path = path.as_ref();
+        if !(1..=Self::ENTRIES_MAX).contains(&entries_max) {
+            return Err(ShmError::Size {
+                path: path.to_owned(),
+                requested: entries_max,
+                max: Self::ENTRIES_MAX,
+            });
+        }
         let total = (HEADER_WORDS + entries_max * ENTRY_WORDS) * 8;
         let header = [
             (0, QUOTE_MAGIC),
@@ -125,14 +136,14 @@ impl QuoteWriter {
             (3, total as u64),
             (4, u64::from(std::process::id())),
         ];
-        let (map, lock) = create_mapped(path, total, &header, |_| None)?;
+        let (map, lock) = create_mapped(path, total, &header, crate::platform::FileAccess::Owner, |_| None)?;
         Ok(QuoteWriter { table: Table { map, entries_max, path: path.to_owned() }, _lock: lock })
     }
 
     /// Writes one quote (seed 004 `ShareMemorySingleQuote::write`).
     ///
     /// # Errors
-    /// [`ShmError::Corrupt`] naming the file if every entry is taken by other keys.
+    /// [`ShmError::Full`] naming the file if every entry is taken by other keys.
     pub fn write(
         &self,
         venue: Venue,
@@ -147,9 +158,9 @@ impl QuoteWriter {
                 let free = (0..self.table.entries_max)
                     // Relaxed: only this writer claims entries.
                     .find(|&i| self.table.entry(i)[3].load(Ordering::Relaxed) == 0)
-                    .ok_or(ShmError::Corrupt {
+                    .ok_or(ShmError::Full {
                         path: self.table.path.clone(),
-                        offset: self.table.map.words().len() * 8,
+                        entries_max: self.table.entries_max,
                     })?;
                 let entry = self.table.entry(free);
                 for w in 0..3 {
@@ -210,7 +221,7 @@ impl QuoteReader {
     /// [`Foreign`](ShmError::Foreign) or [`Version`](ShmError::Version).
     pub fn open(path: impl AsRef<Path>) -> Result<QuoteReader, ShmError> {
         let path = path.as_ref();
-        let (map, len, _) = open_mapped(path, (HEADER_WORDS * 8) as u64)?;
+        let (map, len, _) = open_mapped(path, (HEADER_WORDS * 8) as u64, crate::platform::euid())?;
         // Relaxed: fixed before the file was renamed into place.
         let word = |i: usize| map.words()[i].load(Ordering::Relaxed);
         if word(0) != QUOTE_MAGIC {
@@ -224,7 +235,14 @@ impl QuoteReader {
             });
         }
         let entries_max = word(2) as usize;
-        let expected = ((HEADER_WORDS + entries_max.min(1 << 24) * ENTRY_WORDS) * 8) as u64;
+        if !(1..=QuoteWriter::ENTRIES_MAX).contains(&entries_max) {
+            return Err(ShmError::Corrupt {
+                path: path.to_owned(),
+                offset: 16,
+                reason: "entries_max out of range",
+            });
+        }
+        let expected = ((HEADER_WORDS + entries_max * ENTRY_WORDS) * 8) as u64;
         if word(3) != expected || len < expected {
             return Err(ShmError::Truncated { path: path.to_owned(), len, expected });
         }

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::shm::error::ShmError;
 use crate::shm::layout::{
-    self, Geometry, Header, FLAGS_WORD, FLAG_CLOSED, HEADER_WORDS, HEARTBEAT_WORD, LAYOUT_VERSION, MAGIC,
-    SEQ_WORD, STRATEGIES_PER_BOOK,
+    self, Geometry, Header, FLAGS_WORD, FLAG_CLOSED, FLAG_FAILED, HEADER_WORDS, HEARTBEAT_WORD,
+    LAYOUT_VERSION, MAGIC, SEQ_WORD, STRATEGIES_PER_BOOK,
 };
 use crate::shm::map::WordMap;
 use crate::shm::seqlock::{ReadError, SeqLock};
@@ -26,8 +26,11 @@ pub enum WriterState {
     Stale,
     /// No process holds the writer lock and the file was not closed cleanly: the writer died.
     Dead,
-    /// The writer closed the file cleanly (the vault shut down).
+    /// The writer closed the file cleanly (the vault shut down): the figures are final.
     Closed,
+    /// The writer's vault failed (its owner thread panicked or its journal could not be
+    /// written): the figures are the last published before the failure, not final.
+    Failed,
     /// Another file has replaced this one at the path (a new writer started): reopen.
     Replaced,
 }
@@ -48,7 +51,11 @@ pub struct ShmReader {
     map: WordMap,
     geometry: Geometry,
     path: PathBuf,
+    /// Kept open to check the length before each read: a file truncated under the mapping would
+    /// otherwise raise SIGBUS on the first access past its end.
+    file: File,
     inode: u64,
+    owner: u32,
 }
 
 impl ShmReader {
@@ -62,10 +69,21 @@ impl ShmReader {
     /// # Errors
     /// [`ShmError::Missing`], [`Empty`](ShmError::Empty), [`Truncated`](ShmError::Truncated),
     /// [`Foreign`](ShmError::Foreign), [`Version`](ShmError::Version) or
-    /// [`Corrupt`](ShmError::Corrupt), each naming the path.
+    /// [`Corrupt`](ShmError::Corrupt), each naming the path; [`Unsafe`](ShmError::Unsafe) for a
+    /// file that is not this user's (use [`ShmReader::open_owned_by`] to read another user's).
     pub fn open(path: impl AsRef<Path>) -> Result<ShmReader, ShmError> {
+        ShmReader::open_owned_by(path, crate::platform::euid())
+    }
+
+    /// Opens a file that must belong to the user `uid` (a vault run by another account that
+    /// shares its mirror with a group).
+    ///
+    /// # Errors
+    /// As [`ShmReader::open`].
+    pub fn open_owned_by(path: impl AsRef<Path>, uid: u32) -> Result<ShmReader, ShmError> {
         let path = path.as_ref();
-        let (map, len, inode) = open_mapped(path, std::mem::size_of::<Header>() as u64)?;
+        let (map, len, file) = open_mapped(path, std::mem::size_of::<Header>() as u64, uid)?;
+        let inode = file.metadata().map_err(crate::shm::writer::io(path))?.ino();
         // Relaxed: the header's fixed words were written before the file was renamed into place.
         let word = |index: usize| map.words()[index].load(Ordering::Relaxed);
         if word(layout::word!(Header, magic)) != MAGIC {
@@ -80,7 +98,11 @@ impl ShmReader {
             });
         }
         let books = word(layout::word!(Header, books_max_and_strategies));
-        let corrupt = |field: usize| ShmError::Corrupt { path: path.to_owned(), offset: field * 8 };
+        let corrupt = |field: usize| ShmError::Corrupt {
+            path: path.to_owned(),
+            offset: field * 8,
+            reason: "header field out of range",
+        };
         if (books >> 32) as usize != STRATEGIES_PER_BOOK || (books as u32) > u32::from(u16::MAX) {
             return Err(corrupt(layout::word!(Header, books_max_and_strategies)));
         }
@@ -98,7 +120,7 @@ impl ShmReader {
             return Err(ShmError::Truncated { path: path.to_owned(), len, expected });
         }
         debug_assert!(map.words().len() >= HEADER_WORDS);
-        Ok(ShmReader { map, geometry, path: path.to_owned(), inode })
+        Ok(ShmReader { map, geometry, path: path.to_owned(), file, inode, owner: uid })
     }
 
     /// The path.
@@ -121,7 +143,9 @@ impl ShmReader {
     ///
     /// # Errors
     /// [`ShmError::Busy`] if every one of [`Self::TRIES`] tries overlapped a write,
-    /// [`ShmError::Corrupt`] if a stable read does not decode.
+    /// [`ShmError::WriterDead`] if the writer died in the middle of one, [`ShmError::Corrupt`] if
+    /// a stable read does not decode or a book breaks its invariant, [`ShmError::Truncated`] if
+    /// the file was cut shorter than its layout.
     pub fn read(&self) -> Result<Snapshot, ShmError> {
         self.read_with_tries(Self::TRIES)
     }
@@ -131,14 +155,30 @@ impl ShmReader {
     /// # Errors
     /// As [`Self::read`].
     pub fn read_with_tries(&self, tries: u32) -> Result<Snapshot, ShmError> {
+        let expected = self.geometry.total_size() as u64;
+        let len = self.file.metadata().map_err(crate::shm::writer::io(&self.path))?.len();
+        if len < expected {
+            return Err(ShmError::Truncated { path: self.path.clone(), len, expected });
+        }
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
         match lock.read(tries, |get| layout::decode(&self.geometry, get)) {
             Ok((snapshot, _)) => Ok(snapshot),
-            Err(ReadError::Busy) => Err(ShmError::Busy { path: self.path.clone(), tries }),
-            Err(ReadError::Invalid(error)) => {
-                Err(ShmError::Corrupt { path: self.path.clone(), offset: error.word * 8 })
+            Err(ReadError::Busy) => {
+                // Relaxed: a write in progress shows as an odd sequence; with no live writer it
+                // will stay odd.
+                let odd = words[SEQ_WORD].load(Ordering::Relaxed) & 1 == 1;
+                if odd && !self.lock_held() {
+                    Err(ShmError::WriterDead { path: self.path.clone() })
+                } else {
+                    Err(ShmError::Busy { path: self.path.clone(), tries })
+                }
             }
+            Err(ReadError::Invalid(error)) => Err(ShmError::Corrupt {
+                path: self.path.clone(),
+                offset: error.word * 8,
+                reason: error.reason,
+            }),
         }
     }
 
@@ -150,14 +190,16 @@ impl ShmReader {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let heartbeat_age = Duration::from_nanos(now.saturating_sub(heartbeat));
         let pid = self.writer_pid();
-        // Acquire: pairs with the writer's Release when it closes.
-        let closed = words[FLAGS_WORD].load(Ordering::Acquire) & FLAG_CLOSED != 0;
+        // Acquire: pairs with the writer's Release when it closes or fails.
+        let flags = words[FLAGS_WORD].load(Ordering::Acquire);
         let replaced = std::fs::metadata(&self.path).map_or(true, |m| m.ino() != self.inode);
         let state = if replaced {
             WriterState::Replaced
-        } else if closed {
+        } else if flags & FLAG_FAILED != 0 {
+            WriterState::Failed
+        } else if flags & FLAG_CLOSED != 0 {
             WriterState::Closed
-        } else if !lock_held(&self.path) {
+        } else if !self.lock_held() {
             WriterState::Dead
         } else if heartbeat_age > Self::STALE_AFTER {
             WriterState::Stale
@@ -168,9 +210,20 @@ impl ShmReader {
     }
 }
 
-/// `true` if some process holds the writer lock of `path`.
-fn lock_held(path: &Path) -> bool {
-    let Ok(lock) = File::open(lock_path(path)) else { return false };
+impl ShmReader {
+    /// `true` if a process holds the writer lock, on a lock file of the mirror's owner (a lock
+    /// file someone else planted says nothing about the writer).
+    fn lock_held(&self) -> bool {
+        let Ok(lock) = crate::platform::open_read(&lock_path(&self.path)) else { return false };
+        if lock.metadata().map_or(true, |m| m.uid() != self.owner) {
+            return false;
+        }
+        lock_held(&lock)
+    }
+}
+
+/// `true` if some process holds the lock on `lock`.
+fn lock_held(lock: &File) -> bool {
     match lock.try_lock_shared() {
         Ok(()) => {
             let _ = lock.unlock();

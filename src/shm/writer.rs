@@ -1,12 +1,13 @@
 //! The writer: the owner thread's end of the shared-memory mirror.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::platform::{self, FileAccess, PathRefusal};
 use crate::shm::error::ShmError;
-use crate::shm::layout::{self, Geometry, FLAGS_WORD, FLAG_CLOSED, HEARTBEAT_WORD, SEQ_WORD};
+use crate::shm::layout::{self, Geometry, FLAGS_WORD, FLAG_CLOSED, FLAG_FAILED, HEARTBEAT_WORD, SEQ_WORD};
 use crate::shm::map::WordMap;
 use crate::shm::seqlock::SeqLock;
 use crate::snapshot::Snapshot;
@@ -23,24 +24,26 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> ShmError + '_ {
     move |error| ShmError::Io { path: path.to_owned(), error }
 }
 
-/// Takes the writer lock of `path`, then builds the file under a temporary name (sized, mapped,
-/// `header` words stored) and renames it into place, so a reader never maps a half-initialised
-/// file and a reader of the previous file keeps a valid mapping. Returns the mapping and the held
-/// lock. `pid_of` names the live writer when the lock is taken.
+pub(crate) fn refused(path: &Path, refusal: PathRefusal) -> ShmError {
+    ShmError::Unsafe { path: path.to_owned(), reason: refusal.to_string() }
+}
+
+/// Takes the writer lock of `path`, then builds the file under a new temporary name of its own
+/// (created exclusively, never through a symlink, with `access`'s mode) and renames it into
+/// place, so a reader never maps a half-initialised file and a reader of the previous file keeps
+/// a valid mapping. An existing lock file or mirror owned by another user is refused. Returns
+/// the mapping and the held lock. `pid_of` names the live writer when the lock is taken.
 pub(crate) fn create_mapped(
     path: &Path,
     total_size: usize,
     header: &[(usize, u64)],
+    access: FileAccess,
     pid_of: impl Fn(&Path) -> Option<u32>,
 ) -> Result<(WordMap, File), ShmError> {
     let lock_path = lock_path(path);
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
+    let lock = platform::open_own(&lock_path, access)
+        .map_err(io(&lock_path))?
+        .map_err(|r| refused(&lock_path, r))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -48,34 +51,55 @@ pub(crate) fn create_mapped(
         }
         Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
     }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&temporary)
-        .map_err(io(&temporary))?;
-    file.set_len(total_size as u64).map_err(io(&temporary))?;
-    let map = WordMap::read_write(&file).map_err(io(&temporary))?;
-    for &(word, value) in header {
-        // Relaxed: the rename below publishes the file; nobody maps it before.
-        map.words()[word].store(value, Ordering::Relaxed);
+    match fs::symlink_metadata(path) {
+        Ok(existing) if !existing.is_file() => return Err(refused(path, PathRefusal::Kind)),
+        Ok(existing) => platform::check_owner(&existing).map_err(|r| refused(path, r))?,
+        Err(_) => {}
     }
-    fs::rename(&temporary, path).map_err(io(path))?;
-    Ok((map, lock))
+    let (file, temporary) = platform::create_temp(path, access).map_err(io(path))?;
+    let built = file
+        .set_len(total_size as u64)
+        .and_then(|()| WordMap::read_write(&file))
+        .map_err(io(&temporary))
+        .and_then(|map| {
+            for &(word, value) in header {
+                // Relaxed: the rename below publishes the file; nobody maps it before.
+                map.words()[word].store(value, Ordering::Relaxed);
+            }
+            fs::rename(&temporary, path).map_err(io(path))?;
+            Ok(map)
+        });
+    match built {
+        Ok(map) => Ok((map, lock)),
+        Err(error) => {
+            let _ = fs::remove_file(&temporary);
+            Err(error)
+        }
+    }
 }
 
 /// Opens an existing mapped file for reading: its length, with the missing and empty cases named.
-pub(crate) fn open_mapped(path: &Path, header_len: u64) -> Result<(WordMap, u64, u64), ShmError> {
+///
+/// The file must belong to `owner` (by default this process's user): a file another user planted
+/// at the path is refused rather than shown.
+pub(crate) fn open_mapped(
+    path: &Path,
+    header_len: u64,
+    owner: u32,
+) -> Result<(WordMap, u64, File), ShmError> {
     use std::os::unix::fs::MetadataExt;
-    let file = File::open(path).map_err(|error| match error.kind() {
+    let file = platform::open_read(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
+        _ if error.raw_os_error() == Some(libc::ELOOP) => refused(path, PathRefusal::Kind),
         _ => ShmError::Io { path: path.to_owned(), error },
     })?;
     let metadata = file.metadata().map_err(io(path))?;
+    if !metadata.is_file() {
+        return Err(refused(path, PathRefusal::Kind));
+    }
+    if metadata.uid() != owner {
+        return Err(refused(path, PathRefusal::Owner { uid: metadata.uid() }));
+    }
     let len = metadata.len();
     if len == 0 {
         return Err(ShmError::Empty { path: path.to_owned() });
@@ -84,7 +108,7 @@ pub(crate) fn open_mapped(path: &Path, header_len: u64) -> Result<(WordMap, u64,
         return Err(ShmError::Truncated { path: path.to_owned(), len, expected: header_len });
     }
     let map = WordMap::read_only(&file).map_err(io(path))?;
-    Ok((map, len, metadata.ino()))
+    Ok((map, len, file))
 }
 
 /// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
@@ -106,11 +130,24 @@ impl ShmWriter {
     /// [`ShmError::WriterActive`] if another live process writes this path, [`ShmError::Io`] if
     /// the file cannot be created.
     pub fn create(path: impl AsRef<Path>, geometry: Geometry) -> Result<ShmWriter, ShmError> {
+        ShmWriter::create_with(path, geometry, FileAccess::Owner)
+    }
+
+    /// As [`ShmWriter::create`], with the file readable by `access` (`docs/security.md`).
+    ///
+    /// # Errors
+    /// As [`ShmWriter::create`], and [`ShmError::Unsafe`] if the path or its lock file belongs to
+    /// another user or is not a regular file.
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        geometry: Geometry,
+        access: FileAccess,
+    ) -> Result<ShmWriter, ShmError> {
         let path = path.as_ref();
         let pid_of =
             |path: &Path| crate::shm::reader::ShmReader::open(path).ok().map(|reader| reader.writer_pid());
         let (map, lock) =
-            create_mapped(path, geometry.total_size(), &geometry.header(std::process::id()), pid_of)?;
+            create_mapped(path, geometry.total_size(), &geometry.header(std::process::id()), access, pid_of)?;
         let writer = ShmWriter { map, geometry, path: path.to_owned(), _lock: lock };
         writer.heartbeat();
         Ok(writer)
@@ -142,11 +179,19 @@ impl ShmWriter {
     }
 }
 
-impl Drop for ShmWriter {
-    /// Marks the file closed cleanly; the lock is released when the lock file closes.
-    fn drop(&mut self) {
+impl ShmWriter {
+    /// Marks the file closed cleanly: the figures are final. Only an orderly shutdown calls it;
+    /// a writer dropped without it reads as dead (or failed) to readers.
+    pub fn close(&self) {
         // Release: a reader that sees the flag sees the last write.
         self.map.words()[FLAGS_WORD].fetch_or(FLAG_CLOSED, Ordering::Release);
+    }
+
+    /// Marks the file's vault failed (an owner panic, a journal failure): the figures are the
+    /// last published before the failure, not final ones.
+    pub fn fail(&self) {
+        // Release: as in `close`.
+        self.map.words()[FLAGS_WORD].fetch_or(FLAG_FAILED, Ordering::Release);
     }
 }
 

@@ -1,0 +1,256 @@
+//! Everything that depends on the operating system's file semantics: exclusive locks, file
+//! modes, ownership, no-follow opens and unpredictable temporary names. The rest of the crate
+//! calls these functions only, so a port to another system is this one module
+//! (`docs/security.md` states the rules they enforce).
+#![cfg(unix)]
+
+use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Who may read the files a vault creates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum FileAccess {
+    /// The vault's user only: folders 0700, files 0600 (the default).
+    #[default]
+    Owner,
+    /// The vault's user, and its group may read: folders 0750, files 0640.
+    Group,
+}
+
+impl FileAccess {
+    /// The mode of a file the vault creates.
+    pub const fn file_mode(self) -> u32 {
+        match self {
+            FileAccess::Owner => 0o600,
+            FileAccess::Group => 0o640,
+        }
+    }
+
+    /// The mode of a folder the vault creates.
+    pub const fn dir_mode(self) -> u32 {
+        match self {
+            FileAccess::Owner => 0o700,
+            FileAccess::Group => 0o750,
+        }
+    }
+}
+
+/// The effective user id of this process.
+pub(crate) fn euid() -> u32 {
+    #[allow(unsafe_code)]
+    // SAFETY: `geteuid` takes no arguments, cannot fail and touches no memory of ours.
+    unsafe {
+        libc::geteuid()
+    }
+}
+
+/// Why a path was refused before anything was read from it or written to it.
+#[derive(Debug)]
+pub(crate) enum PathRefusal {
+    /// Owned by another user: someone else could have planted it.
+    Owner { uid: u32 },
+    /// Not a regular file (or folder, where one is expected): a symlink, a fifo, a device.
+    Kind,
+    /// A folder other users may write into (and not sticky): anyone could plant files there.
+    Writable { mode: u32 },
+}
+
+impl std::fmt::Display for PathRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathRefusal::Owner { uid } => {
+                write!(f, "owned by uid {uid}, not by this process's uid {}", euid())
+            }
+            PathRefusal::Kind => f.write_str("not a regular file or folder (a symlink?)"),
+            PathRefusal::Writable { mode } => {
+                write!(f, "other users may write into it (mode {mode:04o}); chmod go-w it")
+            }
+        }
+    }
+}
+
+/// Checks that `metadata` belongs to this process's user.
+pub(crate) fn check_owner(metadata: &fs::Metadata) -> Result<(), PathRefusal> {
+    if metadata.uid() == euid() {
+        Ok(())
+    } else {
+        Err(PathRefusal::Owner { uid: metadata.uid() })
+    }
+}
+
+/// Creates the data folder with `access`'s mode if it is missing; an existing one must be a
+/// folder (not a symlink) of this user that no other user may write into.
+pub(crate) fn private_dir(dir: &Path, access: FileAccess) -> io::Result<Result<(), PathRefusal>> {
+    match fs::symlink_metadata(dir) {
+        Ok(metadata) => {
+            if !metadata.is_dir() {
+                return Ok(Err(PathRefusal::Kind));
+            }
+            if let Err(refusal) = check_owner(&metadata) {
+                return Ok(Err(refusal));
+            }
+            let mode = metadata.mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Ok(Err(PathRefusal::Writable { mode }));
+            }
+            Ok(Ok(()))
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+            fs::DirBuilder::new().mode(access.dir_mode()).create(dir)?;
+            // The umask may have taken bits away, never added: set the mode exactly.
+            fs::set_permissions(dir, Permissions::from_mode(access.dir_mode()))?;
+            Ok(Ok(()))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn options(access: FileAccess) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.mode(access.file_mode()).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    options
+}
+
+/// Opens (creating if missing) a file that is not a symlink, for reading and writing, without
+/// truncating it. An existing file must belong to this user; a new one gets `access`'s mode
+/// exactly, whatever the umask.
+pub(crate) fn open_own(path: &Path, access: FileAccess) -> io::Result<Result<File, PathRefusal>> {
+    let file = match options(access).read(true).write(true).create(true).truncate(false).open(path) {
+        Ok(file) => file,
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => return Ok(Err(PathRefusal::Kind)),
+        Err(error) => return Err(error),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(Err(PathRefusal::Kind));
+    }
+    if let Err(refusal) = check_owner(&metadata) {
+        return Ok(Err(refusal));
+    }
+    file.set_permissions(Permissions::from_mode(access.file_mode()))?;
+    Ok(Ok(file))
+}
+
+/// Creates a new file that did not exist (never follows or reuses what is at `path`), with
+/// `access`'s mode exactly.
+pub(crate) fn create_new(path: &Path, access: FileAccess) -> io::Result<File> {
+    let file = options(access).read(true).write(true).create_new(true).open(path)?;
+    file.set_permissions(Permissions::from_mode(access.file_mode()))?;
+    Ok(file)
+}
+
+/// Opens an existing file for reading without following a symlink.
+pub(crate) fn open_read(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+}
+
+/// Opens an existing file for writing without following a symlink.
+pub(crate) fn open_write(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+}
+
+/// A suffix nobody can predict: 16 hex digits drawn from std's randomly keyed `RandomState`,
+/// mixed with a per-process counter so two calls never repeat.
+pub(crate) fn random_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    // Relaxed: only uniqueness matters.
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// Creates a temporary file beside `path`, named `<name>.<random>.tmp`, exclusively.
+pub(crate) fn create_temp(path: &Path, access: FileAccess) -> io::Result<(File, PathBuf)> {
+    loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{}.tmp", random_suffix()));
+        let temporary = PathBuf::from(name);
+        match create_new(&temporary, access) {
+            Ok(file) => return Ok((file, temporary)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// `true` for the temporary names `create_temp` makes for `stem`: `<stem>.<16 hex>.tmp`.
+pub(crate) fn is_temp_of(name: &str, stem: &str) -> bool {
+    name.strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Syncs a folder, so a rename or a new file in it survives a power cut.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// An exclusive lock held on a file for as long as the value lives; the kernel releases it when
+/// the process dies, so a `kill -9` leaves no stale lock.
+#[derive(Debug)]
+pub(crate) struct ExclusiveLock {
+    _file: File,
+}
+
+/// Why a lock was not taken.
+#[derive(Debug)]
+pub(crate) enum LockError {
+    /// Another holder has it; the pid it wrote, if readable.
+    Held { pid: Option<u32> },
+    /// The lock file is not ours (or not a file).
+    Refused(PathRefusal),
+    /// An operating-system error.
+    Io(io::Error),
+}
+
+impl ExclusiveLock {
+    /// Takes the lock on `path` without waiting and writes this process's id into the file.
+    pub(crate) fn try_take(path: &Path, access: FileAccess) -> Result<ExclusiveLock, LockError> {
+        let mut file = open_own(path, access).map_err(LockError::Io)?.map_err(LockError::Refused)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(LockError::Held { pid: read_pid(&mut file) }),
+            Err(TryLockError::Error(error)) => return Err(LockError::Io(error)),
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(LockError::Io)?;
+        Ok(ExclusiveLock { _file: file })
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_only_in_their_own_form() {
+        let stem = "checkpoint-00000000000000000007.ckpt";
+        let (_, path) = create_temp(&std::env::temp_dir().join(stem), FileAccess::Owner).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        fs::remove_file(&path).unwrap();
+        assert!(is_temp_of(&name, stem), "{name}");
+        assert!(!is_temp_of("notes.txt.tmp", stem));
+        assert!(!is_temp_of(&format!("{stem}.tmp"), stem));
+        assert!(!is_temp_of(&format!("{stem}.0123456789abcdeg.tmp"), stem));
+        assert_ne!(random_suffix(), random_suffix());
+    }
+}
