@@ -148,32 +148,94 @@ pub struct LedgerConfig {
     /// The limits.
     #[serde(default)]
     pub limits: Limits,
-    /// Credit limit per currency (seed 004: "configured separately for each asset").
-    #[serde(default)]
+    /// Credit limit per currency (seed 004: "configured separately for each asset"). A currency
+    /// named twice is refused, never silently resolved to the last value.
+    #[serde(default, deserialize_with = "unique_keys")]
     pub credit_limits: BTreeMap<Currency, Amount>,
     /// Books to open, in order: the first gets `BookId(0)`.
     #[serde(default)]
     pub books: Vec<BookConfig>,
 }
 
+/// A JSON object into a map, refusing a key given twice (serde's own map keeps the last).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<Currency, Amount>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = BTreeMap<Currency, Amount>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of currency: limit")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some((currency, limit)) = access.next_entry::<Currency, Amount>()? {
+                if map.insert(currency, limit).is_some() {
+                    return Err(serde::de::Error::custom(format!("currency {currency} is given twice")));
+                }
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_map(Visitor)
+}
+
 impl LedgerConfig {
-    /// Parses a JSON configuration.
+    /// Parses a JSON configuration: an object, every field known, nothing given twice.
     ///
     /// # Errors
-    /// [`ConfigError::Json`] with serde's line and column.
+    /// [`ConfigError::Json`] naming the field (`books[0].strategies[1].cap`) and what is wrong
+    /// with it, or [`ConfigError::Field`] for a strategy slot configured twice.
     pub fn from_json(text: &str) -> Result<LedgerConfig, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))
+        if !text.trim_start().starts_with('{') {
+            return Err(ConfigError::Json {
+                field: "(top level)".into(),
+                message: "a configuration is a JSON object { ... }".into(),
+            });
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let config: LedgerConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            ConfigError::Json { field, message: error.into_inner().to_string() }
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| ConfigError::Json { field: "(end)".into(), message: e.to_string() })?;
+        config.check_slots()?;
+        Ok(config)
     }
 
-    /// Reads and parses a JSON configuration file.
+    /// Reads and parses a JSON configuration file; every error names the file.
     ///
     /// # Errors
-    /// [`ConfigError::Io`] if the file cannot be read, [`ConfigError::Json`] if it does not parse.
+    /// [`ConfigError::File`] wrapping [`ConfigError::Io`] if the file cannot be read, or what
+    /// [`LedgerConfig::from_json`] refuses.
     pub fn load(path: impl AsRef<Path>) -> Result<LedgerConfig, ConfigError> {
         let path = path.as_ref();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Io(format!("{}: {e}", path.display())))?;
-        LedgerConfig::from_json(&text)
+        let in_file = |error| ConfigError::File { path: path.to_owned(), error: Box::new(error) };
+        let text = std::fs::read_to_string(path).map_err(|e| in_file(ConfigError::Io(e.to_string())))?;
+        LedgerConfig::from_json(&text).map_err(in_file)
+    }
+
+    /// A strategy slot may be configured once per book: a second entry would silently replace
+    /// the first (and its cap).
+    fn check_slots(&self) -> Result<(), ConfigError> {
+        for (b, book) in self.books.iter().enumerate() {
+            for (i, strategy) in book.strategies.iter().enumerate() {
+                if let Some(first) = book.strategies[..i].iter().position(|s| s.slot == strategy.slot) {
+                    return Err(ConfigError::Field {
+                        field: format!("books[{b}].strategies[{i}].slot"),
+                        reason: format!(
+                            "slot {} is already configured by books[{b}].strategies[{first}]",
+                            strategy.slot
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -183,7 +245,26 @@ pub enum ConfigError {
     /// The file could not be read.
     Io(String),
     /// The JSON is malformed or has a bad field.
-    Json(String),
+    Json {
+        /// The field's path, as `books[0].strategies[1].cap`.
+        field: String,
+        /// What is wrong, with serde's line and column.
+        message: String,
+    },
+    /// A field's value is refused by a rule of the configuration itself.
+    Field {
+        /// The field's path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// An error in a configuration file.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        error: Box<ConfigError>,
+    },
     /// A limit is zero or above its maximum.
     Limit {
         /// The limit's name.
@@ -213,7 +294,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Io(message) => write!(f, "cannot read the configuration: {message}"),
-            ConfigError::Json(message) => write!(f, "bad configuration: {message}"),
+            ConfigError::Json { field, message } => write!(f, "bad configuration at {field}: {message}"),
+            ConfigError::Field { field, reason } => write!(f, "bad configuration at {field}: {reason}"),
+            ConfigError::File { path, error } => write!(f, "{}: {error}", path.display()),
             ConfigError::Limit { name, value, max } => {
                 write!(f, "limit {name} = {value} is outside 1..={max}")
             }

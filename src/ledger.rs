@@ -55,6 +55,13 @@ impl fmt::Debug for Ledger {
     }
 }
 
+/// The slot whose unlabelled name is `label` (`slot7` -> 7), if it is one.
+fn default_name_slot(label: Label) -> Option<u8> {
+    let digits = label.as_str().strip_prefix("slot")?;
+    let slot: u8 = digits.parse().ok()?;
+    (slot.to_string() == digits).then_some(slot)
+}
+
 fn positive(amount: Amount) -> Result<(), Rejection> {
     if amount.is_positive() {
         Ok(())
@@ -544,6 +551,11 @@ impl Ledger {
         if let Some(label) = config.label {
             if let Some(taken) = self.books[index].slot_of(label).filter(|&s| s != slot) {
                 return Err(Rejection::LabelTaken { label, slot: taken });
+            }
+            // `slot<M>` is the name slot M goes by without a label (`shared_pool.json`): no other
+            // slot may take it, or two strategies would share one set of keys.
+            if let Some(owner) = default_name_slot(label).filter(|&s| s != slot) {
+                return Err(Rejection::LabelTaken { label, slot: owner });
             }
         }
         self.books[index].strategy_mut(slot).config = config;

@@ -51,6 +51,9 @@ mod code;
 mod command;
 mod config;
 mod drift;
+#[cfg(not(capvault_loom))]
+#[doc(hidden)]
+pub mod failpoint;
 mod id_map;
 #[cfg(not(capvault_loom))]
 mod journal;

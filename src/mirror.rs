@@ -7,7 +7,7 @@
 //! never touches the ledger. When the vault stops it writes once more, so the file never lags the
 //! final state.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
+use crate::platform::{self, FileAccess};
 use crate::runtime::Reader;
 use crate::shm::ShmWriter;
 use crate::snapshot::Snapshot;
@@ -37,6 +38,7 @@ pub(crate) struct Mirror {
     pub(crate) json: Option<PathBuf>,
     pub(crate) shm: Option<Arc<ShmWriter>>,
     pub(crate) interval: Duration,
+    pub(crate) access: FileAccess,
     pub(crate) stats: Arc<Mutex<MirrorStats>>,
 }
 
@@ -53,7 +55,8 @@ impl Mirror {
                 let snapshot = self.reader.snapshot_arc();
                 let batches = snapshot.stats().batches;
                 if finishing || last_batches != Some(batches) {
-                    let result = write_atomically(path, &shared_pool_json(&snapshot, SystemTime::now()));
+                    let result =
+                        write_atomically(path, &shared_pool_json(&snapshot, SystemTime::now()), self.access);
                     let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
                     match result {
                         Ok(()) => {
@@ -77,10 +80,22 @@ impl Mirror {
     }
 }
 
-/// The seed 000 schema: `used_<label>`, `frozen_<label>`, `acc_alpha_<label>` and
-/// `allocations_<label>` (the live orders as `{client_order_id, amount}`) for every strategy, and
-/// `updated_at`. A strategy without a label is named `slot<N>`; a label that occurs in more than
-/// one book is suffixed `@<VENUE>/<CURRENCY>` so no key is written twice.
+/// The seed 000 schema, every seed key unchanged: `used_<label>`, `frozen_<label>`,
+/// `acc_alpha_<label>` and `allocations_<label>` for every strategy, and `updated_at`.
+///
+/// Each `allocations_<label>` entry is a live order as `{client_order_id, amount, frozen}`, where
+/// `amount` is what the order holds now (its frozen part plus what was filled of it) and `frozen`
+/// the part still frozen: exactly what `release` or `cancel` frees. With `direct_<label>` (capital
+/// allocated to the strategy outside any order) the entries add up to the strategy's committed
+/// amount: `Σ amount + direct == used + frozen`.
+///
+/// Per book, `total_<VENUE>/<CURRENCY>`, `pool_<...>`, `utilisation_<...>` and `penalty_<...>`;
+/// with exactly one book also plain `total`, `pool`, `utilisation` and `penalty`, so a dashboard
+/// reads the real figures instead of a hard-coded 300,000.
+///
+/// A strategy without a label is named `slot<N>` (the ledger refuses that name as a label of
+/// another slot); a label that occurs in more than one book is suffixed `@<VENUE>/<CURRENCY>`, so
+/// no key is written twice.
 pub fn shared_pool_json(snapshot: &Snapshot, now: SystemTime) -> Value {
     let mut names: Vec<(String, &crate::Book, u8)> = Vec::new();
     for book in snapshot.books() {
@@ -95,33 +110,68 @@ pub fn shared_pool_json(snapshot: &Snapshot, now: SystemTime) -> Value {
         let clash = names.iter().filter(|(other, _, _)| other == name).count() > 1;
         let key = if clash { format!("{name}@{}/{}", book.venue(), book.currency()) } else { name.clone() };
         let Some(strategy) = book.strategy(*slot) else { continue };
+        debug_assert!(!map.contains_key(&format!("used_{key}")), "strategy key {key} written twice");
         map.insert(format!("used_{key}"), json!(strategy.used()));
         map.insert(format!("frozen_{key}"), json!(strategy.frozen()));
+        map.insert(format!("direct_{key}"), json!(strategy.direct()));
         map.insert(format!("acc_alpha_{key}"), json!(strategy.acc_alpha()));
         let allocations: Vec<Value> = snapshot
             .orders()
             .iter()
             .filter(|o| o.book() == book.id() && o.slot() == *slot)
-            .map(|o| json!({ "client_order_id": o.id().to_string(), "amount": o.amount() }))
+            .map(|o| {
+                // frozen + used of one order is at most its amount, which is in range.
+                let holds = o.frozen().checked_add(o.used()).unwrap_or(o.amount());
+                json!({ "client_order_id": o.id().to_string(), "amount": holds, "frozen": o.frozen() })
+            })
             .collect();
         map.insert(format!("allocations_{key}"), Value::Array(allocations));
+    }
+    for book in snapshot.books() {
+        let view = book.view();
+        let name = format!("{}/{}", book.venue(), book.currency());
+        let figures = [
+            ("total", json!(book.total())),
+            ("pool", json!(book.pool())),
+            ("utilisation", json!(view.utilisation())),
+            ("penalty", json!(book.penalty().is_active())),
+        ];
+        for (field, value) in figures {
+            if snapshot.books().len() == 1 {
+                map.insert(field.to_owned(), value.clone());
+            }
+            map.insert(format!("{field}_{name}"), value);
+        }
     }
     map.insert("updated_at".into(), Value::String(iso8601(now)));
     Value::Object(map)
 }
 
-/// Writes `value` to `path` so that a reader sees the old file or the new one, never a part.
-pub(crate) fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = File::create(&temporary)?;
-    file.write_all(serde_json::to_string_pretty(value).map_err(std::io::Error::other)?.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
+/// Writes `value` to `path` so that a reader sees the old file or the new one, never a part: a
+/// new temporary file of its own (exclusive, unpredictable name, never through a symlink, with
+/// `access`'s mode), fsync, rename, fsync of the folder. A failure removes the temporary file.
+pub(crate) fn write_atomically(path: &Path, value: &Value, access: FileAccess) -> std::io::Result<()> {
+    if let Ok(existing) = fs::symlink_metadata(path) {
+        if !existing.is_file() {
+            return Err(std::io::Error::other("refused: not a regular file (a symlink?)"));
+        }
+        platform::check_owner(&existing)
+            .map_err(|refusal| std::io::Error::other(format!("refused: {refusal}")))?;
+    }
+    let (mut file, temporary) = platform::create_temp(path, access)?;
+    let written = serde_json::to_string_pretty(value)
+        .map_err(std::io::Error::other)
+        .and_then(|text| file.write_all(text.as_bytes()))
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&temporary, path));
+    if let Err(error) = written {
+        drop(file);
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(folder)?.sync_all()?;
+        platform::sync_dir(folder)?;
     }
     Ok(())
 }

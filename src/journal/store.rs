@@ -141,6 +141,9 @@ impl JournalWriter {
         if self.batch.is_empty() {
             return Ok(());
         }
+        crate::failpoint::hit("journal.partial_batch", || {
+            let _ = self.file.write_all(&self.batch[..self.batch.len() / 2]);
+        });
         let mut result = self.file.write_all(&self.batch);
         if result.is_ok() && self.durability == Durability::FsyncBatch {
             result = self.file.sync_data();
@@ -171,6 +174,7 @@ impl JournalWriter {
         self.file = file;
         self.path = path;
         self.len = SEGMENT_HEADER as u64;
+        crate::failpoint::hit("journal.rotated", || {});
         Ok(())
     }
 }
@@ -264,12 +268,16 @@ pub(crate) fn write_checkpoint(
         .and_then(|()| file.write_all(&payload))
         .and_then(|()| file.sync_all())
         .map_err(io(&temporary))
-        .and_then(|()| fs::rename(&temporary, &path).map_err(io(&path)));
+        .and_then(|()| {
+            crate::failpoint::hit("checkpoint.temp_written", || {});
+            fs::rename(&temporary, &path).map_err(io(&path))
+        });
     if let Err(error) = written {
         drop(file);
         let _ = fs::remove_file(&temporary);
         return Err(error);
     }
+    crate::failpoint::hit("checkpoint.renamed", || {});
     sync_dir(dir)
 }
 
@@ -286,7 +294,10 @@ fn prune(dir: &Path, seq: u64) -> Result<(), JournalError> {
             || parse_name(&name, "checkpoint-", ".ckpt").is_some_and(|older| older < seq);
         if covered {
             fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            crate::failpoint::hit("prune.one_removed", || {});
         }
     }
-    sync_dir(dir)
+    sync_dir(dir)?;
+    crate::failpoint::hit("prune.done", || {});
+    Ok(())
 }

@@ -261,7 +261,8 @@ impl Builder {
                     books_max: usize::from(limits.books_max),
                     orders_max: limits.orders_max as usize,
                 };
-                let writer = crate::shm::ShmWriter::create(path, geometry).map_err(SpawnError::Shm)?;
+                let writer = crate::shm::ShmWriter::create_with(path, geometry, this.storage.access)
+                    .map_err(SpawnError::Shm)?;
                 writer.write(&snapshot);
                 Some(std::sync::Arc::new(writer))
             }
@@ -332,6 +333,7 @@ impl Builder {
                 json: this.mirrors.json,
                 shm,
                 interval: this.mirrors.interval.unwrap_or(std::time::Duration::from_millis(100)),
+                access: this.storage.access,
                 stats: shared.mirror_stats.clone(),
             };
             let flag = stop.clone();

@@ -1,6 +1,8 @@
 //! Fixtures shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod stream;
+
 use capvault::{
     Amount, BookConfig, BookId, ClientOrderId, Command, Currency, Ledger, LedgerConfig, Limits, Outcome,
     Rejection, Side, StrategySlotConfig, Venue,
@@ -80,4 +82,14 @@ pub fn rejected(ledger: &mut Ledger, command: Command) -> Rejection {
     };
     assert!(*ledger == before, "{command:?} was rejected ({rejection}) but changed the ledger");
     rejection
+}
+
+/// A child process killed (and reaped) when dropped, so a failing test never leaves it running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
