@@ -15,8 +15,24 @@ pub const POINTS: [&str; 6] = [
     "prune.done",
 ];
 
+/// Panics (instead of aborting) the N-th time `name` is reached, for points on the owner thread
+/// whose panic the runtime must report truthfully. Same variable, same count.
+#[cfg(feature = "failpoints")]
+pub(crate) fn panic_at(name: &str) {
+    hit_with(name, || {}, || panic!("injected failure at {name}"));
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn panic_at(_name: &str) {}
+
 #[cfg(feature = "failpoints")]
 pub(crate) fn hit(name: &str, before: impl FnOnce()) {
+    hit_with(name, before, || std::process::abort());
+}
+
+#[cfg(feature = "failpoints")]
+fn hit_with(name: &str, before: impl FnOnce(), fail: impl FnOnce()) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -30,7 +46,7 @@ pub(crate) fn hit(name: &str, before: impl FnOnce()) {
     // Relaxed: one counter, only its own value matters.
     if point == name && COUNT.fetch_add(1, Ordering::Relaxed) + 1 == *nth {
         before();
-        std::process::abort();
+        fail();
     }
 }
 

@@ -23,15 +23,22 @@ pub enum Stopped {
 
 impl fmt::Display for Stopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stopped::ShutDown => f.write_str("the vault is shut down"),
-            Stopped::OwnerPanicked => f.write_str("the vault's owner thread panicked"),
-            Stopped::JournalFailed => f.write_str("the vault stopped: its journal could not be written"),
-        }
+        f.write_str(self.reason())
     }
 }
 
 impl std::error::Error for Stopped {}
+
+impl Stopped {
+    /// The reason in a few words.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Stopped::ShutDown => "the vault is shut down",
+            Stopped::OwnerPanicked => "the vault's owner thread panicked",
+            Stopped::JournalFailed => "the vault stopped: its journal could not be written",
+        }
+    }
+}
 
 /// Why a blocking submit did not return a receipt.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

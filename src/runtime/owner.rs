@@ -217,6 +217,8 @@ impl Owner {
             Envelope::Shutdown => return true,
         };
         let flag = PanicFlag(&self.shared);
+        #[cfg(not(capvault_loom))]
+        crate::failpoint::panic_at("owner.apply");
         let result = self.ledger.apply(&command);
         drop(flag);
         if let Ok(Outcome::AlreadyReserved { .. }) = result {
