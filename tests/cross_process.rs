@@ -45,7 +45,10 @@ fn child_reader() {
     println!("READY");
     let mut views = 0_u64;
     let mut last_seq = 0;
+    // A deadline of its own: if the parent died without closing the file, stop anyway.
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
+        assert!(Instant::now() < deadline, "the writer never closed the file");
         let closed = reader.writer().state == WriterState::Closed;
         let view = match reader.read() {
             Ok(view) => view,
@@ -78,13 +81,16 @@ fn another_process_reads_consistent_views() {
         .reply_wait(WaitStrategy::Blocking)
         .spawn()
         .unwrap();
-    let mut child = Process::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_reader", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_ENV, &path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Killed with this test if it fails: no reader left spinning.
+    let mut child = KillOnDrop(
+        Process::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_reader", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, &path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let line = lines.next().expect("the child printed READY").unwrap();
@@ -122,7 +128,7 @@ fn another_process_reads_consistent_views() {
             final_line = Some(rest.to_owned());
         }
     }
-    assert!(child.wait().unwrap().success(), "the child reader failed a check");
+    assert!(child.0.wait().unwrap().success(), "the child reader failed a check");
     assert!(views >= 2, "the child read only {views} views");
     eprintln!("child read {views} views");
     assert_eq!(final_line.unwrap(), format!("{} {:?} {:?}", last.seq(), last.books(), last.orders()));
