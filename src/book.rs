@@ -312,3 +312,46 @@ impl Book {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(total: i64, pool: i64, credit: i64) -> Book {
+        let spec = BookSpec::new(Venue::new("SSE").unwrap(), Currency::new("CNY").unwrap(), 4);
+        let mut book = Book::new(BookId::new(0), spec, Amount::from_units(credit).unwrap());
+        book.total = Amount::from_units(total).unwrap();
+        book.pool = Amount::from_units(pool).unwrap();
+        book
+    }
+
+    #[test]
+    fn health_is_sound_down_to_pool_plus_credit_equal_to_zero() {
+        assert_eq!(book(0, -500, 500).health(), Health::Sound, "exactly at the limit");
+        let below = book(0, -501, 500);
+        assert_eq!(
+            below.health(),
+            Health::Unrecoverable { pool: Amount::from_units(-501).unwrap(), credit_limit: Amount::from_units(500).unwrap() }
+        );
+    }
+
+    #[test]
+    fn the_invariant_assertion_fires_on_every_broken_part() {
+        let mut sound = book(300, 200, 0);
+        sound.strategies[0].used = Amount::from_units(100).unwrap();
+        sound.assert_invariant();
+        let broken: [fn(&mut Book); 5] = [
+            |b| b.total = Amount::from_units(301).unwrap(),
+            |b| b.strategies[1].frozen = Amount::from_units(-1).unwrap(),
+            |b| b.strategies[0].used = Amount::from_units(-1).unwrap(),
+            |b| b.strategies[0].direct = Amount::from_units(-1).unwrap(),
+            |b| b.strategies[0].direct = Amount::from_units(101).unwrap(),
+        ];
+        for (case, breaks) in broken.iter().enumerate() {
+            let mut book = sound.clone();
+            breaks(&mut book);
+            let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| book.assert_invariant()));
+            assert!(fired.is_err(), "case {case}: a broken book passed the invariant assertion");
+        }
+    }
+}

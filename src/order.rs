@@ -152,3 +152,18 @@ impl Order {
         self.state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_released_and_dropped_are_terminal() {
+        use OrderState::*;
+        for (state, terminal) in
+            [(Pending, false), (PartiallyFilled, false), (Filled, false), (Cancelled, false), (Released, true), (Dropped, true)]
+        {
+            assert_eq!(state.is_terminal(), terminal, "{state:?}");
+        }
+    }
+}

@@ -184,6 +184,21 @@ mod tests {
     }
 
     #[test]
+    fn zero_bounds_and_json_are_exact() {
+        assert_eq!(Ratio::from_f64(0.0), Ok(Ratio::from_ppm(0)));
+        assert_eq!(Ratio::from_f64(-0.0), Ok(Ratio::from_ppm(0)));
+        let one = Ratio::from_ppm(1_000_000);
+        assert_eq!(Ratio::from_ppm(999_999).at_most(one), Ok(Ratio::from_ppm(999_999)));
+        assert_eq!(one.at_most(one), Ok(one), "at most includes the bound");
+        assert_eq!(Ratio::from_ppm(1_000_001).at_most(one), Err(RatioError::AboveMax { max_ppm: 1_000_000 }));
+        assert_eq!(serde_json::to_string(&Ratio::from_ppm(150_000)).unwrap(), "0.15");
+        assert_eq!(serde_json::to_string(&Ratio::from_ppm(1_500_000)).unwrap(), "1.5");
+        assert_eq!(serde_json::to_string(&Ratio::from_ppm(0)).unwrap(), "0.0");
+        let back: Ratio = serde_json::from_str(&serde_json::to_string(&Ratio::from_ppm(123_456)).unwrap()).unwrap();
+        assert_eq!(back, Ratio::from_ppm(123_456));
+    }
+
+    #[test]
     fn floor_rounds_toward_negative_infinity() {
         let third = Ratio::from_ppm(333_333);
         assert_eq!(third.floor_of(Amount::from_raw(10).unwrap()), 3);
