@@ -331,7 +331,10 @@ mod tests {
         let below = book(0, -501, 500);
         assert_eq!(
             below.health(),
-            Health::Unrecoverable { pool: Amount::from_units(-501).unwrap(), credit_limit: Amount::from_units(500).unwrap() }
+            Health::Unrecoverable {
+                pool: Amount::from_units(-501).unwrap(),
+                credit_limit: Amount::from_units(500).unwrap()
+            }
         );
     }
 

@@ -160,9 +160,14 @@ mod tests {
     #[test]
     fn only_released_and_dropped_are_terminal() {
         use OrderState::*;
-        for (state, terminal) in
-            [(Pending, false), (PartiallyFilled, false), (Filled, false), (Cancelled, false), (Released, true), (Dropped, true)]
-        {
+        for (state, terminal) in [
+            (Pending, false),
+            (PartiallyFilled, false),
+            (Filled, false),
+            (Cancelled, false),
+            (Released, true),
+            (Dropped, true),
+        ] {
             assert_eq!(state.is_terminal(), terminal, "{state:?}");
         }
     }

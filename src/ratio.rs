@@ -194,7 +194,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&Ratio::from_ppm(150_000)).unwrap(), "0.15");
         assert_eq!(serde_json::to_string(&Ratio::from_ppm(1_500_000)).unwrap(), "1.5");
         assert_eq!(serde_json::to_string(&Ratio::from_ppm(0)).unwrap(), "0.0");
-        let back: Ratio = serde_json::from_str(&serde_json::to_string(&Ratio::from_ppm(123_456)).unwrap()).unwrap();
+        let back: Ratio =
+            serde_json::from_str(&serde_json::to_string(&Ratio::from_ppm(123_456)).unwrap()).unwrap();
         assert_eq!(back, Ratio::from_ppm(123_456));
     }
 

@@ -186,7 +186,10 @@ fn the_json_mirror_equals_the_final_snapshot_in_the_seed_schema() {
         assert_eq!(allocations.len(), live.len(), "{name}");
         for (entry, order) in allocations.iter().zip(live) {
             assert_eq!(entry["client_order_id"], order.id().to_string());
-            assert_eq!(Amount::from_f64(entry["amount"].as_f64().unwrap()).unwrap(), order.amount());
+            // What the order holds now (frozen + filled), and its frozen part.
+            let holds = order.frozen().checked_add(order.used()).unwrap();
+            assert_eq!(Amount::from_f64(entry["amount"].as_f64().unwrap()).unwrap(), holds);
+            assert_eq!(Amount::from_f64(entry["frozen"].as_f64().unwrap()).unwrap(), order.frozen());
         }
     }
     assert_eq!(object["used_159201"], serde_json::json!(120000), "whole amounts are plain integers");
@@ -198,7 +201,9 @@ fn the_json_mirror_equals_the_final_snapshot_in_the_seed_schema() {
     );
     // The USDT book's one strategy has no label: it is named by its slot.
     assert_eq!(object["used_slot2"], serde_json::json!(0));
-    assert_eq!(object.len(), 4 * 4 + 1);
+    // Per strategy: used, frozen, direct, acc_alpha, allocations; per book: total, pool,
+    // utilisation, penalty; and updated_at.
+    assert_eq!(object.len(), 4 * 5 + 2 * 4 + 1);
     fs::remove_dir_all(&dir).unwrap();
 }
 

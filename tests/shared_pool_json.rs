@@ -38,7 +38,7 @@ fn allocations_are_what_orders_hold_and_add_up_to_committed() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["client_order_id"] == n.to_string())
+            .find(|e| e["client_order_id"].as_str() == Some(n.to_string().as_str()))
             .cloned()
             .unwrap_or_else(|| panic!("order {n} missing from allocations_{label}"))
     };
