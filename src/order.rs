@@ -158,6 +158,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn codes_are_the_documented_ones_and_round_trip() {
+        use OrderState::*;
+        for (side, code) in [(Side::Buy, 1), (Side::Sell, 2)] {
+            assert_eq!(side.code(), code);
+            assert_eq!(Side::from_code(code), Some(side));
+        }
+        for (state, code) in
+            [(Pending, 1), (PartiallyFilled, 2), (Filled, 3), (Cancelled, 4), (Released, 5), (Dropped, 6)]
+        {
+            assert_eq!(state.code(), code);
+            assert_eq!(OrderState::from_code(code), Some(state));
+        }
+        for code in [0, 7, 255] {
+            assert_eq!(OrderState::from_code(code), None);
+            assert_eq!(Side::from_code(code), None);
+        }
+        assert_eq!(Side::from_code(3), None);
+    }
+
+    #[test]
+    fn accessors_return_their_fields() {
+        let order = Order {
+            id: ClientOrderId::snowflake(7).unwrap(),
+            book: BookId::new(3),
+            slot: 5,
+            side: Side::Sell,
+            layer: 9,
+            amount: Amount::from_units(10).unwrap(),
+            frozen: Amount::from_units(6).unwrap(),
+            used: Amount::from_units(4).unwrap(),
+            state: OrderState::PartiallyFilled,
+        };
+        assert_eq!((order.book().index(), order.slot(), order.layer()), (3, 5, 9));
+        assert_eq!((order.side(), order.state()), (Side::Sell, OrderState::PartiallyFilled));
+        assert_eq!(
+            (order.amount(), order.frozen(), order.used()),
+            (Amount::from_units(10).unwrap(), Amount::from_units(6).unwrap(), Amount::from_units(4).unwrap())
+        );
+    }
+
+    #[test]
     fn only_released_and_dropped_are_terminal() {
         use OrderState::*;
         for (state, terminal) in [
