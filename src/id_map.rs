@@ -8,8 +8,9 @@
 //! full, deleting by backward shift, so no operation ever does more than a short probe.
 //!
 //! Ids come from outside (strategies, the gateway, files), so the table's hash is keyed with a
-//! random key per map: without the key nobody can choose ids that pile into one cluster (16,000
-//! chosen ids took 136x as long as random ones with the fixed hash this replaced). Nothing the
+//! random key per map: without the key nobody can choose ids that pile into one cluster (with the
+//! fixed hash this replaced, 16,000 chosen uuids all landed in one cluster; keyed, the longest
+//! cluster for the same ids measured 27-32 slots over five runs). Nothing the
 //! ledger does depends on the layout: entries are kept in insertion order with swap-removal, so
 //! iteration order, checkpoints and replay are the same whatever the key.
 
@@ -219,6 +220,7 @@ mod tests {
         }
         assert_eq!(map.len(), 16_000);
         let longest = longest_cluster(&map);
+        eprintln!("longest cluster: {longest} of {} slots", map.slots.len());
         assert!(longest < 200, "a cluster of {longest} slots");
     }
 

@@ -173,6 +173,21 @@ fn overlapping_segments_refuse_to_start() {
 }
 
 #[test]
+fn a_last_segment_with_part_of_its_header_is_an_empty_tail() {
+    let dir = scratch("partial-header");
+    run(&dir, 1, 3);
+    let header = fs::read(segment(&dir, 1)).unwrap()[..16].to_vec();
+    for len in [0, 5, 8, 11, 15] {
+        fs::write(segment(&dir, 4), &header[..len]).unwrap();
+        assert_eq!(recover(&dir).unwrap().unwrap().1.seq, 3, "{len} bytes of header");
+    }
+    // Not a header's start: refused.
+    fs::write(segment(&dir, 4), b"NOTJOURN").unwrap();
+    assert!(matches!(recover(&dir), Err(JournalError::Version { .. })));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_previous_format_version_is_refused_by_name() {
     let dir = scratch("version");
     run(&dir, 1, 3);

@@ -195,8 +195,13 @@ impl Replay<'_> {
     ) -> Result<u64, JournalError> {
         let bytes = read(path)?;
         if bytes.len() < SEGMENT_HEADER || bytes[..8] != SEGMENT_MAGIC {
-            // A segment created by a crash before its header reached the disk is an empty tail.
-            if last && bytes.iter().all(|&b| b == 0) {
+            // A segment created by a crash before its whole header reached the disk (nothing, zeros,
+            // or the start of a header) is an empty tail: it holds no record.
+            let mut header = [0_u8; SEGMENT_HEADER];
+            header[..8].copy_from_slice(&SEGMENT_MAGIC);
+            header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+            let partial = bytes.len() < SEGMENT_HEADER && header.starts_with(&bytes);
+            if last && (partial || bytes.iter().all(|&b| b == 0)) {
                 return Ok(start);
             }
             return Err(JournalError::Version { path: path.to_owned(), found: "no journal header".into() });
