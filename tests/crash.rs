@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use capvault::Builder;
@@ -57,16 +56,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let mut acknowledged_total = 0;
     for round in 0..ROUNDS {
         assert!(Instant::now() < deadline, "the crash test ran out of time at round {round}");
-        let mut child = KillOnDrop(
-            Process::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child_vault", "--nocapture", "--test-threads", "1"])
-                .env(DIR_ENV, &dir)
-                .env(ROUND_ENV, round.to_string())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let mut child = child("child_vault", &[(DIR_ENV, &dir), (ROUND_ENV, &round.to_string())]);
         let mut output = lines(&mut child.0);
         let start = started(&mut child.0, &mut output, round);
         assert_eq!(start, reference.seq, "round {round}: the child recovered to another sequence");

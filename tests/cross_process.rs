@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command as Process, Stdio};
+
 use std::time::{Duration, Instant};
 
 use capvault::*;
@@ -82,14 +82,7 @@ fn another_process_reads_consistent_views() {
         .spawn()
         .unwrap();
     // Killed with this test if it fails: no reader left spinning.
-    let mut child = KillOnDrop(
-        Process::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_reader", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, &path)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = child("child_reader", &[(CHILD_ENV, &path)]);
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
 use capvault::{Builder, Limits, SpawnError};
@@ -65,14 +64,7 @@ fn another_process_is_refused_and_its_kill_leaves_no_stale_lock() {
         return;
     }
     let dir = scratch("other-process");
-    let mut child = KillOnDrop(
-        Process::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_holds_the_directory", "--nocapture", "--test-threads", "1"])
-            .env(DIR_ENV, &dir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = child("child_holds_the_directory", &[(DIR_ENV, &dir)]);
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     assert!(lines.any(|line| line.unwrap().contains("READY")), "the child did not start its vault");
     match vault(&dir).spawn() {

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use capvault::failpoint::POINTS;
@@ -58,17 +57,10 @@ fn aborts_at_every_failure_point_lose_nothing_acknowledged() {
         assert!(Instant::now() < deadline, "the fault test ran out of time at round {round}");
         let point = POINTS[(round as usize) % POINTS.len()];
         let nth = 1 + rng.below(8);
-        let mut child = KillOnDrop(
-            Process::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child_vault", "--nocapture", "--test-threads", "1"])
-                .env(DIR_ENV, &dir)
-                .env(ROUND_ENV, round.to_string())
-                .env("CAPVAULT_FAILPOINT", format!("{point}:{nth}"))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let plan = format!("{point}:{nth}");
+        let round_text = round.to_string();
+        let mut child =
+            child("child_vault", &[(DIR_ENV, &dir), (ROUND_ENV, &round_text), ("CAPVAULT_FAILPOINT", &plan)]);
         let mut output = lines(&mut child.0);
         let start = started(&mut child.0, &mut output, round);
         assert_eq!(

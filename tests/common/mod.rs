@@ -93,3 +93,15 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs this test binary again as a child that runs only `test`, with `envs` set and its output
+/// piped: how the crash, lock and cross-process tests get a second process.
+pub fn child(test: &str, envs: &[(&str, &dyn AsRef<std::ffi::OsStr>)]) -> KillOnDrop {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--nocapture", "--test-threads", "1"]);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let spawned = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn();
+    KillOnDrop(spawned.unwrap())
+}
