@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-
 use std::time::{Duration, Instant};
 
 use capvault::*;
