@@ -326,6 +326,17 @@ mod tests {
     }
 
     #[test]
+    fn ids_display_and_counters_read_back() {
+        assert_eq!(BookId::new(3).to_string(), "book#3");
+        let mut book = book(0, 0, 0);
+        book.orders_live = 5;
+        book.strategies[1].orders_live = 4;
+        assert_eq!(book.orders_live(), 5);
+        assert_eq!(book.strategy(3).unwrap().orders_live(), 4);
+        assert_eq!(book.strategy(2).unwrap().orders_live(), 0);
+    }
+
+    #[test]
     fn health_is_sound_down_to_pool_plus_credit_equal_to_zero() {
         assert_eq!(book(0, -500, 500).health(), Health::Sound, "exactly at the limit");
         let below = book(0, -501, 500);

@@ -956,3 +956,196 @@ impl Ledger {
         self.resolved.insert(order.id, state);
     }
 }
+
+#[cfg(all(test, not(capvault_loom)))]
+mod tests {
+    use super::*;
+    use crate::journal::LedgerParts;
+
+    fn id(n: u64) -> ClientOrderId {
+        ClientOrderId::snowflake(n).unwrap()
+    }
+
+    fn units(n: i64) -> Amount {
+        Amount::from_units(n).unwrap()
+    }
+
+    /// Two books (CNY with slots 2-4, USDT with slot 2), a CNY credit limit, live orders 1
+    /// (slot 2, partly filled) and 2 (slot 3), order 3 resolved, a direct allocation in slot 4.
+    fn ledger() -> Ledger {
+        let config = LedgerConfig::from_json(
+            r#"{ "limits": { "books_max": 2, "currencies_max": 1, "orders_max": 3, "resolved_max": 2 },
+                 "credit_limits": { "CNY": 100 },
+                 "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 5, "balance": 1000 },
+                            { "venue": "KRAKEN", "currency": "USDT", "slot_count": 3 } ] }"#,
+        )
+        .unwrap();
+        let mut ledger = Ledger::from_config(&config).unwrap();
+        let cny = BookId::new(0);
+        let reserve = |n, slot| Command::Reserve {
+            id: id(n),
+            book: cny,
+            slot,
+            side: Side::Buy,
+            layer: 1,
+            amount: units(10),
+        };
+        for command in [
+            reserve(1, 2),
+            reserve(2, 3),
+            reserve(3, 3),
+            Command::Cancel { id: id(3) },
+            Command::Fill { id: id(1), amount: units(4) },
+            Command::Allocate { book: cny, slot: 4, amount: units(7) },
+        ] {
+            ledger.apply(&command).unwrap();
+        }
+        ledger
+    }
+
+    fn parts(ledger: &Ledger) -> LedgerParts {
+        let mut orders: Vec<Order> = ledger.orders.values().copied().collect();
+        orders.sort_by_key(|o| o.id);
+        LedgerParts {
+            limits: ledger.limits,
+            credit_limits: ledger.credit_limits.clone(),
+            books: ledger.books.clone(),
+            orders,
+            resolved: ledger.resolved.iter().collect(),
+        }
+    }
+
+    /// `from_parts` refuses the parts changed by `change`, and says `why`.
+    fn refused(why: &str, change: impl FnOnce(&mut LedgerParts)) {
+        let mut parts = parts(&ledger());
+        change(&mut parts);
+        match Ledger::from_parts(parts) {
+            Err(reason) => assert!(reason.contains(why), "expected {why:?}, got {reason:?}"),
+            Ok(_) => panic!("accepted parts that should fail with {why:?}"),
+        }
+    }
+
+    #[test]
+    fn parts_of_a_ledger_rebuild_it() {
+        let ledger = ledger();
+        assert!(Ledger::from_parts(parts(&ledger)).unwrap() == ledger);
+    }
+
+    #[test]
+    fn more_entries_than_the_limits_allow_are_refused() {
+        let many = "more entries than the limits allow";
+        refused(many, |p| p.limits.books_max = 1);
+        refused(many, |p| p.credit_limits.push((Currency::new("USDT").unwrap(), units(1))));
+        refused(many, |p| p.limits.orders_max = 1);
+        refused(many, |p| {
+            p.resolved.push((id(50), OrderState::Cancelled));
+            p.resolved.push((id(51), OrderState::Released));
+        });
+    }
+
+    #[test]
+    fn each_book_check_names_its_rule() {
+        refused("negative or repeated", |p| p.credit_limits[0].1 = units(-1));
+        refused("negative or repeated", |p| {
+            p.limits.currencies_max = 2;
+            p.credit_limits.push(p.credit_limits[0]);
+        });
+        refused("says it is", |p| p.books[1].id = BookId::new(0));
+        refused("opened twice", |p| p.books[1].spec = p.books[0].spec);
+        refused("slot count or ratios", |p| p.books[1].strategies.push(crate::book::Strategy::default()));
+        refused("slot count or ratios", |p| p.books[1].spec.reserve_ratio = Ratio::from_ppm(1_000_001));
+        refused("slot count or ratios", |p| p.books[1].spec.penalty.leave = Ratio::from_ppm(950_000));
+        refused("is not its currency's", |p| p.books[1].credit_limit = units(5));
+        refused("negative or inconsistent", |p| p.books[0].strategies[2].direct = units(8));
+        refused("negative or inconsistent", |p| p.books[1].strategies[0].config.cap = Some(units(-1)));
+        refused("negative or inconsistent", |p| p.books[1].strategies[0].config.loss_limit = units(-1));
+        for field in 0..3 {
+            refused("negative or inconsistent", |p| {
+                let s = &mut p.books[1].strategies[0];
+                *[&mut s.frozen, &mut s.used, &mut s.direct][field] = units(-1);
+            });
+        }
+    }
+
+    #[test]
+    fn each_order_check_names_its_rule() {
+        refused("is duplicated", |p| p.orders[1].id = id(1));
+        refused("does not exist", |p| p.orders[0].book = BookId::new(7));
+        for slot in [0, 1, 5, 60] {
+            refused("not a strategy slot", |p| p.orders[0].slot = slot);
+        }
+        refused("live but in state", |p| p.orders[0].state = OrderState::Released);
+        refused("live but in state", |p| p.orders[0].state = OrderState::Dropped);
+        refused("do not fit amount", |p| p.orders[0].amount = Amount::ZERO);
+        refused("do not fit amount", |p| p.orders[0].frozen = units(-1));
+        refused("do not fit amount", |p| p.orders[0].used = units(-1));
+        refused("do not fit amount", |p| p.orders[0].amount = units(9));
+        // A pending order: 10 frozen and nothing used do not fit 9 (a product would).
+        refused("do not fit amount", |p| p.orders[1].amount = units(9));
+    }
+
+    #[test]
+    fn each_resolved_check_names_its_rule() {
+        refused("duplicated or still live", |p| p.resolved.push(p.resolved[0]));
+        refused("duplicated or still live", |p| p.resolved[0].0 = id(1));
+        refused("not an end", |p| p.resolved[0].1 = OrderState::Pending);
+    }
+
+    #[test]
+    fn the_audit_catches_what_each_part_alone_cannot() {
+        // Every part valid on its own; only the sums disagree.
+        refused("!= orders'", |p| {
+            p.books[0].strategies[0].frozen = units(7);
+            p.books[0].total = units(1002);
+        });
+        refused("!= orders'", |p| {
+            p.books[0].strategies[0].used = units(5);
+            p.books[0].total = units(1001);
+        });
+        refused("live orders counted", |p| p.books[0].strategies[0].orders_live = 2);
+        refused("live orders counted", |p| p.books[0].orders_live = 3);
+        refused("+ committed", |p| p.books[0].pool = units(900));
+        // An order whose state and split disagree.
+        let inconsistent: [fn(&mut Order); 5] = [
+            |o| o.state = OrderState::Pending,
+            |o| o.state = OrderState::Filled,
+            |o| o.state = OrderState::Cancelled,
+            |o| {
+                o.frozen = Amount::ZERO;
+                o.used = units(10);
+            },
+            |o| {
+                o.frozen = units(10);
+                o.used = Amount::ZERO;
+            },
+        ];
+        for change in inconsistent {
+            refused("is inconsistent", |p| change(&mut p.orders[0]));
+        }
+    }
+
+    #[test]
+    fn default_names_are_exactly_slot_and_a_number() {
+        let name = |text: &str| default_name_slot(text.parse().unwrap());
+        assert_eq!(name("slot7"), Some(7));
+        assert_eq!(name("slot63"), Some(63));
+        for text in ["slot07", "slot", "slotx", "slot300", "Slot7", "159201"] {
+            assert_eq!(name(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn accessors_and_debug_show_the_ledger() {
+        let ledger = ledger();
+        assert_eq!(ledger.books().len(), 2);
+        assert_eq!(
+            ledger.credit_limits().collect::<Vec<_>>(),
+            vec![(Currency::new("CNY").unwrap(), units(100))]
+        );
+        let debug = format!("{ledger:?}");
+        assert!(
+            debug.contains("Ledger") && debug.contains("orders_live: 2") && debug.contains("resolved: 1"),
+            "{debug}"
+        );
+    }
+}
