@@ -618,7 +618,11 @@ fn rb_credit(model: &Model, rb: &RefBook) -> i128 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+    // 4096 cases; `PROPTEST_CASES` lowers it for a mutation-testing run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(4096),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn the_ledger_matches_the_reference_model(ops in prop::collection::vec(op(), 1..100)) {
