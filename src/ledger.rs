@@ -977,7 +977,7 @@ mod tests {
             r#"{ "limits": { "books_max": 2, "currencies_max": 1, "orders_max": 3, "resolved_max": 2 },
                  "credit_limits": { "CNY": 100 },
                  "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 5, "balance": 1000 },
-                            { "venue": "KRAKEN", "currency": "USDT", "slot_count": 3 } ] }"#,
+                            { "venue": "SSE", "currency": "USDT", "slot_count": 3 } ] }"#,
         )
         .unwrap();
         let mut ledger = Ledger::from_config(&config).unwrap();
@@ -1028,7 +1028,53 @@ mod tests {
     #[test]
     fn parts_of_a_ledger_rebuild_it() {
         let ledger = ledger();
+        // The two books share their venue: only the (venue, currency) pair must be unique.
+        assert_eq!(ledger.books[0].venue(), ledger.books[1].venue());
         assert!(Ledger::from_parts(parts(&ledger)).unwrap() == ledger);
+        // A reserve ratio of exactly one is a valid book.
+        let mut whole = parts(&ledger);
+        whole.books[1].spec.reserve_ratio = Ratio::ONE;
+        assert!(Ledger::from_parts(whole).is_ok());
+    }
+
+    #[test]
+    fn edges_of_the_commands_are_accepted() {
+        let mut ledger = ledger();
+        // A book may keep all of its total in reserve.
+        let mut spec = crate::book::BookSpec::new(Venue::new("X").unwrap(), Currency::new("X").unwrap(), 3);
+        spec.reserve_ratio = Ratio::ONE;
+        ledger.limits.books_max = 3;
+        assert!(matches!(ledger.apply(&Command::OpenBook { spec }), Ok(Outcome::BookOpened { .. })));
+        // A slot may carry its own default name.
+        let config = StrategyConfig { label: Some("slot3".parse().unwrap()), ..StrategyConfig::default() };
+        ledger.apply(&Command::ConfigureStrategy { book: BookId::new(0), slot: 3, config }).unwrap();
+        // Credit: both CNY-less books follow USDT; one of them goes unrecoverable.
+        let usdt = Currency::new("USDT").unwrap();
+        ledger.books[1].pool = units(-5);
+        ledger.books[1].total = units(-5);
+        ledger.limits.currencies_max = 2;
+        let outcome = ledger.apply(&Command::SetCreditLimit { currency: usdt, limit: units(1) }).unwrap();
+        assert_eq!(outcome, Outcome::CreditLimitSet { books: 1, books_unrecoverable: 1 });
+    }
+
+    #[test]
+    fn the_whole_range_can_be_reserved_to_the_last_unit() {
+        let config = LedgerConfig::from_json(
+            r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 3, "balance": 10000000000 } ] }"#,
+        )
+        .unwrap();
+        let mut ledger = Ledger::from_config(&config).unwrap();
+        let all = Amount::MAX;
+        let reserve = Command::Reserve {
+            id: id(1),
+            book: BookId::new(0),
+            slot: 2,
+            side: Side::Buy,
+            layer: 2,
+            amount: all,
+        };
+        assert!(matches!(ledger.apply(&reserve), Ok(Outcome::Reserved { .. })), "the pool to exactly zero");
+        assert_eq!(ledger.books[0].pool, Amount::ZERO);
     }
 
     #[test]
@@ -1122,6 +1168,19 @@ mod tests {
         for change in inconsistent {
             refused("is inconsistent", |p| change(&mut p.orders[0]));
         }
+        // The sums agree, only the state's own rule fails: pending with part of it unfrozen, and
+        // filled with part of it never used.
+        refused("is inconsistent", |p| {
+            p.orders[1].frozen = units(9);
+            p.books[0].strategies[1].frozen = units(9);
+            p.books[0].total = units(999);
+        });
+        refused("is inconsistent", |p| {
+            p.orders[0].state = OrderState::Filled;
+            p.orders[0].frozen = Amount::ZERO;
+            p.books[0].strategies[0].frozen = Amount::ZERO;
+            p.books[0].total = units(994);
+        });
     }
 
     #[test]

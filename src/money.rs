@@ -382,6 +382,23 @@ impl DecimalBuf {
 mod tests {
     use super::*;
 
+    #[test]
+    fn edges_of_text_and_json() {
+        let units = |n| Amount::from_units(n).unwrap();
+        assert_eq!(Amount::from_f64(6e9), Ok(units(6_000_000_000)), "valid above half the range");
+        assert_eq!(Amount::from_f64(1e10), Ok(Amount::MAX));
+        assert_eq!(Amount::ZERO.to_string(), "0");
+        assert_eq!(format!("{:.2}", Amount::ZERO), "0.00");
+        let value: Amount = "1234.5678".parse().unwrap();
+        assert_eq!(format!("{value:.2}"), "1234.57");
+        assert_eq!(format!("{value:.8}"), "1234.5678", "from 8 decimals on, the exact text");
+        assert_eq!(format!("{value:.10}"), "1234.5678");
+        assert_eq!(format!("{value:?}"), "Amount(1234.5678)");
+        assert_eq!(serde_json::from_str::<Amount>("-5").unwrap(), units(-5));
+        let error = serde_json::from_str::<Amount>("true").unwrap_err().to_string();
+        assert!(error.contains("an amount: a number or a decimal string"), "{error}");
+    }
+
     fn amount(text: &str) -> Amount {
         text.parse().unwrap()
     }

@@ -184,6 +184,14 @@ mod tests {
     }
 
     #[test]
+    fn the_texts() {
+        assert_eq!(format!("{:?}", Ratio::from_ppm(150_000)), "Ratio(0.15)");
+        assert_eq!(RatioError::TooPrecise.to_string(), "ratio has more than 6 decimal places");
+        assert_eq!(RatioError::AboveMax { max_ppm: 1_000_000 }.to_string(), "ratio is above 1");
+        assert_eq!(RatioError::NotFiniteOrNegative.to_string(), "ratio is NaN, infinite or negative");
+    }
+
+    #[test]
     fn zero_bounds_and_json_are_exact() {
         assert_eq!(Ratio::from_f64(0.0), Ok(Ratio::from_ppm(0)));
         assert_eq!(Ratio::from_f64(-0.0), Ok(Ratio::from_ppm(0)));
