@@ -10,8 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use capvault::Builder;
-use common::stream::{acknowledged, limits, lines, started, stream, Reference, Rng};
+use common::stream::{acknowledged, limits, lines, serve_round, started, Reference, Rng};
 use common::*;
 
 const DIR_ENV: &str = "CAPVAULT_CRASH_DIR";
@@ -21,26 +20,7 @@ const ROUNDS: u64 = 50;
 #[test]
 fn child_vault() {
     let (Ok(dir), Ok(round)) = (std::env::var(DIR_ENV), std::env::var(ROUND_ENV)) else { return };
-    let round: u64 = round.parse().unwrap();
-    let mut handle = Builder::new(seed_000(limits()))
-        .data_dir(&dir)
-        .checkpoint_every(7, Duration::from_secs(3600))
-        .spawn()
-        .expect("the vault recovers");
-    let recovered = handle.recovery().map_or(0, |r| r.seq);
-    println!("START {recovered}");
-    // A deadline of its own: if the parent died without killing it, it stops anyway.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for (i, command) in stream(round).enumerate().take(100_000) {
-        if Instant::now() > deadline {
-            return;
-        }
-        match handle.submit(command) {
-            Ok(receipt) => println!("ACK {i} {}", receipt.seq),
-            Err(capvault::SubmitError::Rejected(_)) => println!("REJ {i}"),
-            Err(stopped) => panic!("{stopped}"),
-        }
-    }
+    serve_round(&dir, round.parse().unwrap(), 7, 100_000);
 }
 
 #[test]

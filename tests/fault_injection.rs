@@ -11,8 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use capvault::failpoint::POINTS;
-use capvault::Builder;
-use common::stream::{acknowledged, limits, lines, started, stream, Reference, Rng};
+use common::stream::{acknowledged, limits, lines, serve_round, started, Reference, Rng};
 use common::*;
 
 const DIR_ENV: &str = "CAPVAULT_FAULT_DIR";
@@ -24,22 +23,7 @@ const COMMANDS: usize = 100;
 #[test]
 fn child_vault() {
     let (Ok(dir), Ok(round)) = (std::env::var(DIR_ENV), std::env::var(ROUND_ENV)) else { return };
-    let round: u64 = round.parse().unwrap();
-    let mut handle = Builder::new(seed_000(limits()))
-        .data_dir(&dir)
-        .checkpoint_every(2, Duration::from_secs(3600))
-        .spawn()
-        .expect("the vault recovers");
-    println!("START {}", handle.recovery().map_or(0, |r| r.seq));
-    for (i, command) in stream(round).enumerate().take(COMMANDS) {
-        match handle.submit(command) {
-            Ok(receipt) => println!("ACK {i} {}", receipt.seq),
-            Err(capvault::SubmitError::Rejected(_)) => println!("REJ {i}"),
-            Err(stopped) => panic!("{stopped}"),
-        }
-    }
-    // Let the last checkpoint finish, so the next round starts from it.
-    handle.shutdown().unwrap();
+    serve_round(&dir, round.parse().unwrap(), 2, COMMANDS);
 }
 
 #[test]

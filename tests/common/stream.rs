@@ -6,9 +6,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::Child;
 
-use capvault::{recover, Amount, Command, Ledger, Limits, Outcome, Rejection, Side};
+use std::time::{Duration, Instant};
 
-use super::{id, CNY};
+use capvault::{recover, Amount, Builder, Command, Ledger, Limits, Outcome, Rejection, Side};
+
+use super::{id, seed_000, CNY};
 
 /// splitmix64: the same stream in parent and child.
 pub struct Rng(pub u64);
@@ -67,6 +69,30 @@ pub fn stream(round: u64) -> impl Iterator<Item = Command> {
             },
         }
     })
+}
+
+/// The child's side: serves a vault on `dir` with a checkpoint every `every` commands, prints
+/// `START <recovered seq>`, then submits up to `commands` of the round's stream, printing each
+/// answer, and shuts down. It stops on its own after a minute if nobody killed it.
+pub fn serve_round(dir: &str, round: u64, every: u64, commands: usize) {
+    let mut handle = Builder::new(seed_000(limits()))
+        .data_dir(dir)
+        .checkpoint_every(every, Duration::from_secs(3600))
+        .spawn()
+        .expect("the vault recovers");
+    println!("START {}", handle.recovery().map_or(0, |r| r.seq));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (i, command) in stream(round).enumerate().take(commands) {
+        if Instant::now() > deadline {
+            break;
+        }
+        match handle.submit(command) {
+            Ok(receipt) => println!("ACK {i} {}", receipt.seq),
+            Err(capvault::SubmitError::Rejected(_)) => println!("REJ {i}"),
+            Err(stopped) => panic!("{stopped}"),
+        }
+    }
+    handle.shutdown().unwrap();
 }
 
 pub fn limits() -> Limits {
