@@ -7,7 +7,6 @@
 //! never touches the ledger. When the vault stops it writes once more, so the file never lags the
 //! final state.
 
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -151,25 +150,14 @@ pub fn shared_pool_json(snapshot: &Snapshot, now: SystemTime) -> Value {
 /// new temporary file of its own (exclusive, unpredictable name, never through a symlink, with
 /// `access`'s mode), fsync, rename, fsync of the folder. A failure removes the temporary file.
 pub(crate) fn write_atomically(path: &Path, value: &Value, access: FileAccess) -> std::io::Result<()> {
-    if let Ok(existing) = fs::symlink_metadata(path) {
-        if !existing.is_file() {
-            return Err(std::io::Error::other("refused: not a regular file (a symlink?)"));
-        }
-        platform::check_owner(&existing)
-            .map_err(|refusal| std::io::Error::other(format!("refused: {refusal}")))?;
-    }
-    let (mut file, temporary) = platform::create_temp(path, access)?;
-    let written = serde_json::to_string_pretty(value)
-        .map_err(std::io::Error::other)
-        .and_then(|text| file.write_all(text.as_bytes()))
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .and_then(|()| fs::rename(&temporary, path));
-    if let Err(error) = written {
-        drop(file);
-        let _ = fs::remove_file(&temporary);
-        return Err(error);
-    }
+    platform::check_replaceable(path)
+        .map_err(|refusal| std::io::Error::other(format!("refused: {refusal}")))?;
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    platform::replace_file(path, access, |file| {
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    })?;
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         platform::sync_dir(folder)?;
     }

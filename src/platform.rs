@@ -181,6 +181,34 @@ pub(crate) fn create_temp(path: &Path, access: FileAccess) -> io::Result<(File, 
     }
 }
 
+/// Replaces `path` with a file `fill` builds under a temporary name of its own (`create_temp`),
+/// renamed into place once `fill` succeeds, so a reader sees the old file or the new one, never a
+/// part. On failure the temporary file is removed. `fill` syncs what needs syncing; the rename is
+/// not followed by a folder sync (callers that need one do it). Returns what `fill` returned.
+pub(crate) fn replace_file<T>(
+    path: &Path,
+    access: FileAccess,
+    fill: impl FnOnce(&mut File) -> io::Result<T>,
+) -> io::Result<T> {
+    let (mut file, temporary) = create_temp(path, access)?;
+    let built = fill(&mut file).and_then(|value| fs::rename(&temporary, path).map(|()| value));
+    if built.is_err() {
+        drop(file);
+        let _ = fs::remove_file(&temporary);
+    }
+    built
+}
+
+/// What may stand at a path the vault replaces: nothing, or a regular file of this user (never a
+/// symlink, nor another user's file).
+pub(crate) fn check_replaceable(path: &Path) -> Result<(), PathRefusal> {
+    match fs::symlink_metadata(path) {
+        Ok(existing) if !existing.is_file() => Err(PathRefusal::Kind),
+        Ok(existing) => check_owner(&existing),
+        Err(_) => Ok(()),
+    }
+}
+
 /// `true` for the temporary names `create_temp` makes for `stem`: `<stem>.<16 hex>.tmp`.
 pub(crate) fn is_temp_of(name: &str, stem: &str) -> bool {
     name.strip_prefix(stem)

@@ -217,9 +217,8 @@ impl Replay<'_> {
             };
             let (seq, payload, end) = match parse_record(&bytes, offset) {
                 Ok(parsed) => parsed,
-                Err(reason) if last && nothing_valid_follows(&bytes, offset) => {
+                Err(_) if last && nothing_valid_follows(&bytes, offset) => {
                     self.torn_tail = Some(cut_tail(path, &bytes, offset, access)?);
-                    let _ = reason;
                     break;
                 }
                 Err(reason) => return Err(corrupt(reason)),

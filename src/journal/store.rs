@@ -262,21 +262,14 @@ pub(crate) fn write_checkpoint(
     header[24..32].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     header[32..36].copy_from_slice(&crc::update(0, &payload).to_le_bytes());
     let path = checkpoint_path(dir, seq);
-    let (mut file, temporary) = platform::create_temp(&path, access).map_err(io(&path))?;
-    let written = file
-        .write_all(&header)
-        .and_then(|()| file.write_all(&payload))
-        .and_then(|()| file.sync_all())
-        .map_err(io(&temporary))
-        .and_then(|()| {
-            crate::failpoint::hit("checkpoint.temp_written", || {});
-            fs::rename(&temporary, &path).map_err(io(&path))
-        });
-    if let Err(error) = written {
-        drop(file);
-        let _ = fs::remove_file(&temporary);
-        return Err(error);
-    }
+    platform::replace_file(&path, access, |file| {
+        file.write_all(&header)?;
+        file.write_all(&payload)?;
+        file.sync_all()?;
+        crate::failpoint::hit("checkpoint.temp_written", || {});
+        Ok(())
+    })
+    .map_err(io(&path))?;
     crate::failpoint::hit("checkpoint.renamed", || {});
     sync_dir(dir)
 }

@@ -355,24 +355,34 @@ impl Builder {
     }
 }
 
-/// Applies configuration differences as ordinary (journalled) commands, in order.
+/// Applies configuration differences as ordinary (journalled) commands, in order, and returns
+/// once the published snapshot shows them all (a receipt comes before its snapshot).
 #[cfg(not(capvault_loom))]
 fn apply_drift(handle: &mut Handle, drifts: &[crate::drift::Drift]) -> Result<(), SpawnError> {
+    let mut last_seq = 0;
     for drift in drifts {
         let refused = || SpawnError::ConfigDrift(vec![drift.clone()]);
         let mut opened = None;
         for command in drift.commands(None) {
-            if let crate::Outcome::BookOpened { book } =
-                handle.submit(command).map_err(|_| refused())?.outcome
-            {
+            let receipt = handle.submit(command).map_err(|_| refused())?;
+            last_seq = receipt.seq;
+            if let crate::Outcome::BookOpened { book } = receipt.outcome {
                 opened = Some(book);
             }
         }
         if opened.is_some() {
             for command in drift.commands(opened) {
-                handle.submit(command).map_err(|_| refused())?;
+                last_seq = handle.submit(command).map_err(|_| refused())?.seq;
             }
         }
+    }
+    // The owner publishes right after answering; the wait is that long (or until it stops).
+    let reader = handle.reader();
+    while reader.snapshot().seq() < last_seq {
+        if let Some(stopped) = reader.stopped() {
+            return Err(SpawnError::Setting { name: "on_config_drift", reason: stopped.reason() });
+        }
+        std::thread::yield_now();
     }
     Ok(())
 }

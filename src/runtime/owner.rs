@@ -57,7 +57,8 @@ struct MirrorClose {
 impl Drop for MirrorClose {
     fn drop(&mut self) {
         if let Some(shm) = &self.shm {
-            if self.orderly && !std::thread::panicking() {
+            // `orderly` is set only when the loop returned, never while a panic unwinds.
+            if self.orderly {
                 shm.close();
             } else {
                 shm.fail();
@@ -96,6 +97,7 @@ impl Owner {
         {
             mirror.orderly = orderly;
         }
+        #[cfg(capvault_loom)]
         let _ = orderly;
     }
 

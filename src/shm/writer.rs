@@ -1,6 +1,6 @@
 //! The writer: the owner thread's end of the shared-memory mirror.
 
-use std::fs::{self, File, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,31 +51,18 @@ pub(crate) fn create_mapped(
         }
         Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
     }
-    match fs::symlink_metadata(path) {
-        Ok(existing) if !existing.is_file() => return Err(refused(path, PathRefusal::Kind)),
-        Ok(existing) => platform::check_owner(&existing).map_err(|r| refused(path, r))?,
-        Err(_) => {}
-    }
-    let (file, temporary) = platform::create_temp(path, access).map_err(io(path))?;
-    let built = file
-        .set_len(total_size as u64)
-        .and_then(|()| WordMap::read_write(&file))
-        .map_err(io(&temporary))
-        .and_then(|map| {
-            for &(word, value) in header {
-                // Relaxed: the rename below publishes the file; nobody maps it before.
-                map.words()[word].store(value, Ordering::Relaxed);
-            }
-            fs::rename(&temporary, path).map_err(io(path))?;
-            Ok(map)
-        });
-    match built {
-        Ok(map) => Ok((map, lock)),
-        Err(error) => {
-            let _ = fs::remove_file(&temporary);
-            Err(error)
+    platform::check_replaceable(path).map_err(|r| refused(path, r))?;
+    let map = platform::replace_file(path, access, |file| {
+        file.set_len(total_size as u64)?;
+        let map = WordMap::read_write(file)?;
+        for &(word, value) in header {
+            // Relaxed: the rename publishes the file; nobody maps it before.
+            map.words()[word].store(value, Ordering::Relaxed);
         }
-    }
+        Ok(map)
+    })
+    .map_err(io(path))?;
+    Ok((map, lock))
 }
 
 /// Opens an existing mapped file for reading: its length, with the missing and empty cases named.
