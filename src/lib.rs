@@ -41,78 +41,63 @@
 //! # }
 //! ```
 
+#![cfg_attr(capvault_loom, allow(dead_code, unused_imports))]
+
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod book;
-mod code;
-mod command;
-mod config;
-mod drift;
-#[cfg(not(capvault_loom))]
+// The layers, each importing only those above it in this list (`docs/design.md`). The loom
+// build compiles the model, the runtime core and the concurrency primitives alone.
 #[doc(hidden)]
 pub mod failpoint;
-mod id_map;
 #[cfg(not(capvault_loom))]
 mod journal;
 mod ledger;
 #[cfg(not(capvault_loom))]
 mod mirror;
-mod money;
-mod order;
-mod order_id;
-mod outcome;
 #[cfg(all(unix, not(capvault_loom)))]
 mod platform;
-mod ratio;
-mod rejection;
-mod resolved;
 mod runtime;
-mod shm;
-mod snapshot;
 mod sync;
-mod view;
-mod wait;
+#[cfg(not(capvault_loom))]
+mod vault;
 
-pub use book::{
-    Book, BookId, BookSpec, Health, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL,
-    SLOT_TOTAL,
+pub use ledger::{
+    drift, Amount, AmountError, AmountRule, Book, BookConfig, BookId, BookSpec, ClientOrderId, CodeError,
+    Command, ConfigError, Currency, Drift, DriftPolicy, Grouped, Health, Label, Ledger, LedgerConfig, Limits,
+    Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, Ratio, RatioError, RatioSetting,
+    Rejection, ReserveField, Side, StepPenalty, Strategy, StrategyConfig, StrategySlotConfig, Venue,
+    SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
-pub use code::{CodeError, Currency, Label, Venue};
-pub use command::Command;
-pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConfig};
-pub use drift::{drift, Drift, DriftPolicy};
+pub use runtime::{
+    DetachedOutcome, Handle, PublishHook, Reader, Receipt, ShutdownError, Snapshot, SnapshotRef, StartError,
+    Stats, Stopped, SubmitError, TrySubmitError, WaitStrategy,
+};
+
 #[cfg(not(capvault_loom))]
 pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
-pub use ledger::Ledger;
 #[cfg(not(capvault_loom))]
-pub use mirror::{iso8601, shared_pool_json, MirrorStats};
-pub use money::{Amount, AmountError, Grouped};
-pub use order::{Order, OrderState, Side};
-pub use order_id::{ClientOrderId, OrderIdError};
-pub use outcome::Outcome;
+pub use mirror::json::{iso8601, shared_pool_json, MirrorStats};
+#[cfg(not(capvault_loom))]
+pub use mirror::quote::{DataType, QuoteReader, QuoteWriter, SingleQuote};
+#[cfg(not(capvault_loom))]
+pub use mirror::shm::{
+    shm_path, Geometry, ShmError, ShmReader, ShmWriter, WriterState, WriterStatus, LAYOUT_VERSION,
+};
 #[cfg(all(unix, not(capvault_loom)))]
 pub use platform::FileAccess;
-pub use ratio::{Ratio, RatioError};
-pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
-pub use runtime::{
-    Builder, DetachedOutcome, Handle, PublishHook, Reader, Receipt, ShutdownError, SnapshotRef, SpawnError,
-    Stopped, SubmitError, TrySubmitError,
-};
 #[cfg(not(capvault_loom))]
-pub use shm::{
-    shm_path, DataType, Geometry, QuoteReader, QuoteWriter, ShmError, ShmReader, ShmWriter, SingleQuote,
-    WriterState, WriterStatus, LAYOUT_VERSION,
-};
+pub use vault::{Builder, SpawnError};
+
+/// Under loom the vault is its runtime core alone.
+#[cfg(capvault_loom)]
+pub use runtime::CoreBuilder as Builder;
 
 /// The seqlock, exposed to the loom models only.
 #[cfg(capvault_loom)]
 #[doc(hidden)]
 pub mod loom_seqlock {
-    pub use crate::shm::seqlock::{ReadError, SeqLock, WriteGuard};
+    pub use crate::sync::seqlock::{ReadError, SeqLock, WriteGuard};
 }
-pub use snapshot::{Snapshot, Stats};
-pub use view::{PenaltyConfig, PoolView, StepPenalty};
-pub use wait::WaitStrategy;

@@ -3,16 +3,16 @@
 
 use std::fmt;
 
-use crate::book::{Book, BookId, BookSpec, Strategy, StrategyConfig};
-use crate::code::{Currency, Label, Venue};
-use crate::command::Command;
-use crate::config::Limits;
-use crate::ledger::LedgerImage;
-use crate::money::Amount;
-use crate::order::{Order, OrderState, Side};
-use crate::order_id::ClientOrderId;
-use crate::ratio::Ratio;
-use crate::view::{PenaltyConfig, StepPenalty};
+use crate::ledger::book::{Book, BookId, BookSpec, Strategy, StrategyConfig};
+use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::command::Command;
+use crate::ledger::config::Limits;
+use crate::ledger::money::Amount;
+use crate::ledger::order::{Order, OrderState, Side};
+use crate::ledger::order_id::ClientOrderId;
+use crate::ledger::ratio::Ratio;
+use crate::ledger::view::{PenaltyConfig, StepPenalty};
+use crate::ledger::{LedgerImage, LedgerParts};
 
 /// Where and why bytes did not decode.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -352,15 +352,6 @@ pub(crate) fn encode_ledger(image: &LedgerImage<'_>, out: &mut Vec<u8>) {
         e.id(*id);
         e.state(*state);
     }
-}
-
-/// The parts of a ledger decoded from a checkpoint, for `Ledger::from_parts` to validate.
-pub(crate) struct LedgerParts {
-    pub(crate) limits: Limits,
-    pub(crate) credit_limits: Vec<(Currency, Amount)>,
-    pub(crate) books: Vec<Book>,
-    pub(crate) orders: Vec<Order>,
-    pub(crate) resolved: Vec<(ClientOrderId, OrderState)>,
 }
 
 /// Decodes a whole ledger; counts are bounded by the limits read first.

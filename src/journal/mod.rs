@@ -5,13 +5,14 @@
 mod codec;
 mod crc;
 mod recover;
+mod stage;
 mod store;
 
-pub(crate) use codec::LedgerParts;
 pub(crate) use recover::recover_with;
 pub use recover::{recover, Recovery, TornTail};
+pub(crate) use stage::JournalStage;
 pub use store::CheckpointStats;
-pub(crate) use store::{write_checkpoint, CheckpointJob, Checkpointer, JournalWriter, LOCK_NAME};
+pub(crate) use store::{write_checkpoint, Checkpointer, JournalWriter, LOCK_NAME};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -75,7 +76,7 @@ pub enum JournalError {
         /// Its sequence.
         seq: u64,
         /// The ledger's refusal.
-        rejection: crate::Rejection,
+        rejection: crate::ledger::Rejection,
     },
 }
 

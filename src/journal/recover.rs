@@ -46,7 +46,7 @@ pub struct Recovery {
     pub torn_tail: Option<TornTail>,
     /// How the configuration the vault was started with differs from the recovered settings
     /// (empty from [`recover`] itself, which knows no configuration; the builder fills it).
-    pub config_drift: Vec<crate::drift::Drift>,
+    pub config_drift: Vec<crate::ledger::drift::Drift>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, JournalError> {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use crate::command::Command;
 use crate::journal::codec::{encode_command, encode_ledger};
 use crate::journal::{crc, io, Durability, JournalError};
+use crate::ledger::command::Command;
 use crate::ledger::Ledger;
 use crate::platform::{self, FileAccess};
 

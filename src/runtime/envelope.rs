@@ -1,8 +1,8 @@
 //! What travels over the command channel and back.
 
-use crate::command::Command;
-use crate::outcome::Outcome;
-use crate::rejection::Rejection;
+use crate::ledger::command::Command;
+use crate::ledger::outcome::Outcome;
+use crate::ledger::rejection::Rejection;
 use crate::runtime::reply::Responder;
 use crate::sync::channel::Sender;
 

@@ -2,9 +2,8 @@
 
 use std::fmt;
 
-use crate::command::Command;
-use crate::config::ConfigError;
-use crate::rejection::Rejection;
+use crate::ledger::command::Command;
+use crate::ledger::rejection::Rejection;
 
 /// Why the runtime is no longer taking commands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -127,9 +126,11 @@ impl fmt::Display for TrySubmitError {
 
 impl std::error::Error for TrySubmitError {}
 
-/// Why the runtime could not start.
+/// Why the runtime core could not start (the builder reports each as the
+/// [`SpawnError`](crate::SpawnError) variant of the same name).
 #[derive(Debug)]
-pub enum SpawnError {
+#[non_exhaustive]
+pub enum StartError {
     /// A setting is out of range.
     Setting {
         /// The setting.
@@ -144,73 +145,27 @@ pub enum SpawnError {
         /// The cores there are.
         available: usize,
     },
-    /// The ledger configuration was refused.
-    Config(ConfigError),
-    /// The data directory could not be recovered or its journal started.
-    #[cfg(not(capvault_loom))]
-    Journal(crate::journal::JournalError),
-    /// Another vault (in this process or another) holds the data directory's lock.
-    DataDirLocked {
-        /// The lock file.
-        path: std::path::PathBuf,
-        /// The holder's process id, as it wrote it in the lock file.
-        pid: Option<u32>,
-    },
-    /// A path the vault would use is refused: owned by another user, a symlink, or a folder
-    /// others may write into (`docs/security.md`).
-    UnsafePath {
-        /// The path.
-        path: std::path::PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// The configuration given to the builder differs from the state recovered from the data
-    /// directory, and the builder was told to refuse (see [`Builder::on_config_drift`]).
-    ///
-    /// [`Builder::on_config_drift`]: crate::Builder::on_config_drift
-    #[cfg(not(capvault_loom))]
-    ConfigDrift(Vec<crate::drift::Drift>),
-    /// The shared-memory mirror could not be created.
-    #[cfg(not(capvault_loom))]
-    Shm(crate::shm::ShmError),
     /// The owner thread could not be spawned.
     Spawn(std::io::Error),
 }
 
-impl fmt::Display for SpawnError {
+impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SpawnError::Setting { name, reason } => write!(f, "{name}: {reason}"),
-            SpawnError::CoreNotFound { core, available } => {
+            StartError::Setting { name, reason } => write!(f, "{name}: {reason}"),
+            StartError::CoreNotFound { core, available } => {
                 write!(f, "cannot pin to core {core}: it does not exist or is not available ({available} cores available)")
             }
-            SpawnError::Config(error) => write!(f, "{error}"),
-            #[cfg(not(capvault_loom))]
-            SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
-            #[cfg(not(capvault_loom))]
-            SpawnError::Journal(error) => write!(f, "data directory: {error}"),
-            SpawnError::DataDirLocked { path, pid } => match pid {
-                Some(pid) => write!(f, "{}: the data directory is in use by process {pid}", path.display()),
-                None => write!(f, "{}: the data directory is in use by another vault", path.display()),
-            },
-            SpawnError::UnsafePath { path, reason } => write!(f, "{}: refused: {reason}", path.display()),
-            #[cfg(not(capvault_loom))]
-            SpawnError::ConfigDrift(drifts) => {
-                write!(f, "the configuration differs from the recovered state:")?;
-                for drift in drifts {
-                    write!(f, "\n  {drift}")?;
-                }
-                Ok(())
-            }
-            SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
+            StartError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
         }
     }
 }
 
-impl std::error::Error for SpawnError {}
-
-impl From<ConfigError> for SpawnError {
-    fn from(error: ConfigError) -> SpawnError {
-        SpawnError::Config(error)
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Spawn(error) => Some(error),
+            _ => None,
+        }
     }
 }

@@ -1,16 +1,16 @@
 //! Handles: how other threads submit commands to the owner.
 
-use crate::command::Command;
-use crate::outcome::Outcome;
+use crate::ledger::command::Command;
+use crate::ledger::outcome::Outcome;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{ShutdownError, Stopped, SubmitError, TrySubmitError};
 use crate::runtime::reader::Reader;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::shared::Shared;
-use crate::snapshot::Snapshot;
+use crate::runtime::snapshot::Snapshot;
+use crate::runtime::wait::WaitStrategy;
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{Arc, Ordering};
-use crate::wait::WaitStrategy;
 
 /// What an accepted command returns through a blocking submit.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -144,14 +144,12 @@ impl Handle {
         self.outcomes_rx.try_recv().ok()
     }
 
-    /// What recovery found when the vault started from a data directory.
-    #[cfg(not(capvault_loom))]
-    pub fn recovery(&self) -> Option<crate::journal::Recovery> {
-        self.shared.recovery.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// What the builder started beside the owner, for the layer that knows its type.
+    pub(crate) fn companion(&self) -> Option<&dyn std::any::Any> {
+        self.shared.companion.get().map(|companion| companion.as_any())
     }
 
     /// The error that stopped the vault (a journal write or rotation), if one did.
-    #[cfg(not(capvault_loom))]
     pub fn failure(&self) -> Option<String> {
         self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -211,11 +209,7 @@ impl Handle {
                 }
             }
         }
-        #[cfg(not(capvault_loom))]
-        {
-            self.shared.join_checkpointer();
-            self.shared.stop_mirror();
-        }
+        self.shared.stop_companion();
         match self.shared.stop_reason() {
             Stopped::ShutDown => Ok(self.shared.snapshot.load_full()),
             failed => Err(ShutdownError::Stopped(failed)),

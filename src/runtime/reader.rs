@@ -4,7 +4,7 @@ use std::ops::Deref;
 
 use crate::runtime::error::Stopped;
 use crate::runtime::shared::Shared;
-use crate::snapshot::Snapshot;
+use crate::runtime::snapshot::Snapshot;
 use crate::sync::{Arc, Loaded};
 
 /// Reads the vault's latest snapshot without waiting. `Clone + Send + Sync`; holds no sender,
@@ -40,16 +40,9 @@ impl Reader {
         self.shared.snapshot.load_full()
     }
 
-    /// What the JSON mirror has done: writes, failures, the last error.
-    #[cfg(not(capvault_loom))]
-    pub fn mirror_stats(&self) -> crate::mirror::MirrorStats {
-        self.shared.mirror_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// What the checkpoint thread has done.
-    #[cfg(not(capvault_loom))]
-    pub fn checkpoint_stats(&self) -> crate::journal::CheckpointStats {
-        self.shared.checkpoint_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// What the builder started beside the owner, for the layer that knows its type.
+    pub(crate) fn companion(&self) -> Option<&dyn std::any::Any> {
+        self.shared.companion.get().map(|companion| companion.as_any())
     }
 
     /// `Some` once the owner has stopped, with why.

@@ -23,10 +23,10 @@
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use crate::outcome::Outcome;
+use crate::ledger::outcome::Outcome;
 use crate::runtime::error::SubmitError;
+use crate::runtime::wait::{self, WaitStrategy};
 use crate::sync::{thread, AtomicU32, Mutex, Ordering, UnsafeCell};
-use crate::wait::{self, WaitStrategy};
 
 const EMPTY: u32 = 0;
 const FILLED: u32 = 1;
@@ -106,8 +106,7 @@ impl ReplySlot {
     fn complete(&self, to: u32) {
         // Release: publishes the answer. Acquire on failure: sees the waiter the submitter left.
         // (The mutant build weakens it, for the loom models to catch; see docs/design.md.)
-        let publish =
-            if cfg!(capvault_loom_mutant = "relaxed_reply") { Ordering::Relaxed } else { Ordering::Release };
+        let publish = if crate::sync::mutant::RELAXED_REPLY { Ordering::Relaxed } else { Ordering::Release };
         match self.state.compare_exchange(EMPTY, to, publish, Ordering::Acquire) {
             Ok(_) => {}
             Err(PARKED) => {

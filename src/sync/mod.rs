@@ -87,7 +87,12 @@ mod imp {
     /// The bounded channel: a stand-in on loom primitives.
     pub(crate) mod channel {
         pub(crate) use super::super::loom_channel::{bounded, Receiver, Sender};
-        pub(crate) use crossbeam_channel::TrySendError;
+        pub(crate) use crossbeam_channel::{TryRecvError, TrySendError};
+    }
+
+    /// A hint inside a spin loop: under loom, a yield, so the model explores the other threads.
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
     }
 
     pub(crate) fn spawn<F: FnOnce() + Send + 'static>(
@@ -123,3 +128,69 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+pub(crate) mod seqlock;
+
+/// `true` in the loom build. Loom has no clock and explores every step of a spin loop, so the
+/// waits take their blocking path there (`runtime::wait`); the branch is constant, and the
+/// other build compiles it away.
+pub(crate) const MODELLED: bool = cfg!(capvault_loom);
+
+/// The deliberately broken builds the loom models must catch (`docs/design.md`, "Loom
+/// mutants"). Each is `false` in every real build.
+pub(crate) mod mutant {
+    /// The owner publishes a batch's snapshot before applying it.
+    pub(crate) const PUBLISH_BEFORE_APPLY: bool = cfg!(capvault_loom_mutant = "publish_before_apply");
+    /// A stopped owner leaves queued envelopes in the channel.
+    pub(crate) const NO_DISCARD: bool = cfg!(capvault_loom_mutant = "no_discard");
+    /// The reply slot publishes its answer with `Relaxed`.
+    pub(crate) const RELAXED_REPLY: bool = cfg!(capvault_loom_mutant = "relaxed_reply");
+    /// The seqlock reader leaves out its fence.
+    pub(crate) const SEQLOCK_NO_FENCE: bool = cfg!(capvault_loom_mutant = "seqlock_no_fence");
+}
+
+/// Which vault's owner runs on the current thread, so a blocking call from there can be refused
+/// instead of waiting for itself. Loom runs every modelled thread on one OS thread, where a
+/// thread-local cannot tell them apart: there it never matches.
+pub(crate) mod owner_mark {
+    #[cfg(not(capvault_loom))]
+    std::thread_local! {
+        /// The address of the vault state whose owner runs on this thread, or 0.
+        static OWNER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Marks the calling thread as the owner of the vault state at `address`.
+    pub(crate) fn enter(address: usize) {
+        #[cfg(not(capvault_loom))]
+        OWNER_OF.with(|owner| owner.set(address));
+        #[cfg(capvault_loom)]
+        let _ = address;
+    }
+
+    /// `true` on the owner thread of the vault state at `address`.
+    pub(crate) fn is(address: usize) -> bool {
+        #[cfg(not(capvault_loom))]
+        return OWNER_OF.with(|owner| owner.get() == address);
+        #[cfg(capvault_loom)]
+        {
+            let _ = address;
+            false
+        }
+    }
+}
+
+/// Pins the calling thread to `core`; `false` if it cannot be. (Loom: always pinned.)
+pub(crate) fn pin_current(core: usize) -> bool {
+    #[cfg(not(capvault_loom))]
+    return core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    #[cfg(capvault_loom)]
+    {
+        let _ = core;
+        true
+    }
+}
+
+/// The cores this process may run on now.
+pub(crate) fn cores_available() -> usize {
+    std::thread::available_parallelism().map_or(0, usize::from)
+}

@@ -79,7 +79,7 @@ impl<'a> SeqLock<'a> {
             // Acquire fence: if any data load above saw a store of a later write, the sequence
             // load below sees that write's odd sequence (fence-fence synchronisation). The mutant
             // build drops it, for the loom model to catch (docs/design.md).
-            if !cfg!(capvault_loom_mutant = "seqlock_no_fence") {
+            if !crate::sync::mutant::SEQLOCK_NO_FENCE {
                 fence(Ordering::Acquire);
             }
             // Relaxed: ordered by the fence.

@@ -8,9 +8,9 @@
 
 use std::collections::VecDeque;
 
-use crate::id_map::IdMap;
-use crate::order::OrderState;
-use crate::order_id::ClientOrderId;
+use crate::ledger::id_map::IdMap;
+use crate::ledger::order::OrderState;
+use crate::ledger::order_id::ClientOrderId;
 
 #[derive(Clone, Debug)]
 pub(crate) struct ResolvedWindow {
@@ -42,7 +42,6 @@ impl ResolvedWindow {
     }
 
     /// The remembered ids with how they ended, oldest first.
-    #[cfg(not(capvault_loom))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ClientOrderId, OrderState)> + '_ {
         self.order.iter().filter_map(|id| self.states.get(id).map(|state| (*id, *state)))
     }

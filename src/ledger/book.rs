@@ -4,10 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::code::{Currency, Label, Venue};
-use crate::money::Amount;
-use crate::ratio::Ratio;
-use crate::view::{PenaltyConfig, PoolView, StepPenalty};
+use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::money::Amount;
+use crate::ledger::ratio::Ratio;
+use crate::ledger::view::{PenaltyConfig, PoolView, StepPenalty};
 
 /// Slots a book may have, counting the total and the pool (seed 004: 1 wallet + 62 strategies).
 pub const SLOTS_MAX: u8 = 64;

@@ -16,7 +16,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use crate::order_id::ClientOrderId;
+use crate::ledger::order_id::ClientOrderId;
 
 const EMPTY: u32 = u32::MAX;
 

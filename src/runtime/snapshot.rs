@@ -1,11 +1,11 @@
 //! Snapshots: immutable copies of the ledger's books and live orders, published once per batch.
 
-use crate::book::{Book, BookId};
+use crate::ledger::book::{Book, BookId};
+use crate::ledger::money::Amount;
+use crate::ledger::order::Order;
+use crate::ledger::order_id::ClientOrderId;
+use crate::ledger::view::PoolView;
 use crate::ledger::Ledger;
-use crate::money::Amount;
-use crate::order::Order;
-use crate::order_id::ClientOrderId;
-use crate::view::PoolView;
 
 /// Counters since the runtime started.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -40,7 +40,6 @@ impl Snapshot {
     }
 
     /// A snapshot read back from a mirror.
-    #[cfg(not(capvault_loom))]
     pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: Vec<Order>, stats: Stats) -> Snapshot {
         Snapshot { seq, books, orders, stats }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::money::Amount;
+use crate::ledger::money::Amount;
 
 /// A non-negative ratio in parts per million: `Ratio::from_ppm(150_000)` is 15%.
 ///

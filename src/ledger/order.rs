@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::book::BookId;
-use crate::money::Amount;
-use crate::order_id::ClientOrderId;
+use crate::ledger::book::BookId;
+use crate::ledger::money::Amount;
+use crate::ledger::order_id::ClientOrderId;
 
 /// The direction of an order. Buys commit capital and pass every rule; sells only need the
 /// funds (they reduce exposure, so the reserve ratio, the nominal cap and forced-reduce let them
@@ -44,7 +44,6 @@ pub enum OrderState {
     Dropped,
 }
 
-#[cfg(not(capvault_loom))]
 impl Side {
     /// The side's code in the journal and the shared-memory layout: 1 buy, 2 sell.
     pub(crate) const fn code(self) -> u8 {
@@ -64,7 +63,6 @@ impl Side {
     }
 }
 
-#[cfg(not(capvault_loom))]
 impl OrderState {
     /// The state's code in the journal and the shared-memory layout: 1 pending, 2 partially
     /// filled, 3 filled, 4 cancelled, 5 released, 6 dropped.

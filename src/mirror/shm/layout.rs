@@ -4,14 +4,14 @@
 
 use std::mem::{offset_of, size_of};
 
-use crate::book::{Book, BookId, BookSpec, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY};
-use crate::code::{Currency, Label, Venue};
-use crate::money::Amount;
-use crate::order::{Order, OrderState, Side};
-use crate::order_id::ClientOrderId;
-use crate::ratio::Ratio;
-use crate::snapshot::{Snapshot, Stats};
-use crate::view::{PenaltyConfig, StepPenalty};
+use crate::ledger::book::{Book, BookId, BookSpec, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY};
+use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::money::Amount;
+use crate::ledger::order::{Order, OrderState, Side};
+use crate::ledger::order_id::ClientOrderId;
+use crate::ledger::ratio::Ratio;
+use crate::ledger::view::{PenaltyConfig, StepPenalty};
+use crate::runtime::snapshot::{Snapshot, Stats};
 
 /// `b"CAPVAULT"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CAPVAULT");
@@ -154,6 +154,10 @@ pub(crate) use word;
 
 /// The word index of the sequence in the header.
 pub const SEQ_WORD: usize = word!(Header, seq);
+/// The word holding the writer's process id.
+pub const WRITER_PID_WORD: usize = word!(Header, writer_pid);
+/// The header's size in bytes.
+pub const HEADER_BYTES: u64 = size_of::<Header>() as u64;
 /// The word index of the heartbeat.
 pub const HEARTBEAT_WORD: usize = word!(Header, heartbeat_ns);
 /// The word index of the flags.

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::book::{BookId, Health};
-use crate::money::Amount;
-use crate::order::OrderState;
+use crate::ledger::book::{BookId, Health};
+use crate::ledger::money::Amount;
+use crate::ledger::order::OrderState;
 
 /// The result of an accepted command, with the figures a caller acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::money::Amount;
-use crate::ratio::Ratio;
+use crate::ledger::money::Amount;
+use crate::ledger::ratio::Ratio;
 
 /// A book's figures, as a strategy sees them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -116,7 +116,6 @@ impl StepPenalty {
     }
 
     /// A gate in a known state, as read back from a mirror.
-    #[cfg(not(capvault_loom))]
     pub(crate) const fn restore(config: PenaltyConfig, active: bool) -> StepPenalty {
         StepPenalty { config, active }
     }

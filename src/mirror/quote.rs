@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use atomic_float::AtomicF64;
 
-use crate::code::{Currency, Venue};
-use crate::shm::error::ShmError;
-use crate::shm::map::WordMap;
-use crate::shm::seqlock::{ReadError, SeqLock};
-use crate::shm::writer::{create_mapped, open_mapped};
+use crate::ledger::code::{Currency, Venue};
+use crate::mirror::shm::file::{create_mapped, open_mapped};
+use crate::mirror::shm::map::WordMap;
+use crate::mirror::shm::ShmError;
+use crate::sync::seqlock::{ReadError, SeqLock};
 
 /// `b"CVQUOTES"` as a little-endian `u64`.
 const QUOTE_MAGIC: u64 = u64::from_le_bytes(*b"CVQUOTES");

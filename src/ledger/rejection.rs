@@ -7,12 +7,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::book::BookId;
-use crate::code::{Currency, Label, Venue};
-use crate::money::Amount;
-use crate::order::{OrderState, Side};
-use crate::order_id::ClientOrderId;
-use crate::ratio::Ratio;
+use crate::ledger::book::BookId;
+use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::money::Amount;
+use crate::ledger::order::{OrderState, Side};
+use crate::ledger::order_id::ClientOrderId;
+use crate::ledger::ratio::Ratio;
 
 /// What is wrong with an amount on its own.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -8,28 +8,36 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::book::{
+use crate::ledger::book::{
     Book, BookId, BookSpec, Health, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
-use crate::code::{Currency, Label, Venue};
-use crate::command::Command;
-use crate::config::{ConfigError, LedgerConfig, Limits};
-use crate::id_map::IdMap;
-use crate::money::Amount;
-use crate::order::{Order, OrderState, Side};
-use crate::order_id::ClientOrderId;
-use crate::outcome::Outcome;
-use crate::ratio::Ratio;
-use crate::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
-use crate::resolved::ResolvedWindow;
-use crate::view::PoolView;
+use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::command::Command;
+use crate::ledger::config::{ConfigError, LedgerConfig, Limits};
+use crate::ledger::id_map::IdMap;
+use crate::ledger::money::Amount;
+use crate::ledger::order::{Order, OrderState, Side};
+use crate::ledger::order_id::ClientOrderId;
+use crate::ledger::outcome::Outcome;
+use crate::ledger::ratio::Ratio;
+use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+use crate::ledger::resolved::ResolvedWindow;
+use crate::ledger::view::PoolView;
 
 /// Everything a checkpoint holds, borrowed from a ledger.
-#[cfg(not(capvault_loom))]
 pub(crate) struct LedgerImage<'a> {
     pub(crate) limits: Limits,
     pub(crate) credit_limits: &'a [(Currency, Amount)],
     pub(crate) books: &'a [Book],
+    pub(crate) orders: Vec<Order>,
+    pub(crate) resolved: Vec<(ClientOrderId, OrderState)>,
+}
+
+/// The parts of a ledger decoded from a checkpoint, for `Ledger::from_parts` to validate.
+pub(crate) struct LedgerParts {
+    pub(crate) limits: Limits,
+    pub(crate) credit_limits: Vec<(Currency, Amount)>,
+    pub(crate) books: Vec<Book>,
     pub(crate) orders: Vec<Order>,
     pub(crate) resolved: Vec<(ClientOrderId, OrderState)>,
 }
@@ -152,7 +160,6 @@ impl Ledger {
     }
 
     /// The ledger's whole state, for a checkpoint.
-    #[cfg(not(capvault_loom))]
     pub(crate) fn image(&self) -> LedgerImage<'_> {
         LedgerImage {
             limits: self.limits,
@@ -168,8 +175,7 @@ impl Ledger {
     ///
     /// # Errors
     /// A description of the first thing that does not hold.
-    #[cfg(not(capvault_loom))]
-    pub(crate) fn from_parts(parts: crate::journal::LedgerParts) -> Result<Ledger, String> {
+    pub(crate) fn from_parts(parts: LedgerParts) -> Result<Ledger, String> {
         let mut ledger = Ledger::new(parts.limits).map_err(|e| e.to_string())?;
         if parts.books.len() > usize::from(parts.limits.books_max)
             || parts.credit_limits.len() > usize::from(parts.limits.currencies_max)
@@ -209,7 +215,6 @@ impl Ledger {
     /// position, its pair is unique, its spec valid, its credit limit its currency's, every
     /// strategy's figures non-negative with `direct <= used`, and a cap or loss limit not
     /// negative. (The balance invariant and the per-order sums are `audit`'s.)
-    #[cfg(not(capvault_loom))]
     fn check_restored_book(&self, index: usize, book: &Book, before: &[Book]) -> Result<(), String> {
         let spec = &book.spec;
         if book.id.index() != index {
@@ -239,7 +244,6 @@ impl Ledger {
 
     /// A checkpointed order is live, unique, in a strategy slot of a book that exists, with a
     /// positive amount split into non-negative frozen and used parts that do not exceed it.
-    #[cfg(not(capvault_loom))]
     fn check_restored_order(&self, order: &Order) -> Result<(), String> {
         let id = order.id;
         if self.orders.get(&id).is_some() {
@@ -941,7 +945,7 @@ impl Ledger {
         Ok(Outcome::OrderReleased { returned })
     }
 
-    fn strategy_of(&self, order: &Order) -> &crate::book::Strategy {
+    fn strategy_of(&self, order: &Order) -> &crate::ledger::book::Strategy {
         self.books[order.book.index()]
             .strategy(order.slot)
             .unwrap_or_else(|| unreachable!("order {} names a slot its book lacks", order.id))
@@ -957,10 +961,9 @@ impl Ledger {
     }
 }
 
-#[cfg(all(test, not(capvault_loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::LedgerParts;
 
     fn id(n: u64) -> ClientOrderId {
         ClientOrderId::snowflake(n).unwrap()
@@ -1041,7 +1044,8 @@ mod tests {
     fn edges_of_the_commands_are_accepted() {
         let mut ledger = ledger();
         // A book may keep all of its total in reserve.
-        let mut spec = crate::book::BookSpec::new(Venue::new("X").unwrap(), Currency::new("X").unwrap(), 3);
+        let mut spec =
+            crate::ledger::book::BookSpec::new(Venue::new("X").unwrap(), Currency::new("X").unwrap(), 3);
         spec.reserve_ratio = Ratio::ONE;
         ledger.limits.books_max = 3;
         assert!(matches!(ledger.apply(&Command::OpenBook { spec }), Ok(Outcome::BookOpened { .. })));
@@ -1098,7 +1102,9 @@ mod tests {
         });
         refused("says it is", |p| p.books[1].id = BookId::new(0));
         refused("opened twice", |p| p.books[1].spec = p.books[0].spec);
-        refused("slot count or ratios", |p| p.books[1].strategies.push(crate::book::Strategy::default()));
+        refused("slot count or ratios", |p| {
+            p.books[1].strategies.push(crate::ledger::book::Strategy::default())
+        });
         refused("slot count or ratios", |p| p.books[1].spec.reserve_ratio = Ratio::from_ppm(1_000_001));
         refused("slot count or ratios", |p| p.books[1].spec.penalty.leave = Ratio::from_ppm(950_000));
         refused("is not its currency's", |p| p.books[1].credit_limit = units(5));

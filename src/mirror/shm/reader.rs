@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::shm::error::ShmError;
-use crate::shm::layout::{
+use crate::mirror::shm::error::ShmError;
+use crate::mirror::shm::file::{io, lock_path, open_mapped};
+use crate::mirror::shm::layout::{
     self, Geometry, Header, FLAGS_WORD, FLAG_CLOSED, FLAG_FAILED, HEADER_WORDS, HEARTBEAT_WORD,
     LAYOUT_VERSION, MAGIC, SEQ_WORD, STRATEGIES_PER_BOOK,
 };
-use crate::shm::map::WordMap;
-use crate::shm::seqlock::{ReadError, SeqLock};
-use crate::shm::writer::{lock_path, open_mapped};
-use crate::snapshot::Snapshot;
+use crate::mirror::shm::map::WordMap;
+use crate::runtime::snapshot::Snapshot;
+use crate::sync::seqlock::{ReadError, SeqLock};
 
 /// Is the file's writer alive?
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -83,7 +83,7 @@ impl ShmReader {
     pub fn open_owned_by(path: impl AsRef<Path>, uid: u32) -> Result<ShmReader, ShmError> {
         let path = path.as_ref();
         let (map, len, file) = open_mapped(path, std::mem::size_of::<Header>() as u64, uid)?;
-        let inode = file.metadata().map_err(crate::shm::writer::io(path))?.ino();
+        let inode = file.metadata().map_err(io(path))?.ino();
         // Relaxed: the header's fixed words were written before the file was renamed into place.
         let word = |index: usize| map.words()[index].load(Ordering::Relaxed);
         if word(layout::word!(Header, magic)) != MAGIC {
@@ -156,7 +156,7 @@ impl ShmReader {
     /// As [`Self::read`].
     pub fn read_with_tries(&self, tries: u32) -> Result<Snapshot, ShmError> {
         let expected = self.geometry.total_size() as u64;
-        let len = self.file.metadata().map_err(crate::shm::writer::io(&self.path))?.len();
+        let len = self.file.metadata().map_err(io(&self.path))?.len();
         if len < expected {
             return Err(ShmError::Truncated { path: self.path.clone(), len, expected });
         }

@@ -14,10 +14,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
+use crate::mirror::shm::ShmWriter;
 use crate::platform::{self, FileAccess};
+use crate::runtime::snapshot::Snapshot;
 use crate::runtime::Reader;
-use crate::shm::ShmWriter;
-use crate::snapshot::Snapshot;
 
 /// What the JSON mirror has done so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -18,12 +18,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::book::{BookSpec, StrategyConfig};
-use crate::code::{Currency, Label, Venue};
-use crate::money::Amount;
-use crate::ratio::Ratio;
-use crate::rejection::Rejection;
-use crate::view::PenaltyConfig;
+use crate::ledger::book::{BookSpec, StrategyConfig};
+use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::money::Amount;
+use crate::ledger::ratio::Ratio;
+use crate::ledger::rejection::Rejection;
+use crate::ledger::view::PenaltyConfig;
 
 /// Upper bounds fixed when the ledger is built. Everything is preallocated to them, so applying
 /// a command never allocates.

@@ -7,11 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::book::{BookId, BookSpec, StrategyConfig};
-use crate::code::Currency;
-use crate::money::Amount;
-use crate::order::Side;
-use crate::order_id::ClientOrderId;
+use crate::ledger::book::{BookId, BookSpec, StrategyConfig};
+use crate::ledger::code::Currency;
+use crate::ledger::money::Amount;
+use crate::ledger::order::Side;
+use crate::ledger::order_id::ClientOrderId;
 
 /// A change to the ledger. The seed names each maps to are in `docs/model.md`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

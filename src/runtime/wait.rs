@@ -1,11 +1,9 @@
 //! How a thread waits for a message: the owner for commands, a submitter for its reply.
 
 use std::time::Duration;
-#[cfg(not(capvault_loom))]
 use std::time::Instant;
 
 use crate::sync::channel::Receiver;
-#[cfg(not(capvault_loom))]
 use crate::sync::channel::TryRecvError;
 
 /// How a waiting thread spends its time.
@@ -43,22 +41,16 @@ impl Default for WaitStrategy {
 }
 
 /// Polls between clock reads: `Instant::now()` costs tens of nanoseconds.
-#[cfg(not(capvault_loom))]
 const POLLS_PER_CLOCK_READ: u32 = 64;
 
 /// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
 /// empty and every sender is gone.
-#[cfg(capvault_loom)]
-pub(crate) fn recv<T>(rx: &Receiver<T>, _strategy: WaitStrategy) -> Option<T> {
-    // Loom has no clock; a blocking receive keeps the models small and explores the same
-    // hand-offs.
-    rx.recv().ok()
-}
-
-/// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
-/// empty and every sender is gone.
-#[cfg(not(capvault_loom))]
 pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
+    if crate::sync::MODELLED {
+        // Loom has no clock; a blocking receive keeps the models small and explores the same
+        // hand-offs.
+        return rx.recv().ok();
+    }
     match strategy {
         WaitStrategy::BusySpin => loop {
             match rx.try_recv() {
@@ -90,8 +82,11 @@ pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
 /// Polls `ready` the way `strategy` spins: forever for busy-spin, then with yields for
 /// spin-yield (both return `true` once ready), for the spin window for spin-park (then `false`:
 /// the caller parks), not at all for blocking.
-#[cfg(not(capvault_loom))]
 pub(crate) fn spin_until(strategy: WaitStrategy, mut ready: impl FnMut() -> bool) -> bool {
+    if crate::sync::MODELLED {
+        // One look, then the caller parks, which explores the slow path.
+        return ready();
+    }
     let spin_window = |window: Duration, ready: &mut dyn FnMut() -> bool| {
         let mut clock = SpinClock::new(window);
         loop {
@@ -127,14 +122,7 @@ pub(crate) fn spin_until(strategy: WaitStrategy, mut ready: impl FnMut() -> bool
     }
 }
 
-/// Under loom: one look, then the caller parks, which explores the slow path.
-#[cfg(capvault_loom)]
-pub(crate) fn spin_until(_strategy: WaitStrategy, mut ready: impl FnMut() -> bool) -> bool {
-    ready()
-}
-
 /// Polls `rx` for up to `window`.
-#[cfg(not(capvault_loom))]
 fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
     let mut clock = SpinClock::new(window);
     loop {
@@ -152,14 +140,12 @@ fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
 /// Times a spin window cheaply: the clock is read every `POLLS_PER_CLOCK_READ` polls, and the
 /// window starts at the first read, so a message that arrives within the first polls (the common
 /// case under load) costs no clock read at all.
-#[cfg(not(capvault_loom))]
 struct SpinClock {
     window: Duration,
     polls: u32,
     start: Option<Instant>,
 }
 
-#[cfg(not(capvault_loom))]
 impl SpinClock {
     fn new(window: Duration) -> SpinClock {
         SpinClock { window, polls: 0, start: None }

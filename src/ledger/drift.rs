@@ -11,12 +11,12 @@
 
 use std::fmt;
 
-use crate::book::{BookId, BookSpec, StrategyConfig};
-use crate::code::{Currency, Venue};
-use crate::command::Command;
-use crate::config::Limits;
+use crate::ledger::book::{BookId, BookSpec, StrategyConfig};
+use crate::ledger::code::{Currency, Venue};
+use crate::ledger::command::Command;
+use crate::ledger::config::Limits;
+use crate::ledger::money::Amount;
 use crate::ledger::Ledger;
-use crate::money::Amount;
 
 /// What to do when the configuration differs from the recovered state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -1,0 +1,69 @@
+//! The journal as a stage of the owner: append each accepted command, commit each batch before
+//! its answers go out, checkpoint on schedule.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::journal::store::{CheckpointJob, JournalWriter};
+use crate::ledger::{Command, Ledger};
+use crate::runtime::{Stage, StageFailure};
+
+/// The journal and when to checkpoint.
+pub(crate) struct JournalStage {
+    pub(crate) journal: JournalWriter,
+    pub(crate) every: u64,
+    pub(crate) interval: Duration,
+    pub(crate) last_seq: u64,
+    pub(crate) last_at: Instant,
+    pub(crate) jobs: SyncSender<CheckpointJob>,
+    /// Set while the checkpoint thread holds a job: no rotation until it is done.
+    pub(crate) busy: Arc<AtomicBool>,
+}
+
+impl Stage for JournalStage {
+    fn accepted(&mut self, seq: u64, command: &Command) {
+        self.journal.append(seq, command);
+    }
+
+    fn holds_answers(&self) -> bool {
+        true
+    }
+
+    /// Writes (and syncs, per the durability) the batch's records. On failure the journal cuts
+    /// the segment back to the batch start; `undone` says whether that worked.
+    fn commit(&mut self) -> Result<(), StageFailure> {
+        self.journal
+            .commit()
+            .map_err(|failure| StageFailure { error: failure.error.to_string(), undone: failure.undone })
+    }
+
+    /// Checkpoints every `every` commands or `interval`, whichever comes first: rotates the
+    /// journal and hands a copy of the ledger to the checkpoint thread. The owner's cost is the
+    /// copy and one file creation (`docs/durability.md`). A rotation that fails stops the vault;
+    /// every answer given so far is durable.
+    fn after_batch(&mut self, seq: u64, ledger: &Ledger) -> Result<(), StageFailure> {
+        let due = seq >= self.last_seq + self.every
+            || (seq > self.last_seq && self.last_at.elapsed() >= self.interval);
+        // Acquire: pairs with the checkpoint thread's Release when it finishes a job. A
+        // checkpoint still being written makes this one wait: no rotation, the journal keeps
+        // everything meanwhile, and the next batch asks again.
+        if !due || self.busy.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.journal
+            .rotate(seq)
+            .map_err(|error| StageFailure { error: format!("journal rotation: {error}"), undone: false })?;
+        let job = CheckpointJob { seq, ledger: Box::new(ledger.clone()), owner_stall: started.elapsed() };
+        // Relaxed: the channel hand-over below orders the job; the flag only gates rotation.
+        self.busy.store(true, Ordering::Relaxed);
+        if self.jobs.try_send(job).is_err() {
+            self.busy.store(false, Ordering::Relaxed);
+        }
+        self.last_seq = seq;
+        self.last_at = Instant::now();
+        Ok(())
+    }
+}

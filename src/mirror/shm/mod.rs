@@ -1,0 +1,50 @@
+//! The shared-memory mirror: the ledger, seqlocked, in a memory-mapped file other processes read.
+//! The layout is documented byte by byte in `docs/shm-layout.md`; the seqlock is
+//! `crate::sync::seqlock`, where the loom model reaches it.
+
+mod error;
+pub(crate) mod file;
+pub(crate) mod layout;
+pub(crate) mod map;
+mod reader;
+mod writer;
+
+pub use error::ShmError;
+pub use layout::{Geometry, LAYOUT_VERSION};
+pub use reader::{ShmReader, WriterState, WriterStatus};
+pub use writer::ShmWriter;
+
+use std::sync::Arc;
+
+use crate::runtime::{Snapshot, Stage};
+
+/// Where a shared-memory file named `name` goes by default: `/dev/shm/<name>` where `/dev/shm`
+/// exists (Linux's memory-backed file system), the temporary folder otherwise.
+pub fn shm_path(name: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.join(name)
+    } else {
+        std::env::temp_dir().join(name)
+    }
+}
+
+/// The owner's stage that writes each published snapshot into the file (memory only, no system
+/// call), and marks the file when the owner leaves: closed cleanly only after an orderly stop,
+/// failed otherwise (a panic, a journal failure), so readers never take a failed vault's last
+/// figures for final ones.
+pub(crate) struct ShmStage(pub(crate) Arc<ShmWriter>);
+
+impl Stage for ShmStage {
+    fn published(&mut self, snapshot: &Snapshot) {
+        self.0.write(snapshot);
+    }
+
+    fn close(&mut self, orderly: bool) {
+        if orderly {
+            self.0.close();
+        } else {
+            self.0.fail();
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The writer: the owner thread's end of the shared-memory mirror.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::mirror::shm::error::ShmError;
+use crate::mirror::shm::file::{create_mapped, open_mapped};
+use crate::mirror::shm::layout::{
+    self, Geometry, FLAGS_WORD, FLAG_CLOSED, FLAG_FAILED, HEARTBEAT_WORD, SEQ_WORD,
+};
+use crate::mirror::shm::map::WordMap;
+use crate::platform::{self, FileAccess};
+use crate::runtime::snapshot::Snapshot;
+use crate::sync::seqlock::SeqLock;
+
+/// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
+/// refuses a second writer, even in another process.
+pub struct ShmWriter {
+    map: WordMap,
+    geometry: Geometry,
+    path: PathBuf,
+    /// Held for the writer's life: the exclusive lock is the "one writer" rule.
+    _lock: File,
+}
+
+impl ShmWriter {
+    /// Creates (or replaces) the file at `path`, sized for `geometry`, and takes the writer lock.
+    /// The file is built under a temporary name and renamed into place, so a reader never maps a
+    /// half-initialised file, and a reader of the previous file keeps a valid mapping.
+    ///
+    /// # Errors
+    /// [`ShmError::WriterActive`] if another live process writes this path, [`ShmError::Io`] if
+    /// the file cannot be created.
+    pub fn create(path: impl AsRef<Path>, geometry: Geometry) -> Result<ShmWriter, ShmError> {
+        ShmWriter::create_with(path, geometry, FileAccess::Owner)
+    }
+
+    /// As [`ShmWriter::create`], with the file readable by `access` (`docs/security.md`).
+    ///
+    /// # Errors
+    /// As [`ShmWriter::create`], and [`ShmError::Unsafe`] if the path or its lock file belongs to
+    /// another user or is not a regular file.
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        geometry: Geometry,
+        access: FileAccess,
+    ) -> Result<ShmWriter, ShmError> {
+        let path = path.as_ref();
+        // The live writer's pid, as its file says (the header is fixed before the rename).
+        let pid_of = |path: &Path| {
+            let (map, _, _) = open_mapped(path, layout::HEADER_BYTES, platform::euid()).ok()?;
+            // Relaxed: fixed at creation.
+            Some(map.words()[layout::WRITER_PID_WORD].load(Ordering::Relaxed) as u32)
+        };
+        let (map, lock) =
+            create_mapped(path, geometry.total_size(), &geometry.header(std::process::id()), access, pid_of)?;
+        let writer = ShmWriter { map, geometry, path: path.to_owned(), _lock: lock };
+        writer.heartbeat();
+        Ok(writer)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the file holds.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Writes one snapshot, as one seqlock update.
+    pub fn write(&self, snapshot: &Snapshot) {
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        lock.write(|guard| layout::encode(&self.geometry, snapshot, |word, value| guard.set(word, value)));
+    }
+
+    /// Stamps the heartbeat with the current time, so readers can tell a live writer from a hung
+    /// one.
+    pub fn heartbeat(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        // Relaxed: a timestamp on its own, outside the seqlock; readers only compare it to now.
+        self.map.words()[HEARTBEAT_WORD].store(now, Ordering::Relaxed);
+    }
+}
+
+impl ShmWriter {
+    /// Marks the file closed cleanly: the figures are final. Only an orderly shutdown calls it;
+    /// a writer dropped without it reads as dead (or failed) to readers.
+    pub fn close(&self) {
+        // Release: a reader that sees the flag sees the last write.
+        self.map.words()[FLAGS_WORD].fetch_or(FLAG_CLOSED, Ordering::Release);
+    }
+
+    /// Marks the file's vault failed (an owner panic, a journal failure): the figures are the
+    /// last published before the failure, not final ones.
+    pub fn fail(&self) {
+        // Release: as in `close`.
+        self.map.words()[FLAGS_WORD].fetch_or(FLAG_FAILED, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for ShmWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmWriter").field("path", &self.path).field("geometry", &self.geometry).finish()
+    }
+}

@@ -1,0 +1,279 @@
+//! The builder that wires a vault: the runtime core, with the journal and the mirrors plugged in
+//! as stages, and the threads that run beside the owner.
+
+mod error;
+mod services;
+mod storage;
+
+pub use error::SpawnError;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::journal::Durability;
+use crate::ledger::{ConfigError, DriftPolicy, Ledger, LedgerConfig};
+use crate::mirror::json::Mirror;
+use crate::mirror::shm::{Geometry, ShmStage, ShmWriter};
+use crate::platform::FileAccess;
+use crate::runtime::{CoreBuilder, Handle, Snapshot, WaitStrategy};
+use services::Services;
+
+/// Configures and starts a vault: a ledger served by its owner thread, with an optional journal
+/// (`data_dir`) and mirrors (`mirror_shm`, `mirror_json`).
+///
+/// ```
+/// use capvault::{Builder, LedgerConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = LedgerConfig::from_json(r#"{"books": [{"venue": "SSE", "currency": "CNY", "slot_count": 4}]}"#)?;
+/// let handle = Builder::from_config(&config)?.capacity(256).spawn()?;
+/// assert_eq!(handle.snapshot().books().len(), 1);
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a builder does nothing until `spawn`"]
+pub struct Builder {
+    core: CoreBuilder,
+    storage: Storage,
+    mirrors: Mirrors,
+}
+
+/// Where the journal and checkpoints go, and how durable answers are.
+#[derive(Debug)]
+struct Storage {
+    dir: Option<PathBuf>,
+    durability: Durability,
+    checkpoint_every: u64,
+    checkpoint_interval: Duration,
+    access: FileAccess,
+    drift: DriftPolicy,
+}
+
+/// Where the mirrors go.
+#[derive(Debug, Default)]
+struct Mirrors {
+    shm: Option<PathBuf>,
+    json: Option<PathBuf>,
+    interval: Option<Duration>,
+}
+
+impl Builder {
+    /// The largest command channel accepted.
+    pub const CAPACITY_MAX: usize = CoreBuilder::CAPACITY_MAX;
+    /// The largest batch accepted.
+    pub const BATCH_MAX_MAX: usize = CoreBuilder::BATCH_MAX_MAX;
+
+    /// A builder serving `ledger`, with the defaults: a channel of 1024 commands, batches of up
+    /// to 256, 1024 detached outcomes per handle, spin-then-park waits, no pinning, no journal,
+    /// no mirrors.
+    pub fn new(ledger: Ledger) -> Builder {
+        Builder {
+            core: CoreBuilder::new(ledger),
+            storage: Storage {
+                dir: None,
+                durability: Durability::FsyncBatch,
+                checkpoint_every: 100_000,
+                checkpoint_interval: Duration::from_secs(60),
+                access: FileAccess::Owner,
+                drift: DriftPolicy::Refuse,
+            },
+            mirrors: Mirrors::default(),
+        }
+    }
+
+    /// A builder serving a ledger built from `config`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if the configuration is refused.
+    pub fn from_config(config: &LedgerConfig) -> Result<Builder, ConfigError> {
+        Ok(Builder::new(Ledger::from_config(config)?))
+    }
+
+    /// Journals every accepted command in `dir` and checkpoints the ledger there; at spawn,
+    /// recovers from `dir` if it holds state (the recovered ledger replaces the one given to the
+    /// builder). The default durability with a data directory is `FsyncBatch`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.storage.dir = Some(dir.into());
+        self
+    }
+
+    /// How durable an answer is (`docs/durability.md`). `None` keeps the data directory
+    /// unused.
+    pub fn durability(mut self, durability: Durability) -> Builder {
+        self.storage.durability = durability;
+        self
+    }
+
+    /// Checkpoints after every `commands` accepted commands or `interval`, whichever comes
+    /// first (default 100,000 and 60 s).
+    pub fn checkpoint_every(mut self, commands: u64, interval: Duration) -> Builder {
+        self.storage.checkpoint_every = commands.max(1);
+        self.storage.checkpoint_interval = interval;
+        self
+    }
+
+    /// Who may read the files the vault creates (data folder, journal, checkpoints, mirrors):
+    /// the owner only by default (folders 0700, files 0600, whatever the umask), or its group too
+    /// (0750 / 0640). See `docs/security.md`.
+    pub fn file_access(mut self, access: FileAccess) -> Builder {
+        self.storage.access = access;
+        self
+    }
+
+    /// What to do when the ledger given to the builder (its configuration) has other settings
+    /// than the state recovered from the data directory: refuse to start (the default), apply
+    /// the differences as journalled commands, or keep the recovered settings. Every difference
+    /// is listed in [`Recovery::config_drift`](crate::Recovery::config_drift) either way.
+    pub fn on_config_drift(mut self, policy: DriftPolicy) -> Builder {
+        self.storage.drift = policy;
+        self
+    }
+
+    /// Mirrors the ledger into a seqlocked shared-memory file at `path` (for example
+    /// `/dev/shm/capvault`), written by the owner after each published snapshot. The layout is in
+    /// `docs/shm-layout.md`.
+    pub fn mirror_shm(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.mirrors.shm = Some(path.into());
+        self
+    }
+
+    /// Mirrors the ledger into `shared_pool.json` at `path` (seed 000's schema), written by a
+    /// mirror thread at most once per interval and once more at shutdown.
+    pub fn mirror_json(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.mirrors.json = Some(path.into());
+        self
+    }
+
+    /// How often the mirror thread writes the JSON file and the shared-memory heartbeat
+    /// (default 100 ms).
+    pub fn mirror_interval(mut self, interval: Duration) -> Builder {
+        self.mirrors.interval = Some(interval);
+        self
+    }
+
+    /// Commands the channel holds before `submit` blocks and `try_submit` hands back
+    /// (`1..=2^20`).
+    pub fn capacity(self, capacity: usize) -> Builder {
+        self.with_core(|core| core.capacity(capacity))
+    }
+
+    /// Commands applied per published snapshot at most (`1..=2^16`).
+    pub fn batch_max(self, batch_max: usize) -> Builder {
+        self.with_core(|core| core.batch_max(batch_max))
+    }
+
+    /// Outcomes of detached submissions each handle keeps until read (`1..=2^20`).
+    pub fn outcomes_max(self, outcomes_max: usize) -> Builder {
+        self.with_core(|core| core.outcomes_max(outcomes_max))
+    }
+
+    /// How the owner waits for commands.
+    pub fn wait(self, wait: WaitStrategy) -> Builder {
+        self.with_core(|core| core.wait(wait))
+    }
+
+    /// How a blocking `submit` waits for its answer.
+    pub fn reply_wait(self, wait: WaitStrategy) -> Builder {
+        self.with_core(|core| core.reply_wait(wait))
+    }
+
+    /// Pins the owner thread to this core (opt-in).
+    pub fn pin_to_core(self, core: usize) -> Builder {
+        self.with_core(|builder| builder.pin_to_core(core))
+    }
+
+    /// Calls `hook` with each published snapshot, on the owner thread.
+    pub fn on_publish(self, hook: impl FnMut(&Snapshot) + Send + 'static) -> Builder {
+        self.with_core(|core| core.on_publish(hook))
+    }
+
+    fn with_core(mut self, set: impl FnOnce(CoreBuilder) -> CoreBuilder) -> Builder {
+        self.core = set(self.core);
+        self
+    }
+
+    /// Starts the owner thread and returns the first handle.
+    ///
+    /// # Errors
+    /// [`SpawnError`] for a setting out of range, a core that does not exist or cannot be
+    /// pinned, a data directory that cannot be locked, recovered or journalled, configuration
+    /// drift the policy refuses, a mirror that cannot be created, or a thread that cannot be
+    /// spawned. Nothing is left running after an error.
+    pub fn spawn(mut self) -> Result<Handle, SpawnError> {
+        self.core.check()?;
+        let mut services = Services::default();
+        let drift_to_apply = self.open_storage(&mut services)?;
+        let shm = self.create_shm()?;
+        if let Some(shm) = &shm {
+            self.core.stage(Box::new(ShmStage(shm.clone())));
+        }
+        let (json, interval, access) = (self.mirrors.json.take(), self.mirrors.interval, self.storage.access);
+        let mut handle = self.core.start(Some(Box::new(services)))?;
+        if shm.is_some() || json.is_some() {
+            let mirror = Mirror {
+                reader: handle.reader(),
+                json,
+                shm,
+                interval: interval.unwrap_or(Duration::from_millis(100)),
+                access,
+                stats: Arc::default(),
+            };
+            if let Err(error) = start_mirror(&handle, mirror) {
+                let _ = handle.shutdown();
+                return Err(error);
+            }
+        }
+        if let Err(error) = storage::apply_drift(&mut handle, &drift_to_apply) {
+            let _ = handle.shutdown();
+            return Err(error);
+        }
+        Ok(handle)
+    }
+
+    /// Creates the shared-memory file and writes the first snapshot into it.
+    fn create_shm(&self) -> Result<Option<Arc<ShmWriter>>, SpawnError> {
+        let Some(path) = &self.mirrors.shm else { return Ok(None) };
+        let limits = self.core.ledger().limits();
+        let geometry =
+            Geometry { books_max: usize::from(limits.books_max), orders_max: limits.orders_max as usize };
+        let writer = ShmWriter::create_with(path, geometry, self.storage.access).map_err(SpawnError::Shm)?;
+        writer.write(&self.core.first_snapshot());
+        Ok(Some(Arc::new(writer)))
+    }
+}
+
+/// Starts the mirror thread and hands it to the vault's services, which stop it after the owner.
+fn start_mirror(handle: &Handle, mut mirror: Mirror) -> Result<(), SpawnError> {
+    let services = services_of(handle);
+    mirror.stats = services.mirror_stats.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Acquire: pairs with the Release store in `Services::stop`.
+    let thread = std::thread::Builder::new()
+        .name("capvault-mirror".into())
+        .spawn(move || mirror.run(&|| flag.load(Ordering::Acquire)))
+        .map_err(SpawnError::Spawn)?;
+    *services.mirror.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((thread, stop));
+    Ok(())
+}
+
+/// The services this builder gave the handle's vault.
+fn services_of(handle: &Handle) -> &Services {
+    handle
+        .companion()
+        .and_then(<dyn std::any::Any>::downcast_ref)
+        .expect("the builder starts every vault with its services")
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("core", &self.core)
+            .field("storage", &self.storage)
+            .field("mirrors", &self.mirrors)
+            .finish()
+    }
+}

@@ -1,0 +1,78 @@
+//! What the builder starts beside the owner: the checkpoint thread and the mirror thread, with
+//! what they report. The runtime stops it after the owner (as its `Companion`) and knows nothing
+//! else about it; the accessors below read it back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::journal::{CheckpointStats, Recovery};
+use crate::mirror::json::MirrorStats;
+use crate::runtime::{Companion, Handle, Reader};
+
+/// The threads beside the owner, and their reports.
+#[derive(Default)]
+pub(crate) struct Services {
+    /// What recovery found at start, with a data directory.
+    pub(crate) recovery: Option<Recovery>,
+    /// What the checkpoint thread has done.
+    pub(crate) checkpoint_stats: Arc<Mutex<CheckpointStats>>,
+    /// What the JSON mirror has done.
+    pub(crate) mirror_stats: Arc<Mutex<MirrorStats>>,
+    /// The checkpoint thread; it ends when the owner drops its job sender.
+    pub(crate) checkpointer: Mutex<Option<JoinHandle<()>>>,
+    /// The mirror thread and its stop flag.
+    pub(crate) mirror: Mutex<Option<(JoinHandle<()>, Arc<AtomicBool>)>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Companion for Services {
+    /// Joins the checkpoint thread, then stops the mirror thread (which writes a last time) and
+    /// joins it.
+    fn stop(&self) {
+        if let Some(thread) = lock(&self.checkpointer).take() {
+            let _ = thread.join();
+        }
+        if let Some((thread, stop)) = lock(&self.mirror).take() {
+            // Release: the mirror's Acquire load sees everything before the stop.
+            stop.store(true, Ordering::Release);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn services(companion: Option<&dyn std::any::Any>) -> Option<&Services> {
+    companion.and_then(<dyn std::any::Any>::downcast_ref)
+}
+
+impl Handle {
+    /// What recovery found when the vault started from a data directory.
+    #[must_use]
+    pub fn recovery(&self) -> Option<Recovery> {
+        services(self.companion()).and_then(|services| services.recovery.clone())
+    }
+}
+
+impl Reader {
+    /// What the JSON mirror has done: writes, failures, the last error.
+    #[must_use]
+    pub fn mirror_stats(&self) -> MirrorStats {
+        services(self.companion()).map(|services| lock(&services.mirror_stats).clone()).unwrap_or_default()
+    }
+
+    /// What the checkpoint thread has done.
+    #[must_use]
+    pub fn checkpoint_stats(&self) -> CheckpointStats {
+        services(self.companion())
+            .map(|services| lock(&services.checkpoint_stats).clone())
+            .unwrap_or_default()
+    }
+}
