@@ -30,7 +30,7 @@ AMOUNT_MAX = 10**18  # |amount| <= 1e10 units, as in the ledger
 CODE_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 LABEL_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
 ORDERS_MAX_MAX = 1 << 22
-STATES = {1: "Pending", 2: "PartiallyFilled", 3: "Filled", 4: "Cancelled", 5: "Released", 6: "Dropped"}
+STATES = {1: "pending", 2: "partially_filled", 3: "filled", 4: "cancelled", 5: "released", 6: "dropped"}
 
 
 class LayoutError(Exception):
@@ -56,7 +56,13 @@ def in_range(raw):
 
 
 def money(raw):
-    return raw / SCALE
+    """Amounts as the Rust side writes them in JSON: an integer when whole, else the nearest
+    float (Python's int / int is correctly rounded, as Rust's decimal-text conversion is)."""
+    return raw // SCALE if raw % SCALE == 0 else raw / SCALE
+
+
+def ratio(ppm):
+    return ppm / 1e6
 
 
 def open_ledger(path):
@@ -122,21 +128,24 @@ def decode(m, books_max, orders_max):
             s_flags, s_orders = struct.unpack_from("<II", m, s + 72)
             strategies.append({
                 "slot": i + 2, "label": label, "frozen": money(frozen), "used": money(used),
-                "direct": money(direct), "acc_alpha": money(alpha), "float_loss": money(loss),
+                "direct": money(direct), "committed": money(frozen + used),
                 "cap": None if cap == -(2**63) else money(cap), "loss_limit": money(loss_limit),
+                "acc_alpha": money(alpha), "float_loss": money(loss),
                 "forced_reduce": bool(s_flags & 1), "orders_live": s_orders,
-                "committed_raw": frozen + used,
             })
         if total != pool + committed:
             raise Corrupt("total != pool + committed")
+        health = {"state": "sound"}
+        if flags & 2:
+            health = {"state": "unrecoverable", "pool": money(pool), "credit_limit": money(credit)}
         books.append({
-            "venue": venue, "currency": currency, "slot_count": slot_count,
-            "penalty": bool(flags & 1), "unrecoverable": bool(flags & 2),
-            "total_raw": total, "pool_raw": pool,
-            "total": money(total), "pool": money(pool), "credit_limit": money(credit),
-            "reserve_ratio": reserve_ppm / 1e6, "penalty_enter": enter_ppm / 1e6,
-            "penalty_leave": leave_ppm / 1e6, "penalty_multiplier": multiplier_ppm / 1e6,
-            "orders_live": orders_live, "strategies": strategies,
+            "id": b, "venue": venue, "currency": currency, "slot_count": slot_count,
+            "total": money(total), "pool": money(pool), "committed": money(committed),
+            "utilisation": (committed / SCALE) / (total / SCALE) if total > 0 else None,
+            "credit_limit": money(credit), "reserve_ratio": ratio(reserve_ppm),
+            "penalty": {"active": bool(flags & 1), "enter": ratio(enter_ppm), "leave": ratio(leave_ppm),
+                        "multiplier": ratio(multiplier_ppm)},
+            "health": health, "strategies": strategies,
         })
     orders = []
     for o in range(orders_count):
@@ -155,12 +164,34 @@ def decode(m, books_max, orders_max):
             in_range(value)
         orders.append({
             "client_order_id": order_id, "book": book, "slot": slot,
-            "side": {1: "BUY", 2: "SELL"}.get(side, "?"), "layer": layer,
+            "side": {1: "buy", 2: "sell"}.get(side, "?"), "layer": layer,
             "amount": money(amount), "frozen": money(frozen), "used": money(used),
             "state": STATES.get(state, "?"),
         })
-    return {"seq": snapshot_seq, "accepted": accepted, "rejected": rejected, "batches": batches,
-            "repeated": repeated, "outcomes_dropped": outcomes_dropped, "books": books, "orders": orders}
+    stats = {"accepted": accepted, "rejected": rejected, "repeated": repeated, "batches": batches,
+             "outcomes_dropped": outcomes_dropped}
+    return {"seq": snapshot_seq, "stats": stats, "books": books, "orders": orders}
+
+
+def writer_state(path, m, heartbeat_age):
+    """As the Rust reader says it: closed or failed by the flags, else alive (or stale) while a
+    process holds the writer lock, dead when none does."""
+    import fcntl
+    (flags,) = struct.unpack_from("<Q", m, 104)
+    if flags & 2:
+        return "failed"
+    if flags & 1:
+        return "closed"
+    try:
+        with open(path + ".lock", "rb") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return "stale" if heartbeat_age > 2.0 else "alive"
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return "dead"
+    except FileNotFoundError:
+        return "dead"
 
 
 def read_consistent(m, books_max, orders_max):
@@ -212,26 +243,18 @@ def main():
         return 1
     (pid,) = struct.unpack_from("<Q", m, 24)
     (heartbeat_ns,) = struct.unpack_from("<Q", m, 32)
-    (flags,) = struct.unpack_from("<Q", m, 104)
-    view["writer_pid"] = pid
-    view["heartbeat_age_s"] = max(0.0, time.time() - heartbeat_ns / 1e9)
-    view["closed_cleanly"] = bool(flags & 1)
-    view["failed"] = bool(flags & 2)
-    for book in view["books"]:
-        committed = sum(s["committed_raw"] for s in book["strategies"])
-        book["invariant_holds"] = book["total_raw"] == book["pool_raw"] + committed
+    age = max(0.0, time.time() - heartbeat_ns / 1e9)
+    view["path"] = args[0]
+    view["writer"] = {"state": writer_state(args[0], m, age), "pid": pid, "heartbeat_age_s": age}
     if "--json" in sys.argv:
         print(json.dumps(view))
         return 0
-    print(f"{args[0]}: seq {view['seq']}, writer pid {pid}, heartbeat {view['heartbeat_age_s']:.1f} s ago"
-          f"{', closed cleanly' if view['closed_cleanly'] else ''}"
-          f"{', FAILED (figures are its last, not final)' if view['failed'] else ''}")
+    print(f"{args[0]}: seq {view['seq']}, writer pid {pid} {view['writer']['state']}, heartbeat {age:.1f} s ago")
     for book in view["books"]:
-        committed = sum(s["committed_raw"] for s in book["strategies"]) / SCALE
-        utilisation = committed / book["total"] if book["total"] > 0 else 0.0
+        # decode() has checked total == pool + committed exactly, in integers.
         print(f"{book['venue']}/{book['currency']}: total {book['total']:,.2f} pool {book['pool']:,.2f} "
-              f"committed {committed:,.2f} ({utilisation:.1%}) penalty {'ON' if book['penalty'] else 'off'} "
-              f"invariant {'holds' if book['invariant_holds'] else 'BROKEN'}")
+              f"committed {book['committed']:,.2f} ({book['utilisation'] or 0.0:.1%}) "
+              f"penalty {'ON' if book['penalty']['active'] else 'off'}")
         for s in book["strategies"]:
             print(f"  slot {s['slot']:>2} {s['label'] or '-':<10} frozen {s['frozen']:>14,.2f} used {s['used']:>14,.2f} "
                   f"acc_alpha {s['acc_alpha']:>12,.2f}{'  FORCED-REDUCE' if s['forced_reduce'] else ''}")

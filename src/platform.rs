@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Who may read the files a vault creates.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum FileAccess {
     /// The vault's user only: folders 0700, files 0600 (the default).
     #[default]
@@ -46,6 +46,28 @@ pub(crate) fn euid() -> u32 {
     unsafe {
         libc::geteuid()
     }
+}
+
+/// The user that owns a file.
+pub(crate) fn owner_of(metadata: &fs::Metadata) -> u32 {
+    metadata.uid()
+}
+
+/// A file's identity on its file system (the inode): a file replaced under the same name has
+/// another.
+pub(crate) fn file_id(metadata: &fs::Metadata) -> u64 {
+    metadata.ino()
+}
+
+/// `true` for the error a no-follow open returns on a symlink.
+pub(crate) fn is_symlink_refusal(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// The memory-backed folder for shared-memory files (`/dev/shm` on Linux), if there is one.
+pub(crate) fn shm_dir() -> Option<PathBuf> {
+    let shm = Path::new("/dev/shm");
+    shm.is_dir().then(|| shm.to_owned())
 }
 
 /// Why a path was refused before anything was read from it or written to it.

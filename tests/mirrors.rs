@@ -297,7 +297,7 @@ fn the_inspector_shows_a_vault_and_explains_bad_files() {
     let (code, out, _) = run(&["inspect", shown, "--json"]);
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(json["writer"]["state"], "Alive");
+    assert_eq!(json["writer"]["state"], "alive");
     assert_eq!(json["books"][0]["strategies"][0]["used"], serde_json::json!(120000));
     assert_eq!(json["orders"].as_array().unwrap().len(), 4);
 
@@ -320,6 +320,8 @@ fn the_inspector_shows_a_vault_and_explains_bad_files() {
     assert!(err.contains("not a capvault shared-memory file"), "{err}");
     let (code, _, err) = run(&["frobnicate"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("usage"), "{err}");
+    assert!(err.contains("Usage: capvault"), "{err}");
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!((code, out.trim()), (Some(0), concat!("capvault ", env!("CARGO_PKG_VERSION"))));
     fs::remove_dir_all(&dir).unwrap();
 }

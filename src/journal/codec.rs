@@ -15,7 +15,7 @@ use crate::ledger::view::{PenaltyConfig, StepPenalty};
 use crate::ledger::{LedgerImage, LedgerParts};
 
 /// Where and why bytes did not decode.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct CodecError {
     /// Byte offset in the decoded buffer.
     pub offset: usize,

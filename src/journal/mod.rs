@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// How far an accepted command is carried before its answer goes out.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Durability {
     /// Not journalled: a crash loses everything since start (the in-memory ledger only).
     None,

@@ -19,7 +19,7 @@ use crate::ledger::Ledger;
 use crate::platform::{self, FileAccess};
 
 /// A torn last record, cut off at recovery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TornTail {
     /// The segment.
     pub path: PathBuf,
@@ -32,7 +32,7 @@ pub struct TornTail {
 }
 
 /// What recovery found and did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Recovery {
     /// The checkpoint loaded.
     pub checkpoint: PathBuf,

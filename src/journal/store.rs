@@ -188,7 +188,7 @@ pub(crate) struct CheckpointJob {
 }
 
 /// What the checkpoint thread has done.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CheckpointStats {
     /// Checkpoints written.
     pub written: u64,

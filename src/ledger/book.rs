@@ -42,7 +42,7 @@ impl fmt::Display for BookId {
 }
 
 /// What a book is opened with.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct BookSpec {
     /// The venue.
     pub venue: Venue,
@@ -70,7 +70,7 @@ impl BookSpec {
 }
 
 /// A strategy's settings.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
     /// Its label, unique in the book (the symbol it trades).
@@ -98,7 +98,7 @@ impl Default for StrategyConfig {
 }
 
 /// A strategy slot's state.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Strategy {
     pub(crate) config: StrategyConfig,
     pub(crate) frozen: Amount,
@@ -150,7 +150,8 @@ impl Strategy {
 }
 
 /// Whether a book can still fund its strategies (seed 004, error recovery).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum Health {
     /// `pool + credit_limit >= 0`.
     Sound,
@@ -165,7 +166,7 @@ pub enum Health {
 }
 
 /// One (venue, currency) book.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Book {
     pub(crate) id: BookId,
     pub(crate) spec: BookSpec,
@@ -367,5 +368,65 @@ mod tests {
             let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| book.assert_invariant()));
             assert!(fired.is_err(), "case {case}: a broken book passed the invariant assertion");
         }
+    }
+}
+
+/// The one JSON schema of a strategy (`docs/model.md`, "JSON"): its figures, its settings and
+/// what derives from them.
+impl Serialize for Strategy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SlotEntry(None, self).serialize(serializer)
+    }
+}
+
+/// A strategy with its slot, as a book lists it.
+struct SlotEntry<'a>(Option<u8>, &'a Strategy);
+
+impl Serialize for SlotEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (slot, s) = (self.0, self.1);
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(slot) = slot {
+            map.serialize_entry("slot", &slot)?;
+        }
+        map.serialize_entry("label", &s.config.label)?;
+        map.serialize_entry("frozen", &s.frozen)?;
+        map.serialize_entry("used", &s.used)?;
+        map.serialize_entry("direct", &s.direct)?;
+        map.serialize_entry("committed", &s.committed())?;
+        map.serialize_entry("cap", &s.config.cap)?;
+        map.serialize_entry("loss_limit", &s.config.loss_limit)?;
+        map.serialize_entry("acc_alpha", &s.acc_alpha)?;
+        map.serialize_entry("float_loss", &s.float_loss)?;
+        map.serialize_entry("forced_reduce", &s.is_forced_reduce())?;
+        map.serialize_entry("orders_live", &s.orders_live)?;
+        map.end()
+    }
+}
+
+/// The one JSON schema of a book: its figures, settings and gates, and its strategies by slot.
+impl Serialize for Book {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let view = self.view();
+        let penalty = self.penalty();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("venue", &self.spec.venue)?;
+        map.serialize_entry("currency", &self.spec.currency)?;
+        map.serialize_entry("slot_count", &self.spec.slot_count)?;
+        map.serialize_entry("total", &self.total)?;
+        map.serialize_entry("pool", &self.pool)?;
+        map.serialize_entry("committed", &view.committed())?;
+        map.serialize_entry("utilisation", &view.utilisation())?;
+        map.serialize_entry("credit_limit", &self.credit_limit)?;
+        map.serialize_entry("reserve_ratio", &self.spec.reserve_ratio)?;
+        map.serialize_entry("penalty", &penalty)?;
+        map.serialize_entry("health", &self.health())?;
+        let strategies: Vec<SlotEntry<'_>> =
+            self.strategies().map(|(slot, s)| SlotEntry(Some(slot), s)).collect();
+        map.serialize_entry("strategies", &strategies)?;
+        map.end()
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Why text could not become a code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CodeError {
     /// The text is empty.
     Empty,

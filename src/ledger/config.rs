@@ -27,7 +27,7 @@ use crate::ledger::view::PenaltyConfig;
 
 /// Upper bounds fixed when the ledger is built. Everything is preallocated to them, so applying
 /// a command never allocates.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Books (venue, currency pairs). Default 16.
@@ -72,7 +72,7 @@ impl Default for Limits {
 }
 
 /// A strategy slot in a configuration file.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategySlotConfig {
     /// The slot (2..).
@@ -105,7 +105,7 @@ fn reserve_ratio_default() -> Ratio {
 }
 
 /// A book in a configuration file.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookConfig {
     /// The venue.
@@ -142,7 +142,7 @@ impl BookConfig {
 }
 
 /// Everything a ledger starts from.
-#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
     /// The limits.
@@ -240,7 +240,7 @@ impl LedgerConfig {
 }
 
 /// Why a configuration could not build a ledger.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum ConfigError {
     /// The file could not be read.
     Io(String),

@@ -19,7 +19,7 @@ use crate::ledger::money::Amount;
 use crate::ledger::Ledger;
 
 /// What to do when the configuration differs from the recovered state.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum DriftPolicy {
     /// Refuse to start with [`SpawnError::ConfigDrift`](crate::SpawnError::ConfigDrift) listing
     /// every difference (the default).
@@ -35,7 +35,7 @@ pub enum DriftPolicy {
 }
 
 /// One difference between the configured and the recovered settings.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Drift {
     /// The limits differ. No command changes them.
     Limits {

@@ -18,7 +18,7 @@ use std::str::FromStr;
 pub struct Amount(i64);
 
 /// Why a value could not become an [`Amount`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AmountError {
     /// The `f64` was NaN or infinite.
     NotFinite,

@@ -10,11 +10,13 @@ use crate::ledger::order_id::ClientOrderId;
 /// funds (they reduce exposure, so the reserve ratio, the nominal cap and forced-reduce let them
 /// through, as seed 000 section 5.1 asks).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
-    /// Opens or adds to a position.
+    /// Opens or adds to a position. (`"BUY"` is read too: the seed's signals write it so.)
+    #[serde(alias = "BUY")]
     Buy,
     /// Reduces a position.
+    #[serde(alias = "SELL")]
     Sell,
 }
 
@@ -28,6 +30,7 @@ pub enum Side {
 ///           Cancelled (remainder returned; filled part held until release)
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderState {
     /// Reserved, nothing filled: `frozen == amount`, `used == 0`.
     Pending,
@@ -99,8 +102,9 @@ impl OrderState {
 }
 
 /// A live order: reserved and not yet fully resolved.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Order {
+    #[serde(rename = "client_order_id")]
     pub(crate) id: ClientOrderId,
     pub(crate) book: BookId,
     pub(crate) slot: u8,

@@ -33,7 +33,7 @@ pub enum ClientOrderId {
 }
 
 /// Why text could not become a [`ClientOrderId`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OrderIdError {
     /// Neither 32 hex digits, nor a hyphenated uuid, nor decimal digits.
     Malformed {

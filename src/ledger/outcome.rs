@@ -7,7 +7,7 @@ use crate::ledger::money::Amount;
 use crate::ledger::order::OrderState;
 
 /// The result of an accepted command, with the figures a caller acts on.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// A book was opened.

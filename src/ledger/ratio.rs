@@ -13,7 +13,7 @@ use crate::ledger::money::Amount;
 pub struct Ratio(u32);
 
 /// Why a value could not become a [`Ratio`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RatioError {
     /// NaN, infinite or negative.
     NotFiniteOrNegative,

@@ -15,7 +15,7 @@ use crate::ledger::order_id::ClientOrderId;
 use crate::ledger::ratio::Ratio;
 
 /// What is wrong with an amount on its own.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum AmountRule {
     /// It must not be zero.
     NonZero,
@@ -26,7 +26,7 @@ pub enum AmountRule {
 }
 
 /// A ratio setting that a command validates.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum RatioSetting {
     /// `BookSpec::reserve_ratio`: at most 1.
     ReserveRatio,
@@ -35,7 +35,7 @@ pub enum RatioSetting {
 }
 
 /// Which field of a repeated reservation differs from the one already applied.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum ReserveField {
     /// The book.
     Book {
@@ -75,7 +75,7 @@ pub enum ReserveField {
 }
 
 /// Why a command was refused. One variant per rule.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "rejection", rename_all = "snake_case")]
 pub enum Rejection {
     /// An amount breaks its rule (zero, negative where not allowed).

@@ -9,7 +9,7 @@ use crate::ledger::money::Amount;
 use crate::ledger::ratio::Ratio;
 
 /// A book's figures, as a strategy sees them.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 pub struct PoolView {
     /// The account's real balance (slot 0).
     pub total: Amount,
@@ -59,7 +59,7 @@ impl PoolView {
 
 /// The step-penalty thresholds (seed 000 section 5.2): enter above `enter`, leave below `leave`,
 /// and multiply buy grid steps by `multiplier` while active.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PenaltyConfig {
     /// Utilisation above which the penalty switches on (default 0.90).
@@ -89,7 +89,7 @@ impl PenaltyConfig {
 
 /// The step-penalty gate with hysteresis. Between `leave` and `enter` it keeps its state, so a
 /// utilisation hovering near 90% does not flip the grid step back and forth.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct StepPenalty {
     config: PenaltyConfig,
     active: bool,
@@ -193,5 +193,18 @@ mod tests {
     fn no_total_means_no_utilisation() {
         assert_eq!(view(0, 0).utilisation(), None);
         assert!(!view(0, 0).can_open_first_layer(units(1)));
+    }
+}
+
+/// `{"active", "enter", "leave", "multiplier"}`: whether the penalty is on, and its settings.
+impl Serialize for StepPenalty {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("active", &self.active)?;
+        map.serialize_entry("enter", &self.config.enter)?;
+        map.serialize_entry("leave", &self.config.leave)?;
+        map.serialize_entry("multiplier", &self.config.multiplier)?;
+        map.end()
     }
 }

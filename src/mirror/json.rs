@@ -20,7 +20,7 @@ use crate::runtime::snapshot::Snapshot;
 use crate::runtime::Reader;
 
 /// What the JSON mirror has done so far.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MirrorStats {
     /// Successful writes of the JSON file.
     pub json_writes: u64,

@@ -24,7 +24,7 @@ pub(crate) enum ReplyTo {
 }
 
 /// The outcome of a detached submission.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DetachedOutcome {
     /// The ticket `try_submit` or `submit_detached` returned.
     pub ticket: u64,

@@ -6,7 +6,7 @@ use crate::ledger::command::Command;
 use crate::ledger::rejection::Rejection;
 
 /// Why the runtime is no longer taking commands.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Stopped {
     /// `shutdown` was called, or every handle was dropped.
     ShutDown,
@@ -40,7 +40,7 @@ impl Stopped {
 }
 
 /// Why a blocking submit did not return a receipt.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum SubmitError {
     /// The ledger refused the command; nothing changed.
     Rejected(Rejection),
@@ -77,7 +77,7 @@ impl fmt::Display for SubmitError {
 impl std::error::Error for SubmitError {}
 
 /// Why `try_submit` did not enqueue the command. Either way the command is handed back.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum TrySubmitError {
     /// The command channel is full.
     Full(Command),
@@ -86,7 +86,7 @@ pub enum TrySubmitError {
 }
 
 /// Why `shutdown` did not end in an orderly stop.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum ShutdownError {
     /// The vault had already stopped for this reason (not a shutdown).
     Stopped(Stopped),

@@ -13,7 +13,7 @@ use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{Arc, Ordering};
 
 /// What an accepted command returns through a blocking submit.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Receipt {
     /// The command's place in the ledger's history: every snapshot with `seq >= this` shows it.
     pub seq: u64,

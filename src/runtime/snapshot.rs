@@ -8,7 +8,7 @@ use crate::ledger::view::PoolView;
 use crate::ledger::Ledger;
 
 /// Counters since the runtime started.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, serde::Serialize)]
 pub struct Stats {
     /// Commands accepted (equal to the snapshot's `seq`).
     pub accepted: u64,
@@ -26,7 +26,11 @@ pub struct Stats {
 
 /// The ledger as it was after the first `seq` accepted commands. Immutable: every batch
 /// publishes a new one, and a reader holding an old one keeps a consistent view.
-#[derive(Clone, PartialEq, Eq, Debug)]
+///
+/// Serialized, it is the one JSON schema every tool prints (`capvault inspect --json`,
+/// `read_shm.py --json`): `{"seq", "stats", "books": [...], "orders": [...]}`, snake_case
+/// throughout (`docs/model.md`, "JSON").
+#[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Snapshot {
     seq: u64,
     books: Vec<Book>,

@@ -11,7 +11,7 @@ use crate::sync::channel::TryRecvError;
 /// On a machine where a parked thread takes milliseconds to wake (a virtual CPU that sleeps; about
 /// 4 ms measured here), only spinning gives microsecond latency, and a spinning thread takes a
 /// whole core. See `docs/performance.md` for what each costs.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum WaitStrategy {
     /// Polls without pause. Lowest latency; burns its core even when idle. For a dedicated,
     /// pinned core.

@@ -16,7 +16,7 @@ pub struct SeqLock<'a> {
 
 /// Why a read returned nothing.
 #[allow(missing_docs)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum ReadError<E> {
     /// Every try overlapped a write.
     Busy,

@@ -72,18 +72,17 @@ pub(crate) fn open_mapped(
     header_len: u64,
     owner: u32,
 ) -> Result<(WordMap, u64, File), ShmError> {
-    use std::os::unix::fs::MetadataExt;
     let file = platform::open_read(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
-        _ if error.raw_os_error() == Some(libc::ELOOP) => refused(path, PathRefusal::Kind),
+        _ if platform::is_symlink_refusal(&error) => refused(path, PathRefusal::Kind),
         _ => ShmError::Io { path: path.to_owned(), error },
     })?;
     let metadata = file.metadata().map_err(io(path))?;
     if !metadata.is_file() {
         return Err(refused(path, PathRefusal::Kind));
     }
-    if metadata.uid() != owner {
-        return Err(refused(path, PathRefusal::Owner { uid: metadata.uid() }));
+    if platform::owner_of(&metadata) != owner {
+        return Err(refused(path, PathRefusal::Owner { uid: platform::owner_of(&metadata) }));
     }
     let len = metadata.len();
     if len == 0 {

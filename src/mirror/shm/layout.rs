@@ -168,7 +168,7 @@ pub const FLAG_CLOSED: u64 = 1;
 pub const FLAG_FAILED: u64 = 2;
 
 /// What a file holds, fixed when the writer creates it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Geometry {
     /// Book records.
     pub books_max: usize,
@@ -319,7 +319,7 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
 }
 
 /// Why words did not decode into a snapshot.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DecodeError {
     /// The word that is out of range.
     pub word: usize,

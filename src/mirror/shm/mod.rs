@@ -21,12 +21,7 @@ use crate::runtime::{Snapshot, Stage};
 /// Where a shared-memory file named `name` goes by default: `/dev/shm/<name>` where `/dev/shm`
 /// exists (Linux's memory-backed file system), the temporary folder otherwise.
 pub fn shm_path(name: &str) -> std::path::PathBuf {
-    let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir() {
-        shm.join(name)
-    } else {
-        std::env::temp_dir().join(name)
-    }
+    crate::platform::shm_dir().unwrap_or_else(std::env::temp_dir).join(name)
 }
 
 /// The owner's stage that writes each published snapshot into the file (memory only, no system

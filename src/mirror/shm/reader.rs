@@ -1,7 +1,6 @@
 //! The reader: how other processes (and the `capvault` binary) look at a running vault.
 
 use std::fs::{File, TryLockError};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,7 +16,9 @@ use crate::runtime::snapshot::Snapshot;
 use crate::sync::seqlock::{ReadError, SeqLock};
 
 /// Is the file's writer alive?
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WriterState {
     /// A process holds the writer lock and its heartbeat is recent.
     Alive,
@@ -36,7 +37,7 @@ pub enum WriterState {
 }
 
 /// What a reader knows of the writer.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct WriterStatus {
     /// Alive, stale, dead, closed or replaced.
     pub state: WriterState,
@@ -83,7 +84,7 @@ impl ShmReader {
     pub fn open_owned_by(path: impl AsRef<Path>, uid: u32) -> Result<ShmReader, ShmError> {
         let path = path.as_ref();
         let (map, len, file) = open_mapped(path, std::mem::size_of::<Header>() as u64, uid)?;
-        let inode = file.metadata().map_err(io(path))?.ino();
+        let inode = file.metadata().map_err(io(path)).map(|m| crate::platform::file_id(&m))?;
         // Relaxed: the header's fixed words were written before the file was renamed into place.
         let word = |index: usize| map.words()[index].load(Ordering::Relaxed);
         if word(layout::word!(Header, magic)) != MAGIC {
@@ -192,7 +193,8 @@ impl ShmReader {
         let pid = self.writer_pid();
         // Acquire: pairs with the writer's Release when it closes or fails.
         let flags = words[FLAGS_WORD].load(Ordering::Acquire);
-        let replaced = std::fs::metadata(&self.path).map_or(true, |m| m.ino() != self.inode);
+        let replaced =
+            std::fs::metadata(&self.path).map_or(true, |m| crate::platform::file_id(&m) != self.inode);
         let state = if replaced {
             WriterState::Replaced
         } else if flags & FLAG_FAILED != 0 {
@@ -215,7 +217,7 @@ impl ShmReader {
     /// file someone else planted says nothing about the writer).
     fn lock_held(&self) -> bool {
         let Ok(lock) = crate::platform::open_read(&lock_path(&self.path)) else { return false };
-        if lock.metadata().map_or(true, |m| m.uid() != self.owner) {
+        if lock.metadata().map_or(true, |m| crate::platform::owner_of(&m) != self.owner) {
             return false;
         }
         lock_held(&lock)
