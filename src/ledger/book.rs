@@ -314,63 +314,6 @@ impl Book {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn book(total: i64, pool: i64, credit: i64) -> Book {
-        let spec = BookSpec::new(Venue::new("SSE").unwrap(), Currency::new("CNY").unwrap(), 4);
-        let mut book = Book::new(BookId::new(0), spec, Amount::from_units(credit).unwrap());
-        book.total = Amount::from_units(total).unwrap();
-        book.pool = Amount::from_units(pool).unwrap();
-        book
-    }
-
-    #[test]
-    fn ids_display_and_counters_read_back() {
-        assert_eq!(BookId::new(3).to_string(), "book#3");
-        let mut book = book(0, 0, 0);
-        book.orders_live = 5;
-        book.strategies[1].orders_live = 4;
-        assert_eq!(book.orders_live(), 5);
-        assert_eq!(book.strategy(3).unwrap().orders_live(), 4);
-        assert_eq!(book.strategy(2).unwrap().orders_live(), 0);
-    }
-
-    #[test]
-    fn health_is_sound_down_to_pool_plus_credit_equal_to_zero() {
-        assert_eq!(book(0, -500, 500).health(), Health::Sound, "exactly at the limit");
-        let below = book(0, -501, 500);
-        assert_eq!(
-            below.health(),
-            Health::Unrecoverable {
-                pool: Amount::from_units(-501).unwrap(),
-                credit_limit: Amount::from_units(500).unwrap()
-            }
-        );
-    }
-
-    #[test]
-    fn the_invariant_assertion_fires_on_every_broken_part() {
-        let mut sound = book(300, 200, 0);
-        sound.strategies[0].used = Amount::from_units(100).unwrap();
-        sound.assert_invariant();
-        let broken: [fn(&mut Book); 5] = [
-            |b| b.total = Amount::from_units(301).unwrap(),
-            |b| b.strategies[1].frozen = Amount::from_units(-1).unwrap(),
-            |b| b.strategies[0].used = Amount::from_units(-1).unwrap(),
-            |b| b.strategies[0].direct = Amount::from_units(-1).unwrap(),
-            |b| b.strategies[0].direct = Amount::from_units(101).unwrap(),
-        ];
-        for (case, breaks) in broken.iter().enumerate() {
-            let mut book = sound.clone();
-            breaks(&mut book);
-            let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| book.assert_invariant()));
-            assert!(fired.is_err(), "case {case}: a broken book passed the invariant assertion");
-        }
-    }
-}
-
 /// The one JSON schema of a strategy (`docs/model.md`, "JSON"): its figures, its settings and
 /// what derives from them.
 impl Serialize for Strategy {
@@ -428,5 +371,62 @@ impl Serialize for Book {
             self.strategies().map(|(slot, s)| SlotEntry(Some(slot), s)).collect();
         map.serialize_entry("strategies", &strategies)?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(total: i64, pool: i64, credit: i64) -> Book {
+        let spec = BookSpec::new(Venue::new("SSE").unwrap(), Currency::new("CNY").unwrap(), 4);
+        let mut book = Book::new(BookId::new(0), spec, Amount::from_units(credit).unwrap());
+        book.total = Amount::from_units(total).unwrap();
+        book.pool = Amount::from_units(pool).unwrap();
+        book
+    }
+
+    #[test]
+    fn ids_display_and_counters_read_back() {
+        assert_eq!(BookId::new(3).to_string(), "book#3");
+        let mut book = book(0, 0, 0);
+        book.orders_live = 5;
+        book.strategies[1].orders_live = 4;
+        assert_eq!(book.orders_live(), 5);
+        assert_eq!(book.strategy(3).unwrap().orders_live(), 4);
+        assert_eq!(book.strategy(2).unwrap().orders_live(), 0);
+    }
+
+    #[test]
+    fn health_is_sound_down_to_pool_plus_credit_equal_to_zero() {
+        assert_eq!(book(0, -500, 500).health(), Health::Sound, "exactly at the limit");
+        let below = book(0, -501, 500);
+        assert_eq!(
+            below.health(),
+            Health::Unrecoverable {
+                pool: Amount::from_units(-501).unwrap(),
+                credit_limit: Amount::from_units(500).unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn the_invariant_assertion_fires_on_every_broken_part() {
+        let mut sound = book(300, 200, 0);
+        sound.strategies[0].used = Amount::from_units(100).unwrap();
+        sound.assert_invariant();
+        let broken: [fn(&mut Book); 5] = [
+            |b| b.total = Amount::from_units(301).unwrap(),
+            |b| b.strategies[1].frozen = Amount::from_units(-1).unwrap(),
+            |b| b.strategies[0].used = Amount::from_units(-1).unwrap(),
+            |b| b.strategies[0].direct = Amount::from_units(-1).unwrap(),
+            |b| b.strategies[0].direct = Amount::from_units(101).unwrap(),
+        ];
+        for (case, breaks) in broken.iter().enumerate() {
+            let mut book = sound.clone();
+            breaks(&mut book);
+            let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| book.assert_invariant()));
+            assert!(fired.is_err(), "case {case}: a broken book passed the invariant assertion");
+        }
     }
 }

@@ -140,6 +140,19 @@ impl StepPenalty {
     }
 }
 
+/// `{"active", "enter", "leave", "multiplier"}`: whether the penalty is on, and its settings.
+impl Serialize for StepPenalty {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("active", &self.active)?;
+        map.serialize_entry("enter", &self.config.enter)?;
+        map.serialize_entry("leave", &self.config.leave)?;
+        map.serialize_entry("multiplier", &self.config.multiplier)?;
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,18 +206,5 @@ mod tests {
     fn no_total_means_no_utilisation() {
         assert_eq!(view(0, 0).utilisation(), None);
         assert!(!view(0, 0).can_open_first_layer(units(1)));
-    }
-}
-
-/// `{"active", "enter", "leave", "multiplier"}`: whether the penalty is on, and its settings.
-impl Serialize for StepPenalty {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("active", &self.active)?;
-        map.serialize_entry("enter", &self.config.enter)?;
-        map.serialize_entry("leave", &self.config.leave)?;
-        map.serialize_entry("multiplier", &self.config.multiplier)?;
-        map.end()
     }
 }
