@@ -108,6 +108,21 @@ impl Amount {
         Self::from_raw(self.0 - rhs.0)
     }
 
+    /// `self × n` (a price times a share count), or `None` if the result leaves the range.
+    #[must_use]
+    pub const fn checked_mul_int(self, n: i64) -> Option<Amount> {
+        match self.0.checked_mul(n) {
+            Some(raw) => Self::from_raw(raw),
+            None => None,
+        }
+    }
+
+    /// The sum of `amounts`, or `None` as soon as a partial sum leaves the range.
+    #[must_use]
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Amount>) -> Option<Amount> {
+        amounts.into_iter().try_fold(Amount::ZERO, Amount::checked_add)
+    }
+
     /// `-self`; always in range because the range is symmetric.
     pub const fn neg(self) -> Amount {
         Amount(-self.0)
@@ -147,6 +162,57 @@ impl Amount {
         value.to_string().parse()
     }
 
+    /// The amount an `f64` stands for, rounded to `decimals` fractional digits (a currency's
+    /// minor unit: 2 for CNY), for floats that carry binary noise: Python's `1.153 * 8600` is
+    /// `9915.800000000001`, and this gives 9,915.80.
+    ///
+    /// The rule: the float's exact binary value is rounded half to even at `decimals` places,
+    /// as Python's `round(x, decimals)` and `Decimal(x).quantize(...,
+    /// ROUND_HALF_EVEN)` do (`0.125` → `0.12`, `0.375` → `0.38`; `2.675` is stored as
+    /// 2.67499999... and becomes `2.67`). For input that must be exact, use
+    /// [`Amount::from_f64`] or parse the text.
+    ///
+    /// # Errors
+    /// [`AmountError::NotFinite`] for NaN and ±inf, [`AmountError::OutOfRange`] beyond
+    /// `±Amount::MAX`, [`AmountError::TooPrecise`] if `decimals` exceeds the scale's 8.
+    pub fn from_f64_rounded(value: f64, decimals: u32) -> Result<Amount, AmountError> {
+        if !value.is_finite() {
+            return Err(AmountError::NotFinite);
+        }
+        if decimals > Self::DECIMALS {
+            return Err(AmountError::TooPrecise { decimals_needed: decimals });
+        }
+        if value.abs() > 1e10 * 2.0 {
+            return Err(AmountError::OutOfRange);
+        }
+        let steps = round_half_even_scaled(value.abs(), 10_u128.pow(decimals));
+        let raw = i64::try_from(steps)
+            .ok()
+            .and_then(|steps| steps.checked_mul(10_i64.pow(Self::DECIMALS - decimals)))
+            .ok_or(AmountError::OutOfRange)?;
+        Amount::from_raw(if value < 0.0 { -raw } else { raw }).ok_or(AmountError::OutOfRange)
+    }
+
+    /// This amount rounded half to even to `decimals` fractional digits (at most 8), or `None`
+    /// if the rounded amount leaves the range.
+    #[must_use]
+    pub const fn round_to(self, decimals: u32) -> Option<Amount> {
+        if decimals >= Self::DECIMALS {
+            return Some(self);
+        }
+        let step = 10_i64.pow(Self::DECIMALS - decimals);
+        let (quotient, remainder) = (self.0 / step, (self.0 % step).abs());
+        let away = remainder * 2 > step || (remainder * 2 == step && quotient % 2 != 0);
+        let steps = if !away {
+            quotient
+        } else if self.0 < 0 {
+            quotient - 1
+        } else {
+            quotient + 1
+        };
+        Self::from_raw(steps * step)
+    }
+
     /// Writes the exact decimal text: `-12.5`, `300000`, `0.00000001`.
     fn write_decimal(self, buf: &mut DecimalBuf) {
         let magnitude = self.0.unsigned_abs();
@@ -165,6 +231,73 @@ impl Amount {
             buf.push(b'.');
             buf.push_padded(fraction, digits);
         }
+    }
+}
+
+/// `round_half_even(value × scale)` for a finite non-negative `value` below 2^35, computed
+/// exactly from the float's mantissa and exponent (no second rounding).
+fn round_half_even_scaled(value: f64, scale: u128) -> u128 {
+    let bits = value.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = u128::from(bits & ((1 << 52) - 1));
+    // value = mantissa × 2^shift exactly.
+    let (mantissa, shift) =
+        if exponent == 0 { (fraction, -1074) } else { (fraction | (1 << 52), exponent - 1075) };
+    let numerator = mantissa * scale; // < 2^53 × 10^8 < 2^80: no overflow
+    if shift >= 0 {
+        return numerator << shift; // value < 2^35, so shift <= 0 in practice
+    }
+    let down = shift.unsigned_abs();
+    if down >= 128 {
+        return 0; // numerator < 2^80 is far below half of 2^128
+    }
+    let quotient = numerator >> down;
+    let remainder = numerator & ((1_u128 << down) - 1);
+    let half = 1_u128 << (down - 1);
+    if remainder > half || (remainder == half && quotient % 2 == 1) {
+        quotient + 1
+    } else {
+        quotient
+    }
+}
+
+/// Checked addition that reads as arithmetic: `a + b` is `Some(sum)` or `None` if the sum leaves
+/// the range, and `None` stays `None` along a chain (`(a + b - c).ok_or(...)`).
+impl std::ops::Add for Amount {
+    type Output = Option<Amount>;
+    fn add(self, rhs: Amount) -> Option<Amount> {
+        self.checked_add(rhs)
+    }
+}
+
+/// Checked subtraction: `a - b` is `None` if the difference leaves the range.
+impl std::ops::Sub for Amount {
+    type Output = Option<Amount>;
+    fn sub(self, rhs: Amount) -> Option<Amount> {
+        self.checked_sub(rhs)
+    }
+}
+
+/// Continues a checked chain: `(a + b) + c`.
+impl std::ops::Add<Amount> for Option<Amount> {
+    type Output = Option<Amount>;
+    fn add(self, rhs: Amount) -> Option<Amount> {
+        self?.checked_add(rhs)
+    }
+}
+
+/// Continues a checked chain: `(a + b) - c`.
+impl std::ops::Sub<Amount> for Option<Amount> {
+    type Output = Option<Amount>;
+    fn sub(self, rhs: Amount) -> Option<Amount> {
+        self?.checked_sub(rhs)
+    }
+}
+
+/// `amounts.into_iter().sum::<Option<Amount>>()`: `None` if any partial sum leaves the range.
+impl std::iter::Sum<Amount> for Option<Amount> {
+    fn sum<I: Iterator<Item = Amount>>(iter: I) -> Option<Amount> {
+        Amount::checked_sum(iter)
     }
 }
 
@@ -382,6 +515,10 @@ impl DecimalBuf {
 mod tests {
     use super::*;
 
+    fn a(text: &str) -> Amount {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn edges_of_text_and_json() {
         let units = |n| Amount::from_units(n).unwrap();
@@ -502,5 +639,53 @@ mod tests {
         assert!(serde_json::from_str::<Amount>("0.123456789").is_err());
         assert!(serde_json::from_str::<Amount>("1e300").is_err());
         assert!(serde_json::from_str::<Amount>("true").is_err());
+    }
+
+    #[test]
+    fn a_float_with_binary_noise_rounds_half_even_to_the_minor_unit() {
+        let cents = |x: f64| Amount::from_f64_rounded(x, 2).unwrap();
+        assert_eq!(cents(1.153 * 8600.0), a("9915.80"));
+        assert_eq!(cents(0.125), a("0.12"));
+        assert_eq!(cents(0.375), a("0.38"));
+        assert_eq!(cents(2.675), a("2.67"), "2.675 is stored below the tie");
+        assert_eq!(cents(-0.125), a("-0.12"));
+        assert_eq!(cents(-1.153 * 8600.0), a("-9915.80"));
+        assert_eq!(Amount::from_f64_rounded(2.5, 0).unwrap(), a("2"));
+        assert_eq!(Amount::from_f64_rounded(3.5, 0).unwrap(), a("4"));
+        assert_eq!(Amount::from_f64_rounded(1e-9, 8).unwrap(), Amount::ZERO);
+        assert_eq!(Amount::from_f64_rounded(1.5e-8, 8).unwrap().raw(), 1, "1.5e-8 is stored below the tie");
+        assert_eq!(Amount::from_f64_rounded(1e10, 2).unwrap(), Amount::MAX);
+        assert_eq!(Amount::from_f64_rounded(1.5e10, 2), Err(AmountError::OutOfRange));
+        assert_eq!(Amount::from_f64_rounded(f64::NAN, 2), Err(AmountError::NotFinite));
+        assert_eq!(Amount::from_f64_rounded(1.0, 9), Err(AmountError::TooPrecise { decimals_needed: 9 }));
+        // The strict conversion still refuses the noise.
+        assert!(Amount::from_f64(1.153 * 8600.0).is_err());
+    }
+
+    #[test]
+    fn rounding_an_amount_is_half_even() {
+        assert_eq!(a("0.125").round_to(2), Some(a("0.12")));
+        assert_eq!(a("0.135").round_to(2), Some(a("0.14")));
+        assert_eq!(a("-0.125").round_to(2), Some(a("-0.12")));
+        assert_eq!(a("-0.135").round_to(2), Some(a("-0.14")));
+        assert_eq!(a("-0.126").round_to(2), Some(a("-0.13")));
+        assert_eq!(a("7.00000001").round_to(8), Some(a("7.00000001")));
+        assert_eq!(Amount::MAX.round_to(0), Some(Amount::MAX));
+    }
+
+    #[test]
+    fn checked_operators_chain_and_stop_at_the_range() {
+        let (x, y) = (a("100.5"), a("0.25"));
+        assert_eq!(x + y, Some(a("100.75")));
+        assert_eq!(x - y - y, Some(a("100")));
+        assert_eq!(x + y + y - x, Some(a("0.5")));
+        assert_eq!(Amount::MAX + a("0.00000001"), None);
+        assert_eq!(Amount::MAX + a("1") - a("2"), None, "None stays None along a chain");
+        assert_eq!(Amount::checked_sum([x, y, y]), Some(a("101")));
+        assert_eq!([Amount::MAX, Amount::MAX, Amount::MAX.neg()].into_iter().sum::<Option<Amount>>(), None);
+        assert_eq!(a("3.1").checked_mul_int(100), Some(a("310")));
+        assert_eq!(a("1.153").checked_mul_int(8600), Some(a("9915.8")));
+        assert_eq!(Amount::MAX.checked_mul_int(2), None);
+        assert_eq!(a("2").checked_mul_int(i64::MAX), None);
     }
 }
