@@ -72,8 +72,9 @@ pub use ledger::{
     SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
-    DetachedOutcome, Handle, PublishHook, Reader, Receipt, ShutdownError, Snapshot, SnapshotRef, StartError,
-    Stats, Stopped, SubmitError, TrySubmitError, WaitStrategy,
+    Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, PublishHook, Reader, Receipt,
+    Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError, Stats, Stopped, SubmitError,
+    TrySubmitError, WaitError, WaitStrategy,
 };
 
 #[cfg(not(capvault_loom))]

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use capvault::{Book, OrderState, ShmError, ShmReader, Snapshot, WriterState, WriterStatus};
+use capvault::{Book, ShmError, ShmReader, Snapshot, WriterState, WriterStatus};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -189,11 +189,6 @@ fn bar(utilisation: f64, width: usize) -> String {
     format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
 
-/// The state as the one schema names it (`partially_filled`).
-fn state_name(state: OrderState) -> String {
-    serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn table(reader: &ShmReader, snapshot: &Snapshot, writer: &WriterStatus) -> String {
     let mut out = String::new();
     let stats = snapshot.stats();
@@ -227,12 +222,12 @@ fn table(reader: &ShmReader, snapshot: &Snapshot, writer: &WriterStatus) -> Stri
                 order.id().to_string(),
                 book,
                 order.slot(),
-                format!("{:?}", order.side()).to_lowercase(),
+                order.side().to_string(),
                 order.layer(),
                 order.amount().grouped(2).to_string(),
                 order.frozen().grouped(2).to_string(),
                 order.used().grouped(2).to_string(),
-                state_name(order.state())
+                order.state()
             );
         }
     }

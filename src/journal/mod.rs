@@ -32,6 +32,7 @@ pub enum Durability {
 
 /// Why the journal or a checkpoint could not be written or recovered.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum JournalError {
     /// An operating-system error on a file.
     Io {
@@ -106,7 +107,15 @@ impl fmt::Display for JournalError {
     }
 }
 
-impl std::error::Error for JournalError {}
+impl std::error::Error for JournalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JournalError::Io { error, .. } => Some(error),
+            JournalError::Replay { rejection, .. } => Some(rejection),
+            _ => None,
+        }
+    }
+}
 
 pub(crate) fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
     move |error| JournalError::Io { path: path.to_owned(), error }

@@ -165,6 +165,18 @@ pub enum Health {
     },
 }
 
+/// `sound`, or `unrecoverable (pool P + credit limit L < 0)`.
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Health::Sound => f.write_str("sound"),
+            Health::Unrecoverable { pool, credit_limit } => {
+                write!(f, "unrecoverable (pool {pool} + credit limit {credit_limit} < 0)")
+            }
+        }
+    }
+}
+
 /// One (venue, currency) book.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Book {

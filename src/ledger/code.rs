@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 /// Why text could not become a code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CodeError {
     /// The text is empty.
     Empty,

@@ -16,6 +16,7 @@ use crate::ledger::order_id::ClientOrderId;
 /// A change to the ledger. The seed names each maps to are in `docs/model.md`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Command {
     /// Opens a book for a (venue, currency); its total and pool start at zero.
     OpenBook {

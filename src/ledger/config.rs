@@ -241,6 +241,7 @@ impl LedgerConfig {
 
 /// Why a configuration could not build a ledger.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     Io(String),
@@ -308,7 +309,14 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::File { error, .. } => Some(&**error),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

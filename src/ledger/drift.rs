@@ -36,6 +36,7 @@ pub enum DriftPolicy {
 
 /// One difference between the configured and the recovered settings.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum Drift {
     /// The limits differ. No command changes them.
     Limits {

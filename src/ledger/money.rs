@@ -19,6 +19,7 @@ pub struct Amount(i64);
 
 /// Why a value could not become an [`Amount`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AmountError {
     /// The `f64` was NaN or infinite.
     NotFinite,

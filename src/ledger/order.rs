@@ -101,6 +101,30 @@ impl OrderState {
     }
 }
 
+/// The state's snake_case name, as in the JSON schema: `partially_filled`.
+impl std::fmt::Display for OrderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OrderState::Pending => "pending",
+            OrderState::PartiallyFilled => "partially_filled",
+            OrderState::Filled => "filled",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Released => "released",
+            OrderState::Dropped => "dropped",
+        })
+    }
+}
+
+/// `buy` or `sell`, as in the JSON schema.
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        })
+    }
+}
+
 /// A live order: reserved and not yet fully resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Order {

@@ -34,6 +34,7 @@ pub enum ClientOrderId {
 
 /// Why text could not become a [`ClientOrderId`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OrderIdError {
     /// Neither 32 hex digits, nor a hyphenated uuid, nor decimal digits.
     Malformed {

@@ -9,6 +9,7 @@ use crate::ledger::order::OrderState;
 /// The result of an accepted command, with the figures a caller acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// A book was opened.
     BookOpened {
@@ -105,4 +106,45 @@ pub enum Outcome {
         /// Whether the strategy is in forced-reduce afterwards.
         forced_reduce: bool,
     },
+}
+
+/// One line saying what the command did: `reserved in book#0`, `cancelled: 500 back to the
+/// pool, 300 held until released`.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::BookOpened { book } => write!(f, "opened {book}"),
+            Outcome::StrategyConfigured => f.write_str("strategy configured"),
+            Outcome::CreditLimitSet { books, books_unrecoverable } => {
+                write!(f, "credit limit set on {books} books ({books_unrecoverable} unrecoverable)")
+            }
+            Outcome::Reset { dropped_orders, dropped_frozen, dropped_used, dropped_direct, health } => {
+                write!(
+                    f,
+                    "reset ({dropped_orders} orders dropped: frozen {dropped_frozen}, used {dropped_used}, \
+                 direct {dropped_direct}); {health}"
+                )
+            }
+            Outcome::Set { drift, health } => write!(f, "set (drift {drift}); {health}"),
+            Outcome::Adjusted { health } => write!(f, "adjusted; {health}"),
+            Outcome::Allocated { balance } => write!(f, "allocated; the slot holds {balance}"),
+            Outcome::Released { balance } => write!(f, "released; the slot holds {balance}"),
+            Outcome::Traded { health_a, health_b } => write!(f, "traded; {health_a} / {health_b}"),
+            Outcome::Reserved { book } => write!(f, "reserved in {book}"),
+            Outcome::AlreadyReserved { state } => write!(f, "already reserved ({state}); nothing changed"),
+            Outcome::Filled { state, remaining } => write!(f, "filled ({state}); {remaining} still frozen"),
+            Outcome::Cancelled { returned, held } => {
+                write!(f, "cancelled: {returned} back to the pool, {held} held until released")
+            }
+            Outcome::OrderReleased { returned } => write!(f, "released: {returned} back to the pool"),
+            Outcome::AlphaRecorded { acc_alpha } => write!(f, "alpha recorded; accumulated {acc_alpha}"),
+            Outcome::LossMarked { forced_reduce } => {
+                write!(
+                    f,
+                    "loss marked; {}",
+                    if *forced_reduce { "forced reduce" } else { "within the limit" }
+                )
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ pub struct Ratio(u32);
 
 /// Why a value could not become a [`Ratio`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RatioError {
     /// NaN, infinite or negative.
     NotFiniteOrNegative,

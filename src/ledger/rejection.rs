@@ -77,6 +77,7 @@ pub enum ReserveField {
 /// Why a command was refused. One variant per rule.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "rejection", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Rejection {
     /// An amount breaks its rule (zero, negative where not allowed).
     InvalidAmount {

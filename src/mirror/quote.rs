@@ -287,3 +287,21 @@ impl QuoteReader {
         self.get(venue, DataType::Balance, currency)
     }
 }
+
+impl std::fmt::Debug for QuoteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuoteWriter")
+            .field("path", &self.table.path)
+            .field("entries_max", &self.table.entries_max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for QuoteReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuoteReader")
+            .field("path", &self.table.path)
+            .field("entries_max", &self.table.entries_max)
+            .finish_non_exhaustive()
+    }
+}

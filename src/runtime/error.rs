@@ -7,6 +7,7 @@ use crate::ledger::rejection::Rejection;
 
 /// Why the runtime is no longer taking commands.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum Stopped {
     /// `shutdown` was called, or every handle was dropped.
     ShutDown,
@@ -41,6 +42,7 @@ impl Stopped {
 
 /// Why a blocking submit did not return a receipt.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum SubmitError {
     /// The ledger refused the command; nothing changed.
     Rejected(Rejection),
@@ -74,10 +76,19 @@ impl fmt::Display for SubmitError {
     }
 }
 
-impl std::error::Error for SubmitError {}
+impl std::error::Error for SubmitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SubmitError::Rejected(rejection) => Some(rejection),
+            SubmitError::Stopped(stopped) | SubmitError::InDoubt(stopped) => Some(stopped),
+            SubmitError::OwnerThread => None,
+        }
+    }
+}
 
 /// Why `try_submit` did not enqueue the command. Either way the command is handed back.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum TrySubmitError {
     /// The command channel is full.
     Full(Command),
@@ -87,6 +98,7 @@ pub enum TrySubmitError {
 
 /// Why `shutdown` did not end in an orderly stop.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub enum ShutdownError {
     /// The vault had already stopped for this reason (not a shutdown).
     Stopped(Stopped),
@@ -104,7 +116,14 @@ impl fmt::Display for ShutdownError {
     }
 }
 
-impl std::error::Error for ShutdownError {}
+impl std::error::Error for ShutdownError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShutdownError::Stopped(stopped) => Some(stopped),
+            ShutdownError::OwnerThread => None,
+        }
+    }
+}
 
 impl TrySubmitError {
     /// The command that was not enqueued.
@@ -124,7 +143,14 @@ impl fmt::Display for TrySubmitError {
     }
 }
 
-impl std::error::Error for TrySubmitError {}
+impl std::error::Error for TrySubmitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrySubmitError::Stopped(_, stopped) => Some(stopped),
+            TrySubmitError::Full(_) => None,
+        }
+    }
+}
 
 /// Why the runtime core could not start (the builder reports each as the
 /// [`SpawnError`](crate::SpawnError) variant of the same name).
@@ -166,6 +192,39 @@ impl std::error::Error for StartError {
         match self {
             StartError::Spawn(error) => Some(error),
             _ => None,
+        }
+    }
+}
+
+/// Why [`Reader::wait_for`](crate::Reader::wait_for) returned without the snapshot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The timeout passed first.
+    TimedOut {
+        /// The latest sequence published when it did.
+        seen: u64,
+    },
+    /// The owner stopped before publishing the sequence.
+    Stopped(Stopped),
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::TimedOut { seen } => {
+                write!(f, "timed out waiting for the snapshot (latest seq {seen})")
+            }
+            WaitError::Stopped(stopped) => write!(f, "the vault stopped: {}", stopped.reason()),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WaitError::Stopped(stopped) => Some(stopped),
+            WaitError::TimedOut { .. } => None,
         }
     }
 }

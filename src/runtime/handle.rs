@@ -154,20 +154,6 @@ impl Handle {
         self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Sets each book's total to what the exchange reports (seed 004's error recovery, and the
-    /// first thing to do after a restart): one `Set` of slot 0 per book. Each answer carries the
-    /// drift and the book's health; an unrecoverable book (`pool + credit_limit < 0`) is reported
-    /// with its figures and left for the caller to `reset`, never reset here.
-    pub fn reconcile(
-        &mut self,
-        totals: &[(crate::BookId, crate::Amount)],
-    ) -> Vec<Result<Receipt, SubmitError>> {
-        totals
-            .iter()
-            .map(|&(book, amount)| self.submit(Command::Set { book, slot: crate::SLOT_TOTAL, amount }))
-            .collect()
-    }
-
     /// A reader sharing this vault.
     pub fn reader(&self) -> Reader {
         Reader::new(self.shared.clone())

@@ -11,15 +11,17 @@ mod reply;
 mod shared;
 pub(crate) mod snapshot;
 mod stage;
+mod typed;
 pub(crate) mod wait;
 
 pub use envelope::DetachedOutcome;
-pub use error::{ShutdownError, StartError, Stopped, SubmitError, TrySubmitError};
+pub use error::{ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
 pub use handle::{Handle, Receipt};
 pub use reader::{Reader, SnapshotRef};
 pub(crate) use shared::Companion;
 pub use snapshot::{Snapshot, Stats};
 pub(crate) use stage::{HookStage, Stage, StageFailure};
+pub use typed::{Balance, Cancellation, FillReport, HealthReport, Reservation, ResetReport};
 pub use wait::WaitStrategy;
 
 use crate::ledger::Ledger;

@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 
-use crate::runtime::error::Stopped;
+use crate::runtime::error::{Stopped, WaitError};
 use crate::runtime::shared::Shared;
 use crate::runtime::snapshot::Snapshot;
 use crate::sync::{Arc, Loaded};
@@ -25,6 +25,12 @@ impl Deref for SnapshotRef {
     }
 }
 
+impl std::fmt::Debug for SnapshotRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>) -> Reader {
         Reader { shared }
@@ -43,6 +49,37 @@ impl Reader {
     /// What the builder started beside the owner, for the layer that knows its type.
     pub(crate) fn companion(&self) -> Option<&dyn std::any::Any> {
         self.shared.companion.get().map(|companion| companion.as_any())
+    }
+
+    /// Waits until the published snapshot shows sequence `seq` (a receipt's `seq`), and returns
+    /// it: spins briefly (the owner publishes right after answering), then yields, then sleeps
+    /// in short steps, so a long wait does not burn a core.
+    ///
+    /// # Errors
+    /// [`WaitError::TimedOut`] with the latest sequence seen if `timeout` passes first,
+    /// [`WaitError::Stopped`] if the owner stopped before publishing it.
+    pub fn wait_for(&self, seq: u64, timeout: std::time::Duration) -> Result<SnapshotRef, WaitError> {
+        let started = std::time::Instant::now();
+        for round in 0_u32.. {
+            let snapshot = self.snapshot();
+            if snapshot.seq() >= seq {
+                return Ok(snapshot);
+            }
+            if let Some(stopped) = self.stopped() {
+                // The last snapshot is published before the owner is marked stopped.
+                let last = self.snapshot();
+                return if last.seq() >= seq { Ok(last) } else { Err(WaitError::Stopped(stopped)) };
+            }
+            if started.elapsed() >= timeout {
+                return Err(WaitError::TimedOut { seen: snapshot.seq() });
+            }
+            match round {
+                0..64 => crate::sync::spin_loop(),
+                64..1024 => crate::sync::thread::yield_now(),
+                _ => std::thread::sleep(std::time::Duration::from_micros(50)),
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     /// `Some` once the owner has stopped, with why.

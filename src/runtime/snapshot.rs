@@ -1,6 +1,7 @@
 //! Snapshots: immutable copies of the ledger's books and live orders, published once per batch.
 
 use crate::ledger::book::{Book, BookId};
+use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::money::Amount;
 use crate::ledger::order::Order;
 use crate::ledger::order_id::ClientOrderId;
@@ -46,6 +47,23 @@ impl Snapshot {
     /// A snapshot read back from a mirror.
     pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: Vec<Order>, stats: Stats) -> Snapshot {
         Snapshot { seq, books, orders, stats }
+    }
+
+    /// The book of `venue` and `currency`, if it is open.
+    #[must_use]
+    pub fn book_of(&self, venue: Venue, currency: Currency) -> Option<&Book> {
+        self.books.iter().find(|book| book.venue() == venue && book.currency() == currency)
+    }
+
+    /// The book and slot of the strategy labelled `label` (a signal's `code` such as `159201`),
+    /// if exactly one strategy carries it; `None` if none does or several books do (ask each
+    /// book with [`Book::slot_of`] then).
+    #[must_use]
+    pub fn slot_of(&self, label: Label) -> Option<(BookId, u8)> {
+        let mut found =
+            self.books.iter().filter_map(|book| book.slot_of(label).map(|slot| (book.id(), slot)));
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
     }
 
     /// How many accepted commands this snapshot reflects. A command answered with receipt

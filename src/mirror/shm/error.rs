@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Why a shared-memory file could not be created, opened or read.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ShmError {
     /// No file at the path.
     Missing {
@@ -145,4 +146,11 @@ impl fmt::Display for ShmError {
     }
 }
 
-impl std::error::Error for ShmError {}
+impl std::error::Error for ShmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShmError::Io { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
