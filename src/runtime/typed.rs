@@ -10,7 +10,7 @@ use crate::runtime::handle::{Handle, Receipt};
 
 /// What a reservation did.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
-#[must_use]
+#[must_use = "a repeated reservation must not be sent to the broker again"]
 pub struct Reservation {
     /// The snapshot sequence that shows it.
     pub seq: u64,
@@ -21,7 +21,6 @@ pub struct Reservation {
 
 /// What a fill did.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
-#[must_use]
 pub struct FillReport {
     /// The snapshot sequence that shows it.
     pub seq: u64,
@@ -33,7 +32,6 @@ pub struct FillReport {
 
 /// What a cancel did.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
-#[must_use]
 pub struct Cancellation {
     /// The snapshot sequence that shows it.
     pub seq: u64,
@@ -45,7 +43,6 @@ pub struct Cancellation {
 
 /// A slot's balance after a command, with the sequence that shows it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
-#[must_use]
 pub struct Balance {
     /// The snapshot sequence that shows it.
     pub seq: u64,
@@ -56,7 +53,6 @@ pub struct Balance {
 
 /// A book's health after a command that moved its total, with the drift a `set` found.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
-#[must_use]
 pub struct HealthReport {
     /// The snapshot sequence that shows it.
     pub seq: u64,
@@ -68,7 +64,6 @@ pub struct HealthReport {
 
 /// What a reset did: the orders and capital it dropped (a forced reset only).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
-#[must_use]
 pub struct ResetReport {
     /// The snapshot sequence that shows it.
     pub seq: u64,
