@@ -43,6 +43,23 @@
 
 #![cfg_attr(capvault_loom, allow(dead_code, unused_imports))]
 
+/// The project's documents, readable in rustdoc. Each page is the file of the same name under
+/// `docs/`; its Rust examples run as doctests.
+pub mod docs {
+    #[doc = include_str!("../docs/model.md")]
+    pub mod model {}
+    #[doc = include_str!("../docs/design.md")]
+    pub mod design {}
+    #[doc = include_str!("../docs/durability.md")]
+    pub mod durability {}
+    #[doc = include_str!("../docs/performance.md")]
+    pub mod performance {}
+    #[doc = include_str!("../docs/security.md")]
+    pub mod security {}
+    #[doc = include_str!("../docs/shm-layout.md")]
+    pub mod shm_layout {}
+}
+
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
