@@ -80,7 +80,7 @@ fn submit_round_trip(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 handle.submit(nudge(n)).expect("a nudge is accepted")
-            })
+            });
         });
         handle.shutdown().expect("the vault stops");
     }
@@ -111,7 +111,7 @@ fn submit_round_trip(c: &mut Criterion) {
                 }
                 std::hint::spin_loop();
             }
-        })
+        });
     });
     drop(req_tx);
     let _ = echo.join();
@@ -155,7 +155,7 @@ fn fire_and_forget(c: &mut Criterion) {
                 let elapsed = start.elapsed();
                 handle.shutdown().expect("the vault stops");
                 elapsed
-            })
+            });
         });
     }
     group.finish();
@@ -165,7 +165,7 @@ fn ids(c: &mut Criterion) {
     // Keeps `ClientOrderId` parsing honest: the edge conversion an executor does per signal.
     let mut group = c.benchmark_group("edge");
     group.bench_function("parse_uuid_hex", |b| {
-        b.iter(|| "3f2b8c1d9e4a4b7c8d6e5f4a3b2c1d0e".parse::<ClientOrderId>().expect("parses"))
+        b.iter(|| "3f2b8c1d9e4a4b7c8d6e5f4a3b2c1d0e".parse::<ClientOrderId>().expect("parses"));
     });
     group.bench_function("reserve_command_apply", |b| {
         let mut l = ledger();
@@ -176,7 +176,7 @@ fn ids(c: &mut Criterion) {
             let amount = Amount::from_units(10).unwrap_or(Amount::ZERO);
             let _ = l.apply(&Command::Reserve { id, book: BOOK, slot: 2, side: Side::Buy, layer: 1, amount });
             l.apply(&Command::Cancel { id })
-        })
+        });
     });
     // The owner's cost of the shared-memory mirror per published snapshot, beside the reader's.
     let path = capvault::shm_path(&format!("capvault-bench-{}", std::process::id()));

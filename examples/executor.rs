@@ -24,6 +24,7 @@ const SIGNALS: &str = r#"[
 ]"#;
 
 #[derive(Deserialize)]
+#[allow(clippy::struct_field_names, reason = "the seed's own field names")]
 struct Signal {
     signal_id: u64,
     code: Label,

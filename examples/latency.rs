@@ -69,9 +69,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("clock: Instant::now() costs {:.1} ns (included in every sample)", clock_cost_ns());
 
+    let rows = round_trip_rows(&settings)?;
+    print_rows(&rows, &settings)?;
+    let durability = durability_report(&settings)?;
+
+    let snapshot_read_ns = snapshot_read(&settings)?;
+    println!();
+    println!("snapshot read (uncontended, wait-free load + field read): {snapshot_read_ns:.1} ns");
+    let throughput_1 = throughput(&settings, 1)?;
+    let throughput_2 = throughput(&settings, 2)?;
+    println!("fire-and-forget throughput, busy-spin owner: 1 producer {throughput_1:.0} cmds/s, 2 producers {throughput_2:.0} cmds/s");
+
+    print_summary(&rows, &settings, &durability, snapshot_read_ns, (throughput_1, throughput_2))
+}
+
+/// Named round-trip histograms, in print order.
+type Rows = Vec<(String, Histogram<u64>)>;
+
+/// The round-trip rows: the floors, each wait strategy, the mirrors interleaved, the baselines.
+fn round_trip_rows(settings: &Settings) -> Result<Rows, Box<dyn std::error::Error>> {
     let mut rows: Vec<(String, Histogram<u64>)> = Vec::new();
-    rows.push(("floor: atomic ping-pong".into(), ping_pong(&settings)));
-    rows.push(("channel: crossbeam round trip".into(), channel_round_trip(&settings)));
+    rows.push(("floor: atomic ping-pong".into(), ping_pong(settings)));
+    rows.push(("channel: crossbeam round trip".into(), channel_round_trip(settings)));
     let strategies = [
         ("vault: busy-spin", WaitStrategy::BusySpin, 200_000),
         ("vault: spin-yield", WaitStrategy::SpinYield { spin: Duration::from_micros(50) }, 200_000),
@@ -79,21 +98,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("vault: blocking", WaitStrategy::Blocking, 3_000),
     ];
     for (name, strategy, samples) in strategies {
-        rows.push((name.into(), vault_round_trip(&settings, strategy, settings.samples(samples))?));
+        rows.push((name.into(), vault_round_trip(settings, strategy, settings.samples(samples))?));
     }
-    let (mirrors_off, mirrors_on) = mirror_comparison(&settings)?;
+    let (mirrors_off, mirrors_on) = mirror_comparison(settings)?;
     rows.push(("vault: mirrors off (interleaved)".into(), mirrors_off));
     rows.push(("vault: mirrors on (interleaved)".into(), mirrors_on));
-    rows.push(("vault: spin-park, 1 ms apart".into(), vault_idle_round_trip(&settings)?));
-    rows.push(("mutex: ledger in a Mutex, 2 threads".into(), mutex_baseline(&settings)?));
-    rows.push(("seed style: flock + JSON rewrite".into(), seed_style(&settings)?));
+    rows.push(("vault: spin-park, 1 ms apart".into(), vault_idle_round_trip(settings)?));
+    rows.push(("mutex: ledger in a Mutex, 2 threads".into(), mutex_baseline(settings)?));
+    rows.push(("seed style: flock + JSON rewrite".into(), seed_style(settings)?));
 
+    Ok(rows)
+}
+
+/// Prints the round-trip table, and writes each row's `.hgrm` when asked.
+fn print_rows(
+    rows: &[(String, Histogram<u64>)],
+    settings: &Settings,
+) -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!(
         "{:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
         "round trip (ns)", "samples", "p50", "p90", "p99", "p99.9", "p99.99", "max"
     );
-    for (name, h) in &rows {
+    for (name, h) in rows {
         println!(
             "{:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
             name,
@@ -108,21 +135,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(dir) = &settings.hgrm {
         fs::create_dir_all(dir)?;
-        for (name, h) in &rows {
+        for (name, h) in rows {
             write_hgrm(&dir.join(format!("{}.hgrm", slug(name))), h)?;
         }
         println!("histograms written to {}", dir.display());
     }
 
-    let durability = durability_report(&settings)?;
+    Ok(())
+}
 
-    let snapshot_read_ns = snapshot_read(&settings)?;
-    println!();
-    println!("snapshot read (uncontended, wait-free load + field read): {snapshot_read_ns:.1} ns");
-    let throughput_1 = throughput(&settings, 1)?;
-    let throughput_2 = throughput(&settings, 2)?;
-    println!("fire-and-forget throughput, busy-spin owner: 1 producer {throughput_1:.0} cmds/s, 2 producers {throughput_2:.0} cmds/s");
-
+/// The ratios to the floor and the one-line JSON summary.
+fn print_summary(
+    rows: &[(String, Histogram<u64>)],
+    settings: &Settings,
+    durability: &str,
+    snapshot_read_ns: f64,
+    (throughput_1, throughput_2): (f64, f64),
+) -> Result<(), Box<dyn std::error::Error>> {
     let p50 = |name: &str| rows.iter().find(|(n, _)| n == name).map_or(0, |(_, h)| h.value_at_quantile(0.5));
     let busy = &rows.iter().find(|(n, _)| n == "vault: busy-spin").ok_or("no busy-spin row")?.1;
     let floor = p50("floor: atomic ping-pong");
@@ -384,7 +413,7 @@ fn mutex_baseline(settings: &Settings) -> Result<Histogram<u64>, Box<dyn std::er
         // Relaxed: a stop flag, nothing is published through it.
         while !other_stop.load(Ordering::Relaxed) {
             n += 1;
-            let mut l = other_ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut l = other_ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = l.apply(&reserve(n, 3));
             let _ = l.apply(&cancel(n));
         }
@@ -393,11 +422,11 @@ fn mutex_baseline(settings: &Settings) -> Result<Histogram<u64>, Box<dyn std::er
     for n in 1..=settings.samples(300_000) {
         let start = Instant::now();
         {
-            let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = l.apply(&reserve(n, 2));
         }
         record(&mut h, start);
-        let _ = ledger.lock().unwrap_or_else(|e| e.into_inner()).apply(&cancel(n));
+        let _ = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&cancel(n));
     }
     // Relaxed: see above.
     stop.store(true, Ordering::Relaxed);
@@ -494,18 +523,13 @@ fn throughput(settings: &Settings, producers: u64) -> Result<f64, Box<dyn std::e
 /// Returns the JSON fields for the last line.
 fn durability_report(settings: &Settings) -> Result<String, Box<dyn std::error::Error>> {
     println!();
-    println!(
-        "{:<30} {:>8} {:>9} {:>9} {:>10} {:>11} {:>13} {:>14} {:>10}",
-        "durability (ns, cmds/s)",
-        "samples",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "1 producer/s",
-        "2 detached/s",
-        "cmds/batch"
-    );
+    let columns = ["samples", "p50", "p99", "p99.9", "max", "1 producer/s", "2 detached/s", "cmds/batch"];
+    let widths = [8, 9, 9, 10, 11, 13, 14, 10];
+    let mut header = String::new();
+    for (column, width) in columns.iter().zip(widths) {
+        header += &format!(" {column:>width$}");
+    }
+    println!("{:<30}{header}", "durability (ns, cmds/s)");
     let mut json = Vec::new();
     let mut stall = None;
     for (name, durability, samples) in [
@@ -537,33 +561,7 @@ fn durability_report(settings: &Settings) -> Result<String, Box<dyn std::error::
             stall = Some(reader.checkpoint_stats().owner_stall_max);
         }
         let _ = fs::remove_dir_all(&dir);
-        // Two producers submitting detached: the owner drains what queued during the last fsync
-        // into one batch, and one fsync covers it (group commit).
-        let handle = vault_with(settings, builder()?)?;
-        let reader = handle.reader();
-        let start = Instant::now();
-        let threads: Vec<_> = (0..2_u64)
-            .map(|p| {
-                let mut h = handle.clone();
-                thread::spawn(move || {
-                    for i in 0..samples / 2 {
-                        let n = (p << 40) + i + 1;
-                        let _ = h.submit_detached(reserve(n, 2 + p as u8));
-                        let _ = h.submit_detached(cancel(n));
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            let _ = t.join();
-        }
-        while reader.snapshot().stats().accepted < samples / 2 * 4 {
-            thread::sleep(Duration::from_micros(50));
-        }
-        let batches = reader.snapshot().stats().batches.max(1);
-        let two = (samples / 2 * 4) as f64 / start.elapsed().as_secs_f64();
-        let per_batch = (samples / 2 * 4) as f64 / batches as f64;
-        handle.shutdown().map_err(|e| e.to_string())?;
+        let (two, per_batch) = detached_pair_rate(settings, builder()?, samples)?;
         let _ = fs::remove_dir_all(&dir);
         println!(
             "{:<30} {:>8} {:>9} {:>9} {:>10} {:>11} {:>13.0} {:>14.0} {:>10.1}",
@@ -597,7 +595,7 @@ fn slug(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
-/// HdrHistogram's percentile-distribution text (`.hgrm`), for the usual plotters.
+/// `HdrHistogram`'s percentile-distribution text (`.hgrm`), for the usual plotters.
 fn write_hgrm(path: &Path, h: &Histogram<u64>) -> std::io::Result<()> {
     let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
     let mut total = 0;
@@ -621,4 +619,40 @@ fn write_hgrm(path: &Path, h: &Histogram<u64>) -> std::io::Result<()> {
         h.len()
     ));
     fs::write(path, out)
+}
+
+/// Two producers submitting detached: the owner drains what queued during the last fsync into
+/// one batch, and one fsync covers it (group commit). Returns commands per second and commands
+/// per batch.
+fn detached_pair_rate(
+    settings: &Settings,
+    builder: Builder,
+    samples: u64,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let handle = vault_with(settings, builder)?;
+    let reader = handle.reader();
+    let start = Instant::now();
+    let threads: Vec<_> = (0..2_u64)
+        .map(|p| {
+            let mut h = handle.clone();
+            thread::spawn(move || {
+                for i in 0..samples / 2 {
+                    let n = (p << 40) + i + 1;
+                    let _ = h.submit_detached(reserve(n, 2 + p as u8));
+                    let _ = h.submit_detached(cancel(n));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    while reader.snapshot().stats().accepted < samples / 2 * 4 {
+        thread::sleep(Duration::from_micros(50));
+    }
+    let batches = reader.snapshot().stats().batches.max(1);
+    let two = (samples / 2 * 4) as f64 / start.elapsed().as_secs_f64();
+    let per_batch = (samples / 2 * 4) as f64 / batches as f64;
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok((two, per_batch))
 }

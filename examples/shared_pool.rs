@@ -44,6 +44,88 @@ fn main() -> Result<(), Box<dyn Error>> {
         .mirror_interval(Duration::from_millis(20))
         .spawn()?;
     let reader = vault.reader();
+    show(&reader.snapshot_arc(), "start: 300,000 CNY in the pool, two strategies capped at 200,000", None);
+    let steps = steps()?;
+    for (what, command) in steps {
+        let result = vault.submit(command);
+        show(&settled(&reader, &result), what, Some(result));
+    }
+
+    let last = vault.shutdown()?;
+    report(&last, &shm, &json)
+}
+
+/// The snapshot that shows a submitted command: answers come before publication.
+fn settled(reader: &Reader, result: &Result<Receipt, SubmitError>) -> std::sync::Arc<Snapshot> {
+    let seq = result.as_ref().map_or(0, |receipt| receipt.seq);
+    // A rejection or a stopped vault has nothing to wait for: the latest snapshot is it.
+    match reader.wait_for(seq, Duration::from_secs(5)) {
+        Ok(_) | Err(_) => reader.snapshot_arc(),
+    }
+}
+
+/// Prints one step: what happened, then the book as a table.
+fn show(snapshot: &Snapshot, what: &str, result: Option<Result<Receipt, SubmitError>>) {
+    let Some(book) = snapshot.book(BOOK) else { return };
+    let view = book.view();
+    let answer = match result {
+        None => String::new(),
+        Some(Ok(receipt)) => format!("  -> ok (seq {}): {}", receipt.seq, receipt.outcome),
+        Some(Err(SubmitError::Rejected(rejection))) => {
+            format!("  -> REFUSED {}: {rejection}", rejection.code())
+        }
+        Some(Err(error)) => format!("  -> {error}"),
+    };
+    println!("== {what}\n{answer}");
+    let room = (view.first_layer_limit().raw() - view.committed().raw()).max(0);
+    println!(
+        "   total {:>12}  pool {:>12}  committed {:>12} ({:>5.1}%)  first-layer room {:>11}  penalty {}",
+        money(book.total()),
+        money(book.balance(SLOT_POOL).unwrap_or(Amount::ZERO)),
+        money(view.committed()),
+        view.utilisation().unwrap_or(0.0) * 100.0,
+        money(Amount::from_raw(room).unwrap_or(Amount::ZERO)),
+        if book.penalty().is_active() { "ON  (buy steps x1.5)" } else { "off" },
+    );
+    println!(
+        "   {:<6} {:>12} {:>12} {:>12} {:>12} {:>10}  state",
+        "label", "frozen", "used", "committed", "cap", "alpha"
+    );
+    for (slot, s) in book.strategies() {
+        let label = s.config().label.map_or_else(|| format!("#{slot}"), |l| l.to_string());
+        let cap = s.config().cap.map_or_else(|| "-".into(), money);
+        let orders: Vec<String> = snapshot
+            .orders()
+            .iter()
+            .filter(|o| o.slot() == slot)
+            .map(|o| format!("…{}:{}", tail(&o.id().to_string()), o.state()))
+            .collect();
+        println!(
+            "   {:<6} {:>12} {:>12} {:>12} {:>12} {:>10}  {}{}",
+            label,
+            money(s.frozen()),
+            money(s.used()),
+            money(s.committed()),
+            cap,
+            money(s.acc_alpha()),
+            if s.is_forced_reduce() { "FORCED-REDUCE " } else { "" },
+            orders.join(" "),
+        );
+    }
+}
+
+/// `1234567.5` as `1,234,567.50`.
+fn money(amount: Amount) -> String {
+    amount.grouped(2).to_string()
+}
+
+/// The last four characters of an id, enough to tell the script's orders apart.
+fn tail(id: &str) -> &str {
+    &id[id.len().saturating_sub(4)..]
+}
+
+/// The scripted commands, each with what it does.
+fn steps() -> Result<Vec<(&'static str, Command)>, Box<dyn Error>> {
     let cny = |text: &str| text.parse::<Amount>();
     // Executors send uuid4().hex or snowflake ids; both are fixed-size keys here.
     let a1: ClientOrderId = "3f2b8c1d9e4a4b7c8d6e5f4a3b2c1d0e".parse()?;
@@ -53,11 +135,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let a3: ClientOrderId = "0d9c8b7a6f5e4d3c8b2a1f0e9d8c7b6a".parse()?;
     let b3: ClientOrderId = "1790000000000000003".parse()?;
 
-    show(&reader.snapshot_arc(), "start: 300,000 CNY in the pool, two strategies capped at 200,000", None);
     let reserve =
         |id, slot, layer, amount| Command::Reserve { id, book: BOOK, slot, side: Side::Buy, layer, amount };
 
-    let steps: Vec<(&str, Command)> = vec![
+    Ok(vec![
         ("159201 sends a first-layer buy: reserve 120,000", reserve(a1, S159201, 0, cny("120000")?)),
         ("  partial fill of 50,000", Command::Fill { id: a1, amount: cny("50000")? }),
         ("  the rest fills: 70,000", Command::Fill { id: a1, amount: cny("70000")? }),
@@ -96,13 +177,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             "the exchange reports 299,870.25 CNY (fees): reconcile slot 0",
             Command::Set { book: BOOK, slot: SLOT_TOTAL, amount: cny("299870.25")? },
         ),
-    ];
-    for (what, command) in steps {
-        let result = vault.submit(command);
-        show(&settled(&reader, &result), what, Some(result));
-    }
+    ])
+}
 
-    let last = vault.shutdown()?;
+/// Checks the invariant on the final snapshot and says where the mirrors are.
+fn report(last: &Snapshot, shm: &std::path::Path, json: &std::path::Path) -> Result<(), Box<dyn Error>> {
     let book = last.book(BOOK).ok_or("the book is gone")?;
     let committed: i128 = book.strategies().map(|(_, s)| i128::from(s.committed().raw())).sum();
     assert_eq!(i128::from(book.total().raw()), i128::from(book.pool().raw()) + committed);
@@ -121,76 +200,4 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("  python3 examples/read_shm.py {}", shm.display());
     println!("  cat {}", json.display());
     Ok(())
-}
-
-/// The snapshot that shows a submitted command: answers come before publication.
-fn settled(reader: &Reader, result: &Result<Receipt, SubmitError>) -> std::sync::Arc<Snapshot> {
-    let seq = result.as_ref().map_or(0, |receipt| receipt.seq);
-    loop {
-        let snapshot = reader.snapshot_arc();
-        if snapshot.seq() >= seq {
-            return snapshot;
-        }
-        std::hint::spin_loop();
-    }
-}
-
-/// Prints one step: what happened, then the book as a table.
-fn show(snapshot: &Snapshot, what: &str, result: Option<Result<Receipt, SubmitError>>) {
-    let Some(book) = snapshot.book(BOOK) else { return };
-    let view = book.view();
-    let answer = match result {
-        None => String::new(),
-        Some(Ok(receipt)) => format!("  -> ok (seq {}): {:?}", receipt.seq, receipt.outcome),
-        Some(Err(SubmitError::Rejected(rejection))) => {
-            format!("  -> REFUSED {}: {rejection}", rejection.code())
-        }
-        Some(Err(error)) => format!("  -> {error}"),
-    };
-    println!("== {what}\n{answer}");
-    let room = (view.first_layer_limit().raw() - view.committed().raw()).max(0);
-    println!(
-        "   total {:>12}  pool {:>12}  committed {:>12} ({:>5.1}%)  first-layer room {:>11}  penalty {}",
-        money(book.total()),
-        money(book.balance(SLOT_POOL).unwrap_or(Amount::ZERO)),
-        money(view.committed()),
-        view.utilisation().unwrap_or(0.0) * 100.0,
-        money(Amount::from_raw(room).unwrap_or(Amount::ZERO)),
-        if book.penalty().is_active() { "ON  (buy steps x1.5)" } else { "off" },
-    );
-    println!(
-        "   {:<6} {:>12} {:>12} {:>12} {:>12} {:>10}  state",
-        "label", "frozen", "used", "committed", "cap", "alpha"
-    );
-    for (slot, s) in book.strategies() {
-        let label = s.config().label.map(|l| l.to_string()).unwrap_or_else(|| format!("#{slot}"));
-        let cap = s.config().cap.map(money).unwrap_or_else(|| "-".into());
-        let orders: Vec<String> = snapshot
-            .orders()
-            .iter()
-            .filter(|o| o.slot() == slot)
-            .map(|o| format!("…{}:{:?}", tail(&o.id().to_string()), o.state()))
-            .collect();
-        println!(
-            "   {:<6} {:>12} {:>12} {:>12} {:>12} {:>10}  {}{}",
-            label,
-            money(s.frozen()),
-            money(s.used()),
-            money(s.committed()),
-            cap,
-            money(s.acc_alpha()),
-            if s.is_forced_reduce() { "FORCED-REDUCE " } else { "" },
-            orders.join(" "),
-        );
-    }
-}
-
-/// `1234567.5` as `1,234,567.50`.
-fn money(amount: Amount) -> String {
-    amount.grouped(2).to_string()
-}
-
-/// The last four characters of an id, enough to tell the script's orders apart.
-fn tail(id: &str) -> &str {
-    &id[id.len().saturating_sub(4)..]
 }

@@ -70,7 +70,7 @@ fn snapshots_keep_the_invariant_and_the_order_of_commands() {
         let producer = thread::spawn(move || {
             let receipt = a.submit(reserve(1, 2, 100)).unwrap();
             let seen = wait_for(&reader_a, receipt.seq);
-            assert_eq!(seen.order(id(1)).map(|o| o.frozen()), Some(units(100)));
+            assert_eq!(seen.order(id(1)).map(capvault::Order::frozen), Some(units(100)));
             a.submit(Command::Fill { id: id(1), amount: units(100) }).unwrap();
             a
         });

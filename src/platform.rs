@@ -23,6 +23,7 @@ pub enum FileAccess {
 
 impl FileAccess {
     /// The mode of a file the vault creates.
+    #[must_use]
     pub const fn file_mode(self) -> u32 {
         match self {
             FileAccess::Owner => 0o600,
@@ -31,6 +32,7 @@ impl FileAccess {
     }
 
     /// The mode of a folder the vault creates.
+    #[must_use]
     pub const fn dir_mode(self) -> u32 {
         match self {
             FileAccess::Owner => 0o700,
@@ -197,7 +199,7 @@ pub(crate) fn create_temp(path: &Path, access: FileAccess) -> io::Result<(File, 
         let temporary = PathBuf::from(name);
         match create_new(&temporary, access) {
             Ok(file) => return Ok((file, temporary)),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             Err(error) => return Err(error),
         }
     }

@@ -22,7 +22,7 @@ fn half_even_rounding_agrees_with_python_decimal() {
             // an exact tie at the rounding place, when it is representable
             1 => (rng.below(1_000_000) as f64 + 0.5) / 10_f64.powi(decimals as i32),
             // a sum of small fills
-            2 => (0..1 + rng.below(8)).map(|_| rng.below(10_000) as f64 * 0.01).sum(),
+            2 => (0..=rng.below(8)).map(|_| rng.below(10_000) as f64 * 0.01).sum(),
             // any binary fraction below 2^30
             _ => (rng.below(1 << 40) as f64) / (1_u64 << (10 + rng.below(40))) as f64,
         };

@@ -107,10 +107,11 @@ fn refuses(dir: &Path, what: &str) {
     assert!(matches!(spawned, Err(SpawnError::Journal(JournalError::Checkpoint { .. }))), "{what}");
 }
 
-#[test]
-fn a_consistent_looking_but_impossible_checkpoint_refuses_to_start() {
-    type Patch = Box<dyn FnOnce(&mut Vec<u8>)>;
-    let cases: Vec<(&str, Patch)> = vec![
+type Patch = Box<dyn FnOnce(&mut Vec<u8>)>;
+
+/// CRC-valid checkpoints that break a rule only `from_parts` checks.
+fn impossible_cases() -> Vec<(&'static str, Patch)> {
+    vec![
         (
             "an order in slot 60 of a 5-slot book",
             Box::new(|p| {
@@ -175,8 +176,12 @@ fn a_consistent_looking_but_impossible_checkpoint_refuses_to_start() {
                 p[at..at + 8].copy_from_slice(&amount("999999").raw().to_le_bytes());
             }),
         ),
-    ];
-    for (what, change) in cases {
+    ]
+}
+
+#[test]
+fn a_consistent_looking_but_impossible_checkpoint_refuses_to_start() {
+    for (what, change) in impossible_cases() {
         let dir = checkpointed("impossible");
         patch(&newest_checkpoint(&dir), change);
         refuses(&dir, what);
@@ -252,14 +257,12 @@ fn a_checkpoint_in_progress_is_not_rotated_again() {
         let (dir, done, most) = (dir.clone(), done.clone(), most.clone());
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
-                let segments = fs::read_dir(&dir)
-                    .map(|entries| {
-                        entries
-                            .filter_map(Result::ok)
-                            .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
-                            .count()
-                    })
-                    .unwrap_or(0);
+                let segments = fs::read_dir(&dir).map_or(0, |entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
+                        .count()
+                });
                 most.fetch_max(segments, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_micros(200));
             }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use capvault::{
-    Builder, ClientOrderId, Command, Limits, ShmReader, ShutdownError, Side, Stopped, SubmitError,
+    Builder, ClientOrderId, Command, Handle, Limits, ShmReader, ShutdownError, Side, Stopped, SubmitError,
     WriterState,
 };
 use common::*;
@@ -73,6 +73,26 @@ fn fill(dir: &Path, leave: u64) -> PathBuf {
     path
 }
 
+/// Producer `p` reserves until its first answer that is not an acknowledgement.
+fn produce(handle: &mut Handle, p: u64, barrier: &Barrier) -> Vec<(u64, Answer)> {
+    barrier.wait();
+    let mut answers = Vec::new();
+    for n in 1..=50_000 {
+        let id = (p + 1) * 1_000_000 + n;
+        let answer = match handle.submit(reserve(id)) {
+            Ok(receipt) => Answer::Acknowledged(receipt.seq),
+            Err(SubmitError::Stopped(Stopped::JournalFailed)) => Answer::NotApplied,
+            Err(SubmitError::InDoubt(Stopped::JournalFailed)) => Answer::InDoubt,
+            Err(other) => panic!("producer {p}: {other:?}"),
+        };
+        answers.push((id, answer));
+        if !matches!(answer, Answer::Acknowledged(_)) {
+            break;
+        }
+    }
+    answers
+}
+
 #[test]
 fn every_answer_agrees_with_what_a_restart_recovers() {
     let disk = Tmpfs::mount("answers", "256k");
@@ -93,24 +113,7 @@ fn every_answer_agrees_with_what_a_restart_recovers() {
         .map(|p| {
             let mut handle = handle.clone();
             let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                let mut answers = Vec::new();
-                for n in 1..=50_000 {
-                    let id = (p + 1) * 1_000_000 + n;
-                    let answer = match handle.submit(reserve(id)) {
-                        Ok(receipt) => Answer::Acknowledged(receipt.seq),
-                        Err(SubmitError::Stopped(Stopped::JournalFailed)) => Answer::NotApplied,
-                        Err(SubmitError::InDoubt(Stopped::JournalFailed)) => Answer::InDoubt,
-                        Err(other) => panic!("producer {p}: {other:?}"),
-                    };
-                    answers.push((id, answer));
-                    if !matches!(answer, Answer::Acknowledged(_)) {
-                        break;
-                    }
-                }
-                answers
-            })
+            std::thread::spawn(move || produce(&mut handle, p, &barrier))
         })
         .collect();
     let answers: Vec<(u64, Answer)> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
@@ -182,7 +185,12 @@ fn a_failed_checkpoint_leaves_no_temporary_file_and_rotates_once() {
     assert!(stats.last_error.unwrap().contains("No space"));
     let names: Vec<String> =
         fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "a temporary file was left: {names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| std::path::Path::new(n).extension().is_some_and(|e| e.eq_ignore_ascii_case("tmp"))),
+        "a temporary file was left: {names:?}"
+    );
     // The journal goes on in the one new segment.
     for n in 401..=420 {
         handle.submit(reserve(n)).unwrap();

@@ -72,8 +72,8 @@ fn a_restart_recovers_every_acknowledged_command() {
     assert_eq!(after.books(), before.books());
     let mut left: Vec<_> = before.orders().to_vec();
     let mut right: Vec<_> = after.orders().to_vec();
-    left.sort_by_key(|o| o.id());
-    right.sort_by_key(|o| o.id());
+    left.sort_by_key(capvault::Order::id);
+    right.sort_by_key(capvault::Order::id);
     assert_eq!(left, right);
     // Idempotency survives the restart: a live id is already applied, a resolved one is refused.
     assert_eq!(

@@ -1,5 +1,5 @@
 //! One JSON schema: `capvault inspect --json`, `read_shm.py --json` and `serde_json` of the
-//! `Snapshot` itself print the same document for the same mirror, in snake_case throughout.
+//! `Snapshot` itself print the same document for the same mirror, in `snake_case` throughout.
 
 mod common;
 

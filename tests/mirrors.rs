@@ -106,7 +106,7 @@ fn bad_files_get_their_own_errors() {
     fs::write(&truncated, &bytes[..bytes.len() - 64]).unwrap();
     match ShmReader::open(&truncated) {
         Err(ShmError::Truncated { len, expected, .. }) => {
-            assert_eq!((len, expected), (bytes.len() as u64 - 64, bytes.len() as u64))
+            assert_eq!((len, expected), (bytes.len() as u64 - 64, bytes.len() as u64));
         }
         other => panic!("expected Truncated, got {other:?}"),
     }
@@ -192,7 +192,7 @@ fn the_json_mirror_equals_the_final_snapshot_in_the_seed_schema() {
             assert_eq!(Amount::from_f64(entry["frozen"].as_f64().unwrap()).unwrap(), order.frozen());
         }
     }
-    assert_eq!(object["used_159201"], serde_json::json!(120000), "whole amounts are plain integers");
+    assert_eq!(object["used_159201"], serde_json::json!(120_000), "whole amounts are plain integers");
     assert_eq!(object["acc_alpha_159201"], serde_json::json!(3500.5));
     let updated_at = object["updated_at"].as_str().unwrap();
     assert!(
@@ -298,7 +298,7 @@ fn the_inspector_shows_a_vault_and_explains_bad_files() {
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["writer"]["state"], "alive");
-    assert_eq!(json["books"][0]["strategies"][0]["used"], serde_json::json!(120000));
+    assert_eq!(json["books"][0]["strategies"][0]["used"], serde_json::json!(120_000));
     assert_eq!(json["orders"].as_array().unwrap().len(), 4);
 
     let (code, out, _) = run(&["watch", shown, "--count", "2", "--interval-ms", "10"]);

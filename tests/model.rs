@@ -218,6 +218,10 @@ impl Model {
         }
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the reference model: one arm per command, written apart from the ledger"
+    )]
     fn step(&mut self, op: &Op) -> Step {
         match *op {
             Op::Credit { currency, limit } => {
@@ -263,12 +267,10 @@ impl Model {
                         }
                         let s = &self.books[b].slots[&slot];
                         let drift = in_range(amount - (s.frozen + s.used))?;
-                        if drift > 0 {
-                            self.allocate(b, slot, drift)
-                        } else if drift < 0 {
-                            self.release(b, slot, -drift)
-                        } else {
-                            Ok(())
+                        match drift.cmp(&0) {
+                            std::cmp::Ordering::Greater => self.allocate(b, slot, drift),
+                            std::cmp::Ordering::Less => self.release(b, slot, -drift),
+                            std::cmp::Ordering::Equal => Ok(()),
                         }
                     }
                 }

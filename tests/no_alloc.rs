@@ -55,7 +55,7 @@ const COMMANDS: u64 = 4096;
 
 #[test]
 fn a_batch_of_commands_allocates_only_its_snapshot() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let limits = Limits { orders_max: 8192, ..Limits::default() };
     // The hook runs after each publish: it reports the allocation count there, and holds the
     // owner after the first batch until released.
@@ -106,7 +106,7 @@ fn a_batch_of_commands_allocates_only_its_snapshot() {
 
 #[test]
 fn a_blocking_round_trip_allocates_only_its_snapshot() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut handle = Builder::new(seed_000(Limits::default()))
         .wait(WaitStrategy::Blocking)
         .reply_wait(WaitStrategy::Blocking)

@@ -35,7 +35,7 @@ fn config(cap_159201: i64, usdt_credit: Option<i64>, with_bnb: bool) -> LedgerCo
         currency: Currency::new(currency).unwrap(),
         slot_count,
         reserve_ratio: capvault::Ratio::from_ppm(150_000),
-        penalty: Default::default(),
+        penalty: capvault::PenaltyConfig::default(),
         balance: units(balance),
         strategies,
     };

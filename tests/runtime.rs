@@ -47,7 +47,7 @@ fn a_receipt_names_the_snapshot_that_shows_the_command() {
     assert_eq!(receipt, Receipt { seq: 1, outcome: Outcome::Reserved { book: CNY } });
     eventually("the snapshot of seq 1", || reader.snapshot().seq() >= 1);
     let snapshot = reader.snapshot();
-    assert_eq!(snapshot.order(id(1)).map(|o| o.frozen()), Some(units(120_000)));
+    assert_eq!(snapshot.order(id(1)).map(capvault::Order::frozen), Some(units(120_000)));
     assert_eq!(snapshot.balance(CNY, 1), Some(units(180_000)));
     assert_eq!(snapshot.view(CNY).unwrap().committed(), units(120_000));
 

@@ -1,6 +1,6 @@
 //! The seeds' worked examples, with their exact numbers: seed 004's 10,000 USDC split
 //! 4000/2000/3000/1000 with its business scenarios, and seed 000's 300,000 pool with its
-//! 15% reserve (255,000), 90%/85% penalty (270,000 / 255,000) and client_order_id chain.
+//! 15% reserve (255,000), 90%/85% penalty (270,000 / 255,000) and `client_order_id` chain.
 
 mod common;
 

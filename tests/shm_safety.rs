@@ -8,6 +8,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
@@ -195,7 +196,6 @@ fn watch_waits_out_a_busy_writer() {
     );
     std::thread::sleep(Duration::from_millis(300));
     // The write completes: the sequence word changes in place, as the writer's does.
-    use std::os::unix::fs::FileExt;
     let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(&(sequence + 2).to_le_bytes(), 40).unwrap();
     let mut child = child;

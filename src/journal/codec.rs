@@ -185,6 +185,42 @@ impl<'a> Dec<'a> {
         };
         Ok(BookSpec { venue, currency, slot_count, reserve_ratio, penalty })
     }
+    /// One book of a checkpoint: its spec, figures and strategies.
+    fn book_record(&mut self, index: usize) -> Result<Book, CodecError> {
+        let at = self.pos;
+        let spec = self.spec()?;
+        if !(2..=64).contains(&spec.slot_count) {
+            return Err(CodecError { offset: at, what: "bad slot count" });
+        }
+        let credit_limit = self.amount()?;
+        let total = self.amount()?;
+        let pool = self.amount()?;
+        let active = self.bool()?;
+        let orders_live = self.u32()?;
+        let mut strategies = Vec::new();
+        for _ in 2..spec.slot_count {
+            let config = self.strategy_config()?;
+            strategies.push(Strategy {
+                config,
+                frozen: self.amount()?,
+                used: self.amount()?,
+                direct: self.amount()?,
+                acc_alpha: self.amount()?,
+                float_loss: self.amount()?,
+                orders_live: self.u32()?,
+            });
+        }
+        Ok(Book {
+            id: BookId::new(index as u16),
+            spec,
+            credit_limit,
+            total,
+            pool,
+            strategies,
+            penalty: StepPenalty::restore(spec.penalty, active),
+            orders_live,
+        })
+    }
     fn strategy_config(&mut self) -> Result<StrategyConfig, CodecError> {
         let label = self.label()?;
         let has_cap = self.bool()?;
@@ -380,39 +416,7 @@ pub(crate) fn decode_ledger(bytes: &[u8]) -> Result<LedgerParts, CodecError> {
     }
     let mut books = Vec::new();
     for index in 0..count(&mut d, usize::from(limits.books_max))? {
-        let at = d.pos;
-        let spec = d.spec()?;
-        if !(2..=64).contains(&spec.slot_count) {
-            return Err(CodecError { offset: at, what: "bad slot count" });
-        }
-        let credit_limit = d.amount()?;
-        let total = d.amount()?;
-        let pool = d.amount()?;
-        let active = d.bool()?;
-        let orders_live = d.u32()?;
-        let mut strategies = Vec::new();
-        for _ in 2..spec.slot_count {
-            let config = d.strategy_config()?;
-            strategies.push(Strategy {
-                config,
-                frozen: d.amount()?,
-                used: d.amount()?,
-                direct: d.amount()?,
-                acc_alpha: d.amount()?,
-                float_loss: d.amount()?,
-                orders_live: d.u32()?,
-            });
-        }
-        books.push(Book {
-            id: BookId::new(index as u16),
-            spec,
-            credit_limit,
-            total,
-            pool,
-            strategies,
-            penalty: StepPenalty::restore(spec.penalty, active),
-            orders_live,
-        });
+        books.push(d.book_record(index)?);
     }
     let mut orders = Vec::new();
     for _ in 0..count(&mut d, limits.orders_max as usize)? {

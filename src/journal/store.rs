@@ -224,7 +224,7 @@ impl Checkpointer {
         while let Ok(job) = self.jobs.recv() {
             let result = write_checkpoint(&self.dir, self.access, job.seq, &job.ledger)
                 .and_then(|()| prune(&self.dir, job.seq));
-            let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stats = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             stats.owner_stall_max = stats.owner_stall_max.max(job.owner_stall);
             match result {
                 Ok(()) => {

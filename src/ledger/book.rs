@@ -25,11 +25,13 @@ pub struct BookId(u16);
 
 impl BookId {
     /// The book opened `index`-th (from 0).
+    #[must_use]
     pub const fn new(index: u16) -> BookId {
         BookId(index)
     }
 
     /// The index, for tables.
+    #[must_use]
     pub const fn index(self) -> usize {
         self.0 as usize
     }
@@ -58,6 +60,7 @@ pub struct BookSpec {
 
 impl BookSpec {
     /// A spec with the seed's defaults: a 15% reserve and the 90%/85%/1.5 penalty.
+    #[must_use]
     pub fn new(venue: Venue, currency: Currency, slot_count: u8) -> BookSpec {
         BookSpec {
             venue,
@@ -111,39 +114,48 @@ pub struct Strategy {
 
 impl Strategy {
     /// Its settings.
+    #[must_use]
     pub const fn config(&self) -> &StrategyConfig {
         &self.config
     }
     /// Reserved by working orders.
+    #[must_use]
     pub const fn frozen(&self) -> Amount {
         self.frozen
     }
     /// Filled by orders plus allocated directly.
+    #[must_use]
     pub const fn used(&self) -> Amount {
         self.used
     }
     /// The part of `used` allocated directly (seed 004 `allocate`), not through orders.
+    #[must_use]
     pub const fn direct(&self) -> Amount {
         self.direct
     }
     /// `frozen + used`: the strategy's balance.
+    #[must_use]
     pub fn committed(&self) -> Amount {
         // The invariant keeps both parts and their sum within the book's total.
         self.frozen.checked_add(self.used).unwrap_or(Amount::MAX)
     }
     /// Realized alpha, outside the invariant.
+    #[must_use]
     pub const fn acc_alpha(&self) -> Amount {
         self.acc_alpha
     }
     /// The last marked single-cycle floating loss.
+    #[must_use]
     pub const fn float_loss(&self) -> Amount {
         self.float_loss
     }
     /// `true` while the floating loss exceeds the limit: new buys are refused.
+    #[must_use]
     pub fn is_forced_reduce(&self) -> bool {
         self.float_loss > self.config.loss_limit
     }
     /// Orders of this strategy still holding capital.
+    #[must_use]
     pub const fn orders_live(&self) -> u32 {
         self.orders_live
     }
@@ -207,47 +219,58 @@ impl Book {
     }
 
     /// Its index in the ledger.
+    #[must_use]
     pub const fn id(&self) -> BookId {
         self.id
     }
     /// What it was opened with.
+    #[must_use]
     pub const fn spec(&self) -> &BookSpec {
         &self.spec
     }
     /// The venue.
+    #[must_use]
     pub const fn venue(&self) -> Venue {
         self.spec.venue
     }
     /// The currency.
+    #[must_use]
     pub const fn currency(&self) -> Currency {
         self.spec.currency
     }
     /// Slots including total and pool.
+    #[must_use]
     pub const fn slot_count(&self) -> u8 {
         self.spec.slot_count
     }
     /// Slot 0: the account's real balance.
+    #[must_use]
     pub const fn total(&self) -> Amount {
         self.total
     }
     /// Slot 1: unallocated cash. May be negative down to `-credit_limit`.
+    #[must_use]
     pub const fn pool(&self) -> Amount {
         self.pool
     }
     /// The currency's credit limit.
+    #[must_use]
     pub const fn credit_limit(&self) -> Amount {
         self.credit_limit
     }
     /// Orders drawing on this book that still hold capital.
+    #[must_use]
     pub const fn orders_live(&self) -> u32 {
         self.orders_live
     }
     /// The book's step-penalty gate, updated after every command.
+    #[must_use]
     pub const fn penalty(&self) -> &StepPenalty {
         &self.penalty
     }
 
     /// The strategy in `slot`, if `slot` is a strategy slot of this book.
+    #[must_use]
     pub fn strategy(&self, slot: u8) -> Option<&Strategy> {
         self.strategies.get(usize::from(slot.checked_sub(SLOT_FIRST_STRATEGY)?))
     }
@@ -257,6 +280,7 @@ impl Book {
     }
 
     /// The strategies with their slot numbers.
+    #[must_use]
     pub fn strategies(&self) -> impl ExactSizeIterator<Item = (u8, &Strategy)> {
         // Slot numbers are below 64, so the cast is exact.
         self.strategies.iter().enumerate().map(|(i, s)| (SLOT_FIRST_STRATEGY + i as u8, s))
@@ -273,6 +297,7 @@ impl Book {
     }
 
     /// The view strategies use: utilisation, the first-layer rule, the penalty.
+    #[must_use]
     pub fn view(&self) -> PoolView {
         // Summed in i128: a book decoded from a damaged or crafted file may hold figures whose
         // sum leaves i64 (a ledger's own books never do: the invariant bounds the sums).
@@ -291,6 +316,7 @@ impl Book {
     }
 
     /// `Sound` while `pool + credit_limit >= 0`.
+    #[must_use]
     pub fn health(&self) -> Health {
         if i128::from(self.pool.raw()) + i128::from(self.credit_limit.raw()) < 0 {
             Health::Unrecoverable { pool: self.pool, credit_limit: self.credit_limit }
@@ -300,6 +326,7 @@ impl Book {
     }
 
     /// The slot whose strategy carries `label`, if any.
+    #[must_use]
     pub fn slot_of(&self, label: Label) -> Option<u8> {
         self.strategies().find(|(_, s)| s.config.label == Some(label)).map(|(slot, _)| slot)
     }

@@ -90,6 +90,7 @@ pub struct StrategySlotConfig {
 
 impl StrategySlotConfig {
     /// The settings, with defaults filled in.
+    #[must_use]
     pub fn to_strategy_config(&self) -> StrategyConfig {
         let default = StrategyConfig::default();
         StrategyConfig {
@@ -130,6 +131,7 @@ pub struct BookConfig {
 
 impl BookConfig {
     /// The spec the book is opened with.
+    #[must_use]
     pub fn spec(&self) -> BookSpec {
         BookSpec {
             venue: self.venue,

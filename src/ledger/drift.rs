@@ -97,12 +97,14 @@ impl Drift {
     /// `true` if journalled commands can make the recovered state match the configuration
     /// (credit limits, strategy settings, a missing book); `false` for limits, a book's spec, or
     /// a recovered book the configuration lacks.
+    #[must_use]
     pub fn is_applicable(&self) -> bool {
         matches!(self, Drift::CreditLimit { .. } | Drift::BookMissing { .. } | Drift::Strategy { .. })
     }
 
     /// The commands that apply this difference. A missing book's strategies are configured in the
     /// book `opened` names, the id its `OpenBook` answered.
+    #[must_use]
     pub fn commands(&self, opened: Option<BookId>) -> Vec<Command> {
         match self {
             Drift::CreditLimit { currency, configured, .. } => {
@@ -159,13 +161,17 @@ fn describe(config: &StrategyConfig) -> String {
 
 /// Every difference between the settings of `configured` (the ledger the builder was given) and
 /// `recovered`, in a fixed order: limits, credit limits, then book by book.
+#[must_use]
+///
+/// # Panics
+/// Never: each recovered book looked up here was found by its (venue, currency) first.
 pub fn drift(configured: &Ledger, recovered: &Ledger) -> Vec<Drift> {
     let mut drifts = Vec::new();
     if configured.limits() != recovered.limits() {
         drifts.push(Drift::Limits { configured: *configured.limits(), recovered: *recovered.limits() });
     }
     let mut currencies: Vec<Currency> =
-        configured.books().iter().chain(recovered.books()).map(|book| book.currency()).collect();
+        configured.books().iter().chain(recovered.books()).map(super::book::Book::currency).collect();
     currencies.extend(configured.credit_limits().map(|(currency, _)| currency));
     currencies.extend(recovered.credit_limits().map(|(currency, _)| currency));
     currencies.sort_unstable();

@@ -32,7 +32,7 @@ pub(crate) struct IdMap<V> {
 }
 
 /// Two random words, drawn per map from the operating system's randomness (through std's
-/// `RandomState`, which seeds SipHash the same way).
+/// `RandomState`, which seeds `SipHash` the same way).
 #[derive(Clone, Copy, Debug)]
 struct HashKey([u64; 2]);
 

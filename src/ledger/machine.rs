@@ -59,7 +59,7 @@ impl fmt::Debug for Ledger {
             .field("credit_limits", &self.credit_limits)
             .field("orders_live", &self.orders.len())
             .field("resolved", &self.resolved.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,6 +103,7 @@ fn sub(a: Amount, b: Amount) -> Result<Amount, Rejection> {
 }
 
 /// A validated move of capital between the pool and one strategy, ready to commit.
+#[derive(Clone, Copy)]
 struct Move {
     book: usize,
     slot: u8,
@@ -278,16 +279,19 @@ impl Ledger {
     }
 
     /// The limits the ledger was built with.
+    #[must_use]
     pub const fn limits(&self) -> &Limits {
         &self.limits
     }
 
     /// Every open book, in id order.
+    #[must_use]
     pub fn books(&self) -> &[Book] {
         &self.books
     }
 
     /// A book by id (seed 004 `get`).
+    #[must_use]
     pub fn book(&self, book: BookId) -> Option<&Book> {
         self.books.get(book.index())
     }
@@ -328,21 +332,25 @@ impl Ledger {
     }
 
     /// A live order: reserved and not yet released, cancelled with nothing filled, or dropped.
+    #[must_use]
     pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
         self.orders.get(&id)
     }
 
     /// Every live order, in no particular order.
+    #[must_use]
     pub fn orders(&self) -> impl ExactSizeIterator<Item = &Order> {
         self.orders.values()
     }
 
     /// How a recently resolved id ended, while it is in the resolved window.
+    #[must_use]
     pub fn resolved_state(&self, id: ClientOrderId) -> Option<OrderState> {
         self.resolved.get(&id)
     }
 
     /// The credit limit of a currency (zero unless set).
+    #[must_use]
     pub fn credit_limit(&self, currency: Currency) -> Amount {
         self.credit_limits.iter().find(|(c, _)| *c == currency).map_or(Amount::ZERO, |&(_, limit)| limit)
     }
@@ -635,7 +643,7 @@ impl Ledger {
             }
             _ => {
                 non_negative(amount)?;
-                let current = b.strategy(slot).map_or(Amount::ZERO, |s| s.committed());
+                let current = b.strategy(slot).map_or(Amount::ZERO, super::book::Strategy::committed);
                 let drift = sub(amount, current)?;
                 if drift.is_positive() {
                     self.commit_move(self.check_allocate(index, slot, drift)?);
@@ -710,8 +718,8 @@ impl Ledger {
     fn check_allocate(&self, index: usize, slot: u8, amount: Amount) -> Result<Move, Rejection> {
         let b = &self.books[index];
         let strategy = b.strategy(slot).ok_or(Rejection::SlotNotStrategy { slot })?;
-        self.check_buy_rules(b, slot, amount)?;
-        self.check_funds(b, amount)?;
+        Self::check_buy_rules(b, slot, amount)?;
+        Self::check_funds(b, amount)?;
         Ok(Move {
             book: index,
             slot,
@@ -750,7 +758,7 @@ impl Ledger {
     }
 
     /// The rules for capital that adds exposure: forced-reduce, then the nominal cap.
-    fn check_buy_rules(&self, b: &Book, slot: u8, amount: Amount) -> Result<(), Rejection> {
+    fn check_buy_rules(b: &Book, slot: u8, amount: Amount) -> Result<(), Rejection> {
         let strategy = b.strategy(slot).ok_or(Rejection::SlotNotStrategy { slot })?;
         if strategy.is_forced_reduce() {
             return Err(Rejection::ForcedReduce {
@@ -770,7 +778,7 @@ impl Ledger {
 
     /// The credit rule: `pool - amount >= -credit_limit`. Also keeps the book's committed
     /// amount within range, so every sum over a book fits an [`Amount`].
-    fn check_funds(&self, b: &Book, amount: Amount) -> Result<(), Rejection> {
+    fn check_funds(b: &Book, amount: Amount) -> Result<(), Rejection> {
         let after = i128::from(b.pool.raw()) - i128::from(amount.raw());
         if after < -i128::from(b.credit_limit.raw()) {
             return Err(Rejection::ExceedsCreditLimit { pool: b.pool, amount, credit_limit: b.credit_limit });
@@ -821,7 +829,7 @@ impl Ledger {
         }
         let b = &self.books[index];
         if side == Side::Buy {
-            self.check_buy_rules(b, slot, amount)?;
+            Self::check_buy_rules(b, slot, amount)?;
             if layer == 0 {
                 let view = b.view();
                 if !view.can_open_first_layer(amount) {
@@ -833,7 +841,7 @@ impl Ledger {
                 }
             }
         }
-        self.check_funds(b, amount)?;
+        Self::check_funds(b, amount)?;
         let pool = sub(b.pool, amount)?;
         let frozen = add(b.strategy(slot).map_or(Amount::ZERO, |s| s.frozen), amount)?;
 
@@ -1103,7 +1111,7 @@ mod tests {
         refused("says it is", |p| p.books[1].id = BookId::new(0));
         refused("opened twice", |p| p.books[1].spec = p.books[0].spec);
         refused("slot count or ratios", |p| {
-            p.books[1].strategies.push(crate::ledger::book::Strategy::default())
+            p.books[1].strategies.push(crate::ledger::book::Strategy::default());
         });
         refused("slot count or ratios", |p| p.books[1].spec.reserve_ratio = Ratio::from_ppm(1_000_001));
         refused("slot count or ratios", |p| p.books[1].spec.penalty.leave = Ratio::from_ppm(950_000));

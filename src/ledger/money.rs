@@ -62,6 +62,7 @@ impl Amount {
     pub const MAX: Amount = Amount(1_000_000_000_000_000_000);
 
     /// An amount from its raw count of 10^-8 units, if within range.
+    #[must_use]
     pub const fn from_raw(raw: i64) -> Option<Amount> {
         if raw > Self::MAX.0 || raw < -Self::MAX.0 {
             None
@@ -71,6 +72,7 @@ impl Amount {
     }
 
     /// An amount of whole currency units, if within range.
+    #[must_use]
     pub const fn from_units(units: i64) -> Option<Amount> {
         match units.checked_mul(Self::SCALE) {
             Some(raw) => Self::from_raw(raw),
@@ -79,32 +81,38 @@ impl Amount {
     }
 
     /// The raw count of 10^-8 units.
+    #[must_use]
     pub const fn raw(self) -> i64 {
         self.0
     }
 
     /// `true` if the amount is zero.
+    #[must_use]
     pub const fn is_zero(self) -> bool {
         self.0 == 0
     }
 
     /// `true` if the amount is strictly positive.
+    #[must_use]
     pub const fn is_positive(self) -> bool {
         self.0 > 0
     }
 
     /// `true` if the amount is strictly negative.
+    #[must_use]
     pub const fn is_negative(self) -> bool {
         self.0 < 0
     }
 
     /// `self + rhs`, or `None` if the result leaves the range.
+    #[must_use]
     pub const fn checked_add(self, rhs: Amount) -> Option<Amount> {
         // Both operands are within ±10^18, so the i64 sum cannot overflow; only the range can.
         Self::from_raw(self.0 + rhs.0)
     }
 
     /// `self - rhs`, or `None` if the result leaves the range.
+    #[must_use]
     pub const fn checked_sub(self, rhs: Amount) -> Option<Amount> {
         Self::from_raw(self.0 - rhs.0)
     }
@@ -125,16 +133,19 @@ impl Amount {
     }
 
     /// `-self`; always in range because the range is symmetric.
+    #[must_use]
     pub const fn neg(self) -> Amount {
         Amount(-self.0)
     }
 
     /// The magnitude.
+    #[must_use]
     pub const fn abs(self) -> Amount {
         Amount(self.0.abs())
     }
 
     /// The amount as the nearest `f64`, for display and JSON only.
+    #[must_use]
     pub fn to_f64(self) -> f64 {
         // Going through the exact decimal text gives the correctly rounded f64, which a
         // `raw as f64 / 1e8` (two roundings) does not always.
@@ -343,6 +354,7 @@ pub struct Grouped {
 
 impl Amount {
     /// Displays with thousands separators and `decimals` decimals, rounded half away from zero.
+    #[must_use]
     pub const fn grouped(self, decimals: usize) -> Grouped {
         Grouped { amount: self, decimals }
     }
@@ -581,7 +593,7 @@ mod tests {
         assert_eq!(Amount::from_f64(-2100.0), Ok(amount("-2100")));
         assert_eq!(Amount::from_f64(1e-8), Ok(Amount::from_raw(1).unwrap()));
         assert_eq!(Amount::from_f64(-0.0), Ok(Amount::ZERO));
-        assert_eq!(Amount::from_f64(0.123456789), Err(AmountError::TooPrecise { decimals_needed: 9 }));
+        assert_eq!(Amount::from_f64(0.123_456_789), Err(AmountError::TooPrecise { decimals_needed: 9 }));
         assert_eq!(Amount::from_f64(f64::NAN), Err(AmountError::NotFinite));
         assert_eq!(Amount::from_f64(f64::INFINITY), Err(AmountError::NotFinite));
         assert_eq!(Amount::from_f64(f64::NEG_INFINITY), Err(AmountError::NotFinite));

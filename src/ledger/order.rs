@@ -96,12 +96,13 @@ impl OrderState {
 
 impl OrderState {
     /// `true` once nothing more can happen to the order.
+    #[must_use]
     pub const fn is_terminal(self) -> bool {
         matches!(self, OrderState::Released | OrderState::Dropped)
     }
 }
 
-/// The state's snake_case name, as in the JSON schema: `partially_filled`.
+/// The state's `snake_case` name, as in the JSON schema: `partially_filled`.
 impl std::fmt::Display for OrderState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -142,38 +143,47 @@ pub struct Order {
 
 impl Order {
     /// The client order id.
+    #[must_use]
     pub const fn id(&self) -> ClientOrderId {
         self.id
     }
     /// The book the capital comes from.
+    #[must_use]
     pub const fn book(&self) -> BookId {
         self.book
     }
     /// The strategy slot that placed it.
+    #[must_use]
     pub const fn slot(&self) -> u8 {
         self.slot
     }
     /// Buy or sell.
+    #[must_use]
     pub const fn side(&self) -> Side {
         self.side
     }
     /// The grid layer; 0 opens a first layer.
+    #[must_use]
     pub const fn layer(&self) -> u32 {
         self.layer
     }
     /// The amount reserved when the order was sent.
+    #[must_use]
     pub const fn amount(&self) -> Amount {
         self.amount
     }
     /// The part still reserved for the working order.
+    #[must_use]
     pub const fn frozen(&self) -> Amount {
         self.frozen
     }
     /// The part filled and not yet released.
+    #[must_use]
     pub const fn used(&self) -> Amount {
         self.used
     }
     /// Where the order is in its life.
+    #[must_use]
     pub const fn state(&self) -> OrderState {
         self.state
     }

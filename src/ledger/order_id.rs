@@ -88,6 +88,7 @@ impl ClientOrderId {
 
     /// The id as two words, `(high, low)`: a uuid's high and low 64 bits, or `(0, value)` for a
     /// snowflake.
+    #[must_use]
     pub const fn words(&self) -> (u64, u64) {
         match *self {
             ClientOrderId::Uuid(value) => ((value.get() >> 64) as u64, value.get() as u64),
@@ -175,7 +176,7 @@ mod tests {
     fn accepts_uuid4_hex_in_both_forms() {
         let hex = "9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b";
         let id: ClientOrderId = hex.parse().unwrap();
-        assert_eq!(id, ClientOrderId::uuid(0x9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b).unwrap());
+        assert_eq!(id, ClientOrderId::uuid(0x9f1c_2a3b_4c5d_4e6f_8a9b_0c1d_2e3f_4a5b).unwrap());
         assert_eq!(id.to_string(), hex);
         assert_eq!("9F1C2A3B4C5D4E6F8A9B0C1D2E3F4A5B".parse(), Ok(id));
         assert_eq!("9f1c2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b".parse(), Ok(id));

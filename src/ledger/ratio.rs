@@ -50,11 +50,13 @@ impl Ratio {
     pub const ONE: Ratio = Ratio(Self::PPM);
 
     /// A ratio of `ppm` parts per million.
+    #[must_use]
     pub const fn from_ppm(ppm: u32) -> Ratio {
         Ratio(ppm)
     }
 
     /// Parts per million.
+    #[must_use]
     pub const fn ppm(self) -> u32 {
         self.0
     }
@@ -81,6 +83,7 @@ impl Ratio {
     }
 
     /// The ratio as an `f64`, for display.
+    #[must_use]
     pub fn to_f64(self) -> f64 {
         f64::from(self.0) / f64::from(Self::PPM)
     }
@@ -98,22 +101,26 @@ impl Ratio {
     }
 
     /// `1 - self`, for a ratio of at most one.
+    #[must_use]
     pub const fn complement(self) -> Ratio {
         Ratio(Self::PPM.saturating_sub(self.0))
     }
 
     /// `floor(amount × self)` in raw units, exact in `i128`. Flooring makes a limit derived from
     /// a balance never larger than the exact product.
+    #[must_use]
     pub fn floor_of(self, amount: Amount) -> i128 {
         (i128::from(amount.raw()) * i128::from(self.0)).div_euclid(i128::from(Self::PPM))
     }
 
     /// `part > whole × self`, exactly.
+    #[must_use]
     pub fn is_exceeded_by(self, part: Amount, whole: Amount) -> bool {
         i128::from(part.raw()) * i128::from(Self::PPM) > i128::from(whole.raw()) * i128::from(self.0)
     }
 
     /// `part < whole × self`, exactly.
+    #[must_use]
     pub fn is_undercut_by(self, part: Amount, whole: Amount) -> bool {
         i128::from(part.raw()) * i128::from(Self::PPM) < i128::from(whole.raw()) * i128::from(self.0)
     }
@@ -163,7 +170,7 @@ mod tests {
         assert_eq!(Ratio::from_f64(0.15), Ok(Ratio::from_ppm(150_000)));
         assert_eq!(Ratio::from_f64(0.9), Ok(Ratio::from_ppm(900_000)));
         assert_eq!(Ratio::from_f64(1.5), Ok(Ratio::from_ppm(1_500_000)));
-        assert_eq!(Ratio::from_f64(0.1234567), Err(RatioError::TooPrecise));
+        assert_eq!(Ratio::from_f64(0.123_456_7), Err(RatioError::TooPrecise));
         assert_eq!(Ratio::from_f64(-0.1), Err(RatioError::NotFiniteOrNegative));
         assert_eq!(Ratio::from_f64(f64::NAN), Err(RatioError::NotFiniteOrNegative));
         assert!(Ratio::from_f64(1e10).is_err());

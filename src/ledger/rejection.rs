@@ -276,7 +276,8 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A stable snake_case name for logs, metrics and JSON.
+    /// A stable `snake_case` name for logs, metrics and JSON.
+    #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
             Rejection::InvalidAmount { .. } => "invalid_amount",
@@ -347,6 +348,44 @@ impl fmt::Display for Rejection {
             Rejection::TradeNotOpposite { delta_a, delta_b } => {
                 write!(f, "trade changes {delta_a} and {delta_b} do not have opposite signs")
             }
+            Rejection::IdConflict { .. }
+            | Rejection::IdResolved { .. }
+            | Rejection::OrdersLimitReached { .. }
+            | Rejection::UnknownOrder { .. }
+            | Rejection::OrderCancelled { .. }
+            | Rejection::OrderFilled { .. }
+            | Rejection::OrderReleased { .. }
+            | Rejection::OrderDropped { .. }
+            | Rejection::FillExceedsFrozen { .. }
+            | Rejection::ReleaseNotFilled { .. }
+            | Rejection::ReleaseWorking { .. } => self.fmt_order(f),
+            Rejection::LiveOrders { book, orders } => {
+                write!(f, "{book} has {orders} live orders; reset with force to drop them")
+            }
+            Rejection::ExceedsAllocation { slot, direct, amount } => {
+                write!(f, "slot {slot} releases {amount} but holds {direct} allocated directly")
+            }
+            Rejection::ForcedReduce { slot, loss, loss_limit } => {
+                write!(f, "slot {slot} is in forced-reduce: loss {loss} exceeds {loss_limit}")
+            }
+            Rejection::ExceedsNominalCap { committed, amount, cap } => {
+                write!(f, "committed {committed} + {amount} exceeds the nominal cap {cap}")
+            }
+            Rejection::ExceedsReserveRatio { committed, amount, limit } => {
+                write!(f, "first layer: committed {committed} + {amount} exceeds {limit}")
+            }
+            Rejection::ExceedsCreditLimit { pool, amount, credit_limit } => {
+                write!(f, "pool {pool} - {amount} goes below the credit limit -{credit_limit}")
+            }
+            Rejection::Overflow => f.write_str("result leaves the amount range"),
+        }
+    }
+}
+
+impl Rejection {
+    /// The messages of the order rules.
+    fn fmt_order(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             Rejection::IdConflict { id, field } => {
                 write!(f, "order {id} was reserved with different fields: {field:?}")
             }
@@ -368,25 +407,7 @@ impl fmt::Display for Rejection {
             Rejection::ReleaseWorking { id, frozen } => {
                 write!(f, "order {id} still has {frozen} frozen; cancel or fill it before release")
             }
-            Rejection::LiveOrders { book, orders } => {
-                write!(f, "{book} has {orders} live orders; reset with force to drop them")
-            }
-            Rejection::ExceedsAllocation { slot, direct, amount } => {
-                write!(f, "slot {slot} releases {amount} but holds {direct} allocated directly")
-            }
-            Rejection::ForcedReduce { slot, loss, loss_limit } => {
-                write!(f, "slot {slot} is in forced-reduce: loss {loss} exceeds {loss_limit}")
-            }
-            Rejection::ExceedsNominalCap { committed, amount, cap } => {
-                write!(f, "committed {committed} + {amount} exceeds the nominal cap {cap}")
-            }
-            Rejection::ExceedsReserveRatio { committed, amount, limit } => {
-                write!(f, "first layer: committed {committed} + {amount} exceeds {limit}")
-            }
-            Rejection::ExceedsCreditLimit { pool, amount, credit_limit } => {
-                write!(f, "pool {pool} - {amount} goes below the credit limit -{credit_limit}")
-            }
-            Rejection::Overflow => f.write_str("result leaves the amount range"),
+            _ => unreachable!("called for order rejections only"),
         }
     }
 }

@@ -27,12 +27,14 @@ pub struct PoolView {
 
 impl PoolView {
     /// `frozen + used`: the capital promised to strategies.
+    #[must_use]
     pub fn committed(&self) -> Amount {
         // total == pool + committed holds, and all three are in range.
         self.frozen.checked_add(self.used).unwrap_or(Amount::MAX)
     }
 
     /// `committed / total`, for display. `None` when `total <= 0`.
+    #[must_use]
     pub fn utilisation(&self) -> Option<f64> {
         if self.total.is_positive() {
             Some(self.committed().to_f64() / self.total.to_f64())
@@ -51,6 +53,7 @@ impl PoolView {
 
     /// Whether a first-layer reservation of `amount` passes the reserve rule:
     /// `committed + amount <= total × (1 - reserve_ratio)`.
+    #[must_use]
     pub fn can_open_first_layer(&self, amount: Amount) -> bool {
         i128::from(self.committed().raw()) + i128::from(amount.raw())
             <= i128::from(self.first_layer_limit().raw())
@@ -82,6 +85,7 @@ impl Default for PenaltyConfig {
 
 impl PenaltyConfig {
     /// `true` if `leave <= enter`, which hysteresis needs.
+    #[must_use]
     pub fn is_valid(&self) -> bool {
         self.leave <= self.enter
     }
@@ -97,6 +101,7 @@ pub struct StepPenalty {
 
 impl StepPenalty {
     /// An inactive gate.
+    #[must_use]
     pub const fn new(config: PenaltyConfig) -> StepPenalty {
         StepPenalty { config, active: false }
     }
@@ -121,11 +126,13 @@ impl StepPenalty {
     }
 
     /// Whether the penalty is on.
+    #[must_use]
     pub const fn is_active(&self) -> bool {
         self.active
     }
 
     /// The factor for buy grid steps: `multiplier` while on, 1 while off.
+    #[must_use]
     pub const fn multiplier(&self) -> Ratio {
         if self.active {
             self.config.multiplier
@@ -135,6 +142,7 @@ impl StepPenalty {
     }
 
     /// The thresholds.
+    #[must_use]
     pub const fn config(&self) -> PenaltyConfig {
         self.config
     }

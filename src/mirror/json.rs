@@ -56,7 +56,7 @@ impl Mirror {
                 if finishing || last_batches != Some(batches) {
                     let result =
                         write_atomically(path, &shared_pool_json(&snapshot, SystemTime::now()), self.access);
-                    let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut stats = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     match result {
                         Ok(()) => {
                             stats.json_writes += 1;
@@ -95,6 +95,7 @@ impl Mirror {
 /// A strategy without a label is named `slot<N>` (the ledger refuses that name as a label of
 /// another slot); a label that occurs in more than one book is suffixed `@<VENUE>/<CURRENCY>`, so
 /// no key is written twice.
+#[must_use]
 pub fn shared_pool_json(snapshot: &Snapshot, now: SystemTime) -> Value {
     let mut names: Vec<(String, &crate::Book, u8)> = Vec::new();
     for book in snapshot.books() {
@@ -165,6 +166,7 @@ pub(crate) fn write_atomically(path: &Path, value: &Value, access: FileAccess) -
 }
 
 /// UTC time as ISO 8601 with milliseconds: `2026-02-16T12:00:00.000Z`.
+#[must_use]
 pub fn iso8601(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since.as_secs();

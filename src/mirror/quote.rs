@@ -19,7 +19,7 @@ use crate::sync::seqlock::{ReadError, SeqLock};
 /// `b"CVQUOTES"` as a little-endian `u64`.
 const QUOTE_MAGIC: u64 = u64::from_le_bytes(*b"CVQUOTES");
 const QUOTE_VERSION: u64 = 1;
-/// Header: magic, version, entries_max, total_size, writer pid, 3 reserved.
+/// Header: magic, version, `entries_max`, `total_size`, writer pid, 3 reserved.
 const HEADER_WORDS: usize = 8;
 /// Entry: venue (2 words), currency, data type (0 = free), sequence, timestamp, local
 /// timestamp, mid.
@@ -69,7 +69,7 @@ fn key(venue: Venue, data_type: DataType, currency: Currency) -> [u64; 4] {
 fn mid(word: &AtomicU64) -> &AtomicF64 {
     // SAFETY: `AtomicF64` has the size and alignment of `AtomicU64` (asserted above) and is a
     // transparent wrapper over the same 64 bits; the reference lives no longer than `word`.
-    unsafe { &*(word as *const AtomicU64).cast::<AtomicF64>() }
+    unsafe { &*std::ptr::from_ref::<AtomicU64>(word).cast::<AtomicF64>() }
 }
 
 /// The table of quotes in one file.
@@ -152,25 +152,24 @@ impl QuoteWriter {
         quote: SingleQuote,
     ) -> Result<(), ShmError> {
         let key = key(venue, data_type, currency);
-        let index = match self.table.find(&key) {
-            Some(index) => index,
-            None => {
-                let free = (0..self.table.entries_max)
-                    // Relaxed: only this writer claims entries.
-                    .find(|&i| self.table.entry(i)[3].load(Ordering::Relaxed) == 0)
-                    .ok_or(ShmError::Full {
-                        path: self.table.path.clone(),
-                        entries_max: self.table.entries_max,
-                    })?;
-                let entry = self.table.entry(free);
-                for w in 0..3 {
-                    // Relaxed: published by the Release store of the data type.
-                    entry[w].store(key[w], Ordering::Relaxed);
-                }
-                // Release: the key words above are visible to a reader that sees the data type.
-                entry[3].store(key[3], Ordering::Release);
-                free
+        let index = if let Some(index) = self.table.find(&key) {
+            index
+        } else {
+            let free = (0..self.table.entries_max)
+                // Relaxed: only this writer claims entries.
+                .find(|&i| self.table.entry(i)[3].load(Ordering::Relaxed) == 0)
+                .ok_or(ShmError::Full {
+                    path: self.table.path.clone(),
+                    entries_max: self.table.entries_max,
+                })?;
+            let entry = self.table.entry(free);
+            for w in 0..3 {
+                // Relaxed: published by the Release store of the data type.
+                entry[w].store(key[w], Ordering::Relaxed);
             }
+            // Release: the key words above are visible to a reader that sees the data type.
+            entry[3].store(key[3], Ordering::Release);
+            free
         };
         let entry = self.table.entry(index);
         SeqLock::new(&entry[SEQ], entry).write(|guard| {

@@ -31,6 +31,7 @@ impl std::error::Error for Stopped {}
 
 impl Stopped {
     /// The reason in a few words.
+    #[must_use]
     pub const fn reason(self) -> &'static str {
         match self {
             Stopped::ShutDown => "the vault is shut down",
@@ -127,6 +128,7 @@ impl std::error::Error for ShutdownError {
 
 impl TrySubmitError {
     /// The command that was not enqueued.
+    #[must_use]
     pub fn into_inner(self) -> Command {
         match self {
             TrySubmitError::Full(command) | TrySubmitError::Stopped(command, _) => command,

@@ -140,6 +140,7 @@ impl Handle {
     /// The next outcome of a detached submission, if one has arrived. Outcomes arrive in ticket
     /// order. The queue holds `outcomes_max` of them; beyond that the owner drops the notice
     /// (not the command) and counts it in `Stats::outcomes_dropped`.
+    #[must_use]
     pub fn try_outcome(&self) -> Option<DetachedOutcome> {
         self.outcomes_rx.try_recv().ok()
     }
@@ -150,16 +151,19 @@ impl Handle {
     }
 
     /// The error that stopped the vault (a journal write or rotation), if one did.
+    #[must_use]
     pub fn failure(&self) -> Option<String> {
-        self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// A reader sharing this vault.
+    #[must_use]
     pub fn reader(&self) -> Reader {
         Reader::new(self.shared.clone())
     }
 
     /// The latest snapshot (wait-free).
+    #[must_use]
     pub fn snapshot(&self) -> crate::runtime::SnapshotRef {
         self.reader().snapshot()
     }
@@ -183,7 +187,7 @@ impl Handle {
             let _ = self.commands.send(Envelope::Shutdown);
             self.shared.after_enqueue();
         }
-        let thread = self.shared.join.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let thread = self.shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         match thread {
             Some(thread) => {
                 let _ = thread.join();

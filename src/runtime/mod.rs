@@ -207,7 +207,7 @@ impl CoreBuilder {
             orderly: false,
         };
         let thread = spawn_owner(owner, core)?;
-        *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);
         Ok(Handle::new(commands_tx, shared, outcomes_max, reply_wait))
     }
 }

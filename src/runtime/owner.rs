@@ -118,7 +118,7 @@ impl Owner {
         self.stages.iter_mut().try_for_each(|stage| stage.after_batch(seq, ledger))
     }
 
-    /// Records why the vault stops. SeqCst: before any answer, so every later reader of the
+    /// Records why the vault stops. `SeqCst`: before any answer, so every later reader of the
     /// reason sees it.
     fn fail(&self, failure: &StageFailure) {
         self.shared.stage_failed.store(true, Ordering::SeqCst);

@@ -37,11 +37,13 @@ impl Reader {
     }
 
     /// The latest published snapshot: a wait-free load.
+    #[must_use]
     pub fn snapshot(&self) -> SnapshotRef {
         SnapshotRef(self.shared.snapshot.load())
     }
 
     /// The latest published snapshot as an `Arc`, to keep.
+    #[must_use]
     pub fn snapshot_arc(&self) -> Arc<Snapshot> {
         self.shared.snapshot.load_full()
     }
@@ -83,6 +85,7 @@ impl Reader {
     }
 
     /// `Some` once the owner has stopped, with why.
+    #[must_use]
     pub fn stopped(&self) -> Option<Stopped> {
         self.shared.stopped()
     }

@@ -86,7 +86,7 @@ impl ReplySlot {
 
     /// The slow path: leave our thread handle, then park until the state leaves PARKED.
     fn park(&self) -> u32 {
-        *self.waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
+        *self.waiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread::current());
         // AcqRel: on success, the responder's Acquire failure read sees the waiter stored above
         // (through the mutex too); on failure, Acquire makes the answer visible.
         match self.state.compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire) {
@@ -113,7 +113,7 @@ impl ReplySlot {
                 // The submitter is parked and cannot leave before the store below, so the slot is
                 // still there; the thread handle is taken out first because after the store it
                 // may not be.
-                let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let waiter = self.waiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 // Release: publishes the answer to the parked submitter.
                 self.state.store(to, publish);
                 if let Some(thread) = waiter {

@@ -53,7 +53,7 @@ impl Shared {
     }
 
     pub(crate) fn set_failure(&self, error: String) {
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        *self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
     }
 
     /// `true` on the owner thread of this vault: a blocking call there would wait for itself.
@@ -106,7 +106,7 @@ impl Shared {
     /// Called by a submitter right after it enqueued an envelope. If the owner stopped, the
     /// envelope may have landed after the owner's last drain, so the submitter drains instead.
     ///
-    /// The two SeqCst fences (here and in `StopGuard::drop`) make a Dekker pair: either the
+    /// The two `SeqCst` fences (here and in `StopGuard::drop`) make a Dekker pair: either the
     /// owner's drain sees the envelope, or this load sees `stopped`.
     pub(crate) fn after_enqueue(&self) {
         fence(Ordering::SeqCst);

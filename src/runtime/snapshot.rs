@@ -29,7 +29,7 @@ pub struct Stats {
 /// publishes a new one, and a reader holding an old one keeps a consistent view.
 ///
 /// Serialized, it is the one JSON schema every tool prints (`capvault inspect --json`,
-/// `read_shm.py --json`): `{"seq", "stats", "books": [...], "orders": [...]}`, snake_case
+/// `read_shm.py --json`): `{"seq", "stats", "books": [...], "orders": [...]}`, `snake_case`
 /// throughout (`docs/model.md`, "JSON").
 #[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Snapshot {
@@ -68,26 +68,31 @@ impl Snapshot {
 
     /// How many accepted commands this snapshot reflects. A command answered with receipt
     /// `seq = s` is visible in every snapshot with `seq >= s`.
+    #[must_use]
     pub const fn seq(&self) -> u64 {
         self.seq
     }
 
     /// Counters at publication.
+    #[must_use]
     pub const fn stats(&self) -> &Stats {
         &self.stats
     }
 
     /// Every book, in id order.
+    #[must_use]
     pub fn books(&self) -> &[Book] {
         &self.books
     }
 
     /// A book by id.
+    #[must_use]
     pub fn book(&self, book: BookId) -> Option<&Book> {
         self.books.get(book.index())
     }
 
     /// One slot's balance: total, pool or a strategy's committed amount.
+    #[must_use]
     pub fn balance(&self, book: BookId, slot: u8) -> Option<Amount> {
         self.book(book)?.balance(slot)
     }
@@ -98,11 +103,13 @@ impl Snapshot {
     }
 
     /// Every live order, in no particular order.
+    #[must_use]
     pub fn orders(&self) -> &[Order] {
         &self.orders
     }
 
     /// A live order by id.
+    #[must_use]
     pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
         self.orders.iter().find(|o| o.id() == id)
     }

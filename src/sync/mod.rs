@@ -95,6 +95,7 @@ mod imp {
         loom::thread::yield_now();
     }
 
+    #[allow(clippy::unnecessary_wraps, reason = "the same signature as the real build's spawn")]
     pub(crate) fn spawn<F: FnOnce() + Send + 'static>(
         _name: &str,
         f: F,
@@ -118,11 +119,11 @@ mod imp {
         }
 
         pub(crate) fn load_full(&self) -> Arc<T> {
-            Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+            Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
         }
 
         pub(crate) fn store(&self, value: Arc<T>) {
-            *self.0.write().unwrap_or_else(|e| e.into_inner()) = value;
+            *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = value;
         }
     }
 }

@@ -9,6 +9,7 @@
 use crate::sync::{fence, AtomicU64, Ordering};
 
 /// A view of the region: the sequence word and the data words.
+#[derive(Debug)]
 pub struct SeqLock<'a> {
     seq: &'a AtomicU64,
     words: &'a [AtomicU64],
@@ -25,6 +26,7 @@ pub enum ReadError<E> {
 }
 
 /// Words written between two sequence bumps.
+#[derive(Debug)]
 pub struct WriteGuard<'a> {
     words: &'a [AtomicU64],
 }
@@ -39,6 +41,7 @@ impl WriteGuard<'_> {
 
 impl<'a> SeqLock<'a> {
     /// The seqlock whose sequence is `seq` over `words`.
+    #[must_use]
     pub fn new(seq: &'a AtomicU64, words: &'a [AtomicU64]) -> SeqLock<'a> {
         SeqLock { seq, words }
     }
@@ -59,6 +62,10 @@ impl<'a> SeqLock<'a> {
 
     /// Reads with `decode` until one read overlaps no write, at most `tries` times. Returns the
     /// decoded value and the sequence it was read at.
+    ///
+    /// # Errors
+    /// [`ReadError::Busy`] if every try overlapped a write, [`ReadError::Invalid`] if a stable
+    /// read failed to decode.
     pub fn read<T, E>(
         &self,
         tries: u32,

@@ -74,17 +74,16 @@ impl Builder {
     /// builder's ledger into an empty `dir`.
     fn recover(&mut self, dir: &Path) -> Result<Option<Recovery>, SpawnError> {
         let access = self.storage.access;
-        match journal::recover_with(dir, access).map_err(SpawnError::Journal)? {
-            Some((ledger, mut recovery)) => {
-                recovery.config_drift = crate::ledger::drift(self.core.ledger(), &ledger);
-                self.check_drift(&recovery.config_drift)?;
-                self.core.recovered(ledger, recovery.seq);
-                Ok(Some(recovery))
-            }
-            None => {
-                journal::write_checkpoint(dir, access, 0, self.core.ledger()).map_err(SpawnError::Journal)?;
-                Ok(None)
-            }
+        if let Some((ledger, mut recovery)) =
+            journal::recover_with(dir, access).map_err(SpawnError::Journal)?
+        {
+            recovery.config_drift = crate::ledger::drift(self.core.ledger(), &ledger);
+            self.check_drift(&recovery.config_drift)?;
+            self.core.recovered(ledger, recovery.seq);
+            Ok(Some(recovery))
+        } else {
+            journal::write_checkpoint(dir, access, 0, self.core.ledger()).map_err(SpawnError::Journal)?;
+            Ok(None)
         }
     }
 

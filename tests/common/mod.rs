@@ -34,14 +34,14 @@ pub fn seed_000(limits: Limits) -> Ledger {
     };
     let config = LedgerConfig {
         limits,
-        credit_limits: Default::default(),
+        credit_limits: std::collections::BTreeMap::default(),
         books: vec![
             BookConfig {
                 venue: Venue::new("SSE").unwrap(),
                 currency: Currency::new("CNY").unwrap(),
                 slot_count: 5,
                 reserve_ratio: capvault::Ratio::from_ppm(150_000),
-                penalty: Default::default(),
+                penalty: capvault::PenaltyConfig::default(),
                 balance: units(300_000),
                 strategies: vec![
                     strategy(2, "159201", Some(units(200_000))),
@@ -53,7 +53,7 @@ pub fn seed_000(limits: Limits) -> Ledger {
                 currency: Currency::new("USDT").unwrap(),
                 slot_count: 3,
                 reserve_ratio: capvault::Ratio::from_ppm(150_000),
-                penalty: Default::default(),
+                penalty: capvault::PenaltyConfig::default(),
                 balance: Amount::ZERO,
                 strategies: vec![],
             },

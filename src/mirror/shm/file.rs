@@ -22,7 +22,7 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> ShmError + '_ {
     move |error| ShmError::Io { path: path.to_owned(), error }
 }
 
-pub(crate) fn refused(path: &Path, refusal: PathRefusal) -> ShmError {
+pub(crate) fn refused(path: &Path, refusal: &PathRefusal) -> ShmError {
     ShmError::Unsafe { path: path.to_owned(), reason: refusal.to_string() }
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn create_mapped(
     let lock_path = lock_path(path);
     let lock = platform::open_own(&lock_path, access)
         .map_err(io(&lock_path))?
-        .map_err(|r| refused(&lock_path, r))?;
+        .map_err(|r| refused(&lock_path, &r))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -49,7 +49,7 @@ pub(crate) fn create_mapped(
         }
         Err(TryLockError::Error(error)) => return Err(ShmError::Io { path: lock_path, error }),
     }
-    platform::check_replaceable(path).map_err(|r| refused(path, r))?;
+    platform::check_replaceable(path).map_err(|r| refused(path, &r))?;
     let map = platform::replace_file(path, access, |file| {
         file.set_len(total_size as u64)?;
         let map = WordMap::read_write(file)?;
@@ -74,15 +74,15 @@ pub(crate) fn open_mapped(
 ) -> Result<(WordMap, u64, File), ShmError> {
     let file = platform::open_read(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => ShmError::Missing { path: path.to_owned() },
-        _ if platform::is_symlink_refusal(&error) => refused(path, PathRefusal::Kind),
+        _ if platform::is_symlink_refusal(&error) => refused(path, &PathRefusal::Kind),
         _ => ShmError::Io { path: path.to_owned(), error },
     })?;
     let metadata = file.metadata().map_err(io(path))?;
     if !metadata.is_file() {
-        return Err(refused(path, PathRefusal::Kind));
+        return Err(refused(path, &PathRefusal::Kind));
     }
     if platform::owner_of(&metadata) != owner {
-        return Err(refused(path, PathRefusal::Owner { uid: platform::owner_of(&metadata) }));
+        return Err(refused(path, &PathRefusal::Owner { uid: platform::owner_of(&metadata) }));
     }
     let len = metadata.len();
     if len == 0 {

@@ -178,13 +178,14 @@ pub struct Geometry {
 
 impl Geometry {
     /// The file size in bytes.
+    #[must_use]
     pub const fn total_size(&self) -> usize {
         size_of::<Header>()
             + self.books_max * size_of::<BookRecord>()
             + self.orders_max * size_of::<OrderRecord>()
     }
 
-    const fn book_word(&self, book: usize) -> usize {
+    const fn book_word(book: usize) -> usize {
         HEADER_WORDS + book * BOOK_WORDS
     }
 
@@ -252,70 +253,82 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
     set(word!(Header, repeated), stats.repeated);
     set(word!(Header, outcomes_dropped), stats.outcomes_dropped);
     for (index, book) in snapshot.books().iter().take(books).enumerate() {
-        let base = geometry.book_word(index);
-        let spec = book.spec();
-        let [venue_low, venue_high] = pack2(spec.venue.as_bytes());
-        set(base + word!(BookRecord, venue), venue_low);
-        set(base + word!(BookRecord, venue) + 1, venue_high);
-        set(base + word!(BookRecord, currency), u64::from_le_bytes(*spec.currency.as_bytes()));
-        let flags =
-            u32::from(book.penalty().is_active()) | (u32::from(book.health() != crate::Health::Sound) << 1);
-        set(base + word!(BookRecord, slot_count_and_flags), pair(u32::from(spec.slot_count), flags));
-        set(base + word!(BookRecord, total), book.total().raw() as u64);
-        set(base + word!(BookRecord, pool), book.pool().raw() as u64);
-        set(base + word!(BookRecord, credit_limit), book.credit_limit().raw() as u64);
-        set(
-            base + word!(BookRecord, reserve_and_enter_ppm),
-            pair(spec.reserve_ratio.ppm(), spec.penalty.enter.ppm()),
-        );
-        set(
-            base + word!(BookRecord, leave_and_multiplier_ppm),
-            pair(spec.penalty.leave.ppm(), spec.penalty.multiplier.ppm()),
-        );
-        set(base + word!(BookRecord, orders_live), u64::from(book.orders_live()));
-        for (slot, strategy) in book.strategies() {
-            let s = base
-                + word!(BookRecord, strategies)
-                + usize::from(slot - SLOT_FIRST_STRATEGY) * STRATEGY_WORDS;
-            let config = strategy.config();
-            let [label_low, label_high] = config.label.map_or([0, 0], |label| pack2(label.as_bytes()));
-            set(s + word!(StrategyRecord, label), label_low);
-            set(s + word!(StrategyRecord, label) + 1, label_high);
-            set(s + word!(StrategyRecord, frozen), strategy.frozen().raw() as u64);
-            set(s + word!(StrategyRecord, used), strategy.used().raw() as u64);
-            set(s + word!(StrategyRecord, direct), strategy.direct().raw() as u64);
-            set(s + word!(StrategyRecord, acc_alpha), strategy.acc_alpha().raw() as u64);
-            set(s + word!(StrategyRecord, float_loss), strategy.float_loss().raw() as u64);
-            set(s + word!(StrategyRecord, cap), config.cap.map_or(i64::MIN, Amount::raw) as u64);
-            set(s + word!(StrategyRecord, loss_limit), config.loss_limit.raw() as u64);
-            set(
-                s + word!(StrategyRecord, flags_and_orders),
-                pair(u32::from(strategy.is_forced_reduce()), strategy.orders_live()),
-            );
-        }
+        encode_book(Geometry::book_word(index), book, &mut set);
     }
     for (index, order) in snapshot.orders().iter().take(orders).enumerate() {
-        let base = geometry.order_word(index);
-        let kind = match order.id() {
-            ClientOrderId::Uuid(_) => 1_u64,
-            ClientOrderId::Snowflake(_) => 2,
-        };
-        let (id_high, id_low) = order.id().words();
-        let side = u64::from(order.side().code());
-        let state = u64::from(order.state().code());
-        let tag = kind
-            | (side << 8)
-            | (state << 16)
-            | (u64::from(order.slot()) << 24)
-            | ((order.book().index() as u64) << 32);
-        set(base + word!(OrderRecord, tag), tag);
-        set(base + word!(OrderRecord, id_high), id_high);
-        set(base + word!(OrderRecord, id_low), id_low);
-        set(base + word!(OrderRecord, layer), u64::from(order.layer()));
-        set(base + word!(OrderRecord, amount), order.amount().raw() as u64);
-        set(base + word!(OrderRecord, frozen), order.frozen().raw() as u64);
-        set(base + word!(OrderRecord, used), order.used().raw() as u64);
+        encode_order(geometry.order_word(index), order, &mut set);
     }
+}
+
+/// One book's record, its strategies included, from word `base`.
+fn encode_book(base: usize, book: &Book, set: &mut impl FnMut(usize, u64)) {
+    let spec = book.spec();
+    let [venue_low, venue_high] = pack2(spec.venue.as_bytes());
+    set(base + word!(BookRecord, venue), venue_low);
+    set(base + word!(BookRecord, venue) + 1, venue_high);
+    set(base + word!(BookRecord, currency), u64::from_le_bytes(*spec.currency.as_bytes()));
+    let flags =
+        u32::from(book.penalty().is_active()) | (u32::from(book.health() != crate::Health::Sound) << 1);
+    set(base + word!(BookRecord, slot_count_and_flags), pair(u32::from(spec.slot_count), flags));
+    set(base + word!(BookRecord, total), book.total().raw() as u64);
+    set(base + word!(BookRecord, pool), book.pool().raw() as u64);
+    set(base + word!(BookRecord, credit_limit), book.credit_limit().raw() as u64);
+    set(
+        base + word!(BookRecord, reserve_and_enter_ppm),
+        pair(spec.reserve_ratio.ppm(), spec.penalty.enter.ppm()),
+    );
+    set(
+        base + word!(BookRecord, leave_and_multiplier_ppm),
+        pair(spec.penalty.leave.ppm(), spec.penalty.multiplier.ppm()),
+    );
+    set(base + word!(BookRecord, orders_live), u64::from(book.orders_live()));
+    for (slot, strategy) in book.strategies() {
+        let s =
+            base + word!(BookRecord, strategies) + usize::from(slot - SLOT_FIRST_STRATEGY) * STRATEGY_WORDS;
+        encode_strategy(s, strategy, set);
+    }
+}
+
+/// One strategy's record, from word `s`.
+fn encode_strategy(s: usize, strategy: &Strategy, set: &mut impl FnMut(usize, u64)) {
+    let config = strategy.config();
+    let [label_low, label_high] = config.label.map_or([0, 0], |label| pack2(label.as_bytes()));
+    set(s + word!(StrategyRecord, label), label_low);
+    set(s + word!(StrategyRecord, label) + 1, label_high);
+    set(s + word!(StrategyRecord, frozen), strategy.frozen().raw() as u64);
+    set(s + word!(StrategyRecord, used), strategy.used().raw() as u64);
+    set(s + word!(StrategyRecord, direct), strategy.direct().raw() as u64);
+    set(s + word!(StrategyRecord, acc_alpha), strategy.acc_alpha().raw() as u64);
+    set(s + word!(StrategyRecord, float_loss), strategy.float_loss().raw() as u64);
+    set(s + word!(StrategyRecord, cap), config.cap.map_or(i64::MIN, Amount::raw) as u64);
+    set(s + word!(StrategyRecord, loss_limit), config.loss_limit.raw() as u64);
+    set(
+        s + word!(StrategyRecord, flags_and_orders),
+        pair(u32::from(strategy.is_forced_reduce()), strategy.orders_live()),
+    );
+}
+
+/// One order's record, from word `base`.
+fn encode_order(base: usize, order: &Order, set: &mut impl FnMut(usize, u64)) {
+    let kind = match order.id() {
+        ClientOrderId::Uuid(_) => 1_u64,
+        ClientOrderId::Snowflake(_) => 2,
+    };
+    let (id_high, id_low) = order.id().words();
+    let side = u64::from(order.side().code());
+    let state = u64::from(order.state().code());
+    let tag = kind
+        | (side << 8)
+        | (state << 16)
+        | (u64::from(order.slot()) << 24)
+        | ((order.book().index() as u64) << 32);
+    set(base + word!(OrderRecord, tag), tag);
+    set(base + word!(OrderRecord, id_high), id_high);
+    set(base + word!(OrderRecord, id_low), id_low);
+    set(base + word!(OrderRecord, layer), u64::from(order.layer()));
+    set(base + word!(OrderRecord, amount), order.amount().raw() as u64);
+    set(base + word!(OrderRecord, frozen), order.frozen().raw() as u64);
+    set(base + word!(OrderRecord, used), order.used().raw() as u64);
 }
 
 /// Why words did not decode into a snapshot.
@@ -371,98 +384,105 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
         repeated: get(word!(Header, repeated)),
         outcomes_dropped: get(word!(Header, outcomes_dropped)),
     };
-    let mut books = Vec::with_capacity(books_count);
-    for index in 0..books_count {
-        let base = geometry.book_word(index);
-        let code = |offset: usize| bad(base + offset, "not a valid code");
-        let venue = Venue::from_bytes(&unpack2([get(base), get(base + 1)])).map_err(|_| code(0))?;
-        let currency_word = word!(BookRecord, currency);
-        let currency = Currency::from_bytes(&get(base + currency_word).to_le_bytes())
-            .map_err(|_| code(currency_word))?;
-        let count_word = word!(BookRecord, slot_count_and_flags);
-        let count_and_flags = get(base + count_word);
-        let slot_count = u8::try_from(low(count_and_flags))
-            .ok()
-            .filter(|count| (SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(count))
-            .ok_or(bad(base + count_word, "slot count out of range"))?;
-        let ratios = get(base + word!(BookRecord, reserve_and_enter_ppm));
-        let ratios2 = get(base + word!(BookRecord, leave_and_multiplier_ppm));
-        let penalty = PenaltyConfig {
-            enter: Ratio::from_ppm(high(ratios)),
-            leave: Ratio::from_ppm(low(ratios2)),
-            multiplier: Ratio::from_ppm(high(ratios2)),
-        };
-        let spec =
-            BookSpec { venue, currency, slot_count, reserve_ratio: Ratio::from_ppm(low(ratios)), penalty };
-        let field = |name: usize| amount(base + name, get(base + name));
-        let mut strategies = Vec::with_capacity(usize::from(slot_count - SLOT_FIRST_STRATEGY));
-        for slot in 0..usize::from(slot_count - SLOT_FIRST_STRATEGY) {
-            let s = base + word!(BookRecord, strategies) + slot * STRATEGY_WORDS;
-            let field = |name: usize| amount(s + name, get(s + name));
-            let label_words = [get(s), get(s + 1)];
-            let label = if label_words == [0, 0] {
-                None
-            } else {
-                Some(Label::from_bytes(&unpack2(label_words)).map_err(|_| bad(s, "not a valid label"))?)
-            };
-            let cap_word = word!(StrategyRecord, cap);
-            let cap = match get(s + cap_word) as i64 {
-                i64::MIN => None,
-                _ => Some(field(cap_word)?),
-            };
-            let flags_and_orders = get(s + word!(StrategyRecord, flags_and_orders));
-            strategies.push(Strategy {
-                config: StrategyConfig { label, cap, loss_limit: field(word!(StrategyRecord, loss_limit))? },
-                frozen: field(word!(StrategyRecord, frozen))?,
-                used: field(word!(StrategyRecord, used))?,
-                direct: field(word!(StrategyRecord, direct))?,
-                acc_alpha: field(word!(StrategyRecord, acc_alpha))?,
-                float_loss: field(word!(StrategyRecord, float_loss))?,
-                orders_live: high(flags_and_orders),
-            });
-        }
-        let book = Book {
-            id: BookId::new(index as u16),
-            spec,
-            credit_limit: field(word!(BookRecord, credit_limit))?,
-            total: field(word!(BookRecord, total))?,
-            pool: field(word!(BookRecord, pool))?,
-            strategies,
-            penalty: StepPenalty::restore(penalty, high(count_and_flags) & 1 == 1),
-            orders_live: get(base + word!(BookRecord, orders_live)) as u32,
-        };
-        check_book(base, &book)?;
-        books.push(book);
-    }
-    let mut orders = Vec::with_capacity(orders_count);
-    for index in 0..orders_count {
-        let base = geometry.order_word(index);
-        let bad = bad(base, "bad order tag or id");
-        let tag = get(base);
-        let id = match tag & 0xff {
-            1 => ClientOrderId::uuid((u128::from(get(base + 1)) << 64) | u128::from(get(base + 2))),
-            2 => ClientOrderId::snowflake(get(base + 2)),
-            _ => return Err(bad),
-        }
-        .map_err(|_| bad)?;
-        let side = Side::from_code(((tag >> 8) & 0xff) as u8).ok_or(bad)?;
-        let state = OrderState::from_code(((tag >> 16) & 0xff) as u8).ok_or(bad)?;
-        let book = ((tag >> 32) & 0xffff) as u16;
-        if usize::from(book) >= books_count {
-            return Err(bad);
-        }
-        let field = |name: usize| amount(base + name, get(base + name));
-        orders.push(Order {
-            id,
-            book: BookId::new(book),
-            slot: ((tag >> 24) & 0xff) as u8,
-            side,
-            layer: get(base + word!(OrderRecord, layer)) as u32,
-            amount: field(word!(OrderRecord, amount))?,
-            frozen: field(word!(OrderRecord, frozen))?,
-            used: field(word!(OrderRecord, used))?,
-            state,
-        });
-    }
+    let books = (0..books_count).map(|index| decode_book(index, get)).collect::<Result<Vec<_>, _>>()?;
+    let orders = (0..orders_count)
+        .map(|index| decode_order(geometry.order_word(index), books_count, get))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Snapshot::from_parts(get(word!(Header, snapshot_seq)), books, orders, stats))
+}
+
+/// Book `index`, its strategies included, checked against its invariant.
+fn decode_book(index: usize, get: &dyn Fn(usize) -> u64) -> Result<Book, DecodeError> {
+    let base = Geometry::book_word(index);
+    let code = |offset: usize| bad(base + offset, "not a valid code");
+    let venue = Venue::from_bytes(&unpack2([get(base), get(base + 1)])).map_err(|_| code(0))?;
+    let currency_word = word!(BookRecord, currency);
+    let currency =
+        Currency::from_bytes(&get(base + currency_word).to_le_bytes()).map_err(|_| code(currency_word))?;
+    let count_word = word!(BookRecord, slot_count_and_flags);
+    let count_and_flags = get(base + count_word);
+    let slot_count = u8::try_from(low(count_and_flags))
+        .ok()
+        .filter(|count| (SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(count))
+        .ok_or(bad(base + count_word, "slot count out of range"))?;
+    let ratios = get(base + word!(BookRecord, reserve_and_enter_ppm));
+    let ratios2 = get(base + word!(BookRecord, leave_and_multiplier_ppm));
+    let penalty = PenaltyConfig {
+        enter: Ratio::from_ppm(high(ratios)),
+        leave: Ratio::from_ppm(low(ratios2)),
+        multiplier: Ratio::from_ppm(high(ratios2)),
+    };
+    let spec = BookSpec { venue, currency, slot_count, reserve_ratio: Ratio::from_ppm(low(ratios)), penalty };
+    let field = |name: usize| amount(base + name, get(base + name));
+    let strategies = (0..usize::from(slot_count - SLOT_FIRST_STRATEGY))
+        .map(|slot| decode_strategy(base + word!(BookRecord, strategies) + slot * STRATEGY_WORDS, get))
+        .collect::<Result<Vec<_>, _>>()?;
+    let book = Book {
+        id: BookId::new(index as u16),
+        spec,
+        credit_limit: field(word!(BookRecord, credit_limit))?,
+        total: field(word!(BookRecord, total))?,
+        pool: field(word!(BookRecord, pool))?,
+        strategies,
+        penalty: StepPenalty::restore(penalty, high(count_and_flags) & 1 == 1),
+        orders_live: get(base + word!(BookRecord, orders_live)) as u32,
+    };
+    check_book(base, &book)?;
+    Ok(book)
+}
+
+/// The strategy whose record starts at word `s`.
+fn decode_strategy(s: usize, get: &dyn Fn(usize) -> u64) -> Result<Strategy, DecodeError> {
+    let field = |name: usize| amount(s + name, get(s + name));
+    let label_words = [get(s), get(s + 1)];
+    let label = if label_words == [0, 0] {
+        None
+    } else {
+        Some(Label::from_bytes(&unpack2(label_words)).map_err(|_| bad(s, "not a valid label"))?)
+    };
+    let cap_word = word!(StrategyRecord, cap);
+    let cap = match get(s + cap_word) as i64 {
+        i64::MIN => None,
+        _ => Some(field(cap_word)?),
+    };
+    let flags_and_orders = get(s + word!(StrategyRecord, flags_and_orders));
+    Ok(Strategy {
+        config: StrategyConfig { label, cap, loss_limit: field(word!(StrategyRecord, loss_limit))? },
+        frozen: field(word!(StrategyRecord, frozen))?,
+        used: field(word!(StrategyRecord, used))?,
+        direct: field(word!(StrategyRecord, direct))?,
+        acc_alpha: field(word!(StrategyRecord, acc_alpha))?,
+        float_loss: field(word!(StrategyRecord, float_loss))?,
+        orders_live: high(flags_and_orders),
+    })
+}
+
+/// The order whose record starts at word `base`, in one of the `books_count` books.
+fn decode_order(base: usize, books_count: usize, get: &dyn Fn(usize) -> u64) -> Result<Order, DecodeError> {
+    let bad = bad(base, "bad order tag or id");
+    let tag = get(base);
+    let id = match tag & 0xff {
+        1 => ClientOrderId::uuid((u128::from(get(base + 1)) << 64) | u128::from(get(base + 2))),
+        2 => ClientOrderId::snowflake(get(base + 2)),
+        _ => return Err(bad),
+    }
+    .map_err(|_| bad)?;
+    let side = Side::from_code(((tag >> 8) & 0xff) as u8).ok_or(bad)?;
+    let state = OrderState::from_code(((tag >> 16) & 0xff) as u8).ok_or(bad)?;
+    let book = ((tag >> 32) & 0xffff) as u16;
+    if usize::from(book) >= books_count {
+        return Err(bad);
+    }
+    let field = |name: usize| amount(base + name, get(base + name));
+    Ok(Order {
+        id,
+        book: BookId::new(book),
+        slot: ((tag >> 24) & 0xff) as u8,
+        side,
+        layer: get(base + word!(OrderRecord, layer)) as u32,
+        amount: field(word!(OrderRecord, amount))?,
+        frozen: field(word!(OrderRecord, frozen))?,
+        used: field(word!(OrderRecord, used))?,
+        state,
+    })
 }

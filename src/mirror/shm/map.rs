@@ -55,6 +55,9 @@ impl WordMap {
         // Concurrent access from other processes is through atomic operations only, and atomic
         // loads of 8 bytes on read-only memory are sound on the platforms we support (lock-free
         // 64-bit atomics).
-        unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), len / 8) }
+        #[allow(clippy::cast_ptr_alignment, reason = "the alignment is asserted just above")]
+        unsafe {
+            std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), len / 8)
+        }
     }
 }

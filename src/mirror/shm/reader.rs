@@ -125,16 +125,19 @@ impl ShmReader {
     }
 
     /// The path.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// What the file holds.
+    #[must_use]
     pub fn geometry(&self) -> Geometry {
         self.geometry
     }
 
     /// The writer's process id, as the file says.
+    #[must_use]
     pub fn writer_pid(&self) -> u32 {
         // Relaxed: fixed at creation.
         self.map.words()[layout::word!(Header, writer_pid)].load(Ordering::Relaxed) as u32
@@ -184,6 +187,7 @@ impl ShmReader {
     }
 
     /// Whether the writer is alive, hung, dead, closed, or replaced by a new file.
+    #[must_use]
     pub fn writer(&self) -> WriterStatus {
         let words = self.map.words();
         // Relaxed: a timestamp on its own.
@@ -238,6 +242,9 @@ fn lock_held(lock: &File) -> bool {
 
 impl std::fmt::Debug for ShmReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShmReader").field("path", &self.path).field("geometry", &self.geometry).finish()
+        f.debug_struct("ShmReader")
+            .field("path", &self.path)
+            .field("geometry", &self.geometry)
+            .finish_non_exhaustive()
     }
 }

@@ -62,11 +62,13 @@ impl ShmWriter {
     }
 
     /// The file's path.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// What the file holds.
+    #[must_use]
     pub fn geometry(&self) -> Geometry {
         self.geometry
     }
@@ -105,6 +107,9 @@ impl ShmWriter {
 
 impl std::fmt::Debug for ShmWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShmWriter").field("path", &self.path).field("geometry", &self.geometry).finish()
+        f.debug_struct("ShmWriter")
+            .field("path", &self.path)
+            .field("geometry", &self.geometry)
+            .finish_non_exhaustive()
     }
 }
