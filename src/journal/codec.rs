@@ -155,7 +155,7 @@ impl<'a> Dec<'a> {
         let id = match kind {
             1 => ClientOrderId::uuid(value),
             2 => u64::try_from(value)
-                .map_err(|_| crate::OrderIdError::SnowflakeOutOfRange)
+                .map_err(|_| crate::ledger::OrderIdError::SnowflakeOutOfRange)
                 .and_then(ClientOrderId::snowflake),
             _ => return Err(CodecError { offset: at, what: "bad order id kind" }),
         };

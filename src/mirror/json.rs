@@ -97,7 +97,7 @@ impl Mirror {
 /// no key is written twice.
 #[must_use]
 pub fn shared_pool_json(snapshot: &Snapshot, now: SystemTime) -> Value {
-    let mut names: Vec<(String, &crate::Book, u8)> = Vec::new();
+    let mut names: Vec<(String, &crate::ledger::Book, u8)> = Vec::new();
     for book in snapshot.books() {
         for (slot, strategy) in book.strategies() {
             let name =

@@ -267,8 +267,8 @@ fn encode_book(base: usize, book: &Book, set: &mut impl FnMut(usize, u64)) {
     set(base + word!(BookRecord, venue), venue_low);
     set(base + word!(BookRecord, venue) + 1, venue_high);
     set(base + word!(BookRecord, currency), u64::from_le_bytes(*spec.currency.as_bytes()));
-    let flags =
-        u32::from(book.penalty().is_active()) | (u32::from(book.health() != crate::Health::Sound) << 1);
+    let flags = u32::from(book.penalty().is_active())
+        | (u32::from(book.health() != crate::ledger::Health::Sound) << 1);
     set(base + word!(BookRecord, slot_count_and_flags), pair(u32::from(spec.slot_count), flags));
     set(base + word!(BookRecord, total), book.total().raw() as u64);
     set(base + word!(BookRecord, pool), book.pool().raw() as u64);

@@ -108,7 +108,7 @@ impl ShmReader {
             return Err(corrupt(layout::word!(Header, books_max_and_strategies)));
         }
         let orders_max = word(layout::word!(Header, orders_max));
-        if orders_max > u64::from(crate::Limits::ORDERS_MAX_MAX) {
+        if orders_max > u64::from(crate::ledger::Limits::ORDERS_MAX_MAX) {
             return Err(corrupt(layout::word!(Header, orders_max)));
         }
         let geometry = Geometry { books_max: books as u32 as usize, orders_max: orders_max as usize };
