@@ -40,8 +40,9 @@ fn blocking_calls_from_the_hook_are_refused_and_the_vault_goes_on() {
     assert!(tried, "try_submit never waits, so the hook may use it");
     assert_eq!(shutdown, Err(ShutdownError::OwnerThread));
     // The vault is alive and serving; only the try_submit from the hook was applied.
-    handle.submit(buy(id(2), 2, 1, units(10))).unwrap();
-    let snapshot = handle.snapshot();
+    let receipt = handle.submit(buy(id(2), 2, 1, units(10))).unwrap();
+    // Answers go out before the batch is published: wait for the snapshot that shows it.
+    let snapshot = handle.reader().wait_for(receipt.seq, std::time::Duration::from_secs(5)).unwrap();
     assert!(snapshot.order(id(100)).is_none() && snapshot.order(id(101)).is_none());
     assert!(snapshot.order(id(102)).is_some());
     drop(inner.lock().unwrap().take());

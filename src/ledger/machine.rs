@@ -52,6 +52,64 @@ pub struct Ledger {
     resolved: ResolvedWindow,
 }
 
+/// One book's total and pool, and one slot's frozen and used, wide enough for any difference.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Figures {
+    total: i128,
+    pool: i128,
+    frozen: i128,
+    used: i128,
+}
+
+impl Figures {
+    /// `[total, pool, frozen, used]` of `self` minus `earlier`.
+    fn less(self, earlier: Figures) -> [i128; 4] {
+        [
+            self.total - earlier.total,
+            self.pool - earlier.pool,
+            self.frozen - earlier.frozen,
+            self.used - earlier.used,
+        ]
+    }
+}
+
+/// What `apply` read before a command, to check the money it moved.
+#[derive(Clone, Copy, Debug)]
+enum Before {
+    /// A book index, a slot, and their figures.
+    One(usize, u8, Figures),
+    /// The two books of a trade.
+    Two([(usize, Figures); 2]),
+    /// Nothing to compare (a new book, a credit limit, a reset: checked on its own).
+    Nothing,
+}
+
+/// The model table of `docs/model.md`: `[total, pool, frozen, used]` an accepted command moves
+/// in its book and slot.
+fn expected_move(command: &Command, outcome: &Outcome, slot: u8) -> [i128; 4] {
+    let raw = |amount: Amount| i128::from(amount.raw());
+    match (*command, *outcome) {
+        (Command::Reserve { amount, .. }, Outcome::Reserved { .. }) => [0, -raw(amount), raw(amount), 0],
+        (Command::Fill { amount, .. }, _) => [0, 0, -raw(amount), raw(amount)],
+        (Command::Cancel { .. }, Outcome::Cancelled { returned, .. }) => {
+            [0, raw(returned), -raw(returned), 0]
+        }
+        (Command::ReleaseOrder { .. }, Outcome::OrderReleased { returned }) => {
+            [0, raw(returned), 0, -raw(returned)]
+        }
+        (Command::Allocate { amount, .. }, _) => [0, -raw(amount), 0, raw(amount)],
+        (Command::Release { amount, .. }, _) => [0, raw(amount), 0, -raw(amount)],
+        (Command::Adjust { delta, .. }, _) if slot < SLOT_FIRST_STRATEGY => [raw(delta), raw(delta), 0, 0],
+        (Command::Adjust { delta, .. }, _) => [0, -raw(delta), 0, raw(delta)],
+        (Command::Set { .. }, Outcome::Set { drift, .. }) if slot < SLOT_FIRST_STRATEGY => {
+            [raw(drift), raw(drift), 0, 0]
+        }
+        (Command::Set { .. }, Outcome::Set { drift, .. }) => [0, -raw(drift), 0, raw(drift)],
+        // An idempotent repeat, an alpha record, a loss mark, a strategy's settings: no money.
+        _ => [0, 0, 0, 0],
+    }
+}
+
 impl fmt::Debug for Ledger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ledger")
@@ -364,6 +422,16 @@ impl Ledger {
     /// If an accepted command left a book breaking its invariant: that is a bug in the ledger,
     /// and trading on a broken ledger is worse than stopping.
     pub fn apply(&mut self, command: &Command) -> Result<Outcome, Rejection> {
+        let before = self.figures_before(command);
+        let result = self.apply_rules(command);
+        if let Ok(outcome) = &result {
+            self.assert_moved(command, outcome, before);
+        }
+        result
+    }
+
+    /// Applies one command's rules: `apply` without the check of the money it moved.
+    fn apply_rules(&mut self, command: &Command) -> Result<Outcome, Rejection> {
         match *command {
             Command::OpenBook { spec } => self.open_book(spec),
             Command::ConfigureStrategy { book, slot, config } => self.configure_strategy(book, slot, config),
@@ -407,6 +475,76 @@ impl Ledger {
                 Ok(Outcome::LossMarked { forced_reduce: strategy.is_forced_reduce() })
             }
         }
+    }
+
+    /// The money of book `index` and its slot `slot` (frozen and used are zero for slots 0
+    /// and 1).
+    fn figures(&self, index: usize, slot: u8) -> Figures {
+        let book = &self.books[index];
+        let strategy = book.strategy(slot).copied().unwrap_or_default();
+        Figures {
+            total: i128::from(book.total.raw()),
+            pool: i128::from(book.pool.raw()),
+            frozen: i128::from(strategy.frozen.raw()),
+            used: i128::from(strategy.used.raw()),
+        }
+    }
+
+    /// What a command may move, read before it is applied: the book and slot it touches (an
+    /// order's, for the order commands), or both books of a trade.
+    fn figures_before(&self, command: &Command) -> Before {
+        let one = |book: BookId, slot: u8| match self.book_index(book) {
+            Ok(index) if slot < self.books[index].slot_count() => {
+                Before::One(index, slot, self.figures(index, slot))
+            }
+            _ => Before::Nothing,
+        };
+        match *command {
+            Command::Reserve { book, slot, .. }
+            | Command::Allocate { book, slot, .. }
+            | Command::Release { book, slot, .. }
+            | Command::Adjust { book, slot, .. }
+            | Command::Set { book, slot, .. }
+            | Command::RecordAlpha { book, slot, .. }
+            | Command::MarkLoss { book, slot, .. }
+            | Command::ConfigureStrategy { book, slot, .. } => one(book, slot),
+            Command::Fill { id, .. } | Command::Cancel { id } | Command::ReleaseOrder { id } => {
+                self.orders.get(&id).map_or(Before::Nothing, |order| one(order.book, order.slot))
+            }
+            Command::Trade { book_a, book_b, .. } => match (self.book_index(book_a), self.book_index(book_b))
+            {
+                (Ok(a), Ok(b)) => {
+                    Before::Two([(a, self.figures(a, SLOT_TOTAL)), (b, self.figures(b, SLOT_TOTAL))])
+                }
+                _ => Before::Nothing,
+            },
+            Command::Reset { .. } | Command::OpenBook { .. } | Command::SetCreditLimit { .. } => {
+                Before::Nothing
+            }
+        }
+    }
+
+    /// Asserts that an accepted command moved exactly the money the model table of
+    /// `docs/model.md` says, in release builds too: a ledger that moved anything else must stop,
+    /// not trade on. (The book invariant is asserted separately, in `settle`.)
+    fn assert_moved(&self, command: &Command, outcome: &Outcome, before: Before) {
+        if let Before::Two([(a, was_a), (b, was_b)]) = before {
+            let Command::Trade { delta_a, delta_b, .. } = *command else { return };
+            for (index, was, delta) in [(a, was_a, delta_a), (b, was_b, delta_b)] {
+                let moved = i128::from(delta.raw());
+                assert_eq!(self.figures(index, SLOT_TOTAL).less(was), [moved, moved, 0, 0], "{command:?}");
+            }
+            return;
+        }
+        if let Command::Reset { book, balance, .. } = *command {
+            let b = &self.books[book.index()];
+            assert!(b.total == balance && b.pool == balance, "{command:?} left {b:?}");
+            assert!(b.strategies.iter().all(|s| s.frozen.is_zero() && s.used.is_zero()), "{command:?}");
+            return;
+        }
+        let Before::One(index, slot, was) = before else { return };
+        let moved = self.figures(index, slot).less(was);
+        assert_eq!(moved, expected_move(command, outcome, slot), "{command:?} answered {outcome:?}");
     }
 
     /// Checks a full recomputation of every derived figure against the stored ones: each
