@@ -1359,4 +1359,118 @@ mod tests {
             "{debug}"
         );
     }
+
+    #[test]
+    fn the_money_check_reads_the_model_table() {
+        let cny = BookId::new(0);
+        let a = units(10);
+        let raw = i128::from(a.raw());
+        let reserve =
+            Command::Reserve { id: id(9), book: cny, slot: 2, side: Side::Buy, layer: 1, amount: a };
+        let cases = [
+            (reserve, Outcome::Reserved { book: cny }, 2, [0, -raw, raw, 0]),
+            (reserve, Outcome::AlreadyReserved { state: OrderState::Pending }, 2, [0; 4]),
+            (
+                Command::Fill { id: id(9), amount: a },
+                Outcome::Filled { state: OrderState::Filled, remaining: Amount::ZERO },
+                2,
+                [0, 0, -raw, raw],
+            ),
+            (
+                Command::Cancel { id: id(9) },
+                Outcome::Cancelled { returned: a, held: Amount::ZERO },
+                2,
+                [0, raw, -raw, 0],
+            ),
+            (
+                Command::ReleaseOrder { id: id(9) },
+                Outcome::OrderReleased { returned: a },
+                2,
+                [0, raw, 0, -raw],
+            ),
+            (
+                Command::Allocate { book: cny, slot: 4, amount: a },
+                Outcome::Allocated { balance: a },
+                4,
+                [0, -raw, 0, raw],
+            ),
+            (
+                Command::Release { book: cny, slot: 4, amount: a },
+                Outcome::Released { balance: a },
+                4,
+                [0, raw, 0, -raw],
+            ),
+            (
+                Command::Adjust { book: cny, slot: 0, delta: a },
+                Outcome::Adjusted { health: Health::Sound },
+                0,
+                [raw, raw, 0, 0],
+            ),
+            (
+                Command::Adjust { book: cny, slot: 3, delta: a },
+                Outcome::Adjusted { health: Health::Sound },
+                3,
+                [0, -raw, 0, raw],
+            ),
+            (
+                Command::Set { book: cny, slot: 1, amount: a },
+                Outcome::Set { drift: a.neg(), health: Health::Sound },
+                1,
+                [-raw, -raw, 0, 0],
+            ),
+            (
+                Command::Set { book: cny, slot: 4, amount: a },
+                Outcome::Set { drift: a, health: Health::Sound },
+                4,
+                [0, -raw, 0, raw],
+            ),
+            (
+                Command::RecordAlpha { book: cny, slot: 2, amount: a },
+                Outcome::AlphaRecorded { acc_alpha: a },
+                2,
+                [0; 4],
+            ),
+        ];
+        for (command, outcome, slot, moved) in cases {
+            assert_eq!(expected_move(&command, &outcome, slot), moved, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn every_accepted_command_passes_the_money_check() {
+        // `apply` runs the check; this walks the commands of the model table through it.
+        let mut ledger = ledger();
+        let cny = BookId::new(0);
+        for command in [
+            Command::Reserve { id: id(20), book: cny, slot: 2, side: Side::Buy, layer: 1, amount: units(20) },
+            Command::Fill { id: id(20), amount: units(5) },
+            Command::Cancel { id: id(20) },
+            Command::ReleaseOrder { id: id(20) },
+            Command::Allocate { book: cny, slot: 3, amount: units(3) },
+            Command::Release { book: cny, slot: 3, amount: units(1) },
+            Command::Adjust { book: cny, slot: 0, delta: units(-5) },
+            Command::Adjust { book: cny, slot: 4, delta: units(2) },
+            Command::Set { book: cny, slot: 0, amount: units(1_500) },
+            Command::Set { book: cny, slot: 4, amount: units(1) },
+            Command::Trade { book_a: cny, delta_a: units(-100), book_b: BookId::new(1), delta_b: units(14) },
+            Command::Reset { book: cny, balance: units(900), force: true },
+        ] {
+            ledger.apply(&command).unwrap_or_else(|r| panic!("{command:?}: {r}"));
+        }
+        ledger.audit().unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "answered Reserved")]
+    fn money_that_moved_otherwise_stops_the_ledger() {
+        let mut ledger = ledger();
+        let cny = BookId::new(0);
+        let command =
+            Command::Reserve { id: id(30), book: cny, slot: 2, side: Side::Buy, layer: 1, amount: units(5) };
+        let before = ledger.figures_before(&command);
+        let outcome = ledger.apply_rules(&command).unwrap();
+        // As if the pool had been debited twice: the figures read before no longer match.
+        ledger.books[0].pool = ledger.books[0].pool.checked_sub(units(5)).unwrap();
+        ledger.assert_moved(&command, &outcome, before);
+    }
 }
