@@ -1361,6 +1361,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines, reason = "a table: one row per line of the model table")]
     fn the_money_check_reads_the_model_table() {
         let cny = BookId::new(0);
         let a = units(10);
