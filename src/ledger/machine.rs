@@ -52,23 +52,24 @@ pub struct Ledger {
     resolved: ResolvedWindow,
 }
 
-/// One book's total and pool, and one slot's frozen and used, wide enough for any difference.
+/// One book's total and pool, and one slot's frozen and used, as raw amounts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Figures {
-    total: i128,
-    pool: i128,
-    frozen: i128,
-    used: i128,
+    total: i64,
+    pool: i64,
+    frozen: i64,
+    used: i64,
 }
 
 impl Figures {
-    /// `[total, pool, frozen, used]` of `self` minus `earlier`.
+    /// `[total, pool, frozen, used]` of `self` minus `earlier`, wide enough for any difference.
     fn less(self, earlier: Figures) -> [i128; 4] {
+        let d = |now: i64, then: i64| i128::from(now) - i128::from(then);
         [
-            self.total - earlier.total,
-            self.pool - earlier.pool,
-            self.frozen - earlier.frozen,
-            self.used - earlier.used,
+            d(self.total, earlier.total),
+            d(self.pool, earlier.pool),
+            d(self.frozen, earlier.frozen),
+            d(self.used, earlier.used),
         ]
     }
 }
@@ -422,12 +423,19 @@ impl Ledger {
     /// If an accepted command left a book breaking its invariant: that is a bug in the ledger,
     /// and trading on a broken ledger is worse than stopping.
     pub fn apply(&mut self, command: &Command) -> Result<Outcome, Rejection> {
-        let before = self.figures_before(command);
-        let result = self.apply_rules(command);
-        if let Ok(outcome) = &result {
-            self.assert_moved(command, outcome, before);
-        }
-        result
+        // The order commands read their order's book and slot while they check it; the others
+        // name them.
+        let (outcome, before) = match *command {
+            Command::Fill { id, amount } => self.fill(id, amount)?,
+            Command::Cancel { id } => self.cancel(id)?,
+            Command::ReleaseOrder { id } => self.release_order(id)?,
+            _ => {
+                let before = self.figures_before(command);
+                (self.apply_rules(command)?, before)
+            }
+        };
+        self.assert_moved(command, &outcome, before);
+        Ok(outcome)
     }
 
     /// Applies one command's rules: `apply` without the check of the money it moved.
@@ -457,9 +465,9 @@ impl Ledger {
             Command::Reserve { id, book, slot, side, layer, amount } => {
                 self.reserve(id, book, slot, side, layer, amount)
             }
-            Command::Fill { id, amount } => self.fill(id, amount),
-            Command::Cancel { id } => self.cancel(id),
-            Command::ReleaseOrder { id } => self.release_order(id),
+            Command::Fill { id, amount } => self.fill(id, amount).map(|(outcome, _)| outcome),
+            Command::Cancel { id } => self.cancel(id).map(|(outcome, _)| outcome),
+            Command::ReleaseOrder { id } => self.release_order(id).map(|(outcome, _)| outcome),
             Command::RecordAlpha { book, slot, amount } => {
                 non_zero(amount)?;
                 let index = self.strategy_slot(book, slot)?;
@@ -481,13 +489,8 @@ impl Ledger {
     /// and 1).
     fn figures(&self, index: usize, slot: u8) -> Figures {
         let book = &self.books[index];
-        let strategy = book.strategy(slot).copied().unwrap_or_default();
-        Figures {
-            total: i128::from(book.total.raw()),
-            pool: i128::from(book.pool.raw()),
-            frozen: i128::from(strategy.frozen.raw()),
-            used: i128::from(strategy.used.raw()),
-        }
+        let (frozen, used) = book.strategy(slot).map_or((0, 0), |s| (s.frozen.raw(), s.used.raw()));
+        Figures { total: book.total.raw(), pool: book.pool.raw(), frozen, used }
     }
 
     /// What a command may move, read before it is applied: the book and slot it touches (an
@@ -508,9 +511,6 @@ impl Ledger {
             | Command::RecordAlpha { book, slot, .. }
             | Command::MarkLoss { book, slot, .. }
             | Command::ConfigureStrategy { book, slot, .. } => one(book, slot),
-            Command::Fill { id, .. } | Command::Cancel { id } | Command::ReleaseOrder { id } => {
-                self.orders.get(&id).map_or(Before::Nothing, |order| one(order.book, order.slot))
-            }
             Command::Trade { book_a, book_b, .. } => match (self.book_index(book_a), self.book_index(book_b))
             {
                 (Ok(a), Ok(b)) => {
@@ -518,9 +518,14 @@ impl Ledger {
                 }
                 _ => Before::Nothing,
             },
-            Command::Reset { .. } | Command::OpenBook { .. } | Command::SetCreditLimit { .. } => {
-                Before::Nothing
-            }
+            // An order command reads its own (`fill`, `cancel`, `release_order`); a reset is
+            // checked on its own.
+            Command::Fill { .. }
+            | Command::Cancel { .. }
+            | Command::ReleaseOrder { .. }
+            | Command::Reset { .. }
+            | Command::OpenBook { .. }
+            | Command::SetCreditLimit { .. } => Before::Nothing,
         }
     }
 
@@ -1020,7 +1025,8 @@ impl Ledger {
         })
     }
 
-    fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<Outcome, Rejection> {
+    /// A fill, with the figures of the order's book and slot before it.
+    fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<(Outcome, Before), Rejection> {
         positive(amount)?;
         let order = *self.live_order(id)?;
         match order.state {
@@ -1032,6 +1038,7 @@ impl Ledger {
             return Err(Rejection::FillExceedsFrozen { id, frozen: order.frozen, fill: amount });
         }
         let index = order.book.index();
+        let before = Before::One(index, order.slot, self.figures(index, order.slot));
         let strategy = self.strategy_of(&order);
         let (strategy_frozen, strategy_used) = (sub(strategy.frozen, amount)?, add(strategy.used, amount)?);
         let (order_frozen, order_used) = (sub(order.frozen, amount)?, add(order.used, amount)?);
@@ -1042,10 +1049,11 @@ impl Ledger {
         strategy.used = strategy_used;
         self.orders.insert(id, Order { frozen: order_frozen, used: order_used, state, ..order });
         self.settle(index);
-        Ok(Outcome::Filled { state, remaining: order_frozen })
+        Ok((Outcome::Filled { state, remaining: order_frozen }, before))
     }
 
-    fn cancel(&mut self, id: ClientOrderId) -> Result<Outcome, Rejection> {
+    /// A cancel, with the figures of the order's book and slot before it.
+    fn cancel(&mut self, id: ClientOrderId) -> Result<(Outcome, Before), Rejection> {
         let order = *self.live_order(id)?;
         match order.state {
             OrderState::Cancelled => return Err(Rejection::OrderCancelled { id }),
@@ -1053,6 +1061,7 @@ impl Ledger {
             _ => {}
         }
         let index = order.book.index();
+        let before = Before::One(index, order.slot, self.figures(index, order.slot));
         let returned = order.frozen;
         let pool = add(self.books[index].pool, returned)?;
         let strategy_frozen = sub(self.strategy_of(&order).frozen, returned)?;
@@ -1066,10 +1075,11 @@ impl Ledger {
             self.orders.insert(id, Order { frozen: Amount::ZERO, state: OrderState::Cancelled, ..order });
         }
         self.settle(index);
-        Ok(Outcome::Cancelled { returned, held: order.used })
+        Ok((Outcome::Cancelled { returned, held: order.used }, before))
     }
 
-    fn release_order(&mut self, id: ClientOrderId) -> Result<Outcome, Rejection> {
+    /// A release of an order, with the figures of its book and slot before it.
+    fn release_order(&mut self, id: ClientOrderId) -> Result<(Outcome, Before), Rejection> {
         let order = *self.live_order(id)?;
         match order.state {
             OrderState::Pending => return Err(Rejection::ReleaseNotFilled { id }),
@@ -1079,6 +1089,7 @@ impl Ledger {
             _ => {}
         }
         let index = order.book.index();
+        let before = Before::One(index, order.slot, self.figures(index, order.slot));
         let returned = order.used;
         let pool = add(self.books[index].pool, returned)?;
         let strategy_used = sub(self.strategy_of(&order).used, returned)?;
@@ -1088,7 +1099,7 @@ impl Ledger {
         b.strategy_mut(order.slot).used = strategy_used;
         self.forget(&order, OrderState::Released);
         self.settle(index);
-        Ok(Outcome::OrderReleased { returned })
+        Ok((Outcome::OrderReleased { returned }, before))
     }
 
     fn strategy_of(&self, order: &Order) -> &crate::ledger::book::Strategy {
