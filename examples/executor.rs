@@ -52,8 +52,12 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// Idempotency, validation, vault approval, order, fills: seed 000 section 3.4's pipeline.
 fn execute(vault: &mut Handle, signal: &Signal) -> Result<(), Box<dyn Error>> {
     let id = ClientOrderId::snowflake(signal.signal_id)?;
-    let (book, slot) = vault.snapshot().slot_of(signal.code).ok_or("unknown code")?;
-    let amount = Amount::from_f64_rounded(signal.price * f64::from(signal.shares), 2)?;
+    let snapshot = vault.snapshot();
+    let (book, slot) = snapshot.slot_of(signal.code).ok_or("unknown code")?;
+    // price x shares, rounded half to even to the book's minor unit (CNY: 0.01).
+    let amount =
+        snapshot.book(book).ok_or("no book")?.amount_from_f64(signal.price * f64::from(signal.shares))?;
+    drop(snapshot);
     if signal.direction == Side::Sell {
         for &buy in &signal.release_client_order_ids {
             let released = vault.release_order(ClientOrderId::snowflake(buy)?)?;

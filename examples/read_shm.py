@@ -17,7 +17,7 @@ import sys
 import time
 
 MAGIC = b"CAPVAULT"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 HEADER_SIZE = 128
 STRATEGIES_PER_BOOK = 62
 STRATEGY_SIZE = 80
@@ -110,6 +110,9 @@ def decode(m, books_max, orders_max):
         (orders_live,) = struct.unpack_from("<Q", m, base + 72)
         if not 2 <= slot_count <= 64:
             raise Corrupt("slot count out of range")
+        decimals = (flags >> 8) & 0xFF
+        if decimals > 8:
+            raise Corrupt("minor unit out of range")
         strategies = []
         committed = 0
         for i in range(slot_count - 2):
@@ -139,7 +142,7 @@ def decode(m, books_max, orders_max):
         if flags & 2:
             health = {"state": "unrecoverable", "pool": money(pool), "credit_limit": money(credit)}
         books.append({
-            "id": b, "venue": venue, "currency": currency, "slot_count": slot_count,
+            "id": b, "venue": venue, "currency": currency, "slot_count": slot_count, "decimals": decimals,
             "total": money(total), "pool": money(pool), "committed": money(committed),
             "utilisation": (committed / SCALE) / (total / SCALE) if total > 0 else None,
             "credit_limit": money(credit), "reserve_ratio": ratio(reserve_ppm),

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capvault::{
-    recover, Amount, Builder, Command, Currency, JournalError, Ledger, Limits, Side, SpawnError, WaitStrategy,
+    recover, Amount, BookSpec, Builder, Command, Currency, JournalError, Ledger, Limits, Side, SpawnError,
+    Venue, WaitStrategy,
 };
 use common::*;
 
@@ -289,4 +290,82 @@ fn a_checkpoint_in_progress_is_not_rotated_again() {
     // pruned: never a pile of segments rotated while the checkpoint thread was busy.
     assert!(most <= 3, "{most} journal segments at once");
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// The spec of the book of `venue`/`currency` in a checkpoint payload: where its venue starts.
+fn spec_at(payload: &[u8], venue: &str, currency: &str) -> usize {
+    let mut needle = [0_u8; 24];
+    needle[..venue.len()].copy_from_slice(venue.as_bytes());
+    needle[16..16 + currency.len()].copy_from_slice(currency.as_bytes());
+    payload.windows(24).position(|w| w == needle).expect("the book is in the checkpoint")
+}
+
+#[test]
+fn a_version_2_folder_is_read_with_the_default_minor_unit() {
+    let dir = checkpointed("version2");
+    let before = recover(&dir).unwrap().unwrap().0;
+    // Rewrite the folder as the previous format wrote it: no minor-unit byte at the end of each
+    // book's spec (venue 16, currency 8, slot count 1, four ratios 16), version 2 in each header.
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("ckpt") => {
+                patch(&path, |p| {
+                    for (venue, currency) in [("SSE", "CNY"), ("KRAKEN", "USDT")] {
+                        let at = spec_at(p, venue, currency) + 41;
+                        assert_eq!(p[at], 2, "the minor unit byte of {venue}/{currency}");
+                        p.remove(at);
+                    }
+                });
+            }
+            Some("log") => {}
+            _ => continue,
+        }
+        let mut bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes[8..12], 3_u32.to_le_bytes());
+        bytes[8..12].copy_from_slice(&2_u32.to_le_bytes());
+        fs::write(&path, bytes).unwrap();
+    }
+    let (after, recovery) = recover(&dir).unwrap().unwrap();
+    assert_eq!(recovery.seq, 5);
+    assert_eq!(after, before, "the same ledger, minor units at their default");
+    assert!(after.books().iter().all(|book| book.decimals() == 2));
+    // A vault starts on it and writes version 3 from there on.
+    let mut handle = Builder::new(seed_000(Limits::default())).data_dir(&dir).spawn().unwrap();
+    handle.submit(buy(id(9), 2, 1, units(1))).unwrap();
+    handle.shutdown().unwrap();
+    assert_eq!(recover(&dir).unwrap().unwrap().1.seq, 6);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_book_minor_unit_survives_the_journal_a_checkpoint_and_the_mirror() {
+    let dir = scratch("decimals");
+    let shm = dir.with_extension("shm");
+    let spec = BookSpec {
+        decimals: 4,
+        ..BookSpec::new(Venue::new("KRAKEN").unwrap(), Currency::new("BTC").unwrap(), 3)
+    };
+    let mut handle =
+        Builder::new(seed_000(Limits::default())).data_dir(&dir).mirror_shm(&shm).spawn().unwrap();
+    let book = handle.open_book(spec).unwrap();
+    let mirrored = capvault::ShmReader::open(&shm).unwrap().read().unwrap();
+    assert_eq!(mirrored.book(book).map(capvault::Book::decimals), Some(4));
+    handle.shutdown().unwrap();
+    let from_journal = recover(&dir).unwrap().unwrap().0;
+    assert_eq!(from_journal.book(book).map(capvault::Book::decimals), Some(4));
+    assert_eq!(from_journal.book(book).unwrap().amount_from_f64(0.123_456_7).unwrap(), amount("0.1235"));
+    let mut handle = Builder::new(seed_000(Limits::default()))
+        .data_dir(&dir)
+        .on_config_drift(capvault::DriftPolicy::KeepRecovered)
+        .checkpoint_every(1, Duration::from_millis(1))
+        .spawn()
+        .unwrap();
+    handle.set(book, 0, units(1)).unwrap();
+    handle.shutdown().unwrap();
+    let from_checkpoint = recover(&dir).unwrap().unwrap();
+    assert_eq!(from_checkpoint.0.book(book).map(capvault::Book::decimals), Some(4));
+    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::remove_file(&shm);
+    let _ = fs::remove_file(format!("{}.lock", shm.display()));
 }

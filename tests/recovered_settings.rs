@@ -36,6 +36,7 @@ fn config(cap_159201: i64, usdt_credit: Option<i64>, with_bnb: bool) -> LedgerCo
         slot_count,
         reserve_ratio: capvault::Ratio::from_ppm(150_000),
         penalty: capvault::PenaltyConfig::default(),
+        decimals: 2,
         balance: units(balance),
         strategies,
     };

@@ -54,6 +54,9 @@ fn provoke_all() -> BTreeSet<&'static str> {
     spec.slot_count = 65;
     check(&mut l, Command::OpenBook { spec }, Rejection::SlotCountOutOfRange { slot_count: 65 });
     spec.slot_count = 3;
+    spec.decimals = 9;
+    check(&mut l, Command::OpenBook { spec }, Rejection::DecimalsOutOfRange { decimals: 9 });
+    spec.decimals = 2;
     spec.reserve_ratio = Ratio::from_ppm(1_000_001);
     check(
         &mut l,
@@ -303,6 +306,7 @@ fn no_rejection_variant_is_left_untested() {
         "invalid_amount",
         "invalid_ratio",
         "slot_count_out_of_range",
+        "decimals_out_of_range",
         "unknown_book",
         "book_exists",
         "books_limit_reached",

@@ -78,6 +78,7 @@ impl Enc<'_> {
         for ratio in [v.reserve_ratio, v.penalty.enter, v.penalty.leave, v.penalty.multiplier] {
             self.u32(ratio.ppm());
         }
+        self.u8(v.decimals);
     }
     fn strategy_config(&mut self, v: &StrategyConfig) {
         self.label(v.label);
@@ -97,11 +98,14 @@ impl Enc<'_> {
 pub(crate) struct Dec<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The format version of the file the bytes come from: version 2 has no minor unit in a
+    /// book's spec (it reads as the default, 2 decimal places).
+    version: u32,
 }
 
 impl<'a> Dec<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Dec<'a> {
-        Dec { bytes, pos: 0 }
+    pub(crate) fn new(bytes: &'a [u8], version: u32) -> Dec<'a> {
+        Dec { bytes, pos: 0, version }
     }
     fn fail<T>(&self, what: &'static str) -> Result<T, CodecError> {
         Err(CodecError { offset: self.pos, what })
@@ -183,7 +187,8 @@ impl<'a> Dec<'a> {
             leave: Ratio::from_ppm(self.u32()?),
             multiplier: Ratio::from_ppm(self.u32()?),
         };
-        Ok(BookSpec { venue, currency, slot_count, reserve_ratio, penalty })
+        let decimals = if self.version >= 3 { self.u8()? } else { BookSpec::DECIMALS_DEFAULT };
+        Ok(BookSpec { venue, currency, slot_count, reserve_ratio, penalty, decimals })
     }
     /// One book of a checkpoint: its spec, figures and strategies.
     fn book_record(&mut self, index: usize) -> Result<Book, CodecError> {
@@ -301,8 +306,8 @@ pub(crate) fn encode_command(command: &Command, out: &mut Vec<u8>) {
 }
 
 /// Decodes exactly one command from `bytes`.
-pub(crate) fn decode_command(bytes: &[u8]) -> Result<Command, CodecError> {
-    let mut d = Dec::new(bytes);
+pub(crate) fn decode_command(bytes: &[u8], version: u32) -> Result<Command, CodecError> {
+    let mut d = Dec::new(bytes, version);
     let command = match d.u8()? {
         1 => Command::OpenBook { spec: d.spec()? },
         2 => Command::ConfigureStrategy { book: d.book()?, slot: d.u8()?, config: d.strategy_config()? },
@@ -391,8 +396,8 @@ pub(crate) fn encode_ledger(image: &LedgerImage<'_>, out: &mut Vec<u8>) {
 }
 
 /// Decodes a whole ledger; counts are bounded by the limits read first.
-pub(crate) fn decode_ledger(bytes: &[u8]) -> Result<LedgerParts, CodecError> {
-    let mut d = Dec::new(bytes);
+pub(crate) fn decode_ledger(bytes: &[u8], version: u32) -> Result<LedgerParts, CodecError> {
+    let mut d = Dec::new(bytes, version);
     let limits = Limits {
         books_max: d.u16()?,
         currencies_max: d.u16()?,

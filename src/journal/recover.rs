@@ -197,16 +197,19 @@ impl Replay<'_> {
         if bytes.len() < SEGMENT_HEADER || bytes[..8] != SEGMENT_MAGIC {
             // A segment created by a crash before its whole header reached the disk (nothing, zeros,
             // or the start of a header) is an empty tail: it holds no record.
-            let mut header = [0_u8; SEGMENT_HEADER];
-            header[..8].copy_from_slice(&SEGMENT_MAGIC);
-            header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-            let partial = bytes.len() < SEGMENT_HEADER && header.starts_with(&bytes);
+            // (Of this version's header or the previous one's.)
+            let partial = [2, FORMAT_VERSION].into_iter().any(|version: u32| {
+                let mut header = [0_u8; SEGMENT_HEADER];
+                header[..8].copy_from_slice(&SEGMENT_MAGIC);
+                header[8..12].copy_from_slice(&version.to_le_bytes());
+                bytes.len() < SEGMENT_HEADER && header.starts_with(&bytes)
+            });
             if last && (partial || bytes.iter().all(|&b| b == 0)) {
                 return Ok(start);
             }
             return Err(JournalError::Version { path: path.to_owned(), found: "no journal header".into() });
         }
-        check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
+        let version = check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
         let mut expected = start;
         let mut offset = SEGMENT_HEADER;
         while offset < bytes.len() {
@@ -227,7 +230,7 @@ impl Replay<'_> {
                 return Err(corrupt(format!("record {seq} where record {expected} belongs")));
             }
             if seq > self.seq {
-                let command = decode_command(payload).map_err(|e| corrupt(e.to_string()))?;
+                let command = decode_command(payload, version).map_err(|e| corrupt(e.to_string()))?;
                 self.ledger.apply(&command).map_err(|rejection| JournalError::Replay {
                     path: path.to_owned(),
                     offset: offset as u64,
@@ -244,20 +247,20 @@ impl Replay<'_> {
     }
 }
 
-fn check_version(path: &Path, version: u32) -> Result<(), JournalError> {
+/// The file's format version, if this build reads it: 2 (no minor unit in a book's spec) or 3.
+fn check_version(path: &Path, version: u32) -> Result<u32, JournalError> {
     match version {
-        FORMAT_VERSION => Ok(()),
+        2 | FORMAT_VERSION => Ok(version),
         1 => Err(JournalError::Version {
             path: path.to_owned(),
-            found: format!(
-                "format version 1, whose record checksums do not cover the record length; this build \
-                 reads version {FORMAT_VERSION} only and does not migrate: start from a new data \
-                 folder (and reconcile from the exchange)"
-            ),
+            found: "format version 1, whose record checksums do not cover the record length; this build \
+                    reads versions 2 and 3 only and does not migrate: start from a new data folder (and \
+                    reconcile from the exchange)"
+                .to_owned(),
         }),
         other => Err(JournalError::Version {
             path: path.to_owned(),
-            found: format!("format version {other}; this build reads version {FORMAT_VERSION}"),
+            found: format!("format version {other}; this build reads versions 2 and {FORMAT_VERSION}"),
         }),
     }
 }
@@ -331,7 +334,7 @@ fn load_checkpoint(path: &Path, seq: u64) -> Result<Ledger, JournalError> {
         w.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(w)
     };
-    check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
+    let version = check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
     if word(16) != seq {
         return Err(fail(16, "sequence differs from the file name"));
     }
@@ -348,6 +351,6 @@ fn load_checkpoint(path: &Path, seq: u64) -> Result<Ledger, JournalError> {
     if crc::update(0, payload) != crc {
         return Err(fail(32, "checksum mismatch"));
     }
-    let parts = decode_ledger(payload).map_err(|e| fail(CHECKPOINT_HEADER + e.offset, e.what))?;
+    let parts = decode_ledger(payload, version).map_err(|e| fail(CHECKPOINT_HEADER + e.offset, e.what))?;
     Ledger::from_parts(parts).map_err(|reason| fail(CHECKPOINT_HEADER, &reason))
 }

@@ -56,9 +56,20 @@ pub struct BookSpec {
     pub reserve_ratio: Ratio,
     /// The step-penalty thresholds.
     pub penalty: PenaltyConfig,
+    /// The currency's minor unit as decimal places (CNY 2: 0.01), `0..=8`: what a float at the
+    /// edge is rounded to ([`Book::amount_from_f64`]). Default 2.
+    #[serde(default = "BookSpec::decimals_default")]
+    pub decimals: u8,
 }
 
 impl BookSpec {
+    /// The default minor unit: 2 decimal places.
+    pub const DECIMALS_DEFAULT: u8 = 2;
+
+    const fn decimals_default() -> u8 {
+        Self::DECIMALS_DEFAULT
+    }
+
     /// A spec with the seed's defaults: a 15% reserve and the 90%/85%/1.5 penalty.
     #[must_use]
     pub fn new(venue: Venue, currency: Currency, slot_count: u8) -> BookSpec {
@@ -68,6 +79,7 @@ impl BookSpec {
             slot_count,
             reserve_ratio: Ratio::from_ppm(150_000),
             penalty: PenaltyConfig::default(),
+            decimals: Self::DECIMALS_DEFAULT,
         }
     }
 }
@@ -223,7 +235,22 @@ impl Book {
     pub const fn id(&self) -> BookId {
         self.id
     }
-    /// What it was opened with.
+    /// The currency's minor unit, as decimal places.
+    #[must_use]
+    pub const fn decimals(&self) -> u8 {
+        self.spec.decimals
+    }
+
+    /// An amount from a float at the edge (a Python price times shares), rounded half to even to
+    /// this book's minor unit: `1.153 * 8600` is 9,915.80 in a CNY book.
+    ///
+    /// # Errors
+    /// As [`Amount::from_f64_rounded`].
+    pub fn amount_from_f64(&self, value: f64) -> Result<Amount, crate::ledger::money::AmountError> {
+        Amount::from_f64_rounded(value, u32::from(self.spec.decimals))
+    }
+
+    /// What the book was opened with.
     #[must_use]
     pub const fn spec(&self) -> &BookSpec {
         &self.spec
@@ -398,6 +425,7 @@ impl Serialize for Book {
         map.serialize_entry("venue", &self.spec.venue)?;
         map.serialize_entry("currency", &self.spec.currency)?;
         map.serialize_entry("slot_count", &self.spec.slot_count)?;
+        map.serialize_entry("decimals", &self.spec.decimals)?;
         map.serialize_entry("total", &self.total)?;
         map.serialize_entry("pool", &self.pool)?;
         map.serialize_entry("committed", &view.committed())?;

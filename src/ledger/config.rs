@@ -101,6 +101,10 @@ impl StrategySlotConfig {
     }
 }
 
+fn decimals_default() -> u8 {
+    BookSpec::DECIMALS_DEFAULT
+}
+
 fn reserve_ratio_default() -> Ratio {
     Ratio::from_ppm(150_000)
 }
@@ -121,6 +125,9 @@ pub struct BookConfig {
     /// The step-penalty thresholds (default 0.90 / 0.85 / 1.5).
     #[serde(default)]
     pub penalty: PenaltyConfig,
+    /// The currency's minor unit as decimal places (default 2): what floats are rounded to.
+    #[serde(default = "decimals_default")]
+    pub decimals: u8,
     /// The starting total (default 0), applied as a reset.
     #[serde(default)]
     pub balance: Amount,
@@ -139,6 +146,7 @@ impl BookConfig {
             slot_count: self.slot_count,
             reserve_ratio: self.reserve_ratio,
             penalty: self.penalty,
+            decimals: self.decimals,
         }
     }
 }

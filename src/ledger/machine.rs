@@ -667,6 +667,9 @@ impl Ledger {
         if !(SLOT_FIRST_STRATEGY..=SLOTS_MAX).contains(&spec.slot_count) {
             return Err(Rejection::SlotCountOutOfRange { slot_count: spec.slot_count });
         }
+        if u32::from(spec.decimals) > Amount::DECIMALS {
+            return Err(Rejection::DecimalsOutOfRange { decimals: spec.decimals });
+        }
         if spec.reserve_ratio > Ratio::ONE {
             return Err(Rejection::InvalidRatio {
                 setting: RatioSetting::ReserveRatio,

@@ -99,6 +99,11 @@ pub enum Rejection {
         /// The count given.
         slot_count: u8,
     },
+    /// A book's minor unit has more decimal places than amounts keep (8).
+    DecimalsOutOfRange {
+        /// The decimal places given.
+        decimals: u8,
+    },
     /// No book has this id.
     UnknownBook {
         /// The id.
@@ -283,6 +288,7 @@ impl Rejection {
             Rejection::InvalidAmount { .. } => "invalid_amount",
             Rejection::InvalidRatio { .. } => "invalid_ratio",
             Rejection::SlotCountOutOfRange { .. } => "slot_count_out_of_range",
+            Rejection::DecimalsOutOfRange { .. } => "decimals_out_of_range",
             Rejection::UnknownBook { .. } => "unknown_book",
             Rejection::BookExists { .. } => "book_exists",
             Rejection::BooksLimitReached { .. } => "books_limit_reached",
@@ -326,6 +332,9 @@ impl fmt::Display for Rejection {
                 write!(f, "amount {amount} must be {rule}")
             }
             Rejection::InvalidRatio { setting, ratio } => write!(f, "{setting:?} {ratio} is out of range"),
+            Rejection::DecimalsOutOfRange { decimals } => {
+                write!(f, "a minor unit of {decimals} decimal places is finer than amounts keep (8)")
+            }
             Rejection::SlotCountOutOfRange { slot_count } => {
                 write!(f, "slot count {slot_count} is outside 2..=64")
             }

@@ -42,6 +42,7 @@ pub fn seed_000(limits: Limits) -> Ledger {
                 slot_count: 5,
                 reserve_ratio: capvault::Ratio::from_ppm(150_000),
                 penalty: capvault::PenaltyConfig::default(),
+                decimals: 2,
                 balance: units(300_000),
                 strategies: vec![
                     strategy(2, "159201", Some(units(200_000))),
@@ -54,6 +55,7 @@ pub fn seed_000(limits: Limits) -> Ledger {
                 slot_count: 3,
                 reserve_ratio: capvault::Ratio::from_ppm(150_000),
                 penalty: capvault::PenaltyConfig::default(),
+                decimals: 2,
                 balance: Amount::ZERO,
                 strategies: vec![],
             },

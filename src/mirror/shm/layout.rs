@@ -17,7 +17,7 @@ use crate::runtime::snapshot::{Snapshot, Stats};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CAPVAULT");
 /// The layout version this build writes and reads.
 /// Version 2 added the `repeated` and `outcomes_dropped` counters and the failed flag.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Strategy records per book: slots 2..64.
 pub const STRATEGIES_PER_BOOK: usize = SLOTS_MAX as usize - SLOT_FIRST_STRATEGY as usize;
 
@@ -90,7 +90,8 @@ pub struct BookRecord {
     pub venue: [u64; 2],
     /// The currency, ASCII, zero-padded.
     pub currency: u64,
-    /// Low 32 bits: slot count; high 32 bits: flags (bit 0 penalty on, bit 1 unrecoverable).
+    /// Low 32 bits: slot count; high 32 bits: flags (bit 0 penalty on, bit 1 unrecoverable) and,
+    /// in bits 8..16, the minor unit's decimal places.
     pub slot_count_and_flags: u64,
     /// Slot 0, raw units.
     pub total: i64,
@@ -268,7 +269,8 @@ fn encode_book(base: usize, book: &Book, set: &mut impl FnMut(usize, u64)) {
     set(base + word!(BookRecord, venue) + 1, venue_high);
     set(base + word!(BookRecord, currency), u64::from_le_bytes(*spec.currency.as_bytes()));
     let flags = u32::from(book.penalty().is_active())
-        | (u32::from(book.health() != crate::ledger::Health::Sound) << 1);
+        | (u32::from(book.health() != crate::ledger::Health::Sound) << 1)
+        | (u32::from(spec.decimals) << 8);
     set(base + word!(BookRecord, slot_count_and_flags), pair(u32::from(spec.slot_count), flags));
     set(base + word!(BookRecord, total), book.total().raw() as u64);
     set(base + word!(BookRecord, pool), book.pool().raw() as u64);
@@ -412,7 +414,12 @@ fn decode_book(index: usize, get: &dyn Fn(usize) -> u64) -> Result<Book, DecodeE
         leave: Ratio::from_ppm(low(ratios2)),
         multiplier: Ratio::from_ppm(high(ratios2)),
     };
-    let spec = BookSpec { venue, currency, slot_count, reserve_ratio: Ratio::from_ppm(low(ratios)), penalty };
+    let decimals = ((high(count_and_flags) >> 8) & 0xff) as u8;
+    if u32::from(decimals) > Amount::DECIMALS {
+        return Err(bad(base + count_word, "minor unit out of range"));
+    }
+    let reserve_ratio = Ratio::from_ppm(low(ratios));
+    let spec = BookSpec { venue, currency, slot_count, reserve_ratio, penalty, decimals };
     let field = |name: usize| amount(base + name, get(base + name));
     let strategies = (0..usize::from(slot_count - SLOT_FIRST_STRATEGY))
         .map(|slot| decode_strategy(base + word!(BookRecord, strategies) + slot * STRATEGY_WORDS, get))
