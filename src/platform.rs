@@ -12,6 +12,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Who may read the files a vault creates.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, FileAccess, Ledger, Limits};
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-access-{}", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?)
+///     .data_dir(&dir)
+///     .file_access(FileAccess::Group)   // 0750 folders, 0640 files: the group may read
+///     .spawn()?;
+/// handle.shutdown()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum FileAccess {
     /// The vault's user only: folders 0700, files 0600 (the default).

@@ -18,6 +18,17 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// How far an accepted command is carried before its answer goes out.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Durability, Ledger, Limits};
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-durability-enum-{}", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?).data_dir(&dir).durability(Durability::Write).spawn()?;
+/// handle.shutdown()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Durability {
     /// Not journalled: a crash loses everything since start (the in-memory ledger only).
@@ -31,6 +42,18 @@ pub enum Durability {
 }
 
 /// Why the journal or a checkpoint could not be written or recovered.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, JournalError, Ledger, Limits, SpawnError};
+/// let file = std::env::temp_dir().join(format!("capvault-doc-journal-error-{}", std::process::id()));
+/// std::fs::write(&file, b"not a folder")?;
+/// let refused = Builder::new(Ledger::new(Limits::default())?).data_dir(file.join("data")).spawn();
+/// assert!(matches!(refused, Err(SpawnError::Journal(JournalError::Io { .. }))));
+/// # std::fs::remove_file(&file)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum JournalError {

@@ -19,6 +19,20 @@ use crate::ledger::Ledger;
 use crate::platform::{self, FileAccess};
 
 /// A torn last record, cut off at recovery.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-torn-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// if let Some((_ledger, recovery)) = capvault::recover(&dir)? {
+///     if let Some(torn) = recovery.torn_tail {
+///         println!("cut {} bytes at {}, kept in {}", torn.bytes, torn.offset, torn.saved_to.display());
+///     }
+/// }
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TornTail {
     /// The segment.
@@ -32,6 +46,20 @@ pub struct TornTail {
 }
 
 /// What recovery found and did.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits};
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-recovery-{}", std::process::id()));
+/// Builder::new(Ledger::new(Limits::default())?).data_dir(&dir).spawn()?.shutdown()?;
+/// let handle = Builder::new(Ledger::new(Limits::default())?).data_dir(&dir).spawn()?;
+/// let recovery = handle.recovery().ok_or("recovered")?;
+/// assert_eq!(recovery.seq, 0);
+/// handle.shutdown()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Recovery {
     /// The checkpoint loaded.

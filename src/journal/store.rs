@@ -190,6 +190,19 @@ pub(crate) struct CheckpointJob {
 }
 
 /// What the checkpoint thread has done.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits};
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-checkpoints-{}", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?).data_dir(&dir).spawn()?;
+/// let stats = handle.reader().checkpoint_stats();
+/// assert_eq!(stats.failures, 0);
+/// handle.shutdown()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CheckpointStats {
     /// Checkpoints written.

@@ -19,6 +19,17 @@ pub const SLOT_POOL: u8 = 1;
 pub const SLOT_FIRST_STRATEGY: u8 = 2;
 
 /// A book's index in its ledger, assigned in opening order.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Ledger, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let ledger = Ledger::from_config(&config)?;
+/// let book: BookId = ledger.book_id("SSE".parse()?, "CNY".parse()?).ok_or("no book")?;
+/// assert_eq!(book, BookId::new(0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct BookId(u16);
@@ -44,6 +55,17 @@ impl fmt::Display for BookId {
 }
 
 /// What a book is opened with.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookSpec, Command, Currency, Ledger, Limits, Venue};
+/// let spec = BookSpec { decimals: 8, ..BookSpec::new(Venue::new("KRAKEN")?, Currency::new("BTC")?, 10) };
+/// let mut ledger = Ledger::new(Limits::default())?;
+/// ledger.apply(&Command::OpenBook { spec })?;
+/// assert_eq!(ledger.books()[0].decimals(), 8);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct BookSpec {
     /// The venue.
@@ -85,6 +107,18 @@ impl BookSpec {
 }
 
 /// A strategy's settings.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, StrategyConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let config = StrategyConfig { label: Some("512890".parse()?), cap: Some("200000".parse()?), loss_limit: "15000".parse()? };
+/// ledger.apply(&Command::ConfigureStrategy { book: BookId::new(0), slot: 3, config })?;
+/// assert_eq!(ledger.books()[0].slot_of("512890".parse()?), Some(3));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
@@ -113,6 +147,17 @@ impl Default for StrategyConfig {
 }
 
 /// A strategy slot's state.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Ledger, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let ledger = Ledger::from_config(&config)?;
+/// let strategy = ledger.book(BookId::new(0)).and_then(|book| book.strategy(2)).ok_or("no slot")?;
+/// assert_eq!((strategy.frozen(), strategy.used()), (capvault::Amount::ZERO, capvault::Amount::ZERO));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Strategy {
     pub(crate) config: StrategyConfig,
@@ -174,6 +219,19 @@ impl Strategy {
 }
 
 /// Whether a book can still fund its strategies (seed 004, error recovery).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Health, Ledger, LedgerConfig, Outcome};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// // The exchange reports less than what is committed: nothing is wiped, the book says so.
+/// ledger.apply(&Command::Allocate { book: BookId::new(0), slot: 2, amount: "100000".parse()? })?;
+/// let Outcome::Set { health, .. } = ledger.apply(&Command::Set { book: BookId::new(0), slot: 0, amount: "50000".parse()? })? else { unreachable!() };
+/// assert!(matches!(health, Health::Unrecoverable { .. }));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Health {
@@ -202,6 +260,18 @@ impl fmt::Display for Health {
 }
 
 /// One (venue, currency) book.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Ledger, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let ledger = Ledger::from_config(&config)?;
+/// let book = &ledger.books()[0];
+/// assert_eq!((book.total(), book.pool()), ("300000".parse()?, "300000".parse()?));
+/// assert_eq!(book.amount_from_f64(1.153 * 8600.0)?, "9915.8".parse()?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Book {
     pub(crate) id: BookId,

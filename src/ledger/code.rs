@@ -7,6 +7,12 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Why text could not become a code.
+///
+/// ```
+/// use capvault::Venue;
+/// assert!(Venue::new("SSE").is_ok());
+/// assert!(Venue::new("sse").is_err(), "venues are upper case");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CodeError {

@@ -14,6 +14,20 @@ use crate::ledger::order::Side;
 use crate::ledger::order_id::ClientOrderId;
 
 /// A change to the ledger. The seed names each maps to are in `docs/model.md`.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let id = "1790000000000000001".parse()?;
+/// ledger.apply(&Command::Reserve { id, book: BookId::new(0), slot: 2, side: Side::Buy, layer: 1, amount: "1000".parse()? })?;
+/// // Commands also read from JSON, tagged by `op`.
+/// let fill: Command = serde_json::from_str(r#"{ "op": "fill", "id": "1790000000000000001", "amount": 400 }"#)?;
+/// ledger.apply(&fill)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]

@@ -27,6 +27,15 @@ use crate::ledger::view::PenaltyConfig;
 
 /// Upper bounds fixed when the ledger is built. Everything is preallocated to them, so applying
 /// a command never allocates.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Ledger, Limits};
+/// let ledger = Ledger::new(Limits { orders_max: 100_000, ..Limits::default() })?;
+/// assert_eq!(ledger.limits().orders_max, 100_000);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -72,6 +81,15 @@ impl Default for Limits {
 }
 
 /// A strategy slot in a configuration file.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = capvault::LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4,
+///     "strategies": [ { "slot": 2, "label": "159201", "cap": 200000, "loss_limit": 15000 } ] } ] }"#)?;
+/// assert_eq!(config.books[0].strategies[0].slot, 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategySlotConfig {
@@ -110,6 +128,15 @@ fn reserve_ratio_default() -> Ratio {
 }
 
 /// A book in a configuration file.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = capvault::LedgerConfig::from_json(r#"{ "books": [ { "venue": "KRAKEN", "currency": "USDT",
+///     "slot_count": 10, "balance": 10000, "decimals": 6 } ] }"#)?;
+/// assert_eq!(config.books[0].spec().decimals, 6);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookConfig {
@@ -152,6 +179,17 @@ impl BookConfig {
 }
 
 /// Everything a ledger starts from.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Ledger, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "credit_limits": { "USDT": 500 },
+///     "books": [ { "venue": "KRAKEN", "currency": "USDT", "slot_count": 10, "balance": 10000 } ] }"#)?;
+/// let ledger = Ledger::from_config(&config)?;
+/// assert_eq!(ledger.credit_limit("USDT".parse()?), "500".parse()?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
@@ -250,6 +288,11 @@ impl LedgerConfig {
 }
 
 /// Why a configuration could not build a ledger.
+///
+/// ```
+/// let error = capvault::LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE" } ] }"#).unwrap_err();
+/// assert!(error.to_string().contains("currency"), "{error}");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum ConfigError {

@@ -19,6 +19,20 @@ use crate::ledger::money::Amount;
 use crate::ledger::Ledger;
 
 /// What to do when the configuration differs from the recovered state.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, DriftPolicy, Ledger, Limits};
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-drift-{}", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?)
+///     .data_dir(&dir)
+///     .on_config_drift(DriftPolicy::Apply)   // journal the differences as commands
+///     .spawn()?;
+/// handle.shutdown()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum DriftPolicy {
     /// Refuse to start with [`SpawnError::ConfigDrift`](crate::SpawnError::ConfigDrift) listing
@@ -35,6 +49,18 @@ pub enum DriftPolicy {
 }
 
 /// One difference between the configured and the recovered settings.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{drift, Ledger, LedgerConfig};
+/// let configured = Ledger::from_config(&LedgerConfig::from_json(r#"{ "credit_limits": { "CNY": 100 } }"#)?)?;
+/// let recovered = Ledger::from_config(&LedgerConfig::default())?;
+/// let drifts = drift(&configured, &recovered);
+/// assert_eq!(drifts.len(), 1);
+/// assert!(drifts[0].is_applicable(), "a credit limit can be set by a command");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum Drift {

@@ -43,6 +43,19 @@ pub(crate) struct LedgerParts {
 }
 
 /// The capital ledger. See the crate docs and `docs/model.md`.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let (book, id) = (BookId::new(0), "1790000000000000001".parse()?);
+/// ledger.apply(&Command::Reserve { id, book, slot: 2, side: Side::Buy, layer: 1, amount: "20000".parse()? })?;
+/// assert_eq!(ledger.balance(book, 1)?, "280000".parse()?);   // the pool
+/// ledger.audit()?;                                         // every derived figure recomputed
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ledger {
     limits: Limits,

@@ -13,11 +13,29 @@ use std::str::FromStr;
 /// The range is `-Amount::MAX ..= Amount::MAX` (10^10 currency units either way), narrower than
 /// `i64` on purpose: negation never overflows, and a sum of two in-range amounts always fits in an
 /// `i64` before it is range-checked.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::Amount;
+/// let price: Amount = "1.153".parse()?;
+/// let amount = price.checked_mul_int(8600).ok_or("out of range")?;      // 9915.8, exactly
+/// assert_eq!(amount, Amount::from_f64_rounded(1.153 * 8600.0, 2)?);   // a float, rounded to cents
+/// assert_eq!((amount + "0.2".parse()?).map(|a| a.to_string()), Some("9916".to_owned()));
+/// assert_eq!(format!("{}", amount.grouped(2)), "9,915.80");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
 pub struct Amount(i64);
 
 /// Why a value could not become an [`Amount`].
+///
+/// ```
+/// use capvault::{Amount, AmountError};
+/// assert_eq!("0.123456789".parse::<Amount>(), Err(AmountError::TooPrecise { decimals_needed: 9 }));
+/// assert_eq!(Amount::from_f64(f64::NAN), Err(AmountError::NotFinite));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AmountError {
@@ -346,6 +364,14 @@ impl fmt::Display for Amount {
 
 /// An amount displayed with thousands separators and a fixed number of decimals
 /// (`1,234,567.50`), for tables. See [`Amount::grouped`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let amount: capvault::Amount = "1234567.5".parse()?;
+/// assert_eq!(amount.grouped(2).to_string(), "1,234,567.50");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Grouped {
     amount: Amount,

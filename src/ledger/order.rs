@@ -9,6 +9,15 @@ use crate::ledger::order_id::ClientOrderId;
 /// The direction of an order. Buys commit capital and pass every rule; sells only need the
 /// funds (they reduce exposure, so the reserve ratio, the nominal cap and forced-reduce let them
 /// through, as seed 000 section 5.1 asks).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::Side;
+/// let side: Side = serde_json::from_str(r#""BUY""#)?;   // the seed's signals write it so
+/// assert_eq!((side, side.to_string()), (Side::Buy, "buy".to_owned()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
@@ -127,6 +136,20 @@ impl std::fmt::Display for Side {
 }
 
 /// A live order: reserved and not yet fully resolved.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, OrderState, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let id = "1790000000000000001".parse()?;
+/// ledger.apply(&Command::Reserve { id, book: BookId::new(0), slot: 2, side: Side::Buy, layer: 1, amount: "1000".parse()? })?;
+/// ledger.apply(&Command::Fill { id, amount: "400".parse()? })?;
+/// let order = ledger.order(id).ok_or("no order")?;
+/// assert_eq!((order.frozen(), order.used(), order.state()), ("600".parse()?, "400".parse()?, OrderState::PartiallyFilled));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Order {
     #[serde(rename = "client_order_id")]

@@ -33,6 +33,12 @@ pub enum ClientOrderId {
 }
 
 /// Why text could not become a [`ClientOrderId`].
+///
+/// ```
+/// use capvault::ClientOrderId;
+/// assert!("not-an-id".parse::<ClientOrderId>().is_err());
+/// assert!(ClientOrderId::snowflake(0).is_err(), "0 is not an id");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OrderIdError {

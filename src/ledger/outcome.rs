@@ -7,6 +7,18 @@ use crate::ledger::money::Amount;
 use crate::ledger::order::OrderState;
 
 /// The result of an accepted command, with the figures a caller acts on.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, Outcome};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let outcome = ledger.apply(&Command::Allocate { book: BookId::new(0), slot: 2, amount: "500".parse()? })?;
+/// assert_eq!(outcome, Outcome::Allocated { balance: "500".parse()? });
+/// assert_eq!(outcome.to_string(), "allocated; the slot holds 500");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[non_exhaustive]

@@ -9,10 +9,24 @@ use crate::ledger::money::Amount;
 /// Rules compare `committed` with `total × ratio` in `i128` integers, so a threshold is hit
 /// exactly where the seed's arithmetic puts it (255,000 of 300,000 at 85%), never a rounding
 /// error away.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::Ratio;
+/// let reserve = Ratio::from_f64(0.15)?;
+/// assert_eq!(reserve.ppm(), 150_000);
+/// assert_eq!(reserve.to_string(), "0.15");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Ratio(u32);
 
 /// Why a value could not become a [`Ratio`].
+///
+/// ```
+/// assert!(capvault::Ratio::from_f64(0.1234567).is_err(), "finer than parts per million");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RatioError {

@@ -15,6 +15,17 @@ use crate::ledger::order_id::ClientOrderId;
 use crate::ledger::ratio::Ratio;
 
 /// What is wrong with an amount on its own.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{AmountRule, BookId, Command, Ledger, LedgerConfig, Rejection};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let refused = ledger.apply(&Command::Allocate { book: BookId::new(0), slot: 2, amount: "-1".parse()? });
+/// assert!(matches!(refused, Err(Rejection::InvalidAmount { rule: AmountRule::Positive, .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum AmountRule {
     /// It must not be zero.
@@ -26,6 +37,17 @@ pub enum AmountRule {
 }
 
 /// A ratio setting that a command validates.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookSpec, Command, Ledger, Limits, Ratio, RatioSetting, Rejection};
+/// let mut ledger = Ledger::new(Limits::default())?;
+/// let spec = BookSpec { reserve_ratio: Ratio::from_ppm(1_500_000), ..BookSpec::new("SSE".parse()?, "CNY".parse()?, 4) };
+/// let refused = ledger.apply(&Command::OpenBook { spec });
+/// assert!(matches!(refused, Err(Rejection::InvalidRatio { setting: RatioSetting::ReserveRatio, .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum RatioSetting {
     /// `BookSpec::reserve_ratio`: at most 1.
@@ -35,6 +57,19 @@ pub enum RatioSetting {
 }
 
 /// Which field of a repeated reservation differs from the one already applied.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, Rejection, ReserveField, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let (book, id) = (BookId::new(0), "1790000000000000001".parse()?);
+/// ledger.apply(&Command::Reserve { id, book, slot: 2, side: Side::Buy, layer: 1, amount: "100".parse()? })?;
+/// let again = ledger.apply(&Command::Reserve { id, book, slot: 2, side: Side::Buy, layer: 1, amount: "200".parse()? });
+/// assert!(matches!(again, Err(Rejection::IdConflict { field: ReserveField::Amount { .. }, .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum ReserveField {
     /// The book.
@@ -75,6 +110,21 @@ pub enum ReserveField {
 }
 
 /// Why a command was refused. One variant per rule.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, Ledger, LedgerConfig, Rejection, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let id = "1790000000000000001".parse()?;
+/// let refused = ledger
+///     .apply(&Command::Reserve { id, book: BookId::new(0), slot: 2, side: Side::Buy, layer: 0, amount: "260000".parse()? })
+///     .unwrap_err();
+/// assert_eq!(refused.code(), "exceeds_nominal_cap");   // the cap of 200,000 is checked first
+/// assert!(matches!(refused, Rejection::ExceedsNominalCap { .. }));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "rejection", rename_all = "snake_case")]
 #[non_exhaustive]

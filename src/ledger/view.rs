@@ -9,6 +9,17 @@ use crate::ledger::money::Amount;
 use crate::ledger::ratio::Ratio;
 
 /// A book's figures, as a strategy sees them.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Ledger, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let ledger = Ledger::from_config(&config)?;
+/// let view = ledger.view(BookId::new(0)).ok_or("no book")?;
+/// assert_eq!(view.utilisation(), Some(0.0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 pub struct PoolView {
     /// The account's real balance (slot 0).
@@ -62,6 +73,12 @@ impl PoolView {
 
 /// The step-penalty thresholds (seed 000 section 5.2): enter above `enter`, leave below `leave`,
 /// and multiply buy grid steps by `multiplier` while active.
+///
+/// ```
+/// use capvault::{PenaltyConfig, Ratio};
+/// let penalty = PenaltyConfig::default();   // seed 000: on above 90%, off below 85%, steps x1.5
+/// assert_eq!((penalty.enter, penalty.leave, penalty.multiplier), (Ratio::from_ppm(900_000), Ratio::from_ppm(850_000), Ratio::from_ppm(1_500_000)));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PenaltyConfig {
@@ -93,6 +110,16 @@ impl PenaltyConfig {
 
 /// The step-penalty gate with hysteresis. Between `leave` and `enter` it keeps its state, so a
 /// utilisation hovering near 90% does not flip the grid step back and forth.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Ledger, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let ledger = Ledger::from_config(&config)?;
+/// assert!(!ledger.books()[0].penalty().is_active());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct StepPenalty {
     config: PenaltyConfig,

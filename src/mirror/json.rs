@@ -20,6 +20,19 @@ use crate::runtime::snapshot::Snapshot;
 use crate::runtime::Reader;
 
 /// What the JSON mirror has done so far.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-pool-{}.json", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?).mirror_json(&path).spawn()?;
+/// let reader = handle.reader();
+/// handle.shutdown()?;   // the mirror writes a last time
+/// assert_eq!(reader.mirror_stats().json_failures, 0);
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MirrorStats {
     /// Successful writes of the JSON file.

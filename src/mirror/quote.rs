@@ -30,6 +30,19 @@ const _: () = assert!(std::mem::size_of::<AtomicF64>() == std::mem::size_of::<At
 const _: () = assert!(std::mem::align_of::<AtomicF64>() == std::mem::align_of::<AtomicU64>());
 
 /// What a quote is of (seed 004's `DataType`).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{DataType, QuoteReader, QuoteWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
+/// let writer = QuoteWriter::create(&path, 64)?;
+/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
+/// let reader = QuoteReader::open(&path)?;
+/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
+/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[repr(u8)]
 pub enum DataType {
@@ -42,6 +55,19 @@ pub enum DataType {
 }
 
 /// One value with its times (seed 004's `SingleQuote`).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{DataType, QuoteReader, QuoteWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
+/// let writer = QuoteWriter::create(&path, 64)?;
+/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
+/// let reader = QuoteReader::open(&path)?;
+/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
+/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct SingleQuote {
     /// The source's time, microseconds since the Unix epoch.
@@ -105,6 +131,19 @@ impl Table {
 }
 
 /// Writes quotes. One per file (a file lock refuses a second writer).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{DataType, QuoteReader, QuoteWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
+/// let writer = QuoteWriter::create(&path, 64)?;
+/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
+/// let reader = QuoteReader::open(&path)?;
+/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
+/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 pub struct QuoteWriter {
     table: Table,
     _lock: File,
@@ -208,6 +247,19 @@ impl QuoteWriter {
 }
 
 /// Reads quotes written by a [`QuoteWriter`] in any process.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{DataType, QuoteReader, QuoteWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
+/// let writer = QuoteWriter::create(&path, 64)?;
+/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
+/// let reader = QuoteReader::open(&path)?;
+/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
+/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 pub struct QuoteReader {
     table: Table,
 }

@@ -24,6 +24,20 @@ pub(crate) enum ReplyTo {
 }
 
 /// The outcome of a detached submission.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, Command, LedgerConfig, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let id = "1790000000000000001".parse()?;
+/// let ticket = handle.try_submit(Command::Reserve { id, book: BookId::new(0), slot: 2, side: Side::Buy, layer: 1, amount: "10".parse()? })?;
+/// let outcome = loop { if let Some(outcome) = handle.try_outcome() { break outcome; } };
+/// assert_eq!(outcome.ticket, ticket);
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DetachedOutcome {
     /// The ticket `try_submit` or `submit_detached` returned.

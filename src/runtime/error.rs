@@ -6,6 +6,18 @@ use crate::ledger::command::Command;
 use crate::ledger::rejection::Rejection;
 
 /// Why the runtime is no longer taking commands.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Command, Ledger, Limits, Stopped, SubmitError};
+/// let mut handle = Builder::new(Ledger::new(Limits::default())?).spawn()?;
+/// let mut other = handle.clone();
+/// handle.shutdown()?;
+/// let refused = other.submit(Command::SetCreditLimit { currency: "CNY".parse()?, limit: "1".parse()? });
+/// assert_eq!(refused.unwrap_err(), SubmitError::Stopped(Stopped::ShutDown));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum Stopped {
@@ -42,6 +54,20 @@ impl Stopped {
 }
 
 /// Why a blocking submit did not return a receipt.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, LedgerConfig, Rejection, SubmitError};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// match handle.fill("1790000000000000009".parse()?, "1".parse()?) {
+///     Err(SubmitError::Rejected(Rejection::UnknownOrder { .. })) => {}   // nothing changed
+///     other => panic!("{other:?}"),
+/// }
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum SubmitError {
@@ -88,6 +114,21 @@ impl std::error::Error for SubmitError {
 }
 
 /// Why `try_submit` did not enqueue the command. Either way the command is handed back.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Command, Ledger, Limits, TrySubmitError};
+/// let mut handle = Builder::new(Ledger::new(Limits::default())?).spawn()?;
+/// let command = Command::SetCreditLimit { currency: "CNY".parse()?, limit: "1".parse()? };
+/// match handle.try_submit(command) {
+///     Ok(_ticket) => {}
+///     Err(TrySubmitError::Full(command)) => drop(command),   // handed back: retry later
+///     Err(error) => return Err(error.into()),
+/// }
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum TrySubmitError {
@@ -98,6 +139,16 @@ pub enum TrySubmitError {
 }
 
 /// Why `shutdown` did not end in an orderly stop.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits};
+/// let handle = Builder::new(Ledger::new(Limits::default())?).spawn()?;
+/// let last = handle.shutdown()?;   // Err(ShutdownError) if the vault had failed instead
+/// assert_eq!(last.seq(), 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum ShutdownError {
@@ -156,6 +207,15 @@ impl std::error::Error for TrySubmitError {
 
 /// Why the runtime core could not start (the builder reports each as the
 /// [`SpawnError`](crate::SpawnError) variant of the same name).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits, SpawnError};
+/// let refused = Builder::new(Ledger::new(Limits::default())?).capacity(0).spawn();
+/// assert!(matches!(refused, Err(SpawnError::Setting { name: "capacity", .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError {
@@ -199,6 +259,18 @@ impl std::error::Error for StartError {
 }
 
 /// Why [`Reader::wait_for`](crate::Reader::wait_for) returned without the snapshot.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use capvault::{Builder, Ledger, Limits, WaitError};
+/// let handle = Builder::new(Ledger::new(Limits::default())?).spawn()?;
+/// let waited = handle.reader().wait_for(1, Duration::from_millis(1));
+/// assert_eq!(waited.unwrap_err(), WaitError::TimedOut { seen: 0 });
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum WaitError {

@@ -13,6 +13,18 @@ use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{Arc, Ordering};
 
 /// What an accepted command returns through a blocking submit.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, Command, LedgerConfig, Outcome};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let receipt = handle.submit(Command::Allocate { book: BookId::new(0), slot: 2, amount: "10".parse()? })?;
+/// assert_eq!((receipt.seq, receipt.outcome), (1, Outcome::Allocated { balance: "10".parse()? }));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Receipt {
     /// The command's place in the ledger's history: every snapshot with `seq >= this` shows it.
@@ -24,6 +36,21 @@ pub struct Receipt {
 /// Submits commands to the owner thread. `Clone` gives another handle with its own reply
 /// channel (one blocking submit in flight per handle); `Send` moves it to another thread.
 /// Dropping every handle stops the owner after it has applied what is queued.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, LedgerConfig, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let mut other = handle.clone();   // for another thread: its own reply slot
+/// std::thread::spawn(move || other.allocate(capvault::BookId::new(0), 2, "10".parse().unwrap())).join().unwrap()?;
+/// let (book, slot) = handle.snapshot().slot_of("159201".parse()?).ok_or("no such code")?;
+/// let reserved = handle.reserve("1790000000000000001".parse()?, book, slot, Side::Buy, 1, "100".parse()?)?;
+/// assert!(reserved.repeated.is_none());
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Handle {
     commands: Sender<Envelope>,
     /// Where blocking submits get their answers; boxed so its address stays put when the handle

@@ -32,6 +32,21 @@ use shared::Shared;
 
 /// A function the owner calls with each snapshot it publishes, on the owner thread, after the
 /// snapshot is visible to readers. Keep it short: the next batch waits for it.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use capvault::{Builder, Ledger, Limits};
+/// let published = Arc::new(AtomicU64::new(0));
+/// let seen = published.clone();
+/// let handle = Builder::new(Ledger::new(Limits::default())?)
+///     .on_publish(move |snapshot| seen.store(snapshot.seq(), Ordering::Relaxed))
+///     .spawn()?;
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 pub type PublishHook = Box<dyn FnMut(&Snapshot) + Send>;
 
 /// The runtime core's settings: what the owner thread serves and how. The vault's

@@ -9,12 +9,40 @@ use crate::sync::{Arc, Loaded};
 
 /// Reads the vault's latest snapshot without waiting. `Clone + Send + Sync`; holds no sender,
 /// so readers never keep the owner alive.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use capvault::{BookId, Builder, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let reader = handle.reader();   // Clone + Send + Sync; never keeps the vault alive
+/// let balance = handle.allocate(BookId::new(0), 2, "10".parse()?)?;
+/// let snapshot = reader.wait_for(balance.seq, Duration::from_secs(1))?;
+/// assert_eq!(snapshot.balance(BookId::new(0), 2), Some("10".parse()?));
+/// drop(snapshot);
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Reader {
     shared: Arc<Shared>,
 }
 
 /// A loaded snapshot. Cheap to hold briefly; for long keeping, [`Reader::snapshot_arc`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits};
+/// let handle = Builder::new(Ledger::new(Limits::default())?).spawn()?;
+/// let snapshot = handle.snapshot();   // a wait-free load; derefs to `Snapshot`
+/// assert_eq!(snapshot.seq(), 0);
+/// drop(snapshot);
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct SnapshotRef(Loaded<Snapshot>);
 
 impl Deref for SnapshotRef {

@@ -9,6 +9,16 @@ use crate::ledger::view::PoolView;
 use crate::ledger::Ledger;
 
 /// Counters since the runtime started.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits};
+/// let handle = Builder::new(Ledger::new(Limits::default())?).spawn()?;
+/// let last = handle.shutdown()?;
+/// assert_eq!((last.stats().accepted, last.stats().rejected), (0, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, serde::Serialize)]
 pub struct Stats {
     /// Commands accepted (equal to the snapshot's `seq`).
@@ -31,6 +41,20 @@ pub struct Stats {
 /// Serialized, it is the one JSON schema every tool prints (`capvault inspect --json`,
 /// `read_shm.py --json`): `{"seq", "stats", "books": [...], "orders": [...]}`, `snake_case`
 /// throughout (`docs/model.md`, "JSON").
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let handle = Builder::from_config(&config)?.spawn()?;
+/// let snapshot = handle.shutdown()?;
+/// let (book, slot) = snapshot.slot_of("159201".parse()?).ok_or("no such code")?;
+/// assert_eq!(snapshot.balance(book, slot), Some(capvault::Amount::ZERO));
+/// let json = serde_json::to_value(&*snapshot)?;   // the one JSON schema
+/// assert_eq!(json["books"][0]["venue"], "SSE");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Snapshot {
     seq: u64,

@@ -9,6 +9,20 @@ use crate::runtime::error::SubmitError;
 use crate::runtime::handle::{Handle, Receipt};
 
 /// What a reservation did.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, LedgerConfig, OrderState, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let id = "1790000000000000001".parse()?;
+/// let first = handle.reserve(id, BookId::new(0), 2, Side::Buy, 1, "100".parse()?)?;
+/// let retry = handle.reserve(id, BookId::new(0), 2, Side::Buy, 1, "100".parse()?)?;   // same id and fields
+/// assert_eq!((first.repeated, retry.repeated), (None, Some(OrderState::Pending)));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 #[must_use = "a repeated reservation must not be sent to the broker again"]
 pub struct Reservation {
@@ -20,6 +34,20 @@ pub struct Reservation {
 }
 
 /// What a fill did.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, LedgerConfig, OrderState, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let id = "1790000000000000001".parse()?;
+/// let _ = handle.reserve(id, BookId::new(0), 2, Side::Buy, 1, "100".parse()?)?;
+/// let fill = handle.fill(id, "30".parse()?)?;
+/// assert_eq!((fill.state, fill.remaining), (OrderState::PartiallyFilled, "70".parse()?));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct FillReport {
     /// The snapshot sequence that shows it.
@@ -31,6 +59,21 @@ pub struct FillReport {
 }
 
 /// What a cancel did.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, LedgerConfig, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let id = "1790000000000000001".parse()?;
+/// let _ = handle.reserve(id, BookId::new(0), 2, Side::Buy, 1, "100".parse()?)?;
+/// handle.fill(id, "30".parse()?)?;
+/// let cancelled = handle.cancel(id)?;
+/// assert_eq!((cancelled.returned, cancelled.held), ("70".parse()?, "30".parse()?));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Cancellation {
     /// The snapshot sequence that shows it.
@@ -42,6 +85,18 @@ pub struct Cancellation {
 }
 
 /// A slot's balance after a command, with the sequence that shows it.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// assert_eq!(handle.allocate(BookId::new(0), 2, "500".parse()?)?.amount, "500".parse()?);
+/// assert_eq!(handle.release(BookId::new(0), 2, "200".parse()?)?.amount, "300".parse()?);
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Balance {
     /// The snapshot sequence that shows it.
@@ -52,6 +107,19 @@ pub struct Balance {
 }
 
 /// A book's health after a command that moved its total, with the drift a `set` found.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, Health, LedgerConfig};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let reports = handle.reconcile(&[(BookId::new(0), "299870.25".parse()?)]);   // what the exchange says
+/// let report = reports[0].as_ref().map_err(|e| e.to_string())?;
+/// assert_eq!((report.drift, report.health), ("-129.75".parse()?, Health::Sound));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct HealthReport {
     /// The snapshot sequence that shows it.
@@ -63,6 +131,19 @@ pub struct HealthReport {
 }
 
 /// What a reset did: the orders and capital it dropped (a forced reset only).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, LedgerConfig, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let _ = handle.reserve("1790000000000000001".parse()?, BookId::new(0), 2, Side::Buy, 1, "100".parse()?)?;
+/// let reset = handle.reset(BookId::new(0), "250000".parse()?, true)?;   // force: drop the live order
+/// assert_eq!((reset.dropped_orders, reset.dropped_frozen), (1, "100".parse()?));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct ResetReport {
     /// The snapshot sequence that shows it.

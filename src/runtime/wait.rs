@@ -11,6 +11,19 @@ use crate::sync::channel::TryRecvError;
 /// On a machine where a parked thread takes milliseconds to wake (a virtual CPU that sleeps; about
 /// 4 ms measured here), only spinning gives microsecond latency, and a spinning thread takes a
 /// whole core. See `docs/performance.md` for what each costs.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use capvault::{Builder, Ledger, Limits, WaitStrategy};
+/// let handle = Builder::new(Ledger::new(Limits::default())?)
+///     .wait(WaitStrategy::SpinPark { spin: Duration::from_micros(50) })   // the default
+///     .reply_wait(WaitStrategy::Blocking)                                 // a script that can wait
+///     .spawn()?;
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum WaitStrategy {
     /// Polls without pause. Lowest latency; burns its core even when idle. For a dedicated,

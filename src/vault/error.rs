@@ -8,6 +8,19 @@ use crate::mirror::shm::ShmError;
 use crate::runtime::StartError;
 
 /// Why the runtime could not start.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits, SpawnError};
+/// let dir = std::env::temp_dir().join(format!("capvault-doc-locked-{}", std::process::id()));
+/// let first = Builder::new(Ledger::new(Limits::default())?).data_dir(&dir).spawn()?;
+/// let second = Builder::new(Ledger::new(Limits::default())?).data_dir(&dir).spawn();
+/// assert!(matches!(second, Err(SpawnError::DataDirLocked { .. })));
+/// first.shutdown()?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SpawnError {

@@ -4,6 +4,12 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Why a shared-memory file could not be created, opened or read.
+///
+/// ```
+/// use capvault::{ShmError, ShmReader};
+/// let missing = std::env::temp_dir().join("capvault-doc-no-such-mirror");
+/// assert!(matches!(ShmReader::open(&missing), Err(ShmError::Missing { .. })));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ShmError {

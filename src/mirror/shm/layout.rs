@@ -169,6 +169,17 @@ pub const FLAG_CLOSED: u64 = 1;
 pub const FLAG_FAILED: u64 = 2;
 
 /// What a file holds, fixed when the writer creates it.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Geometry, ShmWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-geometry-{}", std::process::id()));
+/// let writer = ShmWriter::create(&path, Geometry { books_max: 4, orders_max: 1024 })?;
+/// assert_eq!(writer.geometry().orders_max, 1024);
+/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Geometry {
     /// Book records.

@@ -16,6 +16,20 @@ use crate::runtime::snapshot::Snapshot;
 use crate::sync::seqlock::{ReadError, SeqLock};
 
 /// Is the file's writer alive?
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits, ShmReader, WriterState};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-writer-state-{}", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?).mirror_shm(&path).spawn()?;
+/// let reader = ShmReader::open(&path)?;
+/// assert_eq!(reader.writer().state, WriterState::Alive);
+/// handle.shutdown()?;
+/// assert_eq!(reader.writer().state, WriterState::Closed);   // final figures
+/// # std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -37,6 +51,19 @@ pub enum WriterState {
 }
 
 /// What a reader knows of the writer.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, Ledger, Limits, ShmReader};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-writer-status-{}", std::process::id()));
+/// let handle = Builder::new(Ledger::new(Limits::default())?).mirror_shm(&path).spawn()?;
+/// let status = ShmReader::open(&path)?.writer();
+/// assert_eq!(status.pid, std::process::id());
+/// handle.shutdown()?;
+/// # std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct WriterStatus {
     /// Alive, stale, dead, closed or replaced.
@@ -48,6 +75,21 @@ pub struct WriterStatus {
 }
 
 /// Reads a shared-memory file written by a vault in another process (or this one).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Builder, LedgerConfig, ShmReader};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let path = capvault::shm_path(&format!("capvault-doc-reader-{}", std::process::id()));
+/// let handle = Builder::from_config(&config)?.mirror_shm(&path).spawn()?;
+/// // In another process:
+/// let snapshot = ShmReader::open(&path)?.read()?;   // never torn
+/// assert_eq!(snapshot.books()[0].total(), "300000".parse()?);
+/// handle.shutdown()?;
+/// # std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 pub struct ShmReader {
     map: WordMap,
     geometry: Geometry,

@@ -17,6 +17,17 @@ use crate::sync::seqlock::SeqLock;
 
 /// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
 /// refuses a second writer, even in another process.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{Geometry, ShmWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-geometry-{}", std::process::id()));
+/// let writer = ShmWriter::create(&path, Geometry { books_max: 4, orders_max: 1024 })?;
+/// assert_eq!(writer.geometry().orders_max, 1024);
+/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// # Ok(())
+/// # }
+/// ```
 pub struct ShmWriter {
     map: WordMap,
     geometry: Geometry,
