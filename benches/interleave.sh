@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Interleaved before/after runs of the latency report, to tell a change from this machine's drift:
+#   benches/interleave.sh BEFORE_BINARY AFTER_BINARY [PAIRS]
+# Each binary is a built `examples/latency` (e.g. from `git worktree add /tmp/before <rev>` and
+# `cargo build --release --example latency` there). Prints, per run, the busy-spin round trip p50
+# and p99.9, the floor p50 and the fire-and-forget rate, then the medians of each side.
+set -euo pipefail
+before=$1 after=$2 pairs=${3:-5}
+for _ in $(seq "$pairs"); do
+  for side in before after; do
+    binary=$before
+    [ "$side" = after ] && binary=$after
+    "$binary" --quick 2>/dev/null | tail -n 1 | python3 -c "
+import json, sys
+d = json.loads(sys.stdin.read())
+print('$side', d['roundtrip_p50_ns'], d['roundtrip_p999_ns'], d['floor_p50_ns'], round(d['throughput_cmds_per_s']))"
+  done
+done | tee /dev/stderr | python3 -c "
+import statistics, sys
+rows = [line.split() for line in sys.stdin]
+for side in ('before', 'after'):
+    mine = [[float(x) for x in r[1:]] for r in rows if r[0] == side]
+    p50, p999, floor, rate = (statistics.median(c) for c in zip(*mine))
+    print(f'{side}: median p50 {p50:.0f} ns, p99.9 {p999:.0f} ns, floor {floor:.0f} ns, fire-and-forget {rate / 1e6:.2f} M/s')
+"
