@@ -58,13 +58,13 @@ pub enum DataType {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use capvault::{DataType, QuoteReader, QuoteWriter};
-/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
-/// let writer = QuoteWriter::create(&path, 64)?;
-/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
-/// let reader = QuoteReader::open(&path)?;
-/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
-/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// use capvault::{QuoteReader, QuoteWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-single-quote-{}", std::process::id()));
+/// let handle = QuoteWriter::create(&path, 16)?;
+/// handle.write_balance("KRAKEN".parse()?, "USDC".parse()?, 5_000.5, None)?;
+/// let quote = QuoteReader::open(&path)?.get_balance("KRAKEN".parse()?, "USDC".parse()?)?.ok_or("written")?;
+/// assert_eq!(quote.mid, 5_000.5);
+/// # drop(handle); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
 /// # Ok(())
 /// # }
 /// ```
@@ -134,13 +134,12 @@ impl Table {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use capvault::{DataType, QuoteReader, QuoteWriter};
-/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
-/// let writer = QuoteWriter::create(&path, 64)?;
-/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
-/// let reader = QuoteReader::open(&path)?;
-/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
-/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// use capvault::QuoteWriter;
+/// // Seed 004's simple case: one balance per venue and currency, for other processes to read.
+/// let path = std::env::temp_dir().join(format!("capvault-doc-quote-writer-{}", std::process::id()));
+/// let handle = QuoteWriter::create(&path, 1024)?;
+/// handle.write_balance("KRAKEN".parse()?, "USDT".parse()?, 10_000.0, Some(8))?;
+/// # drop(handle); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
 /// # Ok(())
 /// # }
 /// ```
@@ -250,13 +249,12 @@ impl QuoteWriter {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use capvault::{DataType, QuoteReader, QuoteWriter};
-/// let path = std::env::temp_dir().join(format!("capvault-doc-quotes-{}", std::process::id()));
-/// let writer = QuoteWriter::create(&path, 64)?;
-/// writer.write_balance("KRAKEN".parse()?, "USDT".parse()?, 9_000.25, None)?;
-/// let reader = QuoteReader::open(&path)?;
-/// assert!(reader.get("KRAKEN".parse()?, DataType::Balance, "USDT".parse()?)?.is_some());
-/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// use capvault::{QuoteReader, QuoteWriter};
+/// let path = std::env::temp_dir().join(format!("capvault-doc-quote-reader-{}", std::process::id()));
+/// let handle = QuoteWriter::create(&path, 16)?;
+/// let reader = QuoteReader::open(&path)?;   // in another process
+/// assert!(reader.get_balance("KRAKEN".parse()?, "USDT".parse()?)?.is_none(), "nothing written yet");
+/// # drop(handle); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
 /// # Ok(())
 /// # }
 /// ```

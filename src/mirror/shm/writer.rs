@@ -20,11 +20,14 @@ use crate::sync::seqlock::SeqLock;
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use capvault::{Geometry, ShmWriter};
-/// let path = std::env::temp_dir().join(format!("capvault-doc-geometry-{}", std::process::id()));
-/// let writer = ShmWriter::create(&path, Geometry { books_max: 4, orders_max: 1024 })?;
-/// assert_eq!(writer.geometry().orders_max, 1024);
-/// # drop(writer); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
+/// use capvault::{Builder, Geometry, Ledger, Limits, ShmReader, ShmWriter};
+/// // The vault's builder makes one (`mirror_shm`); a writer of its own copies any snapshot.
+/// let snapshot = Builder::new(Ledger::new(Limits::default())?).spawn()?.shutdown()?;
+/// let path = std::env::temp_dir().join(format!("capvault-doc-writer-{}", std::process::id()));
+/// let handle = ShmWriter::create(&path, Geometry { books_max: 4, orders_max: 16 })?;
+/// handle.write(&snapshot);
+/// assert_eq!(ShmReader::open(&path)?.read()?.seq(), snapshot.seq());
+/// # drop(handle); std::fs::remove_file(&path)?; let _ = std::fs::remove_file(format!("{}.lock", path.display()));
 /// # Ok(())
 /// # }
 /// ```
