@@ -14,6 +14,8 @@
 //!
 //! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`
 
+mod scaling;
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,6 +59,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => (None, None),
     };
     let settings = Settings { quick, hgrm, producer_core, owner_core };
+    if args.iter().any(|a| a == "--scaling") {
+        // The scaling section alone, for working on it.
+        if let Some(core) = settings.producer_core {
+            core_affinity::set_for_current(core);
+        }
+        println!("{{{}}}", scaling::report(&settings)?);
+        return Ok(());
+    }
     if let Some(core) = settings.producer_core {
         core_affinity::set_for_current(core);
     }
@@ -72,6 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows = round_trip_rows(&settings)?;
     print_rows(&rows, &settings)?;
     let durability = durability_report(&settings)?;
+    let scaling = scaling::report(&settings)?;
 
     let snapshot_read_ns = snapshot_read(&settings)?;
     println!();
@@ -80,7 +91,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let throughput_2 = throughput(&settings, 2)?;
     println!("fire-and-forget throughput, busy-spin owner: 1 producer {throughput_1:.0} cmds/s, 2 producers {throughput_2:.0} cmds/s");
 
-    print_summary(&rows, &settings, &durability, snapshot_read_ns, (throughput_1, throughput_2))
+    print_summary(
+        &rows,
+        &settings,
+        &format!("{durability},{scaling}"),
+        snapshot_read_ns,
+        (throughput_1, throughput_2),
+    )
 }
 
 /// Named round-trip histograms, in print order.

@@ -1,0 +1,182 @@
+//! The scaling section: how the round trip, the mirror, lookups and throughput grow with the
+//! number of live orders, books and slots (`docs/performance.md`, "Scaling").
+
+use std::time::{Duration, Instant};
+
+use capvault::{
+    Amount, BookId, Builder, ClientOrderId, Command, Handle, Ledger, LedgerConfig, Side, WaitStrategy,
+};
+use hdrhistogram::Histogram;
+
+use crate::{histogram, record, vault_with, Settings};
+
+/// The live-order counts the section measures.
+const RESTING: [u64; 5] = [0, 100, 1_000, 4_000, 16_000];
+
+/// Ids of resting orders start here; timed orders count from 1.
+const RESTING_BASE: u64 = 1 << 40;
+
+/// One book with room for every resting order; `books` x `slots` shapes the second table.
+fn ledger(books: usize, slots: u8) -> Result<Ledger, Box<dyn std::error::Error>> {
+    let book = |n: usize| {
+        format!(r#"{{ "venue": "V{n}", "currency": "CNY", "slot_count": {slots}, "balance": 1000000000 }}"#)
+    };
+    let books: Vec<String> = (0..books).map(book).collect();
+    let config = LedgerConfig::from_json(&format!(
+        r#"{{ "limits": {{ "books_max": 16, "orders_max": 32768, "resolved_max": 1024 }}, "books": [ {} ] }}"#,
+        books.join(", ")
+    ))?;
+    Ok(Ledger::from_config(&config)?)
+}
+
+fn reserve(n: u64, slot: u8) -> Command {
+    Command::Reserve {
+        id: ClientOrderId::snowflake(n).expect("ids start at 1"),
+        book: BookId::new(0),
+        slot,
+        side: Side::Buy,
+        layer: 1,
+        amount: Amount::from_units(1).unwrap_or(Amount::ZERO),
+    }
+}
+
+/// A vault with `resting` orders live in slot 3 (submitted detached, then waited for).
+fn with_resting(
+    settings: &Settings,
+    resting: u64,
+    shm: Option<&std::path::Path>,
+) -> Result<Handle, Box<dyn std::error::Error>> {
+    let mut builder = Builder::new(ledger(1, 4)?)
+        .wait(WaitStrategy::BusySpin)
+        .reply_wait(WaitStrategy::BusySpin)
+        .capacity(4096)
+        .outcomes_max(16);
+    if let Some(path) = shm {
+        builder = builder.mirror_shm(path);
+    }
+    let mut handle = vault_with(settings, builder)?;
+    for n in 0..resting {
+        handle.submit_detached(reserve(RESTING_BASE + n, 3))?;
+    }
+    let reader = handle.reader();
+    reader.wait_for(resting, Duration::from_secs(60))?;
+    Ok(handle)
+}
+
+/// Reserve timed, cancel untimed, in slot 2, beside the resting orders.
+fn round_trips(handle: &mut Handle, samples: u64) -> Result<Histogram<u64>, Box<dyn std::error::Error>> {
+    let mut h = histogram();
+    for n in 1..=samples {
+        let start = Instant::now();
+        handle.submit(reserve(n, 2))?;
+        record(&mut h, start);
+        handle.submit(Command::Cancel { id: ClientOrderId::snowflake(n)? })?;
+    }
+    Ok(h)
+}
+
+/// Nanoseconds per `snapshot.order(id)` of the order placed last.
+fn lookup_ns(handle: &mut Handle) -> Result<f64, Box<dyn std::error::Error>> {
+    let probe = ClientOrderId::snowflake(RESTING_BASE - 1)?;
+    let receipt = handle.submit(reserve(RESTING_BASE - 1, 2))?;
+    let snapshot = handle.reader().wait_for(receipt.seq, Duration::from_secs(5))?;
+    let rounds = 20_000_u32;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(snapshot.order(std::hint::black_box(probe)));
+    }
+    Ok(start.elapsed().as_nanos() as f64 / f64::from(rounds))
+}
+
+/// Fire-and-forget commands per second beside `resting` live orders.
+fn rate(settings: &Settings, resting: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut handle = with_resting(settings, resting, None)?;
+    let reader = handle.reader();
+    let before = reader.snapshot().stats().accepted;
+    let commands = settings.samples(400_000) / 2 * 2;
+    let start = Instant::now();
+    for n in 1..=commands / 2 {
+        handle.submit_detached(reserve(n, 2))?;
+        handle.submit_detached(Command::Cancel { id: ClientOrderId::snowflake(n)? })?;
+    }
+    while reader.snapshot().stats().accepted < before + commands {
+        std::hint::spin_loop();
+    }
+    let rate = commands as f64 / start.elapsed().as_secs_f64();
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok(rate)
+}
+
+/// One row per resting count and mirror setting; returns the JSON fields of the section.
+pub(crate) fn report(settings: &Settings) -> Result<String, Box<dyn std::error::Error>> {
+    println!();
+    println!(
+        "{:<34} {:>8} {:>9} {:>10} {:>14}",
+        "scaling: live orders (ns)", "samples", "p50", "p99.9", "order(id)"
+    );
+    let samples = settings.samples(20_000).max(500);
+    let shm = capvault::shm_path(&format!("capvault-latency-scaling-{}", std::process::id()));
+    let mut rows = Vec::new();
+    for mirror in [false, true] {
+        for resting in RESTING {
+            let mut handle = with_resting(settings, resting, mirror.then_some(shm.as_path()))?;
+            let h = round_trips(&mut handle, samples)?;
+            let lookup = lookup_ns(&mut handle)?;
+            handle.shutdown().map_err(|e| e.to_string())?;
+            let name = format!("{resting} live{}", if mirror { ", shm mirror" } else { "" });
+            println!(
+                "{name:<34} {:>8} {:>9} {:>10} {:>14.1}",
+                h.len(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.999),
+                lookup
+            );
+            rows.push((mirror, resting, h.value_at_quantile(0.5), h.value_at_quantile(0.999), lookup));
+        }
+    }
+    let _ = std::fs::remove_file(&shm);
+    let _ = std::fs::remove_file(format!("{}.lock", shm.display()));
+    let row = |mirror: bool, resting: u64| rows.iter().find(|r| r.0 == mirror && r.1 == resting).copied();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let (Some(zero), Some(full), Some(zero_shm), Some(full_shm)) =
+        (row(false, 0), row(false, 16_000), row(true, 0), row(true, 16_000))
+    else {
+        return Err("missing scaling rows".into());
+    };
+    let books = books_ratio(settings, samples)?;
+    let (rate_0, rate_16k) = (rate(settings, 0)?, rate(settings, 16_000)?);
+    println!(
+        "fire-and-forget beside 0 / 16,000 live orders: {rate_0:.0} / {rate_16k:.0} cmds/s; 16 books x 64 slots / 1 book x 8 slots p50 = {books:.2}"
+    );
+    Ok(format!(
+        "\"scale_p50_16k_over_0\":{:.2},\"scale_p999_16k_over_0\":{:.2},\"scale_shm_p50_16k_over_0\":{:.2},\"scale_shm_p999_16k_over_0\":{:.2},\"scale_books_16x64_over_1x8\":{books:.2},\"scale_order_lookup_16k_over_0\":{:.2},\"scale_throughput_16k_over_0\":{:.2}",
+        ratio(full.2 as f64, zero.2 as f64),
+        ratio(full.3 as f64, zero.3 as f64),
+        ratio(full_shm.2 as f64, zero_shm.2 as f64),
+        ratio(full_shm.3 as f64, zero_shm.3 as f64),
+        ratio(full.4, zero.4),
+        ratio(rate_16k, rate_0),
+    ))
+}
+
+/// Round-trip p50 with 16 books of 64 slots over one book of 8 slots, no orders resting.
+fn books_ratio(settings: &Settings, samples: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    let mut p50 = Vec::new();
+    for (books, slots) in [(1, 8), (16, 64)] {
+        let builder = Builder::new(ledger(books, slots)?)
+            .wait(WaitStrategy::BusySpin)
+            .reply_wait(WaitStrategy::BusySpin);
+        let mut handle = vault_with(settings, builder)?;
+        let h = round_trips(&mut handle, samples)?;
+        handle.shutdown().map_err(|e| e.to_string())?;
+        println!(
+            "{:<34} {:>8} {:>9} {:>10}",
+            format!("{books} book(s) x {slots} slots"),
+            h.len(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.999)
+        );
+        p50.push(h.value_at_quantile(0.5) as f64);
+    }
+    Ok(p50[1] / p50[0])
+}
