@@ -203,6 +203,44 @@ pub(crate) fn recover_with(
     )))
 }
 
+/// Brings `ledger`, at record `from`, up to record `to` by replaying the closed segments of
+/// `dir` (the checkpoint thread's replica: the owner has rotated the journal at `to`, so every
+/// record up to it is in a segment that no longer grows). Returns the sequence reached, and an
+/// error if it is not `to`.
+///
+/// # Errors
+/// As recovery: a damaged or missing record, or one the ledger refuses.
+pub(crate) fn catch_up(
+    dir: &Path,
+    ledger: &mut Ledger,
+    from: u64,
+    to: u64,
+    access: FileAccess,
+) -> (u64, Result<(), JournalError>) {
+    let mut replay = Replay { ledger, seq: from, replayed: 0, torn_tail: None };
+    let result = list(dir).and_then(|Listing { segments, .. }| {
+        for (index, (start, path)) in segments.iter().enumerate() {
+            let covered = segments.get(index + 1).is_some_and(|(next, _)| *next <= from + 1);
+            if !covered && *start <= to {
+                replay.segment(path, *start, false, access)?;
+            }
+        }
+        if replay.seq == to {
+            Ok(())
+        } else {
+            Err(JournalError::Corrupt {
+                path: dir.to_owned(),
+                offset: 0,
+                reason: format!(
+                    "the closed segments end at record {}, the checkpoint is at {to}",
+                    replay.seq
+                ),
+            })
+        }
+    });
+    (replay.seq, result)
+}
+
 struct Replay<'a> {
     ledger: &'a mut Ledger,
     /// The last record applied (or the checkpoint's sequence).

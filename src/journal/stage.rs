@@ -40,10 +40,11 @@ impl Stage for JournalStage {
     }
 
     /// Checkpoints every `every` commands or `interval`, whichever comes first: rotates the
-    /// journal and hands a copy of the ledger to the checkpoint thread. The owner's cost is the
-    /// copy and one file creation (`docs/durability.md`). A rotation that fails stops the vault;
-    /// every answer given so far is durable.
-    fn after_batch(&mut self, seq: u64, ledger: &Ledger) -> Result<(), StageFailure> {
+    /// journal and tells the checkpoint thread, which replays the closed segments into its own
+    /// replica of the ledger. The owner's cost is one file creation, whatever the ledger's size
+    /// (`docs/durability.md`). A rotation that fails stops the vault; every answer given so far
+    /// is durable.
+    fn after_batch(&mut self, seq: u64, _ledger: &Ledger) -> Result<(), StageFailure> {
         let due = seq >= self.last_seq + self.every
             || (seq > self.last_seq && self.last_at.elapsed() >= self.interval);
         // Acquire: pairs with the checkpoint thread's Release when it finishes a job. A
@@ -56,7 +57,7 @@ impl Stage for JournalStage {
         self.journal
             .rotate(seq)
             .map_err(|error| StageFailure { error: format!("journal rotation: {error}"), undone: false })?;
-        let job = CheckpointJob { seq, ledger: Box::new(ledger.clone()), owner_stall: started.elapsed() };
+        let job = CheckpointJob { seq, owner_stall: started.elapsed() };
         // Relaxed: the channel hand-over below orders the job; the flag only gates rotation.
         self.busy.store(true, Ordering::Relaxed);
         if self.jobs.try_send(job).is_err() {

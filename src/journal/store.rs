@@ -181,11 +181,12 @@ impl JournalWriter {
     }
 }
 
-/// A ledger copy to checkpoint, taken by the owner right after rotating the journal at `seq`.
+/// A checkpoint to write at `seq`, handed over by the owner right after rotating the journal
+/// there. The checkpoint thread brings its own replica of the ledger up to `seq` from the closed
+/// segments: the owner copies nothing.
 pub(crate) struct CheckpointJob {
     pub(crate) seq: u64,
-    pub(crate) ledger: Box<Ledger>,
-    /// How long the owner spent rotating the journal and copying the ledger.
+    /// How long the owner spent rotating the journal.
     pub(crate) owner_stall: std::time::Duration,
 }
 
@@ -213,8 +214,8 @@ pub struct CheckpointStats {
     pub failures: u64,
     /// The last failure.
     pub last_error: Option<String>,
-    /// The longest the owner stopped serving commands to hand over a checkpoint (journal
-    /// rotation and the ledger copy).
+    /// The longest the owner stopped serving commands to hand over a checkpoint: the journal
+    /// rotation (the ledger is not copied; the checkpoint thread keeps a replica).
     pub owner_stall_max: std::time::Duration,
 }
 
@@ -230,15 +231,19 @@ pub(crate) struct Checkpointer {
     /// rotates the journal only for a checkpoint it can hand over.
     pub(crate) busy: Arc<AtomicBool>,
     pub(crate) stats: Arc<Mutex<CheckpointStats>>,
+    /// Held, never read: the folder stays locked until this thread ends.
+    #[allow(dead_code, reason = "held for its drop")]
     pub(crate) lock: platform::ExclusiveLock,
+    /// The ledger as of record `replica_seq`, kept in step with the journal by replaying closed
+    /// segments before each checkpoint (`docs/durability.md`, "Checkpoints").
+    pub(crate) replica: Ledger,
+    pub(crate) replica_seq: u64,
 }
 
 impl Checkpointer {
-    pub(crate) fn run(self) {
-        let _lock = self.lock;
+    pub(crate) fn run(mut self) {
         while let Ok(job) = self.jobs.recv() {
-            let result = write_checkpoint(&self.dir, self.access, job.seq, &job.ledger)
-                .and_then(|()| prune(&self.dir, job.seq));
+            let result = self.checkpoint(job.seq);
             let mut stats = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             stats.owner_stall_max = stats.owner_stall_max.max(job.owner_stall);
             match result {
@@ -256,6 +261,18 @@ impl Checkpointer {
             // Release: the owner's Acquire load sees the job finished before it rotates again.
             self.busy.store(false, Ordering::Release);
         }
+    }
+
+    /// Replays the closed segments into the replica up to `seq`, writes the checkpoint, prunes
+    /// what it covers. A failure leaves the replica where the replay stopped (the segments stay)
+    /// and the next job continues from there.
+    fn checkpoint(&mut self, seq: u64) -> Result<(), JournalError> {
+        let (reached, result) =
+            super::recover::catch_up(&self.dir, &mut self.replica, self.replica_seq, seq, self.access);
+        self.replica_seq = reached;
+        result?;
+        write_checkpoint(&self.dir, self.access, seq, &self.replica)?;
+        prune(&self.dir, seq)
     }
 }
 

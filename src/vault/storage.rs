@@ -56,7 +56,10 @@ impl Builder {
             busy: busy.clone(),
         }));
         let stats = services.checkpoint_stats.clone();
-        let checkpointer = Checkpointer { dir, access, jobs: receiver, busy, stats, lock };
+        // The checkpoint thread's replica: copied once here, kept up by replaying the journal.
+        let replica = self.core.ledger().clone();
+        let checkpointer =
+            Checkpointer { dir, access, jobs: receiver, busy, stats, lock, replica, replica_seq: seq };
         let thread = std::thread::Builder::new()
             .name("capvault-checkpoint".into())
             .spawn(move || checkpointer.run())
