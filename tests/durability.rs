@@ -112,7 +112,7 @@ fn checkpoints_prune_what_they_cover() {
     let (ledger, recovery) = recover(&dir).unwrap().unwrap();
     assert_eq!(recovery.checkpoint_seq, newest);
     assert_eq!(recovery.seq, last.seq);
-    assert_eq!(ledger.books(), before.books());
+    assert!(ledger.books().iter().eq(before.books().iter().map(|book| &**book)));
     fs::remove_dir_all(&dir).unwrap();
 }
 

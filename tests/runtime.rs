@@ -225,3 +225,26 @@ fn settings_and_cores_are_checked() {
     assert_eq!(pinned.submit(buy(id(1), 2, 1, units(10))).unwrap().seq, 1);
     pinned.shutdown().unwrap();
 }
+
+/// A batch re-copies only the books it changed: a snapshot shares every other book with the one
+/// before it (`docs/design.md`, "What publication costs").
+#[test]
+fn a_snapshot_shares_the_books_a_batch_did_not_change() {
+    use std::sync::Arc;
+    let mut handle = Builder::new(seed_000(Limits::default())).spawn().unwrap();
+    let reader = handle.reader();
+    let wait = |seq| reader.wait_for(seq, std::time::Duration::from_secs(5)).unwrap();
+    let receipt = handle.submit(buy(id(1), 2, 1, units(10))).unwrap();
+    let first = wait(receipt.seq);
+    let receipt = handle.submit(Command::Fill { id: id(1), amount: units(4) }).unwrap();
+    let second = wait(receipt.seq);
+    assert!(!Arc::ptr_eq(&first.books()[0], &second.books()[0]), "the CNY book changed: a new copy");
+    assert!(Arc::ptr_eq(&first.books()[1], &second.books()[1]), "the USDT book did not: shared");
+    assert_eq!(second.books()[0].strategy(2).unwrap().used(), units(4));
+    let receipt = handle.submit(Command::Adjust { book: USDT, slot: 0, delta: units(5) }).unwrap();
+    let third = wait(receipt.seq);
+    assert!(Arc::ptr_eq(&second.books()[0], &third.books()[0]));
+    assert_eq!(third.books()[1].total(), units(5));
+    drop((first, second, third));
+    handle.shutdown().unwrap();
+}

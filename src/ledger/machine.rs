@@ -63,7 +63,36 @@ pub struct Ledger {
     credit_limits: Vec<(Currency, Amount)>,
     orders: IdMap<Order>,
     resolved: ResolvedWindow,
+    /// When each book last changed, for publishing only what changed (not part of the state).
+    versions: Versions,
 }
+
+/// A version per book, raised whenever an accepted command may have changed it. Bookkeeping for
+/// publication, not ledger state: two ledgers with the same books and orders are equal whatever
+/// their versions.
+#[derive(Clone, Default)]
+struct Versions {
+    next: u64,
+    of: Vec<u64>,
+}
+
+impl Versions {
+    fn touch(&mut self, index: usize) {
+        if self.of.len() <= index {
+            self.of.resize(index + 1, 0);
+        }
+        self.next += 1;
+        self.of[index] = self.next;
+    }
+}
+
+impl PartialEq for Versions {
+    fn eq(&self, _: &Versions) -> bool {
+        true
+    }
+}
+
+impl Eq for Versions {}
 
 /// One book's total and pool, and one slot's frozen and used, as raw amounts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -196,6 +225,7 @@ impl Ledger {
             credit_limits: Vec::with_capacity(usize::from(limits.currencies_max)),
             orders: IdMap::new(limits.orders_max as usize),
             resolved: ResolvedWindow::new(limits.resolved_max as usize),
+            versions: Versions { next: 0, of: Vec::with_capacity(usize::from(limits.books_max)) },
         })
     }
 
@@ -448,7 +478,47 @@ impl Ledger {
             }
         };
         self.assert_moved(command, &outcome, before);
+        self.touch(command, before);
         Ok(outcome)
+    }
+
+    /// The version of book `index`: it changes whenever an accepted command may have changed
+    /// the book, so a publisher can reuse its copy of a book whose version is unchanged.
+    #[must_use]
+    pub fn book_version(&self, index: usize) -> u64 {
+        self.versions.of.get(index).copied().unwrap_or(0)
+    }
+
+    /// Raises the version of every book an accepted command may have changed.
+    fn touch(&mut self, command: &Command, before: Before) {
+        match *command {
+            Command::OpenBook { .. } => self.versions.touch(self.books.len() - 1),
+            Command::SetCreditLimit { currency, .. } => {
+                for index in 0..self.books.len() {
+                    if self.books[index].currency() == currency {
+                        self.versions.touch(index);
+                    }
+                }
+            }
+            Command::Trade { book_a, book_b, .. } => {
+                self.versions.touch(book_a.index());
+                self.versions.touch(book_b.index());
+            }
+            Command::Fill { .. } | Command::Cancel { .. } | Command::ReleaseOrder { .. } => {
+                if let Before::One(index, ..) = before {
+                    self.versions.touch(index);
+                }
+            }
+            Command::Reserve { book, .. }
+            | Command::Allocate { book, .. }
+            | Command::Release { book, .. }
+            | Command::Adjust { book, .. }
+            | Command::Set { book, .. }
+            | Command::RecordAlpha { book, .. }
+            | Command::MarkLoss { book, .. }
+            | Command::ConfigureStrategy { book, .. }
+            | Command::Reset { book, .. } => self.versions.touch(book.index()),
+        }
     }
 
     /// Applies one command's rules: `apply` without the check of the money it moved.

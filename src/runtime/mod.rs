@@ -19,6 +19,7 @@ pub use error::{ShutdownError, StartError, Stopped, SubmitError, TrySubmitError,
 pub use handle::{Handle, Receipt};
 pub use reader::{Reader, SnapshotRef};
 pub(crate) use shared::Companion;
+use snapshot::PublishedBooks;
 pub use snapshot::{Snapshot, Stats};
 pub(crate) use stage::{HookStage, Stage, StageFailure};
 pub use typed::{Balance, Cancellation, FillReport, HealthReport, Reservation, ResetReport};
@@ -220,6 +221,7 @@ impl CoreBuilder {
             stages: self.stages,
             holds_answers,
             orderly: false,
+            published_books: PublishedBooks::default(),
         };
         let thread = spawn_owner(owner, core)?;
         *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);

@@ -6,7 +6,7 @@ use crate::ledger::Ledger;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{Stopped, SubmitError};
 use crate::runtime::shared::{Shared, StopGuard};
-use crate::runtime::snapshot::{Snapshot, Stats};
+use crate::runtime::snapshot::{PublishedBooks, Snapshot, Stats};
 use crate::runtime::stage::{Stage, StageFailure};
 use crate::runtime::wait::{self, WaitStrategy};
 use crate::sync::channel::Receiver;
@@ -28,6 +28,8 @@ pub(crate) struct Owner {
     pub(crate) pending: Vec<(ReplyTo, u64, Result<Outcome, Rejection>)>,
     /// Set when the serve loop returns after an orderly stop; never while a panic unwinds.
     pub(crate) orderly: bool,
+    /// The books of the last snapshot, reused for every book a batch did not change.
+    pub(crate) published_books: PublishedBooks,
 }
 
 /// Set while one command is applied: if applying it panics, this is dropped before the command's
@@ -192,7 +194,12 @@ impl Owner {
     /// then hands it to the stages (the shared-memory mirror copies it).
     fn publish(&mut self) {
         self.stats.batches += 1;
-        let snapshot = Arc::new(Snapshot::capture(&self.ledger, self.seq, self.stats));
+        let snapshot = Arc::new(Snapshot::capture_reusing(
+            &self.ledger,
+            self.seq,
+            self.stats,
+            &mut self.published_books,
+        ));
         self.shared.snapshot.store(snapshot.clone());
         for stage in &mut self.stages {
             stage.published(&snapshot);

@@ -1,5 +1,7 @@
 //! Snapshots: immutable copies of the ledger's books and live orders, published once per batch.
 
+use std::sync::Arc;
+
 use crate::ledger::book::{Book, BookId};
 use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::money::Amount;
@@ -58,25 +60,66 @@ pub struct Stats {
 #[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
 pub struct Snapshot {
     seq: u64,
-    books: Vec<Book>,
+    /// One shared copy per book: a batch re-copies only the books it changed.
+    books: Vec<Arc<Book>>,
     orders: Vec<Order>,
     stats: Stats,
 }
 
+/// The books of the last published snapshot with their versions: the copies a batch reuses for
+/// every book it did not change.
+#[derive(Default)]
+pub(crate) struct PublishedBooks(Vec<(u64, Arc<Book>)>);
+
 impl Snapshot {
+    /// The ledger as it is, every book copied.
     pub(crate) fn capture(ledger: &Ledger, seq: u64, stats: Stats) -> Snapshot {
-        Snapshot { seq, books: ledger.books().to_vec(), orders: ledger.orders().copied().collect(), stats }
+        Snapshot::capture_reusing(ledger, seq, stats, &mut PublishedBooks::default())
+    }
+
+    /// The ledger as it is, reusing `published`'s copy of each book whose version did not change
+    /// and recording the new copies there.
+    pub(crate) fn capture_reusing(
+        ledger: &Ledger,
+        seq: u64,
+        stats: Stats,
+        published: &mut PublishedBooks,
+    ) -> Snapshot {
+        let books = ledger
+            .books()
+            .iter()
+            .enumerate()
+            .map(|(index, book)| {
+                let version = ledger.book_version(index);
+                match published.0.get(index) {
+                    Some((seen, copy)) if *seen == version => Arc::clone(copy),
+                    _ => {
+                        let copy = Arc::new(book.clone());
+                        if index < published.0.len() {
+                            published.0[index] = (version, Arc::clone(&copy));
+                        } else {
+                            published.0.push((version, Arc::clone(&copy)));
+                        }
+                        copy
+                    }
+                }
+            })
+            .collect();
+        Snapshot { seq, books, orders: ledger.orders().copied().collect(), stats }
     }
 
     /// A snapshot read back from a mirror.
     pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: Vec<Order>, stats: Stats) -> Snapshot {
-        Snapshot { seq, books, orders, stats }
+        Snapshot { seq, books: books.into_iter().map(Arc::new).collect(), orders, stats }
     }
 
     /// The book of `venue` and `currency`, if it is open.
     #[must_use]
     pub fn book_of(&self, venue: Venue, currency: Currency) -> Option<&Book> {
-        self.books.iter().find(|book| book.venue() == venue && book.currency() == currency)
+        self.books
+            .iter()
+            .find(|book| book.venue() == venue && book.currency() == currency)
+            .map(|book| &**book)
     }
 
     /// The book and slot of the strategy labelled `label` (a signal's `code` such as `159201`),
@@ -105,14 +148,14 @@ impl Snapshot {
 
     /// Every book, in id order.
     #[must_use]
-    pub fn books(&self) -> &[Book] {
+    pub fn books(&self) -> &[Arc<Book>] {
         &self.books
     }
 
     /// A book by id.
     #[must_use]
     pub fn book(&self, book: BookId) -> Option<&Book> {
-        self.books.get(book.index())
+        self.books.get(book.index()).map(|book| &**book)
     }
 
     /// One slot's balance: total, pool or a strategy's committed amount.
