@@ -215,7 +215,7 @@ impl<'a> Dec<'a> {
                 orders_live: self.u32()?,
             });
         }
-        Ok(Book {
+        let mut book = Book {
             id: BookId::new(index as u16),
             spec,
             credit_limit,
@@ -224,7 +224,10 @@ impl<'a> Dec<'a> {
             strategies,
             penalty: StepPenalty::restore(spec.penalty, active),
             orders_live,
-        })
+            sums: (0, 0),
+        };
+        book.sums = book.recount();
+        Ok(book)
     }
     fn strategy_config(&mut self) -> Result<StrategyConfig, CodecError> {
         let label = self.label()?;

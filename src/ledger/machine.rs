@@ -297,6 +297,10 @@ impl Ledger {
             ledger.check_restored_book(index, book, &parts.books[..index])?;
         }
         ledger.books = parts.books;
+        for book in &mut ledger.books {
+            // Derived, never trusted from the parts.
+            book.sums = book.recount();
+        }
         for order in parts.orders {
             ledger.check_restored_order(&order)?;
             ledger.orders.insert(order.id, order);
@@ -633,6 +637,26 @@ impl Ledger {
         let Before::One(index, slot, was) = before else { return };
         let moved = self.figures(index, slot).less(was);
         assert_eq!(moved, expected_move(command, outcome, slot), "{command:?} answered {outcome:?}");
+        if let Some(s) = self.books[index].strategy(slot) {
+            // The touched slot's own rules (the whole book is checked slot by slot in debug builds).
+            let sound = !s.frozen.is_negative() && !s.used.is_negative() && !s.direct.is_negative();
+            assert!(sound && s.direct <= s.used, "{command:?} left slot {slot}: {s:?}");
+        }
+    }
+
+    /// Each book's kept `(Σ frozen, Σ used)` against its strategies.
+    fn audit_kept_sums(&self) -> Result<(), String> {
+        for book in &self.books {
+            if book.sums != book.recount() {
+                return Err(format!(
+                    "{}: kept sums {:?} differ from the strategies' {:?}",
+                    book.id,
+                    book.sums,
+                    book.recount()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks a full recomputation of every derived figure against the stored ones: each
@@ -643,6 +667,7 @@ impl Ledger {
     /// # Errors
     /// A description of the first mismatch.
     pub fn audit(&self) -> Result<(), String> {
+        self.audit_kept_sums()?;
         let mut sums: HashMap<(usize, u8), (i128, i128, u32)> = HashMap::new();
         for order in self.orders.values() {
             let entry = sums.entry((order.book.index(), order.slot)).or_default();
@@ -852,6 +877,7 @@ impl Ledger {
             strategy.direct = Amount::ZERO;
             strategy.orders_live = 0;
         }
+        b.sums = (0, 0);
         b.orders_live = 0;
         b.total = balance;
         b.pool = balance;
@@ -979,8 +1005,10 @@ impl Ledger {
         let delta = m.strategy_value.raw() - strategy.direct.raw();
         strategy.direct = m.strategy_value;
         // `used` moves with `direct`; both stay within the book's committed amount.
-        strategy.used = Amount::from_raw(strategy.used.raw() + delta).unwrap_or(Amount::MAX);
-        let balance = strategy.committed();
+        let (frozen, used) =
+            (strategy.frozen, Amount::from_raw(strategy.used.raw() + delta).unwrap_or(Amount::MAX));
+        b.set_figures(m.slot, frozen, used);
+        let balance = b.strategy_mut(m.slot).committed();
         b.pool = m.pool;
         self.settle(m.book);
         balance
@@ -1077,9 +1105,9 @@ impl Ledger {
         let b = &mut self.books[index];
         b.pool = pool;
         b.orders_live += 1;
-        let strategy = b.strategy_mut(slot);
-        strategy.frozen = frozen;
-        strategy.orders_live += 1;
+        let used = b.strategy_mut(slot).used;
+        b.set_figures(slot, frozen, used);
+        b.strategy_mut(slot).orders_live += 1;
         self.orders.insert(
             id,
             Order {
@@ -1130,9 +1158,7 @@ impl Ledger {
         let (order_frozen, order_used) = (sub(order.frozen, amount)?, add(order.used, amount)?);
         let state = if order_frozen.is_zero() { OrderState::Filled } else { OrderState::PartiallyFilled };
 
-        let strategy = self.books[index].strategy_mut(order.slot);
-        strategy.frozen = strategy_frozen;
-        strategy.used = strategy_used;
+        self.books[index].set_figures(order.slot, strategy_frozen, strategy_used);
         self.orders.insert(id, Order { frozen: order_frozen, used: order_used, state, ..order });
         self.settle(index);
         Ok((Outcome::Filled { state, remaining: order_frozen }, before))
@@ -1154,7 +1180,8 @@ impl Ledger {
 
         let b = &mut self.books[index];
         b.pool = pool;
-        b.strategy_mut(order.slot).frozen = strategy_frozen;
+        let used = b.strategy_mut(order.slot).used;
+        b.set_figures(order.slot, strategy_frozen, used);
         if order.used.is_zero() {
             self.forget(&order, OrderState::Cancelled);
         } else {
@@ -1182,7 +1209,8 @@ impl Ledger {
 
         let b = &mut self.books[index];
         b.pool = pool;
-        b.strategy_mut(order.slot).used = strategy_used;
+        let frozen = b.strategy_mut(order.slot).frozen;
+        b.set_figures(order.slot, frozen, strategy_used);
         self.forget(&order, OrderState::Released);
         self.settle(index);
         Ok((Outcome::OrderReleased { returned }, before))

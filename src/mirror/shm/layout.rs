@@ -435,7 +435,7 @@ fn decode_book(index: usize, get: &dyn Fn(usize) -> u64) -> Result<Book, DecodeE
     let strategies = (0..usize::from(slot_count - SLOT_FIRST_STRATEGY))
         .map(|slot| decode_strategy(base + word!(BookRecord, strategies) + slot * STRATEGY_WORDS, get))
         .collect::<Result<Vec<_>, _>>()?;
-    let book = Book {
+    let mut book = Book {
         id: BookId::new(index as u16),
         spec,
         credit_limit: field(word!(BookRecord, credit_limit))?,
@@ -444,7 +444,9 @@ fn decode_book(index: usize, get: &dyn Fn(usize) -> u64) -> Result<Book, DecodeE
         strategies,
         penalty: StepPenalty::restore(penalty, high(count_and_flags) & 1 == 1),
         orders_live: get(base + word!(BookRecord, orders_live)) as u32,
+        sums: (0, 0),
     };
+    book.sums = book.recount();
     check_book(base, &book)?;
     Ok(book)
 }
