@@ -1,0 +1,85 @@
+//! Memory: bytes per live order and per book, counted by a global allocator that tracks live
+//! heap bytes (`docs/performance.md`, "Memory").
+//!
+//! Run: `cargo run --release --example memory`
+
+#![allow(unsafe_code)] // the counting allocator below; the library itself has none
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use capvault::{Amount, BookId, ClientOrderId, Command, Ledger, LedgerConfig, Limits, Side};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's layout contract passes through.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Heap bytes `make` leaves allocated, with its result kept alive.
+fn bytes_of<T>(make: impl FnOnce() -> T) -> (isize, T) {
+    let before = live();
+    let value = make();
+    (live() - before, value)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("{:<52} {:>14}", "what", "bytes");
+    for orders_max in [1_024_u32, 16_384, 1 << 20] {
+        let limits = Limits { orders_max, resolved_max: 1_024, ..Limits::default() };
+        let (bytes, _ledger) = bytes_of(|| Ledger::new(limits));
+        println!("{:<52} {:>14}", format!("empty ledger, orders_max {orders_max}"), bytes);
+        println!("{:<52} {:>14.1}", "  per order it can hold", bytes as f64 / f64::from(orders_max));
+    }
+    for slots in [4_u8, 64] {
+        let config = LedgerConfig::from_json(&format!(
+            r#"{{ "books": [ {{ "venue": "SSE", "currency": "CNY", "slot_count": {slots} }} ] }}"#
+        ))?;
+        let (with_book, _a) = bytes_of(|| Ledger::from_config(&config));
+        let (without, _b) = bytes_of(|| Ledger::from_config(&LedgerConfig::default()));
+        println!("{:<52} {:>14}", format!("one book of {slots} slots, in the ledger"), with_book - without);
+    }
+    // A snapshot's copy of N live orders: what each batch allocates for them today.
+    let limits = Limits { orders_max: 32_768, resolved_max: 1_024, ..Limits::default() };
+    let mut config = LedgerConfig::from_json(
+        r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 1000000000 } ] }"#,
+    )?;
+    config.limits = limits;
+    let mut ledger = Ledger::from_config(&config)?;
+    for n in 1..=16_000_u64 {
+        let id = ClientOrderId::snowflake(n)?;
+        let amount = Amount::from_units(1).ok_or("range")?;
+        ledger.apply(&Command::Reserve {
+            id,
+            book: BookId::new(0),
+            slot: 2,
+            side: Side::Buy,
+            layer: 1,
+            amount,
+        })?;
+    }
+    let (bytes, _orders) = bytes_of(|| ledger.orders().copied().collect::<Vec<_>>());
+    println!("{:<52} {:>14}", "a snapshot's copy of 16,000 live orders", bytes);
+    println!("{:<52} {:>14.1}", "  per live order", bytes as f64 / 16_000.0);
+    println!("{:<52} {:>14}", "size_of::<Order>()", std::mem::size_of::<capvault::Order>());
+    Ok(())
+}
