@@ -96,7 +96,6 @@ fn show(snapshot: &Snapshot, what: &str, result: Option<Result<Receipt, SubmitEr
         let cap = s.config().cap.map_or_else(|| "-".into(), money);
         let orders: Vec<String> = snapshot
             .orders()
-            .iter()
             .filter(|o| o.slot() == slot)
             .map(|o| format!("…{}:{}", tail(&o.id().to_string()), o.state()))
             .collect();

@@ -89,9 +89,9 @@ pub use ledger::{
     SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
-    Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, PublishHook, Reader, Receipt,
-    Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError, Stats, Stopped, SubmitError,
-    TrySubmitError, WaitError, WaitStrategy,
+    Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Orders, PublishHook, Reader,
+    Receipt, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError, Stats, Stopped,
+    SubmitError, TrySubmitError, WaitError, WaitStrategy,
 };
 
 #[cfg(not(capvault_loom))]

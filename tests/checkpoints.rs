@@ -405,7 +405,7 @@ fn each_checkpoint_equals_the_published_state_at_its_sequence() {
     let published: Vec<&capvault::Book> = snapshot.books().iter().map(|book| &**book).collect();
     assert_eq!(ledger.books().iter().collect::<Vec<_>>(), published, "{}", newest.display());
     let mut orders: Vec<capvault::Order> = ledger.orders().copied().collect();
-    let mut expected = snapshot.orders().to_vec();
+    let mut expected = snapshot.orders().copied().collect::<Vec<_>>();
     orders.sort_by_key(|o| o.id().words());
     expected.sort_by_key(|o| o.id().words());
     assert_eq!(orders, expected);

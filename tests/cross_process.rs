@@ -21,7 +21,7 @@ fn check(view: &Snapshot) -> Result<(), String> {
             if s.frozen().is_negative() || s.used().is_negative() {
                 return Err(format!("slot {slot}: negative frozen or used"));
             }
-            let orders = view.orders().iter().filter(|o| o.book() == book.id() && o.slot() == slot);
+            let orders = view.orders().filter(|o| o.book() == book.id() && o.slot() == slot);
             let (frozen, used) =
                 orders.fold((0_i64, 0_i64), |(f, u), o| (f + o.frozen().raw(), u + o.used().raw()));
             if frozen != s.frozen().raw() || used + s.direct().raw() != s.used().raw() {

@@ -70,8 +70,8 @@ fn a_restart_recovers_every_acknowledged_command() {
     let after = again.reader().snapshot_arc();
     assert_eq!(after.seq(), before.seq());
     assert_eq!(after.books(), before.books());
-    let mut left: Vec<_> = before.orders().to_vec();
-    let mut right: Vec<_> = after.orders().to_vec();
+    let mut left: Vec<_> = before.orders().copied().collect::<Vec<_>>();
+    let mut right: Vec<_> = after.orders().copied().collect::<Vec<_>>();
     left.sort_by_key(capvault::Order::id);
     right.sort_by_key(capvault::Order::id);
     assert_eq!(left, right);

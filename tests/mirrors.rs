@@ -63,7 +63,7 @@ fn shared_memory_reads_back_the_snapshot() {
     let read = reader.read().unwrap();
     assert_eq!(read.seq(), expected.seq());
     assert_eq!(read.books(), expected.books());
-    assert_eq!(read.orders(), expected.orders());
+    assert!(read.orders().eq(expected.orders()), "the same orders, in the same order");
     let view = read.view(CNY).unwrap();
     assert_eq!(view.committed(), amount("272000.5"));
     assert!(read.book(CNY).unwrap().penalty().is_active(), "{view:?}");
@@ -182,7 +182,7 @@ fn the_json_mirror_equals_the_final_snapshot_in_the_seed_schema() {
         assert_eq!(number(format!("frozen_{name}")), s.frozen(), "{name}");
         assert_eq!(number(format!("acc_alpha_{name}")), s.acc_alpha(), "{name}");
         let allocations = object[&format!("allocations_{name}")].as_array().unwrap();
-        let live: Vec<_> = last.orders().iter().filter(|o| o.book() == CNY && o.slot() == slot).collect();
+        let live: Vec<_> = last.orders().filter(|o| o.book() == CNY && o.slot() == slot).collect();
         assert_eq!(allocations.len(), live.len(), "{name}");
         for (entry, order) in allocations.iter().zip(live) {
             assert_eq!(entry["client_order_id"], order.id().to_string());

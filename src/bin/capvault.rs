@@ -192,7 +192,7 @@ fn bar(utilisation: f64, width: usize) -> String {
 fn table(reader: &ShmReader, snapshot: &Snapshot, writer: &WriterStatus) -> String {
     let mut out = String::new();
     let stats = snapshot.stats();
-    let working = snapshot.orders().iter().filter(|o| o.frozen().is_positive()).count();
+    let working = snapshot.orders().filter(|o| o.frozen().is_positive()).count();
     out += &format!("capvault {}  ({})\n", reader.path().display(), writer_line(writer));
     out += &format!(
         "seq {}  accepted {}  rejected {}  batches {}  orders holding capital {} (working {working})\n",
@@ -205,7 +205,7 @@ fn table(reader: &ShmReader, snapshot: &Snapshot, writer: &WriterStatus) -> Stri
     for book in snapshot.books() {
         out += &book_table(book);
     }
-    if !snapshot.orders().is_empty() {
+    if snapshot.orders().len() > 0 {
         // Every order listed still holds capital: working (frozen), or filled and not yet
         // released. Released and dropped orders are gone from the snapshot.
         out += "\norders holding capital\n";

@@ -130,7 +130,6 @@ pub fn shared_pool_json(snapshot: &Snapshot, now: SystemTime) -> Value {
         map.insert(format!("acc_alpha_{key}"), json!(strategy.acc_alpha()));
         let allocations: Vec<Value> = snapshot
             .orders()
-            .iter()
             .filter(|o| o.book() == book.id() && o.slot() == *slot)
             .map(|o| {
                 // frozen + used of one order is at most its amount, which is in range.

@@ -5,6 +5,7 @@
 mod envelope;
 mod error;
 mod handle;
+mod orders;
 mod owner;
 mod reader;
 mod reply;
@@ -17,6 +18,7 @@ pub(crate) mod wait;
 pub use envelope::DetachedOutcome;
 pub use error::{ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
 pub use handle::{Handle, Receipt};
+pub use orders::Iter as Orders;
 pub use reader::{Reader, SnapshotRef};
 pub(crate) use shared::Companion;
 use snapshot::PublishedBooks;
@@ -209,6 +211,7 @@ impl CoreBuilder {
         }
         let (core, outcomes_max, reply_wait) = (self.core, self.outcomes_max, self.reply_wait);
         let holds_answers = self.stages.iter().any(|stage| stage.holds_answers());
+        let orders = orders::OrderTable::from_orders(self.ledger.orders());
         let owner = Owner {
             commands: commands_rx,
             shared: shared.clone(),
@@ -222,6 +225,7 @@ impl CoreBuilder {
             holds_answers,
             orderly: false,
             published_books: PublishedBooks::default(),
+            orders,
         };
         let thread = spawn_owner(owner, core)?;
         *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);

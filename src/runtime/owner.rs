@@ -2,9 +2,11 @@
 
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
+use crate::ledger::Command;
 use crate::ledger::Ledger;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{Stopped, SubmitError};
+use crate::runtime::orders::OrderTable;
 use crate::runtime::shared::{Shared, StopGuard};
 use crate::runtime::snapshot::{PublishedBooks, Snapshot, Stats};
 use crate::runtime::stage::{Stage, StageFailure};
@@ -30,6 +32,8 @@ pub(crate) struct Owner {
     pub(crate) orderly: bool,
     /// The books of the last snapshot, reused for every book a batch did not change.
     pub(crate) published_books: PublishedBooks,
+    /// The live orders as a table shared with the snapshots, kept in step command by command.
+    pub(crate) orders: OrderTable,
 }
 
 /// Set while one command is applied: if applying it panics, this is dropped before the command's
@@ -162,9 +166,10 @@ impl Owner {
         if let Ok(Outcome::AlreadyReserved { .. }) = result {
             // An idempotent repeat changes nothing: no new sequence, nothing to journal.
             self.stats.repeated += 1;
-        } else if result.is_ok() {
+        } else if let Ok(outcome) = &result {
             self.seq += 1;
             self.stats.accepted += 1;
+            self.track_orders(&command, outcome);
             for stage in &mut self.stages {
                 stage.accepted(self.seq, &command);
             }
@@ -177,6 +182,25 @@ impl Owner {
             self.answer(reply, self.seq, result);
         }
         false
+    }
+
+    /// Brings the shared order table in step with the ledger after an accepted command: the
+    /// order it named, or (a forced reset that dropped orders) the whole table.
+    fn track_orders(&mut self, command: &Command, outcome: &Outcome) {
+        match *command {
+            Command::Reserve { id, .. }
+            | Command::Fill { id, .. }
+            | Command::Cancel { id }
+            | Command::ReleaseOrder { id } => match self.ledger.order(id) {
+                Some(order) => self.orders.insert(*order),
+                None => self.orders.remove(id),
+            },
+            Command::Reset { .. } if matches!(outcome, Outcome::Reset { dropped_orders, .. } if *dropped_orders > 0) =>
+            {
+                self.orders = OrderTable::from_orders(self.ledger.orders());
+            }
+            _ => {}
+        }
     }
 
     fn answer(&mut self, reply: ReplyTo, seq: u64, result: Result<Outcome, Rejection>) {
@@ -199,6 +223,7 @@ impl Owner {
             self.seq,
             self.stats,
             &mut self.published_books,
+            &self.orders,
         ));
         self.shared.snapshot.store(snapshot.clone());
         for stage in &mut self.stages {

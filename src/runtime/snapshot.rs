@@ -9,6 +9,7 @@ use crate::ledger::order::Order;
 use crate::ledger::order_id::ClientOrderId;
 use crate::ledger::view::PoolView;
 use crate::ledger::Ledger;
+use crate::runtime::orders::{Iter as Orders, OrderTable};
 
 /// Counters since the runtime started.
 ///
@@ -62,7 +63,8 @@ pub struct Snapshot {
     seq: u64,
     /// One shared copy per book: a batch re-copies only the books it changed.
     books: Vec<Arc<Book>>,
-    orders: Vec<Order>,
+    /// Shared with the owner's table: publishing is one `Arc` clone (`runtime::orders`).
+    orders: OrderTable,
     stats: Stats,
 }
 
@@ -74,7 +76,8 @@ pub(crate) struct PublishedBooks(Vec<(u64, Arc<Book>)>);
 impl Snapshot {
     /// The ledger as it is, every book copied.
     pub(crate) fn capture(ledger: &Ledger, seq: u64, stats: Stats) -> Snapshot {
-        Snapshot::capture_reusing(ledger, seq, stats, &mut PublishedBooks::default())
+        let orders = OrderTable::from_orders(ledger.orders());
+        Snapshot::capture_reusing(ledger, seq, stats, &mut PublishedBooks::default(), &orders)
     }
 
     /// The ledger as it is, reusing `published`'s copy of each book whose version did not change
@@ -84,6 +87,7 @@ impl Snapshot {
         seq: u64,
         stats: Stats,
         published: &mut PublishedBooks,
+        orders: &OrderTable,
     ) -> Snapshot {
         let books = ledger
             .books()
@@ -105,11 +109,12 @@ impl Snapshot {
                 }
             })
             .collect();
-        Snapshot { seq, books, orders: ledger.orders().copied().collect(), stats }
+        Snapshot { seq, books, orders: orders.clone(), stats }
     }
 
     /// A snapshot read back from a mirror.
-    pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: Vec<Order>, stats: Stats) -> Snapshot {
+    pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: &[Order], stats: Stats) -> Snapshot {
+        let orders = OrderTable::from_orders(orders);
         Snapshot { seq, books: books.into_iter().map(Arc::new).collect(), orders, stats }
     }
 
@@ -169,15 +174,15 @@ impl Snapshot {
         self.book(book).map(Book::view)
     }
 
-    /// Every live order, in no particular order.
+    /// Every live order, in a fixed order (by a hash of the id, the same in every process).
     #[must_use]
-    pub fn orders(&self) -> &[Order] {
-        &self.orders
+    pub fn orders(&self) -> Orders<'_> {
+        self.orders.iter()
     }
 
-    /// A live order by id.
+    /// A live order by id: a walk of at most 16 levels, whatever the number of orders.
     #[must_use]
     pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
-        self.orders.iter().find(|o| o.id() == id)
+        self.orders.get(id)
     }
 }

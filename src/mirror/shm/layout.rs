@@ -267,7 +267,7 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
     for (index, book) in snapshot.books().iter().take(books).enumerate() {
         encode_book(Geometry::book_word(index), book, &mut set);
     }
-    for (index, order) in snapshot.orders().iter().take(orders).enumerate() {
+    for (index, order) in snapshot.orders().take(orders).enumerate() {
         encode_order(geometry.order_word(index), order, &mut set);
     }
 }
@@ -401,7 +401,7 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
     let orders = (0..orders_count)
         .map(|index| decode_order(geometry.order_word(index), books_count, get))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Snapshot::from_parts(get(word!(Header, snapshot_seq)), books, orders, stats))
+    Ok(Snapshot::from_parts(get(word!(Header, snapshot_seq)), books, &orders, stats))
 }
 
 /// Book `index`, its strategies included, checked against its invariant.
