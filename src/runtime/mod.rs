@@ -226,6 +226,8 @@ impl CoreBuilder {
             orderly: false,
             published_books: PublishedBooks::default(),
             orders,
+            orders_named: Vec::with_capacity(self.batch_max),
+            orders_reset: false,
         };
         let thread = spawn_owner(owner, core)?;
         *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);

@@ -2,8 +2,8 @@
 
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
-use crate::ledger::Command;
 use crate::ledger::Ledger;
+use crate::ledger::{ClientOrderId, Command};
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{Stopped, SubmitError};
 use crate::runtime::orders::OrderTable;
@@ -32,8 +32,12 @@ pub(crate) struct Owner {
     pub(crate) orderly: bool,
     /// The books of the last snapshot, reused for every book a batch did not change.
     pub(crate) published_books: PublishedBooks,
-    /// The live orders as a table shared with the snapshots, kept in step command by command.
+    /// The live orders as a table shared with the snapshots, brought in step at each publish.
     pub(crate) orders: OrderTable,
+    /// Orders the batch's accepted commands named, applied to `orders` at publish (allocated for
+    /// `batch_max` up front); `orders_reset` when a forced reset dropped orders.
+    pub(crate) orders_named: Vec<ClientOrderId>,
+    pub(crate) orders_reset: bool,
 }
 
 /// Set while one command is applied: if applying it panics, this is dropped before the command's
@@ -184,22 +188,37 @@ impl Owner {
         false
     }
 
-    /// Brings the shared order table in step with the ledger after an accepted command: the
-    /// order it named, or (a forced reset that dropped orders) the whole table.
+    /// Notes the order an accepted command named (or that a forced reset dropped orders), for
+    /// the shared order table to catch up at publish.
     fn track_orders(&mut self, command: &Command, outcome: &Outcome) {
         match *command {
             Command::Reserve { id, .. }
             | Command::Fill { id, .. }
             | Command::Cancel { id }
-            | Command::ReleaseOrder { id } => match self.ledger.order(id) {
-                Some(order) => self.orders.insert(*order),
-                None => self.orders.remove(id),
-            },
-            Command::Reset { .. } if matches!(outcome, Outcome::Reset { dropped_orders, .. } if *dropped_orders > 0) =>
-            {
-                self.orders = OrderTable::from_orders(self.ledger.orders());
+            | Command::ReleaseOrder { id } => self.orders_named.push(id),
+            Command::Reset { .. } => {
+                if matches!(outcome, Outcome::Reset { dropped_orders, .. } if *dropped_orders > 0) {
+                    self.orders_reset = true;
+                }
             }
             _ => {}
+        }
+    }
+
+    /// Brings the shared order table to the ledger's orders: each named order as the batch left
+    /// it (an order reserved and cancelled within one batch changes nothing), or the whole table
+    /// after a forced reset.
+    fn catch_up_orders(&mut self) {
+        if std::mem::take(&mut self.orders_reset) {
+            self.orders = OrderTable::from_orders(self.ledger.orders());
+            self.orders_named.clear();
+            return;
+        }
+        for id in self.orders_named.drain(..) {
+            match self.ledger.order(id) {
+                Some(order) => self.orders.insert(*order),
+                None => self.orders.remove(id),
+            }
         }
     }
 
@@ -218,6 +237,7 @@ impl Owner {
     /// then hands it to the stages (the shared-memory mirror copies it).
     fn publish(&mut self) {
         self.stats.batches += 1;
+        self.catch_up_orders();
         let snapshot = Arc::new(Snapshot::capture_reusing(
             &self.ledger,
             self.seq,
