@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use capvault::{Amount, BookId, ClientOrderId, Command, Ledger, LedgerConfig, Limits, Side};
+use capvault::{Ledger, LedgerConfig, Limits};
 
 struct Counting;
 
@@ -58,28 +58,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (without, _b) = bytes_of(|| Ledger::from_config(&LedgerConfig::default()));
         println!("{:<52} {:>14}", format!("one book of {slots} slots, in the ledger"), with_book - without);
     }
-    // A snapshot's copy of N live orders: what each batch allocates for them today.
-    let limits = Limits { orders_max: 32_768, resolved_max: 1_024, ..Limits::default() };
-    let mut config = LedgerConfig::from_json(
-        r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 1000000000 } ] }"#,
-    )?;
-    config.limits = limits;
-    let mut ledger = Ledger::from_config(&config)?;
-    for n in 1..=16_000_u64 {
-        let id = ClientOrderId::snowflake(n)?;
-        let amount = Amount::from_units(1).ok_or("range")?;
-        ledger.apply(&Command::Reserve {
-            id,
-            book: BookId::new(0),
-            slot: 2,
-            side: Side::Buy,
-            layer: 1,
-            amount,
-        })?;
-    }
-    let (bytes, _orders) = bytes_of(|| ledger.orders().copied().collect::<Vec<_>>());
-    println!("{:<52} {:>14}", "a snapshot's copy of 16,000 live orders", bytes);
-    println!("{:<52} {:>14.1}", "  per live order", bytes as f64 / 16_000.0);
     println!("{:<52} {:>14}", "size_of::<Order>()", std::mem::size_of::<capvault::Order>());
     Ok(())
 }
