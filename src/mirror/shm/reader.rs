@@ -104,6 +104,8 @@ pub struct ShmReader {
 impl ShmReader {
     /// Tries per read before [`ShmError::Busy`].
     pub const TRIES: u32 = 10_000;
+    /// How long [`Self::read`] waits out a writer before it reports `Busy`.
+    pub const PATIENCE: Duration = Duration::from_millis(100);
     /// A heartbeat older than this marks a live writer stale.
     pub const STALE_AFTER: Duration = Duration::from_secs(2);
 
@@ -185,15 +187,24 @@ impl ShmReader {
         self.map.words()[layout::word!(Header, writer_pid)].load(Ordering::Relaxed) as u32
     }
 
-    /// A consistent copy of the ledger as last written: never torn.
+    /// A consistent copy of the ledger as last written: never torn. A read that overlaps a write
+    /// tries again, yielding between rounds of [`Self::TRIES`] tries, for up to
+    /// [`Self::PATIENCE`]: a writer copying thousands of orders takes longer than a round of
+    /// tries, and a reader should wait it out rather than report it busy.
     ///
     /// # Errors
-    /// [`ShmError::Busy`] if every one of [`Self::TRIES`] tries overlapped a write,
+    /// [`ShmError::Busy`] if every try for [`Self::PATIENCE`] overlapped a write,
     /// [`ShmError::WriterDead`] if the writer died in the middle of one, [`ShmError::Corrupt`] if
     /// a stable read does not decode or a book breaks its invariant, [`ShmError::Truncated`] if
     /// the file was cut shorter than its layout.
     pub fn read(&self) -> Result<Snapshot, ShmError> {
-        self.read_with_tries(Self::TRIES)
+        let started = std::time::Instant::now();
+        loop {
+            match self.read_with_tries(Self::TRIES) {
+                Err(ShmError::Busy { .. }) if started.elapsed() < Self::PATIENCE => std::thread::yield_now(),
+                other => return other,
+            }
+        }
     }
 
     /// As [`Self::read`], with a given number of tries.
