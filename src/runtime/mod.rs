@@ -201,7 +201,17 @@ impl CoreBuilder {
     pub(crate) fn start(mut self, companion: Option<Box<dyn Companion>>) -> Result<Handle, StartError> {
         self.check()?;
         let (commands_tx, commands_rx) = channel::bounded(self.capacity);
-        let shared = Arc::new(Shared::new(self.first_snapshot(), commands_rx.clone()));
+        // The first snapshot's order table and book copies are the owner's to start from.
+        let orders = orders::OrderTable::from_orders(self.ledger.orders());
+        let mut published_books = PublishedBooks::default();
+        let first = Snapshot::capture_reusing(
+            &self.ledger,
+            self.seq,
+            self.first_stats(),
+            &mut published_books,
+            &orders,
+        );
+        let shared = Arc::new(Shared::new(first, commands_rx.clone()));
         if let Some(companion) = companion {
             // A new cell: the set cannot fail.
             let _ = shared.companion.set(companion);
@@ -211,7 +221,6 @@ impl CoreBuilder {
         }
         let (core, outcomes_max, reply_wait) = (self.core, self.outcomes_max, self.reply_wait);
         let holds_answers = self.stages.iter().any(|stage| stage.holds_answers());
-        let orders = orders::OrderTable::from_orders(self.ledger.orders());
         let owner = Owner {
             commands: commands_rx,
             shared: shared.clone(),
@@ -224,7 +233,7 @@ impl CoreBuilder {
             stages: self.stages,
             holds_answers,
             orderly: false,
-            published_books: PublishedBooks::default(),
+            published_books,
             orders,
             orders_named: Vec::with_capacity(self.batch_max),
             orders_reset: false,

@@ -320,54 +320,18 @@ mod tests {
         let keys: Vec<_> = table.iter().map(key).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "iteration is by (hash, id)");
     }
-}
-
-#[cfg(test)]
-mod more_tests {
-    use super::*;
-    use crate::ledger::{Amount, BookId, OrderState, Side};
 
     #[test]
     fn twenty_thousand_orders_are_all_there() {
         let mut table = OrderTable::default();
         for n in 1..=20_000_u64 {
             let id = ClientOrderId::snowflake(1_000_000 + n).unwrap();
-            table.insert(Order {
-                id,
-                book: BookId::new(0),
-                slot: 2,
-                side: Side::Buy,
-                layer: 1,
-                amount: Amount::from_units(1).unwrap(),
-                frozen: Amount::from_units(1).unwrap(),
-                used: Amount::ZERO,
-                state: OrderState::Pending,
-            });
+            table.insert(Order { id, ..order(1) });
         }
         assert_eq!(table.iter().len(), 20_000);
         assert_eq!(table.iter().count(), 20_000);
         for n in 1..=20_000_u64 {
             assert!(table.get(ClientOrderId::snowflake(1_000_000 + n).unwrap()).is_some(), "{n}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod iteration_tests {
-    use super::*;
-    use crate::ledger::{Amount, BookId, OrderState, Side};
-
-    fn order(n: u64) -> Order {
-        Order {
-            id: ClientOrderId::snowflake(n).unwrap(),
-            book: BookId::new(0),
-            slot: 2,
-            side: Side::Buy,
-            layer: 1,
-            amount: Amount::from_units(1).unwrap(),
-            frozen: Amount::from_units(1).unwrap(),
-            used: Amount::ZERO,
-            state: OrderState::Pending,
         }
     }
 
