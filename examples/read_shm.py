@@ -92,6 +92,16 @@ def open_ledger(path):
     return m, books_max, orders_max
 
 
+def id_order(id_high, id_low):
+    """The order snapshots list orders in: by a fixed 64-bit hash of the id (splitmix64's
+    finalizer over both words, as `src/runtime/orders.rs`), then by the id's words."""
+    mask = (1 << 64) - 1
+    x = id_low ^ (((id_high << 29) | (id_high >> 35)) & mask) ^ 0x9E3779B97F4A7C15
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return (x ^ (x >> 31), id_high, id_low)
+
+
 def decode(m, books_max, orders_max):
     """One pass over the seqlock-protected words. May see a torn state: the caller checks."""
     books_count, orders_count = struct.unpack_from("<II", m, 64)
@@ -165,12 +175,14 @@ def decode(m, books_max, orders_max):
             raise Corrupt("bad order tag or id")
         for value in (amount, frozen, used):
             in_range(value)
-        orders.append({
+        orders.append((id_order(id_high, id_low), {
             "client_order_id": order_id, "book": book, "slot": slot,
             "side": {1: "buy", 2: "sell"}.get(side, "?"), "layer": layer,
             "amount": money(amount), "frozen": money(frozen), "used": money(used),
             "state": STATES.get(state, "?"),
-        })
+        }))
+    # The records are in no particular order; list the orders as the Rust snapshot does.
+    orders = [order for _, order in sorted(orders, key=lambda pair: pair[0])]
     stats = {"accepted": accepted, "rejected": rejected, "repeated": repeated, "batches": batches,
              "outcomes_dropped": outcomes_dropped}
     return {"seq": snapshot_seq, "stats": stats, "books": books, "orders": orders}

@@ -44,7 +44,11 @@ fn the_cli_the_python_reader_and_serde_print_one_schema() {
     }
     handle.submit(Command::Fill { id: id(1), amount: amount("400.125") }).unwrap();
     handle.submit(Command::Fill { id: id(2), amount: amount("1000.25") }).unwrap();
+    // The mirror shows the six, so the cancel below frees a record in the middle of the file.
+    let six = handle.reader().snapshot().seq();
+    capvault::ShmReader::open(&path).unwrap().wait_for(six, std::time::Duration::from_secs(10)).unwrap();
     handle.submit(Command::Cancel { id: id(3) }).unwrap();
+    handle.submit(Command::Cancel { id: id(5) }).unwrap();
     handle
         .submit(Command::Reserve {
             id: id(7),

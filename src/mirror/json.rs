@@ -1,8 +1,7 @@
-//! The mirror thread: keeps `shared_pool.json` (seed 000 sections 7.1-7.2) and the shared-memory
-//! heartbeat up to date, off the owner thread.
+//! The JSON mirror thread: keeps `shared_pool.json` (seed 000 sections 7.1-7.2) up to date, off
+//! the owner thread.
 //!
-//! Every `interval` it stamps the heartbeat and, if a new snapshot was published since its last
-//! write, rewrites the JSON file atomically (temporary file, fsync, rename, fsync of the folder).
+//! Every `interval`, if a new snapshot was published since its last write, it rewrites the JSON file atomically (temporary file, fsync, rename, fsync of the folder).
 //! A failed write is counted, reported in [`MirrorStats`] and retried at the next interval; it
 //! never touches the ledger. When the vault stops it writes once more, so the file never lags the
 //! final state.
@@ -14,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::mirror::shm::ShmWriter;
 use crate::platform::{self, FileAccess};
 use crate::runtime::snapshot::Snapshot;
 use crate::runtime::Reader;
@@ -47,8 +45,7 @@ pub struct MirrorStats {
 
 pub(crate) struct Mirror {
     pub(crate) reader: Reader,
-    pub(crate) json: Option<PathBuf>,
-    pub(crate) shm: Option<Arc<ShmWriter>>,
+    pub(crate) json: PathBuf,
     pub(crate) interval: Duration,
     pub(crate) access: FileAccess,
     pub(crate) stats: Arc<Mutex<MirrorStats>>,
@@ -57,30 +54,26 @@ pub(crate) struct Mirror {
 impl Mirror {
     /// Runs until `stop` says so or the owner has stopped, then writes a last time.
     pub(crate) fn run(self, stop: &dyn Fn() -> bool) {
+        let path = &self.json;
         let mut last_batches = None;
         loop {
             let finishing = stop() || self.reader.stopped().is_some();
-            if let Some(shm) = &self.shm {
-                shm.heartbeat();
-            }
-            if let Some(path) = &self.json {
-                let snapshot = self.reader.snapshot_arc();
-                let batches = snapshot.stats().batches;
-                if finishing || last_batches != Some(batches) {
-                    let result =
-                        write_atomically(path, &shared_pool_json(&snapshot, SystemTime::now()), self.access);
-                    let mut stats = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match result {
-                        Ok(()) => {
-                            stats.json_writes += 1;
-                            stats.json_seq = Some(snapshot.seq());
-                            stats.last_error = None;
-                            last_batches = Some(batches);
-                        }
-                        Err(error) => {
-                            stats.json_failures += 1;
-                            stats.last_error = Some(format!("{}: {error}", path.display()));
-                        }
+            let snapshot = self.reader.snapshot_arc();
+            let batches = snapshot.stats().batches;
+            if finishing || last_batches != Some(batches) {
+                let result =
+                    write_atomically(path, &shared_pool_json(&snapshot, SystemTime::now()), self.access);
+                let mut stats = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match result {
+                    Ok(()) => {
+                        stats.json_writes += 1;
+                        stats.json_seq = Some(snapshot.seq());
+                        stats.last_error = None;
+                        last_batches = Some(batches);
+                    }
+                    Err(error) => {
+                        stats.json_failures += 1;
+                        stats.last_error = Some(format!("{}: {error}", path.display()));
                     }
                 }
             }

@@ -18,6 +18,7 @@ pub(crate) mod wait;
 pub use envelope::DetachedOutcome;
 pub use error::{ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
 pub use handle::{Handle, Receipt};
+pub(crate) use orders::Change as OrderChange;
 pub use orders::Iter as Orders;
 pub use reader::{Reader, SnapshotRef};
 pub(crate) use shared::Companion;

@@ -103,6 +103,80 @@ impl OrderTable {
     pub(crate) fn iter(&self) -> Iter<'_> {
         Iter { stack: self.root.as_deref().map(|root| vec![(root, 0)]).unwrap_or_default(), left: self.len }
     }
+
+    /// Calls `change` for every order that differs between `old` and `new`: the new order for
+    /// one added or changed, the old one for one removed. Subtrees the two tables share are
+    /// skipped by pointer, so two snapshots a few batches apart compare in time proportional to
+    /// what changed between them (times the trie's depth), not to the orders they hold.
+    pub(crate) fn diff<'a>(old: &'a OrderTable, new: &'a OrderTable, change: &mut impl FnMut(Change<'a>)) {
+        diff_nodes(old.root.as_deref(), new.root.as_deref(), change);
+    }
+}
+
+/// One difference between two tables.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Change<'a> {
+    /// In the new table, and not in the old one or not equal to it there.
+    Upsert(&'a Order),
+    /// In the old table only.
+    Removed(&'a Order),
+}
+
+fn diff_nodes<'a>(old: Option<&'a Node>, new: Option<&'a Node>, change: &mut impl FnMut(Change<'a>)) {
+    match (old, new) {
+        (Some(a), Some(b)) if std::ptr::eq(a, b) => {}
+        (Some(Node::Branch(a)), Some(Node::Branch(b))) => {
+            for (a, b) in a.iter().zip(b) {
+                diff_nodes(a.as_deref(), b.as_deref(), change);
+            }
+        }
+        (Some(Node::Leaf(a)), Some(Node::Leaf(b))) => merge(a.iter(), b.iter(), change),
+        // A leaf that split (or nothing against something): both sides in canonical order.
+        (a, b) => merge(iter_node(a), iter_node(b), change),
+    }
+}
+
+fn iter_node(node: Option<&Node>) -> Iter<'_> {
+    Iter { stack: node.map(|node| vec![(node, 0)]).unwrap_or_default(), left: 0 }
+}
+
+/// Both sides in canonical order: a merge finds the differences.
+fn merge<'a>(
+    old: impl Iterator<Item = &'a Order>,
+    new: impl Iterator<Item = &'a Order>,
+    change: &mut impl FnMut(Change<'a>),
+) {
+    let (mut old, mut new) = (old.peekable(), new.peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (None, None) => return,
+            (Some(&a), None) => {
+                change(Change::Removed(a));
+                old.next();
+            }
+            (None, Some(&b)) => {
+                change(Change::Upsert(b));
+                new.next();
+            }
+            (Some(&a), Some(&b)) => match key(a).cmp(&key(b)) {
+                std::cmp::Ordering::Less => {
+                    change(Change::Removed(a));
+                    old.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    change(Change::Upsert(b));
+                    new.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if a != b {
+                        change(Change::Upsert(b));
+                    }
+                    old.next();
+                    new.next();
+                }
+            },
+        }
+    }
 }
 
 /// Inserts below `node` at `depth`; `true` if the table grew.
@@ -191,7 +265,7 @@ impl<'a> Iterator for Iter<'a> {
                 Node::Leaf(orders) => {
                     if let Some(order) = orders.get(*next) {
                         *next += 1;
-                        self.left -= 1;
+                        self.left = self.left.saturating_sub(1);
                         return Some(order);
                     }
                     self.stack.pop();
@@ -319,6 +393,64 @@ mod tests {
         assert!(rebuilt == table);
         let keys: Vec<_> = table.iter().map(key).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "iteration is by (hash, id)");
+    }
+
+    /// The differences `diff` reports, as the map a full comparison gives.
+    fn differences(old: &OrderTable, new: &OrderTable) -> BTreeMap<(u64, u64), Option<Order>> {
+        let mut seen = BTreeMap::new();
+        OrderTable::diff(old, new, &mut |change| {
+            let (id, value) = match change {
+                Change::Upsert(order) => (order.id().words(), Some(*order)),
+                Change::Removed(order) => (order.id().words(), None),
+            };
+            assert!(seen.insert(id, value).is_none(), "one change per order");
+        });
+        seen
+    }
+
+    fn full_comparison(old: &OrderTable, new: &OrderTable) -> BTreeMap<(u64, u64), Option<Order>> {
+        let mut expected = BTreeMap::new();
+        for order in old.iter() {
+            if new.get(order.id()).is_none() {
+                expected.insert(order.id().words(), None);
+            }
+        }
+        for order in new.iter() {
+            if old.get(order.id()) != Some(order) {
+                expected.insert(order.id().words(), Some(*order));
+            }
+        }
+        expected
+    }
+
+    #[test]
+    fn diff_reports_exactly_what_changed_between_two_tables() {
+        let mut table = OrderTable::default();
+        let mut x = 11_u64;
+        let mut previous = table.clone();
+        let mut checked = 0;
+        for step in 0..30_000_u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let n = (x >> 33) % 2_000 + 1;
+            if (x >> 20) % 3 == 2 {
+                table.remove(ClientOrderId::snowflake(n).unwrap());
+            } else {
+                table.insert(Order { layer: (step % 5) as u32, ..order(n) });
+            }
+            // Compare over gaps of 1 to 300 steps: splits, emptied leaves and unchanged updates.
+            if (x >> 40) % 300 == 0 || step % 997 == 0 {
+                assert_eq!(differences(&previous, &table), full_comparison(&previous, &table), "step {step}");
+                previous = table.clone();
+                checked += 1;
+            }
+        }
+        assert!(checked > 50);
+        assert!(differences(&table, &table.clone()).is_empty());
+        let empty = OrderTable::default();
+        assert_eq!(differences(&empty, &table).len(), table.iter().count());
+        assert_eq!(differences(&table, &empty).len(), table.iter().count());
+        // Two tables of the same orders built apart share no node: still equal.
+        assert!(differences(&table, &OrderTable::from_orders(table.iter())).is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::ledger::order::Order;
 use crate::ledger::order_id::ClientOrderId;
 use crate::ledger::view::PoolView;
 use crate::ledger::Ledger;
-use crate::runtime::orders::{Iter as Orders, OrderTable};
+use crate::runtime::orders::{Change as OrderChange, Iter as Orders, OrderTable};
 
 /// Counters since the runtime started.
 ///
@@ -184,5 +184,12 @@ impl Snapshot {
     #[must_use]
     pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
         self.orders.get(id)
+    }
+
+    /// Calls `change` for each order that differs between `self` and `newer`: the newer order
+    /// for one added or changed, the old one for one removed. Time grows with what changed, not
+    /// with the orders held (the tables share what did not change).
+    pub(crate) fn order_changes<'a>(&'a self, newer: &'a Snapshot, change: &mut impl FnMut(OrderChange<'a>)) {
+        OrderTable::diff(&self.orders, &newer.orders, change);
     }
 }

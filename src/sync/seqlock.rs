@@ -60,6 +60,31 @@ impl<'a> SeqLock<'a> {
         self.seq.store(start.wrapping_add(2), Ordering::Release);
     }
 
+    /// Copies the words `ranges` names (chosen from the words themselves, for example from a
+    /// count word) into `out` at the same indexes, until one copy overlaps no write, at most
+    /// `tries` times. Returns the sequence it was read at. A plain loop over slices: a try lasts
+    /// as long as the copy, so a reader of a large region fits between two writes.
+    ///
+    /// # Errors
+    /// [`ReadError::Busy`] if every try overlapped a write.
+    pub fn copy<const N: usize>(
+        &self,
+        tries: u32,
+        ranges: impl Fn(&dyn Fn(usize) -> u64) -> [std::ops::Range<usize>; N],
+        out: &mut [u64],
+    ) -> Result<u64, ReadError<std::convert::Infallible>> {
+        self.read(tries, |get| {
+            for range in ranges(get) {
+                for (to, from) in out[range.clone()].iter_mut().zip(&self.words[range]) {
+                    // Relaxed: validated by the fence and the second sequence load in `read`.
+                    *to = from.load(Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        })
+        .map(|((), seq)| seq)
+    }
+
     /// Reads with `decode` until one read overlaps no write, at most `tries` times. Returns the
     /// decoded value and the sequence it was read at.
     ///

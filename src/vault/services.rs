@@ -21,8 +21,8 @@ pub(crate) struct Services {
     pub(crate) mirror_stats: Arc<Mutex<MirrorStats>>,
     /// The checkpoint thread; it ends when the owner drops its job sender.
     pub(crate) checkpointer: Mutex<Option<JoinHandle<()>>>,
-    /// The mirror thread and its stop flag.
-    pub(crate) mirror: Mutex<Option<(JoinHandle<()>, Arc<AtomicBool>)>>,
+    /// The mirror threads (shared memory, JSON) with their stop flags.
+    pub(crate) mirrors: Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -30,13 +30,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Companion for Services {
-    /// Joins the checkpoint thread, then stops the mirror thread (which writes a last time) and
-    /// joins it.
+    /// Joins the checkpoint thread, then stops the mirror threads (each writes a last time) and
+    /// joins them.
     fn stop(&self) {
         if let Some(thread) = lock(&self.checkpointer).take() {
             let _ = thread.join();
         }
-        if let Some((thread, stop)) = lock(&self.mirror).take() {
+        for (thread, stop) in std::mem::take(&mut *lock(&self.mirrors)) {
             // Release: the mirror's Acquire load sees everything before the stop.
             stop.store(true, Ordering::Release);
             thread.thread().unpark();

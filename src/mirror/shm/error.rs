@@ -93,6 +93,15 @@ pub enum ShmError {
         /// Tries made.
         tries: u32,
     },
+    /// The file did not show the sequence waited for in time.
+    Timeout {
+        /// The path.
+        path: PathBuf,
+        /// The sequence waited for.
+        wanted: u64,
+        /// The sequence the file showed last.
+        seen: u64,
+    },
     /// Another live process is the file's writer.
     WriterActive {
         /// The path.
@@ -142,6 +151,9 @@ impl fmt::Display for ShmError {
             ShmError::Unsafe { path, reason } => write!(f, "{}: refused: {reason}", path.display()),
             ShmError::Busy { path, tries } => {
                 write!(f, "{}: no consistent read in {tries} tries (a write overlapped each)", path.display())
+            }
+            ShmError::Timeout { path, wanted, seen } => {
+                write!(f, "{}: still at seq {seen}, waited for {wanted}", path.display())
             }
             ShmError::WriterActive { path, pid } => match pid {
                 Some(pid) => write!(f, "{}: already written by live process {pid}", path.display()),

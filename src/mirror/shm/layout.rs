@@ -251,11 +251,28 @@ fn pair(low: u32, high: u32) -> u64 {
     u64::from(low) | (u64::from(high) << 32)
 }
 
-/// Writes a snapshot's figures through `set(word, value)`. Books beyond `books_max` and orders
-/// beyond `orders_max` cannot occur: the file is sized from the ledger's limits.
+/// Writes a snapshot's figures through `set(word, value)`, every book and every order, the
+/// orders in the snapshot's order. Books beyond `books_max` and orders beyond `orders_max` cannot
+/// occur: the file is sized from the ledger's limits.
 pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnMut(usize, u64)) {
     let books = snapshot.books().len().min(geometry.books_max);
     let orders = snapshot.orders().len().min(geometry.orders_max);
+    encode_header(snapshot, books, orders, &mut set);
+    for (index, book) in snapshot.books().iter().take(books).enumerate() {
+        encode_book(index, book, &mut set);
+    }
+    for (index, order) in snapshot.orders().take(orders).enumerate() {
+        encode_order(geometry, index, order, &mut set);
+    }
+}
+
+/// The header's seqlocked words: counts, `seq` and the counters.
+pub(crate) fn encode_header(
+    snapshot: &Snapshot,
+    books: usize,
+    orders: usize,
+    set: &mut impl FnMut(usize, u64),
+) {
     let stats = snapshot.stats();
     set(word!(Header, books_and_orders), pair(books as u32, orders as u32));
     set(word!(Header, snapshot_seq), snapshot.seq());
@@ -264,16 +281,17 @@ pub(crate) fn encode(geometry: &Geometry, snapshot: &Snapshot, mut set: impl FnM
     set(word!(Header, batches), stats.batches);
     set(word!(Header, repeated), stats.repeated);
     set(word!(Header, outcomes_dropped), stats.outcomes_dropped);
-    for (index, book) in snapshot.books().iter().take(books).enumerate() {
-        encode_book(Geometry::book_word(index), book, &mut set);
-    }
-    for (index, order) in snapshot.orders().take(orders).enumerate() {
-        encode_order(geometry.order_word(index), order, &mut set);
-    }
 }
 
-/// One book's record, its strategies included, from word `base`.
-fn encode_book(base: usize, book: &Book, set: &mut impl FnMut(usize, u64)) {
+/// The words of order record `index`, for moving a record.
+pub(crate) fn order_words(geometry: &Geometry, index: usize) -> std::ops::Range<usize> {
+    let base = geometry.order_word(index);
+    base..base + ORDER_WORDS
+}
+
+/// Book record `index`, its strategies included.
+pub(crate) fn encode_book(index: usize, book: &Book, set: &mut impl FnMut(usize, u64)) {
+    let base = Geometry::book_word(index);
     let spec = book.spec();
     let [venue_low, venue_high] = pack2(spec.venue.as_bytes());
     set(base + word!(BookRecord, venue), venue_low);
@@ -321,8 +339,14 @@ fn encode_strategy(s: usize, strategy: &Strategy, set: &mut impl FnMut(usize, u6
     );
 }
 
-/// One order's record, from word `base`.
-fn encode_order(base: usize, order: &Order, set: &mut impl FnMut(usize, u64)) {
+/// Order record `index`.
+pub(crate) fn encode_order(
+    geometry: &Geometry,
+    index: usize,
+    order: &Order,
+    set: &mut impl FnMut(usize, u64),
+) {
+    let base = geometry.order_word(index);
     let kind = match order.id() {
         ClientOrderId::Uuid(_) => 1_u64,
         ClientOrderId::Snowflake(_) => 2,
@@ -342,6 +366,20 @@ fn encode_order(base: usize, order: &Order, set: &mut impl FnMut(usize, u64)) {
     set(base + word!(OrderRecord, amount), order.amount().raw() as u64);
     set(base + word!(OrderRecord, frozen), order.frozen().raw() as u64);
     set(base + word!(OrderRecord, used), order.used().raw() as u64);
+}
+
+/// The words a reader copies: the header, the books in use and the order records in use, as
+/// the counts word says (clamped to the file; `decode` rejects counts beyond it).
+pub(crate) fn in_use(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> [std::ops::Range<usize>; 3] {
+    let counts = get(word!(Header, books_and_orders));
+    let books = (low(counts) as usize).min(geometry.books_max);
+    let orders = (high(counts) as usize).min(geometry.orders_max);
+    let orders_start = geometry.order_word(0);
+    [
+        0..HEADER_WORDS,
+        Geometry::book_word(0)..Geometry::book_word(books),
+        orders_start..orders_start + orders * ORDER_WORDS,
+    ]
 }
 
 /// Why words did not decode into a snapshot.

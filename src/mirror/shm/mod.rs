@@ -4,6 +4,7 @@
 
 mod error;
 pub(crate) mod file;
+pub(crate) mod follow;
 pub(crate) mod layout;
 pub(crate) mod map;
 mod reader;
@@ -14,32 +15,8 @@ pub use layout::{Geometry, LAYOUT_VERSION};
 pub use reader::{ShmReader, WriterState, WriterStatus};
 pub use writer::ShmWriter;
 
-use std::sync::Arc;
-
-use crate::runtime::{Snapshot, Stage};
-
 /// Where a shared-memory file named `name` goes by default: `/dev/shm/<name>` where `/dev/shm`
 /// exists (Linux's memory-backed file system), the temporary folder otherwise.
 pub fn shm_path(name: &str) -> std::path::PathBuf {
     crate::platform::shm_dir().unwrap_or_else(std::env::temp_dir).join(name)
-}
-
-/// The owner's stage that writes each published snapshot into the file (memory only, no system
-/// call), and marks the file when the owner leaves: closed cleanly only after an orderly stop,
-/// failed otherwise (a panic, a journal failure), so readers never take a failed vault's last
-/// figures for final ones.
-pub(crate) struct ShmStage(pub(crate) Arc<ShmWriter>);
-
-impl Stage for ShmStage {
-    fn published(&mut self, snapshot: &Snapshot) {
-        self.0.write(snapshot);
-    }
-
-    fn close(&mut self, orderly: bool) {
-        if orderly {
-            self.0.close();
-        } else {
-            self.0.fail();
-        }
-    }
 }

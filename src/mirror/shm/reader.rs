@@ -219,7 +219,17 @@ impl ShmReader {
         }
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
-        match lock.read(tries, |get| layout::decode(&self.geometry, get)) {
+        // Copy first, decode after: a try lasts as long as the copy, not as long as building a
+        // snapshot of thousands of orders, so it fits between two writes.
+        let mut copy = vec![0_u64; words.len()];
+        let decoded = match lock.copy(tries, |get| layout::in_use(&self.geometry, get), &mut copy) {
+            Ok(seq) => layout::decode(&self.geometry, &|index| copy[index])
+                .map(|snapshot| (snapshot, seq))
+                .map_err(ReadError::Invalid),
+            Err(ReadError::Busy) => Err(ReadError::Busy),
+            Err(ReadError::Invalid(never)) => match never {},
+        };
+        match decoded {
             Ok((snapshot, _)) => Ok(snapshot),
             Err(ReadError::Busy) => {
                 // Relaxed: a write in progress shows as an odd sequence; with no live writer it
@@ -236,6 +246,27 @@ impl ShmReader {
                 offset: error.word * 8,
                 reason: error.reason,
             }),
+        }
+    }
+
+    /// Reads until the file shows sequence `seq` or later (a command's [`Receipt::seq`]), for
+    /// up to `timeout`: the mirror thread writes the file shortly after the vault publishes.
+    ///
+    /// # Errors
+    /// As [`Self::read`], and [`ShmError::Timeout`] if the file stayed behind `seq`.
+    ///
+    /// [`Receipt::seq`]: crate::Receipt::seq
+    pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<Snapshot, ShmError> {
+        let started = std::time::Instant::now();
+        loop {
+            let snapshot = self.read()?;
+            if snapshot.seq() >= seq {
+                return Ok(snapshot);
+            }
+            if started.elapsed() >= timeout {
+                return Err(ShmError::Timeout { path: self.path.clone(), wanted: seq, seen: snapshot.seq() });
+            }
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
 

@@ -1,10 +1,13 @@
 //! The writer: the owner thread's end of the shared-memory mirror.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::ledger::ClientOrderId;
 use crate::mirror::shm::error::ShmError;
 use crate::mirror::shm::file::{create_mapped, open_mapped};
 use crate::mirror::shm::layout::{
@@ -13,6 +16,7 @@ use crate::mirror::shm::layout::{
 use crate::mirror::shm::map::WordMap;
 use crate::platform::{self, FileAccess};
 use crate::runtime::snapshot::Snapshot;
+use crate::runtime::OrderChange;
 use crate::sync::seqlock::SeqLock;
 
 /// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
@@ -35,8 +39,44 @@ pub struct ShmWriter {
     map: WordMap,
     geometry: Geometry,
     path: PathBuf,
+    /// What the file holds, for writing only what changed. Locked by whoever writes: the mirror
+    /// thread, and the owner once, when it leaves.
+    written: Mutex<Written>,
     /// Held for the writer's life: the exclusive lock is the "one writer" rule.
     _lock: File,
+}
+
+/// The file's contents as the writer left them: the snapshot last written and where each order's
+/// record is. Records `0..ids.len()` are in use, in no particular order: a removed order's record
+/// is filled with the last one, so the records stay packed and a change costs one or two record
+/// writes.
+#[derive(Default)]
+struct Written {
+    last: Option<Arc<Snapshot>>,
+    record_of: HashMap<ClientOrderId, usize>,
+    ids: Vec<ClientOrderId>,
+}
+
+impl Written {
+    /// The record of `id`, a new one at the end if it has none.
+    fn place(&mut self, id: ClientOrderId) -> usize {
+        *self.record_of.entry(id).or_insert_with(|| {
+            self.ids.push(id);
+            self.ids.len() - 1
+        })
+    }
+
+    /// Frees the record of `id`; returns `(from, to)` if the last record moves into the hole.
+    fn free(&mut self, id: ClientOrderId) -> Option<(usize, usize)> {
+        let hole = self.record_of.remove(&id)?;
+        let last = self.ids.len() - 1;
+        self.ids.swap_remove(hole);
+        if hole == last {
+            return None;
+        }
+        self.record_of.insert(self.ids[hole], hole);
+        Some((last, hole))
+    }
 }
 
 impl ShmWriter {
@@ -70,7 +110,8 @@ impl ShmWriter {
         };
         let (map, lock) =
             create_mapped(path, geometry.total_size(), &geometry.header(std::process::id()), access, pid_of)?;
-        let writer = ShmWriter { map, geometry, path: path.to_owned(), _lock: lock };
+        let writer =
+            ShmWriter { map, geometry, path: path.to_owned(), written: Mutex::default(), _lock: lock };
         writer.heartbeat();
         Ok(writer)
     }
@@ -87,11 +128,79 @@ impl ShmWriter {
         self.geometry
     }
 
-    /// Writes one snapshot, as one seqlock update.
+    /// Writes one snapshot whole, as one seqlock update.
     pub fn write(&self, snapshot: &Snapshot) {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        self.write_whole(&mut written, snapshot);
+        written.last = None;
+    }
+
+    fn write_whole(&self, written: &mut Written, snapshot: &Snapshot) {
+        written.record_of.clear();
+        written.ids.clear();
+        for order in snapshot.orders().take(self.geometry.orders_max) {
+            written.place(order.id());
+        }
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
         lock.write(|guard| layout::encode(&self.geometry, snapshot, |word, value| guard.set(word, value)));
+    }
+
+    /// Whether the file holds `snapshot` (the last one [`Self::follow`] wrote).
+    pub(crate) fn holds(&self, snapshot: &Arc<Snapshot>) -> bool {
+        let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        written.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, snapshot))
+    }
+
+    /// Brings the file to `snapshot`, writing only what changed since the snapshot it last
+    /// wrote: the header, the books that are not the same shared copy, and the records of the
+    /// orders that changed (found by comparing the two snapshots' shared order tables), as one
+    /// seqlock update. Returns `false` if the file already holds `snapshot`.
+    pub(crate) fn follow(&self, snapshot: &Arc<Snapshot>) -> bool {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = &mut *written;
+        let last = match &written.last {
+            Some(last) if Arc::ptr_eq(last, snapshot) => return false,
+            Some(last) if last.books().len() == snapshot.books().len() => last.clone(),
+            _ => {
+                self.write_whole(written, snapshot);
+                written.last = Some(snapshot.clone());
+                return true;
+            }
+        };
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        let geometry = &self.geometry;
+        lock.write(|guard| {
+            let mut set = |word: usize, value: u64| guard.set(word, value);
+            for (index, (old, new)) in last.books().iter().zip(snapshot.books()).enumerate() {
+                if !Arc::ptr_eq(old, new) && index < geometry.books_max {
+                    layout::encode_book(index, new, &mut set);
+                }
+            }
+            last.order_changes(snapshot, &mut |change| match change {
+                OrderChange::Removed(order) => {
+                    if let Some((from, to)) = written.free(order.id()) {
+                        let (from, to) =
+                            (layout::order_words(geometry, from), layout::order_words(geometry, to));
+                        for (from, to) in from.zip(to) {
+                            // Relaxed: this thread wrote the word; no one else writes the file.
+                            set(to, words[from].load(Ordering::Relaxed));
+                        }
+                    }
+                }
+                OrderChange::Upsert(order) => {
+                    let record = written.place(order.id());
+                    if record < geometry.orders_max {
+                        layout::encode_order(geometry, record, order, &mut set);
+                    }
+                }
+            });
+            let books = snapshot.books().len().min(geometry.books_max);
+            layout::encode_header(snapshot, books, written.ids.len().min(geometry.orders_max), &mut set);
+        });
+        written.last = Some(snapshot.clone());
+        true
     }
 
     /// Stamps the heartbeat with the current time, so readers can tell a live writer from a hung
