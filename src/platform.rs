@@ -303,6 +303,44 @@ fn read_pid(file: &mut File) -> Option<u32> {
     text.trim().parse().ok()
 }
 
+/// Moves the calling thread to the background (`SCHED_IDLE` on Linux: it never preempts another
+/// thread when it wakes and runs on what other threads leave idle) or back to the ordinary
+/// policy. Elsewhere, nothing. Returns whether it took effect.
+pub(crate) fn set_background(background: bool) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        let policy = if background { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
+        // SAFETY: `sched_setscheduler` reads `param` and changes only the calling thread (pid 0).
+        #[allow(unsafe_code)]
+        let result = unsafe { libc::sched_setscheduler(0, policy, &raw const param) };
+        result == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = background;
+        false
+    }
+}
+
+/// Whether a thread moved to the background may come back ([`set_background`]`(false)`): Linux
+/// lets an unprivileged thread leave `SCHED_IDLE` only if `RLIMIT_NICE` would let it lower its
+/// nice value to 0, which the default limit (0) does not.
+pub(crate) fn may_leave_background() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `getrlimit` writes one `rlimit` through the pointer.
+        #[allow(unsafe_code)]
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NICE, &raw mut limit) } == 0;
+        euid() == 0 || (ok && limit.rlim_cur >= 20)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,9 +119,10 @@ fn every_answer_agrees_with_what_a_restart_recovers() {
     let answers: Vec<(u64, Answer)> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     let failure = handle.failure().expect("the vault says why it stopped");
     assert!(failure.contains("No space"), "{failure}");
+    // The owner marks the mirror as it leaves, after the last answers: `shutdown` joins it.
+    assert_eq!(handle.shutdown().unwrap_err(), ShutdownError::Stopped(Stopped::JournalFailed));
     let mirror = ShmReader::open(&shm).unwrap();
     assert_eq!(mirror.writer().state, WriterState::Failed, "the mirror must not say its figures are final");
-    assert_eq!(handle.shutdown().unwrap_err(), ShutdownError::Stopped(Stopped::JournalFailed));
 
     let count = |wanted: fn(&Answer) -> bool| answers.iter().filter(|(_, a)| wanted(a)).count();
     let acknowledged = count(|a| matches!(a, Answer::Acknowledged(_)));

@@ -88,8 +88,9 @@ fn bad_files_get_their_own_errors() {
     let dir = scratch("bad");
     let good = dir.join("good.shm");
     let handle = busy_vault(Builder::new(seed_000(Limits::default())).mirror_shm(&good));
-    let bytes = fs::read(&good).unwrap();
     handle.shutdown().unwrap();
+    // Copied once the writer is done: a copy taken mid-write would hold an odd sequence.
+    let bytes = fs::read(&good).unwrap();
 
     let missing = dir.join("missing.shm");
     assert!(matches!(ShmReader::open(&missing), Err(ShmError::Missing { .. })));
@@ -274,6 +275,11 @@ fn the_inspector_shows_a_vault_and_explains_bad_files() {
     let dir = scratch("inspector");
     let path = dir.join("vault.shm");
     let handle = busy_vault(Builder::new(seed_000(Limits::default())).mirror_shm(&path));
+    // The mirror thread writes the file shortly after the vault publishes.
+    ShmReader::open(&path)
+        .unwrap()
+        .wait_for(handle.reader().snapshot().seq(), Duration::from_secs(10))
+        .unwrap();
     let run = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_capvault")).args(args).output().unwrap();
         (

@@ -49,11 +49,16 @@ pub(crate) struct Mirror {
     pub(crate) interval: Duration,
     pub(crate) access: FileAccess,
     pub(crate) stats: Arc<Mutex<MirrorStats>>,
+    /// Run as a background thread (`Builder::mirrors_in_background`).
+    pub(crate) background: bool,
 }
 
 impl Mirror {
     /// Runs until `stop` says so or the owner has stopped, then writes a last time.
     pub(crate) fn run(self, stop: &dyn Fn() -> bool) {
+        if self.background {
+            crate::platform::set_background(true);
+        }
         let path = &self.json;
         let mut last_batches = None;
         loop {

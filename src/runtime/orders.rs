@@ -438,7 +438,7 @@ mod tests {
                 table.insert(Order { layer: (step % 5) as u32, ..order(n) });
             }
             // Compare over gaps of 1 to 300 steps: splits, emptied leaves and unchanged updates.
-            if (x >> 40) % 300 == 0 || step % 997 == 0 {
+            if (x >> 40).is_multiple_of(300) || step.is_multiple_of(997) {
                 assert_eq!(differences(&previous, &table), full_comparison(&previous, &table), "step {step}");
                 previous = table.clone();
                 checked += 1;

@@ -77,29 +77,43 @@ pub(crate) struct Follower {
     pub(crate) gap: Duration,
     /// How often the heartbeat is stamped.
     pub(crate) heartbeat: Duration,
+    /// Run as a background thread (`Builder::mirrors_in_background`).
+    pub(crate) background: bool,
 }
 
 impl Follower {
     /// Hands the reader to the owner's stage, for its final write.
-    pub(crate) fn new(
-        writer: Arc<ShmWriter>,
-        signal: Arc<Signal>,
-        reader: Reader,
-        gap: Duration,
-        heartbeat: Duration,
-    ) -> Follower {
+    pub(crate) fn new(writer: Arc<ShmWriter>, signal: Arc<Signal>, reader: Reader) -> Follower {
         let _ = signal.reader.set(reader.clone());
-        Follower { writer, signal, reader, gap, heartbeat }
+        Follower {
+            writer,
+            signal,
+            reader,
+            gap: Duration::from_micros(500),
+            heartbeat: Duration::from_millis(100),
+            background: true,
+        }
     }
 
     /// Follows the snapshots until `stop`, then writes once more.
     pub(crate) fn run(self, stop: &dyn Fn() -> bool) {
         let _ = self.signal.thread.set(std::thread::current());
+        // Background only if the thread may come back for its writes: a write holds the
+        // sequence odd, and a background thread preempted mid-write would keep readers waiting
+        // for as long as the cores stay busy.
+        let background = self.background
+            && crate::platform::may_leave_background()
+            && crate::platform::set_background(true);
+        let mut writing = |started: bool| {
+            if background {
+                crate::platform::set_background(!started);
+            }
+        };
         let mut beat: Option<Instant> = None;
         let mut quiet = 0;
         loop {
             let finishing = stop() || self.reader.stopped().is_some();
-            let wrote = self.writer.follow(&self.reader.snapshot_arc());
+            let wrote = self.writer.follow_with(&self.reader.snapshot_arc(), &mut writing);
             if beat.is_none_or(|at| at.elapsed() >= self.heartbeat) {
                 self.writer.heartbeat();
                 beat = Some(Instant::now());

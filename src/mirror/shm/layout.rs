@@ -155,6 +155,8 @@ pub(crate) use word;
 
 /// The word index of the sequence in the header.
 pub const SEQ_WORD: usize = word!(Header, seq);
+/// The word index of the snapshot's `seq`.
+pub const SNAPSHOT_SEQ_WORD: usize = word!(Header, snapshot_seq);
 /// The word holding the writer's process id.
 pub const WRITER_PID_WORD: usize = word!(Header, writer_pid);
 /// The header's size in bytes.

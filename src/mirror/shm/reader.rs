@@ -249,6 +249,29 @@ impl ShmReader {
         }
     }
 
+    /// The `seq` of the snapshot the file holds, without copying the rest: a poller reads it
+    /// cheaply and copies the whole snapshot only when it moved.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn seq(&self) -> Result<u64, ShmError> {
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        let started = std::time::Instant::now();
+        loop {
+            match lock
+                .read(Self::TRIES, |get| Ok::<u64, std::convert::Infallible>(get(layout::SNAPSHOT_SEQ_WORD)))
+            {
+                Ok((seq, _)) => return Ok(seq),
+                Err(ReadError::Invalid(never)) => match never {},
+                Err(ReadError::Busy) if started.elapsed() < Self::PATIENCE => std::thread::yield_now(),
+                Err(ReadError::Busy) => {
+                    return Err(ShmError::Busy { path: self.path.clone(), tries: Self::TRIES })
+                }
+            }
+        }
+    }
+
     /// Reads until the file shows sequence `seq` or later (a command's [`Receipt::seq`]), for
     /// up to `timeout`: the mirror thread writes the file shortly after the vault publishes.
     ///
@@ -259,12 +282,12 @@ impl ShmReader {
     pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<Snapshot, ShmError> {
         let started = std::time::Instant::now();
         loop {
-            let snapshot = self.read()?;
-            if snapshot.seq() >= seq {
-                return Ok(snapshot);
+            let seen = self.seq()?;
+            if seen >= seq {
+                return self.read();
             }
             if started.elapsed() >= timeout {
-                return Err(ShmError::Timeout { path: self.path.clone(), wanted: seq, seen: snapshot.seq() });
+                return Err(ShmError::Timeout { path: self.path.clone(), wanted: seq, seen });
             }
             std::thread::sleep(Duration::from_micros(100));
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::ledger::ClientOrderId;
+use crate::ledger::{ClientOrderId, Order};
 use crate::mirror::shm::error::ShmError;
 use crate::mirror::shm::file::{create_mapped, open_mapped};
 use crate::mirror::shm::layout::{
@@ -55,6 +55,9 @@ struct Written {
     last: Option<Arc<Snapshot>>,
     record_of: HashMap<ClientOrderId, usize>,
     ids: Vec<ClientOrderId>,
+    /// The changes of the write in progress (kept for its capacity): `true` for an order added
+    /// or changed, `false` for one removed.
+    changes: Vec<(bool, Order)>,
 }
 
 impl Written {
@@ -154,20 +157,50 @@ impl ShmWriter {
 
     /// Brings the file to `snapshot`, writing only what changed since the snapshot it last
     /// wrote: the header, the books that are not the same shared copy, and the records of the
-    /// orders that changed (found by comparing the two snapshots' shared order tables), as one
-    /// seqlock update. Returns `false` if the file already holds `snapshot`.
+    /// orders that changed, as one seqlock update. Returns `false` if the file already holds
+    /// `snapshot`.
     pub(crate) fn follow(&self, snapshot: &Arc<Snapshot>) -> bool {
+        self.follow_with(snapshot, &mut |_| {})
+    }
+
+    /// As [`Self::follow`], calling `writing(true)` just before the sequence turns odd and
+    /// `writing(false)` just after it turns even again. The changes are found first, by
+    /// comparing the two snapshots' shared order tables, so readers wait only for the stores.
+    pub(crate) fn follow_with(&self, snapshot: &Arc<Snapshot>, writing: &mut dyn FnMut(bool)) -> bool {
         let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         let written = &mut *written;
         let last = match &written.last {
             Some(last) if Arc::ptr_eq(last, snapshot) => return false,
             Some(last) if last.books().len() == snapshot.books().len() => last.clone(),
             _ => {
+                writing(true);
                 self.write_whole(written, snapshot);
+                writing(false);
                 written.last = Some(snapshot.clone());
                 return true;
             }
         };
+        let mut changes = std::mem::take(&mut written.changes);
+        changes.clear();
+        last.order_changes(snapshot, &mut |change| match change {
+            OrderChange::Upsert(order) => changes.push((true, *order)),
+            OrderChange::Removed(order) => changes.push((false, *order)),
+        });
+        writing(true);
+        self.write_changes(written, &last, snapshot, &changes);
+        writing(false);
+        written.changes = changes;
+        written.last = Some(snapshot.clone());
+        true
+    }
+
+    fn write_changes(
+        &self,
+        written: &mut Written,
+        last: &Snapshot,
+        snapshot: &Snapshot,
+        changes: &[(bool, Order)],
+    ) {
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
         let geometry = &self.geometry;
@@ -178,29 +211,23 @@ impl ShmWriter {
                     layout::encode_book(index, new, &mut set);
                 }
             }
-            last.order_changes(snapshot, &mut |change| match change {
-                OrderChange::Removed(order) => {
-                    if let Some((from, to)) = written.free(order.id()) {
-                        let (from, to) =
-                            (layout::order_words(geometry, from), layout::order_words(geometry, to));
-                        for (from, to) in from.zip(to) {
-                            // Relaxed: this thread wrote the word; no one else writes the file.
-                            set(to, words[from].load(Ordering::Relaxed));
-                        }
-                    }
-                }
-                OrderChange::Upsert(order) => {
+            for (upsert, order) in changes {
+                if *upsert {
                     let record = written.place(order.id());
                     if record < geometry.orders_max {
                         layout::encode_order(geometry, record, order, &mut set);
                     }
+                } else if let Some((from, to)) = written.free(order.id()) {
+                    let (from, to) = (layout::order_words(geometry, from), layout::order_words(geometry, to));
+                    for (from, to) in from.zip(to) {
+                        // Relaxed: this thread wrote the word; no one else writes the file.
+                        set(to, words[from].load(Ordering::Relaxed));
+                    }
                 }
-            });
+            }
             let books = snapshot.books().len().min(geometry.books_max);
             layout::encode_header(snapshot, books, written.ids.len().min(geometry.orders_max), &mut set);
         });
-        written.last = Some(snapshot.clone());
-        true
     }
 
     /// Stamps the heartbeat with the current time, so readers can tell a live writer from a hung
