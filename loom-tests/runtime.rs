@@ -35,13 +35,19 @@ fn reserve(n: u64, slot: u8, amount: i64) -> Command {
     Command::Reserve { id: id(n), book: BOOK, slot, side: Side::Buy, layer: 1, amount: units(amount) }
 }
 
-/// The invariant, restated from the snapshot's own figures.
+/// The invariant, restated from the snapshot's own figures, and the orders agreeing with their
+/// slots: each slot's frozen is the sum of its live orders' frozen (the shared order table and
+/// the books come from the same batch).
 fn check_invariant(snapshot: &Snapshot) {
     let book = snapshot.book(BOOK).unwrap();
     let committed: i64 = book.strategies().map(|(_, s)| s.frozen().raw() + s.used().raw()).sum();
     assert_eq!(book.total().raw(), book.pool().raw() + committed, "seq {}", snapshot.seq());
     for order in snapshot.orders() {
         assert!(order.frozen().raw() + order.used().raw() <= order.amount().raw(), "{order:?}");
+    }
+    for (slot, strategy) in book.strategies() {
+        let frozen: i64 = snapshot.orders().filter(|o| o.slot() == slot).map(|o| o.frozen().raw()).sum();
+        assert_eq!(strategy.frozen().raw(), frozen, "slot {slot} at seq {}", snapshot.seq());
     }
 }
 

@@ -237,7 +237,9 @@ impl Owner {
     /// then hands it to the stages (the shared-memory mirror copies it).
     fn publish(&mut self) {
         self.stats.batches += 1;
-        self.catch_up_orders();
+        if !mutant::ORDERS_AFTER_PUBLISH {
+            self.catch_up_orders();
+        }
         let snapshot = Arc::new(Snapshot::capture_reusing(
             &self.ledger,
             self.seq,
@@ -245,6 +247,9 @@ impl Owner {
             &mut self.published_books,
             &self.orders,
         ));
+        if mutant::ORDERS_AFTER_PUBLISH {
+            self.catch_up_orders();
+        }
         self.shared.snapshot.store(snapshot.clone());
         for stage in &mut self.stages {
             stage.published(&snapshot);

@@ -146,6 +146,9 @@ pub(crate) mod mutant {
     pub(crate) const NO_DISCARD: bool = cfg!(capvault_loom_mutant = "no_discard");
     /// The reply slot publishes its answer with `Relaxed`.
     pub(crate) const RELAXED_REPLY: bool = cfg!(capvault_loom_mutant = "relaxed_reply");
+    /// The owner brings the shared order table up to date after capturing the snapshot, so a
+    /// snapshot pairs a batch's books with the previous batch's orders.
+    pub(crate) const ORDERS_AFTER_PUBLISH: bool = cfg!(capvault_loom_mutant = "orders_after_publish");
     /// The seqlock reader leaves out its fence.
     pub(crate) const SEQLOCK_NO_FENCE: bool = cfg!(capvault_loom_mutant = "seqlock_no_fence");
 }
