@@ -59,5 +59,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:<52} {:>14}", format!("one book of {slots} slots, in the ledger"), with_book - without);
     }
     println!("{:<52} {:>14}", "size_of::<Order>()", std::mem::size_of::<capvault::Order>());
+    let plain = per_live_order(None)?;
+    println!("{:<52} {:>14.1}", "running vault, heap per live order (16,000 live)", plain);
+    let shm = capvault::shm_path(&format!("capvault-memory-{}", std::process::id()));
+    let mirrored = per_live_order(Some(&shm))?;
+    let _ = std::fs::remove_file(&shm);
+    let _ = std::fs::remove_file(format!("{}.lock", shm.display()));
+    println!("{:<52} {:>14.1}", "  with the shm mirror (heap; the file adds 64)", mirrored);
     Ok(())
+}
+
+/// Heap bytes a running vault holds per live order, beyond the ledger's preallocated table: the
+/// shared order table of the published snapshot (and the shm writer's index with a mirror).
+fn per_live_order(shm: Option<&std::path::Path>) -> Result<f64, Box<dyn std::error::Error>> {
+    const LIVE: u64 = 16_000;
+    let config = LedgerConfig::from_json(
+        r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 100000000 } ] }"#,
+    )?;
+    let mut builder = capvault::Builder::from_config(&config)?;
+    if let Some(path) = shm {
+        builder = builder.mirror_shm(path);
+    }
+    let mut handle = builder.spawn()?;
+    let settle = |handle: &capvault::Handle| -> Result<(), Box<dyn std::error::Error>> {
+        let seq = handle.reader().snapshot().seq();
+        if let Some(path) = shm {
+            capvault::ShmReader::open(path)?.wait_for(seq, std::time::Duration::from_secs(30))?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Ok(())
+    };
+    settle(&handle)?;
+    let before = live();
+    for n in 1..=LIVE {
+        handle.submit(capvault::Command::Reserve {
+            id: capvault::ClientOrderId::snowflake(n)?,
+            book: capvault::BookId::new(0),
+            slot: 2,
+            side: capvault::Side::Buy,
+            layer: 1,
+            amount: capvault::Amount::from_units(1).ok_or("amount")?,
+        })?;
+    }
+    settle(&handle)?;
+    let bytes = live() - before;
+    handle.shutdown()?;
+    Ok(bytes as f64 / LIVE as f64)
 }

@@ -1,5 +1,5 @@
 //! The mirrors: copies of the published snapshots for other processes. The shared-memory file
-//! (written by the owner as a stage, read by [`ShmReader`](crate::ShmReader)), seed 004's quote
+//! (written by a thread beside the owner, read by [`ShmReader`](crate::ShmReader)), seed 004's quote
 //! table beside it, and seed 000's `shared_pool.json` (written by a mirror thread).
 
 pub(crate) mod json;
