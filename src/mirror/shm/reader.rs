@@ -198,13 +198,7 @@ impl ShmReader {
     /// a stable read does not decode or a book breaks its invariant, [`ShmError::Truncated`] if
     /// the file was cut shorter than its layout.
     pub fn read(&self) -> Result<Snapshot, ShmError> {
-        let started = std::time::Instant::now();
-        loop {
-            match self.read_with_tries(Self::TRIES) {
-                Err(ShmError::Busy { .. }) if started.elapsed() < Self::PATIENCE => std::thread::yield_now(),
-                other => return other,
-            }
-        }
+        Self::patiently(|| self.read_with_tries(Self::TRIES))
     }
 
     /// As [`Self::read`], with a given number of tries.
@@ -212,40 +206,18 @@ impl ShmReader {
     /// # Errors
     /// As [`Self::read`].
     pub fn read_with_tries(&self, tries: u32) -> Result<Snapshot, ShmError> {
-        let expected = self.geometry.total_size() as u64;
-        let len = self.file.metadata().map_err(io(&self.path))?.len();
-        if len < expected {
-            return Err(ShmError::Truncated { path: self.path.clone(), len, expected });
-        }
+        self.check_length()?;
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
         // Copy first, decode after: a try lasts as long as the copy, not as long as building a
         // snapshot of thousands of orders, so it fits between two writes.
         let mut copy = vec![0_u64; words.len()];
-        let decoded = match lock.copy(tries, |get| layout::in_use(&self.geometry, get), &mut copy) {
-            Ok(seq) => layout::decode(&self.geometry, &|index| copy[index])
-                .map(|snapshot| (snapshot, seq))
-                .map_err(ReadError::Invalid),
-            Err(ReadError::Busy) => Err(ReadError::Busy),
-            Err(ReadError::Invalid(never)) => match never {},
-        };
-        match decoded {
-            Ok((snapshot, _)) => Ok(snapshot),
-            Err(ReadError::Busy) => {
-                // Relaxed: a write in progress shows as an odd sequence; with no live writer it
-                // will stay odd.
-                let odd = words[SEQ_WORD].load(Ordering::Relaxed) & 1 == 1;
-                if odd && !self.lock_held() {
-                    Err(ShmError::WriterDead { path: self.path.clone() })
-                } else {
-                    Err(ShmError::Busy { path: self.path.clone(), tries })
-                }
-            }
-            Err(ReadError::Invalid(error)) => Err(ShmError::Corrupt {
-                path: self.path.clone(),
-                offset: error.word * 8,
-                reason: error.reason,
+        match lock.copy(tries, |get| layout::in_use(&self.geometry, get), &mut copy) {
+            Ok(_) => layout::decode(&self.geometry, &|index| copy[index]).map_err(|error| {
+                ShmError::Corrupt { path: self.path.clone(), offset: error.word * 8, reason: error.reason }
             }),
+            Err(ReadError::Busy) => Err(self.busy_or_dead(tries)),
+            Err(ReadError::Invalid(never)) => match never {},
         }
     }
 
@@ -257,18 +229,50 @@ impl ShmReader {
     pub fn seq(&self) -> Result<u64, ShmError> {
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
+        Self::patiently(|| {
+            self.check_length()?;
+            let read = lock
+                .read(Self::TRIES, |get| Ok::<_, std::convert::Infallible>(get(layout::SNAPSHOT_SEQ_WORD)));
+            match read {
+                Ok((seq, _)) => Ok(seq),
+                Err(ReadError::Busy) => Err(self.busy_or_dead(Self::TRIES)),
+                Err(ReadError::Invalid(never)) => match never {},
+            }
+        })
+    }
+
+    /// Runs `attempt` again while it reports `Busy`, yielding between attempts, for up to
+    /// [`Self::PATIENCE`].
+    fn patiently<T>(attempt: impl Fn() -> Result<T, ShmError>) -> Result<T, ShmError> {
         let started = std::time::Instant::now();
         loop {
-            match lock
-                .read(Self::TRIES, |get| Ok::<u64, std::convert::Infallible>(get(layout::SNAPSHOT_SEQ_WORD)))
-            {
-                Ok((seq, _)) => return Ok(seq),
-                Err(ReadError::Invalid(never)) => match never {},
-                Err(ReadError::Busy) if started.elapsed() < Self::PATIENCE => std::thread::yield_now(),
-                Err(ReadError::Busy) => {
-                    return Err(ShmError::Busy { path: self.path.clone(), tries: Self::TRIES })
-                }
+            match attempt() {
+                Err(ShmError::Busy { .. }) if started.elapsed() < Self::PATIENCE => std::thread::yield_now(),
+                other => return other,
             }
+        }
+    }
+
+    /// A file truncated under the mapping would raise SIGBUS at the first access past its end.
+    fn check_length(&self) -> Result<(), ShmError> {
+        let expected = self.geometry.total_size() as u64;
+        let len = self.file.metadata().map_err(io(&self.path))?.len();
+        if len < expected {
+            return Err(ShmError::Truncated { path: self.path.clone(), len, expected });
+        }
+        Ok(())
+    }
+
+    /// Every try overlapped a write: a busy writer, or one that died mid-write (the sequence
+    /// stays odd and no process holds the writer lock).
+    fn busy_or_dead(&self, tries: u32) -> ShmError {
+        // Relaxed: a write in progress shows as an odd sequence; with no live writer it will
+        // stay odd.
+        let odd = self.map.words()[SEQ_WORD].load(Ordering::Relaxed) & 1 == 1;
+        if odd && !self.lock_held() {
+            ShmError::WriterDead { path: self.path.clone() }
+        } else {
+            ShmError::Busy { path: self.path.clone(), tries }
         }
     }
 
