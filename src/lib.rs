@@ -89,15 +89,19 @@ pub use ledger::{
     SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
-    Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Orders, PublishHook, Reader,
-    Receipt, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError, Stats, Stopped,
-    SubmitError, TrySubmitError, WaitError, WaitStrategy,
+    Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Latency, Metric, Orders,
+    PublishHook, Reader, Receipt, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError,
+    Stats, Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
 };
 
 #[cfg(not(capvault_loom))]
 pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
 #[cfg(not(capvault_loom))]
 pub use mirror::json::{iso8601, shared_pool_json, MirrorStats};
+#[cfg(not(capvault_loom))]
+pub use mirror::latency_log::{
+    read_latency_log, LatencyLogError, LatencyLogStats, LoggedInterval, LoggedMetrics,
+};
 #[cfg(not(capvault_loom))]
 pub use mirror::quote::{DataType, QuoteReader, QuoteWriter, SingleQuote};
 #[cfg(not(capvault_loom))]
@@ -108,6 +112,10 @@ pub use mirror::shm::{
 pub use platform::FileAccess;
 #[cfg(not(capvault_loom))]
 pub use vault::{Builder, SpawnError};
+
+/// The histogram library [`Latency`] hands out, re-exported so an embedding program uses the same
+/// version.
+pub use hdrhistogram;
 
 /// Under loom the vault is its runtime core alone.
 #[cfg(capvault_loom)]

@@ -3,5 +3,6 @@
 //! table beside it, and seed 000's `shared_pool.json` (written by a mirror thread).
 
 pub(crate) mod json;
+pub(crate) mod latency_log;
 pub(crate) mod quote;
 pub(crate) mod shm;

@@ -8,8 +8,11 @@ use crate::sync::channel::Sender;
 
 /// A message to the owner thread.
 pub(crate) enum Envelope {
-    /// A command and where its outcome goes.
-    Command { command: Command, reply: ReplyTo },
+    /// A command and where its outcome goes, with the handle's latency stamps: when it was
+    /// sent, and the handle's previous round trip not yet reported (clock ticks, 0: none).
+    Command { command: Command, reply: ReplyTo, sent: u64, round_trip: u64 },
+    /// A dropped handle's last round trip (clock ticks).
+    RoundTrip(u64),
     /// Stop after draining everything queued.
     Shutdown,
 }

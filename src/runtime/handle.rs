@@ -4,6 +4,7 @@ use crate::ledger::command::Command;
 use crate::ledger::outcome::Outcome;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{ShutdownError, Stopped, SubmitError, TrySubmitError};
+use crate::runtime::latency::Stamper;
 use crate::runtime::reader::Reader;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::shared::Shared;
@@ -61,6 +62,7 @@ pub struct Handle {
     outcomes_max: usize,
     next_ticket: u64,
     reply_wait: WaitStrategy,
+    stamper: Stamper,
     shared: Arc<Shared>,
 }
 
@@ -81,6 +83,7 @@ impl Handle {
             outcomes_max,
             next_ticket: 0,
             reply_wait,
+            stamper: Stamper::new(shared.latency.clone()),
             shared,
         }
     }
@@ -102,13 +105,18 @@ impl Handle {
             return Err(SubmitError::OwnerThread);
         }
         let responder = self.reply.arm();
-        match self.commands.send(Envelope::Command { command, reply: ReplyTo::Waiting(responder) }) {
+        let (sent, round_trip) = (self.stamper.now(), self.stamper.take());
+        let envelope = Envelope::Command { command, reply: ReplyTo::Waiting(responder), sent, round_trip };
+        match self.commands.send(envelope) {
             // Every receiver is gone; dropping the returned envelope abandons the reply.
             Err(returned) => drop(returned),
             Ok(()) => self.shared.after_enqueue(),
         }
         match self.reply.wait(self.reply_wait) {
-            Some((seq, result)) => result.map(|outcome| Receipt { seq, outcome }),
+            Some((seq, result)) => {
+                self.stamper.answered(sent);
+                result.map(|outcome| Receipt { seq, outcome })
+            }
             // The envelope was dropped unanswered: the owner stopped.
             None => Err(stopped(&self.shared)),
         }
@@ -127,8 +135,9 @@ impl Handle {
         }
         let ticket = self.next_ticket;
         let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
-        match self.commands.try_send(Envelope::Command { command, reply }) {
-            Ok(()) => {}
+        let (sent, round_trip) = (self.stamper.now(), self.stamper.unreported);
+        match self.commands.try_send(Envelope::Command { command, reply, sent, round_trip }) {
+            Ok(()) => self.stamper.unreported = 0,
             Err(TrySendError::Full(_)) => return Err(TrySubmitError::Full(command)),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(TrySubmitError::Stopped(command, self.shared.stop_reason()))
@@ -156,7 +165,8 @@ impl Handle {
         }
         let ticket = self.next_ticket;
         let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
-        if self.commands.send(Envelope::Command { command, reply }).is_err() {
+        let (sent, round_trip) = (self.stamper.now(), self.stamper.take());
+        if self.commands.send(Envelope::Command { command, reply, sent, round_trip }).is_err() {
             return Err(SubmitError::Stopped(self.shared.stop_reason()));
         }
         self.shared.after_enqueue();
@@ -203,7 +213,7 @@ impl Handle {
     /// [`ShutdownError::Stopped`] with the reason if the vault had stopped otherwise (the owner
     /// panicked, the journal failed), [`ShutdownError::OwnerThread`] if called from an
     /// `on_publish` hook (nothing is done: the owner cannot join itself).
-    pub fn shutdown(self) -> Result<Arc<Snapshot>, ShutdownError> {
+    pub fn shutdown(mut self) -> Result<Arc<Snapshot>, ShutdownError> {
         if self.shared.on_owner_thread() {
             return Err(ShutdownError::OwnerThread);
         }
@@ -211,6 +221,10 @@ impl Handle {
         // effects also see `closing`.
         self.shared.closing.store(true, Ordering::SeqCst);
         if self.shared.stopped().is_none() {
+            let round_trip = self.stamper.take();
+            if round_trip > 0 {
+                let _ = self.commands.send(Envelope::RoundTrip(round_trip));
+            }
             let _ = self.commands.send(Envelope::Shutdown);
             self.shared.after_enqueue();
         }
@@ -226,10 +240,22 @@ impl Handle {
                 }
             }
         }
+        // The collector takes the owner's last figures before the mirrors write their last.
+        self.shared.stop_collector();
         self.shared.stop_companion();
         match self.shared.stop_reason() {
             Stopped::ShutDown => Ok(self.shared.snapshot.load_full()),
             failed => Err(ShutdownError::Stopped(failed)),
+        }
+    }
+}
+
+impl Drop for Handle {
+    /// Reports the last round trip, if the queue has room (never blocks).
+    fn drop(&mut self) {
+        let round_trip = self.stamper.take();
+        if round_trip > 0 && !self.shared.closing.load(Ordering::Relaxed) {
+            let _ = self.commands.try_send(Envelope::RoundTrip(round_trip));
         }
     }
 }

@@ -5,6 +5,7 @@
 mod envelope;
 mod error;
 mod handle;
+pub(crate) mod latency;
 mod orders;
 mod owner;
 mod reader;
@@ -18,6 +19,7 @@ pub(crate) mod wait;
 pub use envelope::DetachedOutcome;
 pub use error::{ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
 pub use handle::{Handle, Receipt};
+pub use latency::{Latency, Metric, Summary};
 pub(crate) use orders::Change as OrderChange;
 pub use orders::Iter as Orders;
 pub use reader::{Reader, SnapshotRef};
@@ -67,6 +69,7 @@ pub struct CoreBuilder {
     core: Option<usize>,
     stages: Vec<Box<dyn Stage>>,
     on_publish: Option<PublishHook>,
+    record_latency: bool,
 }
 
 impl CoreBuilder {
@@ -89,7 +92,15 @@ impl CoreBuilder {
             core: None,
             stages: Vec::new(),
             on_publish: None,
+            record_latency: true,
         }
+    }
+
+    /// Whether the vault records its latency (on by default; see [`Reader::latency`]). Off, the
+    /// owner and the handles read no clock and every histogram stays empty.
+    pub fn record_latency(mut self, record: bool) -> CoreBuilder {
+        self.record_latency = record;
+        self
     }
 
     /// Commands the channel holds before `submit` blocks (`1..=2^20`).
@@ -212,7 +223,10 @@ impl CoreBuilder {
             &mut published_books,
             &orders,
         );
-        let shared = Arc::new(Shared::new(first, commands_rx.clone()));
+        // Loom cannot model the clock or the collector thread: the models run with recording off.
+        let latency =
+            std::sync::Arc::new(latency::Shared::new(self.record_latency && !crate::sync::MODELLED));
+        let shared = Arc::new(Shared::new(first, commands_rx.clone(), latency.clone()));
         if let Some(companion) = companion {
             // A new cell: the set cannot fail.
             let _ = shared.companion.set(companion);
@@ -238,9 +252,18 @@ impl CoreBuilder {
             orders,
             orders_named: Vec::with_capacity(self.batch_max),
             orders_reset: false,
+            latency: latency.recorder(self.batch_max),
         };
         let thread = spawn_owner(owner, core)?;
         *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);
+        if latency.enabled {
+            let stopped = shared.clone();
+            let collector = std::thread::Builder::new()
+                .name("capvault-latency".to_owned())
+                .spawn(move || latency.run_collector(|| stopped.stopped().is_some()))
+                .map_err(StartError::Spawn)?;
+            *shared.collector.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(collector);
+        }
         Ok(Handle::new(commands_tx, shared, outcomes_max, reply_wait))
     }
 }
@@ -282,6 +305,7 @@ impl std::fmt::Debug for CoreBuilder {
             .field("reply_wait", &self.reply_wait)
             .field("core", &self.core)
             .field("stages", &self.stages.len())
+            .field("record_latency", &self.record_latency)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,7 @@ use crate::ledger::Ledger;
 use crate::ledger::{ClientOrderId, Command};
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{Stopped, SubmitError};
+use crate::runtime::latency::{BatchTimes, Recorder};
 use crate::runtime::orders::OrderTable;
 use crate::runtime::shared::{Shared, StopGuard};
 use crate::runtime::snapshot::{PublishedBooks, Snapshot, Stats};
@@ -38,6 +39,8 @@ pub(crate) struct Owner {
     /// `batch_max` up front); `orders_reset` when a forced reset dropped orders.
     pub(crate) orders_named: Vec<ClientOrderId>,
     pub(crate) orders_reset: bool,
+    /// The owner's latency histograms.
+    pub(crate) latency: Recorder,
 }
 
 /// Set while one command is applied: if applying it panics, this is dropped before the command's
@@ -56,6 +59,7 @@ impl Drop for PanicFlag<'_> {
 impl Drop for Owner {
     /// Closes the stages, also when a panic unwinds (then never orderly).
     fn drop(&mut self) {
+        self.latency.close();
         for stage in &mut self.stages {
             stage.close(self.orderly);
         }
@@ -83,32 +87,48 @@ impl Owner {
     fn serve(&mut self) -> bool {
         let mut draining = false;
         loop {
-            let first =
-                if draining { self.commands.try_recv().ok() } else { wait::recv(&self.commands, self.wait) };
+            let first = if draining {
+                self.commands.try_recv().ok()
+            } else {
+                let latency = &mut self.latency;
+                wait::recv_idle(&self.commands, self.wait, &mut |parking| latency.idle(parking))
+            };
             let Some(first) = first else { return true };
+            self.latency.batch_started();
             // A deliberately broken build for the loom models to catch (see docs/design.md).
             if mutant::PUBLISH_BEFORE_APPLY {
                 self.publish();
             }
             draining |= self.process(first);
-            for _ in 1..self.batch_max {
+            let mut taken = 1;
+            while taken < self.batch_max {
                 match self.commands.try_recv() {
                     Ok(envelope) => draining |= self.process(envelope),
                     Err(_) => break,
                 }
+                taken += 1;
             }
+            let mut times = BatchTimes { applied: self.latency.now(), ..BatchTimes::default() };
             if let Err(failure) = self.commit() {
                 self.answer_failed(&failure);
                 return false;
             }
+            times.committed = if self.holds_answers { self.latency.now() } else { times.applied };
             // Taken out and put back, so the vector keeps its capacity: nothing is allocated.
             let mut pending = std::mem::take(&mut self.pending);
             for (reply, seq, result) in pending.drain(..) {
                 self.answer(reply, seq, result);
             }
             self.pending = pending;
+            times.answered = if self.holds_answers { self.latency.now() } else { times.committed };
             if !mutant::PUBLISH_BEFORE_APPLY {
                 self.publish();
+            }
+            if self.latency.enabled() {
+                // Only a full batch may have left commands queued; the channel's length is read
+                // only then.
+                let left = if taken == self.batch_max { self.commands.len() } else { 0 };
+                self.latency.batch_ended(times, taken, left, self.holds_answers);
             }
             if let Err(failure) = self.after_batch() {
                 self.fail(&failure);
@@ -160,7 +180,14 @@ impl Owner {
     /// woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
         let (command, reply) = match envelope {
-            Envelope::Command { command, reply } => (command, reply),
+            Envelope::Command { command, reply, sent, round_trip } => {
+                self.latency.command(sent, round_trip);
+                (command, reply)
+            }
+            Envelope::RoundTrip(round_trip) => {
+                self.latency.round_trip(round_trip);
+                return false;
+            }
             Envelope::Shutdown => return true,
         };
         let flag = PanicFlag(&self.shared);

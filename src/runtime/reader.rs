@@ -112,6 +112,21 @@ impl Reader {
         unreachable!("the loop returns")
     }
 
+    /// The vault's latency since it started: per [`Metric`](crate::Metric) an HdrHistogram of
+    /// queue waits, batch stages, shared-memory writes and the handles' round trips (see
+    /// `docs/performance.md`, "The vault's own latency"). Asks the owner for what it has not
+    /// handed over yet and waits up to [`FLUSH_EVERY`](crate::runtime::latency::FLUSH_EVERY)
+    /// for it; never delays the owner.
+    #[must_use]
+    pub fn latency(&self) -> crate::Latency {
+        self.shared.latency.latency(|| self.shared.stopped().is_none())
+    }
+
+    /// The latency shared by the vault's threads, for the mirror thread.
+    pub(crate) fn latency_shared(&self) -> &std::sync::Arc<crate::runtime::latency::Shared> {
+        &self.shared.latency
+    }
+
     /// `Some` once the owner has stopped, with why.
     #[must_use]
     pub fn stopped(&self) -> Option<Stopped> {

@@ -27,6 +27,10 @@ pub(crate) struct Shared {
     pub(crate) companion: std::sync::OnceLock<Box<dyn Companion>>,
     /// The error that stopped the vault (a journal write or rotation), for `Handle::failure`.
     pub(crate) failure: Mutex<Option<String>>,
+    /// The latency histograms and their clock.
+    pub(crate) latency: std::sync::Arc<crate::runtime::latency::Shared>,
+    /// The thread that collects the owner's latency figures, joined by the first `shutdown`.
+    pub(crate) collector: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Work that lives beside the owner: stopped after it, and readable by the layer that made it.
@@ -38,7 +42,11 @@ pub(crate) trait Companion: Send + Sync {
 }
 
 impl Shared {
-    pub(crate) fn new(snapshot: Snapshot, discard: Receiver<Envelope>) -> Shared {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        discard: Receiver<Envelope>,
+        latency: std::sync::Arc<crate::runtime::latency::Shared>,
+    ) -> Shared {
         Shared {
             snapshot: SnapshotCell::new(crate::sync::Arc::new(snapshot)),
             closing: AtomicBool::new(false),
@@ -49,6 +57,17 @@ impl Shared {
             join: Mutex::new(None),
             companion: std::sync::OnceLock::new(),
             failure: Mutex::new(None),
+            latency,
+            collector: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Joins the latency collector (it ends on its own once the owner has stopped).
+    pub(crate) fn stop_collector(&self) {
+        let thread = self.collector.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(thread) = thread {
+            thread.thread().unpark();
+            let _ = thread.join();
         }
     }
 

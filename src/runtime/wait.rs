@@ -58,37 +58,70 @@ const POLLS_PER_CLOCK_READ: u32 = 64;
 
 /// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
 /// empty and every sender is gone.
+#[cfg_attr(not(test), allow(dead_code, reason = "the owner calls `recv_idle`"))]
 pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
+    recv_idle(rx, strategy, &mut |_| {})
+}
+
+/// [`recv`], calling `idle(false)` every `POLLS_PER_CLOCK_READ` empty polls while it spins and
+/// `idle(true)` before it parks (the owner hands its latency figures over then).
+pub(crate) fn recv_idle<T>(
+    rx: &Receiver<T>,
+    strategy: WaitStrategy,
+    idle: &mut dyn FnMut(bool),
+) -> Option<T> {
     if crate::sync::MODELLED {
         // Loom has no clock; a blocking receive keeps the models small and explores the same
         // hand-offs.
         return rx.recv().ok();
     }
     match strategy {
-        WaitStrategy::BusySpin => loop {
-            match rx.try_recv() {
-                Ok(message) => return Some(message),
-                Err(TryRecvError::Empty) => crate::sync::spin_loop(),
-                Err(TryRecvError::Disconnected) => return None,
+        WaitStrategy::BusySpin => {
+            let mut polls = 0_u32;
+            loop {
+                match rx.try_recv() {
+                    Ok(message) => return Some(message),
+                    Err(TryRecvError::Empty) => {
+                        polls = polls.wrapping_add(1);
+                        if polls.is_multiple_of(POLLS_PER_CLOCK_READ) {
+                            idle(false);
+                        }
+                        crate::sync::spin_loop();
+                    }
+                    Err(TryRecvError::Disconnected) => return None,
+                }
             }
-        },
-        WaitStrategy::SpinYield { spin } => match spin_for(rx, spin) {
+        }
+        WaitStrategy::SpinYield { spin } => match spin_for(rx, spin, idle) {
             Ok(message) => Some(message),
             Err(TryRecvError::Disconnected) => None,
             Err(TryRecvError::Empty) => loop {
                 match rx.try_recv() {
                     Ok(message) => return Some(message),
-                    Err(TryRecvError::Empty) => crate::sync::thread::yield_now(),
+                    Err(TryRecvError::Empty) => {
+                        idle(false);
+                        crate::sync::thread::yield_now();
+                    }
                     Err(TryRecvError::Disconnected) => return None,
                 }
             },
         },
-        WaitStrategy::SpinPark { spin } => match spin_for(rx, spin) {
+        WaitStrategy::SpinPark { spin } => match spin_for(rx, spin, idle) {
             Ok(message) => Some(message),
             Err(TryRecvError::Disconnected) => None,
-            Err(TryRecvError::Empty) => rx.recv().ok(),
+            Err(TryRecvError::Empty) => {
+                idle(true);
+                rx.recv().ok()
+            }
         },
-        WaitStrategy::Blocking => rx.recv().ok(),
+        WaitStrategy::Blocking => match rx.try_recv() {
+            Ok(message) => Some(message),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                idle(true);
+                rx.recv().ok()
+            }
+        },
     }
 }
 
@@ -136,12 +169,15 @@ pub(crate) fn spin_until(strategy: WaitStrategy, mut ready: impl FnMut() -> bool
 }
 
 /// Polls `rx` for up to `window`.
-fn spin_for<T>(rx: &Receiver<T>, window: Duration) -> Result<T, TryRecvError> {
+fn spin_for<T>(rx: &Receiver<T>, window: Duration, idle: &mut dyn FnMut(bool)) -> Result<T, TryRecvError> {
     let mut clock = SpinClock::new(window);
     loop {
         match rx.try_recv() {
             Err(TryRecvError::Empty) => {}
             other => return other,
+        }
+        if clock.polls.wrapping_add(1).is_multiple_of(POLLS_PER_CLOCK_READ) {
+            idle(false);
         }
         if clock.expired() {
             return Err(TryRecvError::Empty);

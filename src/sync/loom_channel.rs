@@ -77,6 +77,10 @@ impl<T> Receiver<T> {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.0.state.lock().unwrap().queue.len()
+    }
+
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut state = self.0.state.lock().unwrap();
         match state.queue.pop_front() {

@@ -64,6 +64,13 @@ pub enum SpawnError {
     ConfigDrift(Vec<Drift>),
     /// The shared-memory mirror could not be created.
     Shm(ShmError),
+    /// The latency log could not be created.
+    LatencyLog {
+        /// The log's path.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
     /// The owner thread could not be spawned.
     Spawn(std::io::Error),
 }
@@ -77,6 +84,7 @@ impl fmt::Display for SpawnError {
             }
             SpawnError::Config(error) => write!(f, "{error}"),
             SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
+            SpawnError::LatencyLog { path, error } => write!(f, "latency log {}: {error}", path.display()),
             SpawnError::Journal(error) => write!(f, "data directory: {error}"),
             SpawnError::DataDirLocked { path, pid } => match pid {
                 Some(pid) => write!(f, "{}: the data directory is in use by process {pid}", path.display()),
@@ -101,7 +109,7 @@ impl std::error::Error for SpawnError {
             SpawnError::Config(error) => Some(error),
             SpawnError::Journal(error) => Some(error),
             SpawnError::Shm(error) => Some(error),
-            SpawnError::Spawn(error) => Some(error),
+            SpawnError::LatencyLog { error, .. } | SpawnError::Spawn(error) => Some(error),
             _ => None,
         }
     }

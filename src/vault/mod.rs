@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::journal::Durability;
 use crate::ledger::{ConfigError, DriftPolicy, Ledger, LedgerConfig};
 use crate::mirror::json::Mirror;
+use crate::mirror::latency_log::LatencyLog;
 use crate::mirror::shm::follow::{Follower, ShmStage, Signal};
 use crate::mirror::shm::{Geometry, ShmWriter};
 use crate::platform::FileAccess;
@@ -61,6 +62,7 @@ struct Mirrors {
     interval: Option<Duration>,
     shm_gap: Option<Duration>,
     foreground: bool,
+    latency_log: Option<(PathBuf, Duration)>,
 }
 
 impl Builder {
@@ -181,6 +183,25 @@ impl Builder {
         self
     }
 
+    /// Whether the vault records its latency (on by default): per stage HdrHistograms that
+    /// [`Reader::latency`](crate::Reader::latency) returns, the shared-memory mirror summarises
+    /// and [`latency_log`](Builder::latency_log) writes. Recording costs the round trip about one
+    /// TSC read on each side (`docs/performance.md`); off, no clock is read.
+    pub fn record_latency(self, record: bool) -> Builder {
+        self.with_core(|core| core.record_latency(record))
+    }
+
+    /// Writes the vault's latency to `path` every `interval` (at least 10 ms) as an HdrHistogram
+    /// interval log (`.hlog`, V2): per interval one histogram per metric, tagged with its name
+    /// (`queue`, `apply`, `journal`, `publish`, `shm`, `round_trip`, `batch`, `depth`). The file
+    /// is created, or emptied if it is this user's, at spawn; `capvault latency PATH` reads it.
+    /// A failed write is counted in [`Reader::latency_log_stats`](crate::Reader::latency_log_stats)
+    /// and the next interval is tried all the same.
+    pub fn latency_log(mut self, path: impl Into<PathBuf>, interval: Duration) -> Builder {
+        self.mirrors.latency_log = Some((path.into(), interval));
+        self
+    }
+
     /// Commands the channel holds before `submit` blocks and `try_submit` hands back
     /// (`1..=2^20`).
     pub fn capacity(self, capacity: usize) -> Builder {
@@ -238,6 +259,7 @@ impl Builder {
         if let Some(writer) = &shm {
             self.core.stage(Box::new(ShmStage { writer: writer.clone(), signal: signal.clone() }));
         }
+        let latency_log = self.open_latency_log()?;
         let (json, access) = (self.mirrors.json.take(), self.storage.access);
         let interval = self.mirrors.interval.unwrap_or(Duration::from_millis(100));
         let mut handle = self.core.start(Some(Box::new(services)))?;
@@ -260,11 +282,33 @@ impl Builder {
                 return Err(error);
             }
         }
+        if let Some((path, file, interval)) = latency_log {
+            let stats = services_of(&handle).latency_log_stats.clone();
+            let log = LatencyLog { reader: handle.reader(), path, file, interval, stats };
+            if let Err(error) = start_thread(&handle, "capvault-latency-log", move |stop| log.run(stop)) {
+                let _ = handle.shutdown();
+                return Err(error);
+            }
+        }
         if let Err(error) = storage::apply_drift(&mut handle, &drift_to_apply) {
             let _ = handle.shutdown();
             return Err(error);
         }
         Ok(handle)
+    }
+
+    /// Opens the latency log, emptied, refusing a symlink or another user's file.
+    fn open_latency_log(&self) -> Result<Option<(PathBuf, std::fs::File, Duration)>, SpawnError> {
+        let Some((path, interval)) = &self.mirrors.latency_log else { return Ok(None) };
+        if *interval < Duration::from_millis(10) {
+            return Err(SpawnError::Setting { name: "latency_log interval", reason: "below 10 ms" });
+        }
+        let io = |error: std::io::Error| SpawnError::LatencyLog { path: path.clone(), error };
+        let file = crate::platform::open_own(path, self.storage.access)
+            .map_err(io)?
+            .map_err(|refusal| SpawnError::UnsafePath { path: path.clone(), reason: refusal.to_string() })?;
+        file.set_len(0).map_err(io)?;
+        Ok(Some((path.clone(), file, *interval)))
     }
 
     /// Creates the shared-memory file and writes the first snapshot into it.

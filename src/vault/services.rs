@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use crate::journal::{CheckpointStats, Recovery};
 use crate::mirror::json::MirrorStats;
+use crate::mirror::latency_log::LatencyLogStats;
 use crate::runtime::{Companion, Handle, Reader};
 
 /// The threads beside the owner, and their reports.
@@ -19,6 +20,8 @@ pub(crate) struct Services {
     pub(crate) checkpoint_stats: Arc<Mutex<CheckpointStats>>,
     /// What the JSON mirror has done.
     pub(crate) mirror_stats: Arc<Mutex<MirrorStats>>,
+    /// What the latency log has done.
+    pub(crate) latency_log_stats: Arc<Mutex<LatencyLogStats>>,
     /// The checkpoint thread; it ends when the owner drops its job sender.
     pub(crate) checkpointer: Mutex<Option<JoinHandle<()>>>,
     /// The mirror threads (shared memory, JSON) with their stop flags.
@@ -66,6 +69,14 @@ impl Reader {
     #[must_use]
     pub fn mirror_stats(&self) -> MirrorStats {
         services(self.companion()).map(|services| lock(&services.mirror_stats).clone()).unwrap_or_default()
+    }
+
+    /// What the latency log (`Builder::latency_log`) has written.
+    #[must_use]
+    pub fn latency_log_stats(&self) -> LatencyLogStats {
+        services(self.companion())
+            .map(|services| lock(&services.latency_log_stats).clone())
+            .unwrap_or_default()
     }
 
     /// What the checkpoint thread has done.

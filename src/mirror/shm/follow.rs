@@ -13,6 +13,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::mirror::shm::ShmWriter;
+use crate::runtime::Metric;
 use crate::runtime::{Reader, Snapshot, Stage};
 
 /// Rounds of `gap` with nothing new before the thread parks until the owner wakes it.
@@ -113,8 +114,16 @@ impl Follower {
         let mut quiet = 0;
         loop {
             let finishing = stop() || self.reader.stopped().is_some();
+            let started = Instant::now();
             let wrote = self.writer.follow_with(&self.reader.snapshot_arc(), &mut writing);
-            if beat.is_none_or(|at| at.elapsed() >= self.heartbeat) {
+            let latency = self.reader.latency_shared();
+            if wrote {
+                latency.record(Metric::Shm, started.elapsed().as_nanos() as u64);
+            }
+            if finishing || beat.is_none_or(|at| at.elapsed() >= self.heartbeat) {
+                if latency.enabled {
+                    self.writer.write_latency(&latency.summaries());
+                }
                 self.writer.heartbeat();
                 beat = Some(Instant::now());
             }

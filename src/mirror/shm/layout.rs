@@ -16,12 +16,18 @@ use crate::runtime::snapshot::{Snapshot, Stats};
 /// `b"CAPVAULT"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CAPVAULT");
 /// The layout version this build writes and reads.
-/// Version 2 added the `repeated` and `outcomes_dropped` counters and the failed flag.
-pub const LAYOUT_VERSION: u32 = 3;
+/// Version 2 added the `repeated` and `outcomes_dropped` counters and the failed flag; version 4
+/// the latency summary (the header grew from 128 to 448 bytes).
+pub const LAYOUT_VERSION: u32 = 4;
 /// Strategy records per book: slots 2..64.
 pub const STRATEGIES_PER_BOOK: usize = SLOTS_MAX as usize - SLOT_FIRST_STRATEGY as usize;
 
-/// The file header: 16 words, 128 bytes.
+/// Metrics in the header's latency summary.
+pub const LATENCY_METRICS: usize = crate::runtime::Metric::ALL.len();
+/// Words per metric in the latency summary: count, p50, p99, p99.9, max.
+pub const LATENCY_FIELDS: usize = 5;
+
+/// The file header: 56 words, 448 bytes.
 #[repr(C)]
 pub struct Header {
     /// `MAGIC`.
@@ -58,6 +64,11 @@ pub struct Header {
     pub repeated: u64,
     /// Detached outcomes dropped for a full queue. Seqlock-protected.
     pub outcomes_dropped: u64,
+    /// The vault's latency summary, refreshed by the mirror thread at each heartbeat: per
+    /// metric in `Metric::ALL` order (queue, apply, journal, publish, shm, `round_trip`, batch,
+    /// depth) five words, count, p50, p99, p99.9 and max (nanoseconds, or commands for batch and
+    /// depth). Seqlock-protected.
+    pub latency: [[u64; LATENCY_FIELDS]; LATENCY_METRICS],
 }
 
 /// A strategy record: 10 words, 80 bytes.
@@ -131,7 +142,7 @@ pub struct OrderRecord {
     pub reserved: u64,
 }
 
-const _: () = assert!(size_of::<Header>() == 128);
+const _: () = assert!(size_of::<Header>() == 448);
 const _: () = assert!(size_of::<StrategyRecord>() == 80);
 const _: () = assert!(size_of::<BookRecord>() == 80 + STRATEGIES_PER_BOOK * 80);
 const _: () = assert!(size_of::<BookRecord>() == 5040);
@@ -163,6 +174,8 @@ pub const WRITER_PID_WORD: usize = word!(Header, writer_pid);
 pub const HEADER_BYTES: u64 = size_of::<Header>() as u64;
 /// The word index of the heartbeat.
 pub const HEARTBEAT_WORD: usize = word!(Header, heartbeat_ns);
+/// The word index of the latency summary's first word.
+pub const LATENCY_WORD: usize = word!(Header, latency);
 /// The word index of the flags.
 pub const FLAGS_WORD: usize = word!(Header, flags);
 /// Flag: the writer closed the file cleanly.

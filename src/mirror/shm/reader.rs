@@ -241,6 +241,44 @@ impl ShmReader {
         })
     }
 
+    /// The vault's latency summary as the writer's mirror thread last wrote it (refreshed at
+    /// each heartbeat): per metric the count, p50, p99, p99.9 and max, in nanoseconds (commands
+    /// for batch and depth). All zero for a metric not recorded yet.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn latency(&self) -> Result<Vec<(crate::Metric, crate::LatencySummary)>, ShmError> {
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        Self::patiently(|| {
+            self.check_length()?;
+            let read = lock.read(Self::TRIES, |get| {
+                let summaries = crate::Metric::ALL
+                    .iter()
+                    .enumerate()
+                    .map(|(index, metric)| {
+                        let field =
+                            |offset| get(layout::LATENCY_WORD + index * layout::LATENCY_FIELDS + offset);
+                        let summary = crate::LatencySummary {
+                            count: field(0),
+                            p50: field(1),
+                            p99: field(2),
+                            p999: field(3),
+                            max: field(4),
+                        };
+                        (*metric, summary)
+                    })
+                    .collect::<Vec<_>>();
+                Ok::<_, std::convert::Infallible>(summaries)
+            });
+            match read {
+                Ok((summaries, _)) => Ok(summaries),
+                Err(ReadError::Busy) => Err(self.busy_or_dead(Self::TRIES)),
+                Err(ReadError::Invalid(never)) => match never {},
+            }
+        })
+    }
+
     /// Runs `attempt` again while it reports `Busy`, yielding between attempts, for up to
     /// [`Self::PATIENCE`].
     fn patiently<T>(attempt: impl Fn() -> Result<T, ShmError>) -> Result<T, ShmError> {

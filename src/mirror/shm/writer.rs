@@ -17,6 +17,7 @@ use crate::mirror::shm::map::WordMap;
 use crate::platform::{self, FileAccess};
 use crate::runtime::snapshot::Snapshot;
 use crate::runtime::OrderChange;
+use crate::runtime::{Metric, Summary};
 use crate::sync::seqlock::SeqLock;
 
 /// Writes snapshots into a shared-memory file with a seqlock. One per file: the file lock
@@ -227,6 +228,23 @@ impl ShmWriter {
             }
             let books = snapshot.books().len().min(geometry.books_max);
             layout::encode_header(snapshot, books, written.ids.len().min(geometry.orders_max), &mut set);
+        });
+    }
+
+    /// Writes the vault's latency summary (one seqlock update).
+    pub(crate) fn write_latency(&self, summaries: &[(Metric, Summary)]) {
+        // Serialised with the snapshot writes: one writer at a time holds the sequence odd.
+        let _written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        lock.write(|guard| {
+            for (index, (_, summary)) in summaries.iter().enumerate().take(layout::LATENCY_METRICS) {
+                let base = layout::LATENCY_WORD + index * layout::LATENCY_FIELDS;
+                let fields = [summary.count, summary.p50, summary.p99, summary.p999, summary.max];
+                for (offset, value) in fields.into_iter().enumerate() {
+                    guard.set(base + offset, value);
+                }
+            }
         });
     }
 
