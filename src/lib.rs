@@ -113,6 +113,9 @@ pub use platform::FileAccess;
 #[cfg(not(capvault_loom))]
 pub use vault::{Builder, SpawnError};
 
+#[cfg(all(feature = "cli", not(capvault_loom)))]
+pub mod tools;
+
 /// The histogram library [`Latency`] hands out, re-exported so an embedding program uses the same
 /// version.
 pub use hdrhistogram;

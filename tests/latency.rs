@@ -191,7 +191,12 @@ fn the_shared_memory_mirror_carries_the_summary() {
     let path = dir.join("vault.shm");
     let mut handle = builder().mirror_shm(&path).mirror_interval(Duration::from_millis(20)).spawn().unwrap();
     allocate(&mut handle, 30);
+    // The mirror thread writes within its gap (500 µs) and times the write.
     let reader = handle.reader();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reader.latency().summary(Metric::Shm).count == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     handle.shutdown().unwrap();
     let shm = ShmReader::open(&path).unwrap();
     let summaries: std::collections::BTreeMap<_, _> =
@@ -200,4 +205,57 @@ fn the_shared_memory_mirror_carries_the_summary() {
     assert_eq!(summaries["queue"], latency.summary(Metric::Queue));
     assert_eq!(summaries["round_trip"].count, 30);
     assert!(summaries["shm"].count > 0, "the mirror thread times its own writes");
+}
+
+fn capvault(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_capvault")).args(args).output().unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (output.status.code(), text(output.stdout), text(output.stderr))
+}
+
+#[test]
+fn capvault_latency_prints_plots_and_writes_hgrm() {
+    let dir = scratch("cli");
+    let log = dir.join("latency.hlog");
+    let mut handle =
+        builder().data_dir(dir.join("data")).latency_log(&log, Duration::from_millis(20)).spawn().unwrap();
+    allocate(&mut handle, 40);
+    handle.shutdown().unwrap();
+    let log = log.to_str().unwrap();
+
+    let (code, out, err) = capvault(&["latency", log]);
+    assert_eq!(code, Some(0), "{err}");
+    let queue = out.lines().find(|line| line.starts_with("queue ")).unwrap();
+    assert_eq!(queue.split_whitespace().nth(1), Some("40"), "{out}");
+    assert!(out.contains("journal") && out.contains("p99.9"), "{out}");
+
+    let (code, out, _) = capvault(&["latency", log, "--tag", "journal", "--hgrm"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("# journal (microseconds)"), "{out}");
+    assert!(out.contains("1/(1-Percentile)") && out.contains("#[Max     ="), "{out}");
+    assert!(!out.contains("# queue"), "{out}");
+
+    let svg = dir.join("latency.svg");
+    let (code, out, err) = capvault(&["latency", log, "--plot", "-o", svg.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("curves"), "{out}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawn.starts_with("<svg")
+            && drawn.contains("queue")
+            && drawn.contains("90%")
+            && drawn.contains("99%"),
+        "{drawn}"
+    );
+
+    let (code, _, err) = capvault(&["latency", log, "--tag", "nonesuch"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no histogram tagged \"nonesuch\""), "{err}");
+    let garbage = dir.join("garbage.hlog");
+    std::fs::write(&garbage, "Tag=queue,not numbers\n").unwrap();
+    let (code, _, err) = capvault(&["latency", garbage.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not an HdrHistogram interval log"), "{err}");
+    let (code, _, err) = capvault(&["latency", log, "--plot"]);
+    assert_eq!(code, Some(2), "--plot needs -o: {err}");
 }

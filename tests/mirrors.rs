@@ -303,6 +303,8 @@ fn the_inspector_shows_a_vault_and_explains_bad_files() {
     let (code, out, _) = run(&["inspect", shown, "--json"]);
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(json["latency"]["queue"]["count"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(json["latency"]["journal"]["count"], 0);
     assert_eq!(json["writer"]["state"], "alive");
     assert_eq!(json["books"][0]["strategies"][0]["used"], serde_json::json!(120_000));
     assert_eq!(json["orders"].as_array().unwrap().len(), 4);
@@ -310,7 +312,8 @@ fn the_inspector_shows_a_vault_and_explains_bad_files() {
     let (code, out, _) = run(&["watch", shown, "--count", "2", "--interval-ms", "10"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.matches("\x1b[H\x1b[2J").count(), 2, "two frames drawn in place");
-    assert!(out.contains("acc_alpha race: 159201 3,500.50  |  512890 2,100.00"), "{out}");
+    assert!(out.contains("alpha race 1. 159201 3,500.50  2. 512890 2,100.00"), "{out}");
+    assert!(out.contains("latency since start") && out.contains("round_trip"), "{out}");
 
     handle.shutdown().unwrap();
     let (_, out, _) = run(&["inspect", shown]);

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! capvault inspect PATH [--json]                                   one table (or JSON) and exit
-//! capvault watch PATH [--interval-ms N] [--count N] [--json]       the same, refreshed in place
+//! capvault watch PATH [--interval-ms N] [--count N] [--json]       a live dashboard; q quits
+//! capvault latency FILE.hlog [--tag T] [--hgrm] [--plot -o SVG]    a latency log's percentiles
 //! ```
 //!
 //! Exit codes: 0 done, 1 the mirror could not be read, 2 a usage error.
@@ -12,7 +13,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use capvault::{Book, ShmError, ShmReader, Snapshot, WriterState, WriterStatus};
+use std::io::IsTerminal;
+use std::path::Path;
+
+use capvault::hdrhistogram::Histogram;
+use capvault::tools::{dashboard, report};
+use capvault::{
+    read_latency_log, Book, LatencySummary, Metric, ShmError, ShmReader, Snapshot, WriterState, WriterStatus,
+};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -48,6 +56,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read a latency log (`Builder::latency_log`, or any HdrHistogram V2 interval log): each
+    /// metric's percentiles over the whole log.
+    Latency {
+        /// The interval log (`.hlog`).
+        file: PathBuf,
+        /// Only this metric (tag), e.g. `queue`, `journal`, `round_trip`.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Print HdrHistogram's percentile distribution (`.hgrm`, values in microseconds) of each
+        /// metric instead of the table.
+        #[arg(long, conflicts_with = "plot")]
+        hgrm: bool,
+        /// Draw the time metrics' percentile curves into the SVG file given with `-o`.
+        #[arg(long, requires = "output")]
+        plot: bool,
+        /// Where `--plot` draws.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +83,9 @@ fn main() -> ExitCode {
         Command::Inspect { path, json } => inspect(path, *json),
         Command::Watch { path, interval_ms, count, json } => {
             watch(path, Duration::from_millis(*interval_ms), *count, *json)
+        }
+        Command::Latency { file, tag, hgrm, plot, output } => {
+            latency(file, tag.as_deref(), *hgrm, if *plot { output.as_deref() } else { None })
         }
     };
     match result {
@@ -74,6 +104,8 @@ fn main() -> ExitCode {
 enum Failure {
     Shm(ShmError),
     Output(std::io::Error),
+    /// A file this command reads or writes (the latency log, the plot).
+    File(String),
 }
 
 impl From<ShmError> for Failure {
@@ -87,6 +119,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Shm(error) => write!(f, "{error}"),
             Failure::Output(error) => write!(f, "writing the output: {error}"),
+            Failure::File(error) => write!(f, "{error}"),
         }
     }
 }
@@ -109,15 +142,60 @@ fn inspect(path: &PathBuf, json: bool) -> Result<(), Failure> {
     let reader = ShmReader::open(path)?;
     let snapshot = reader.read()?;
     let writer = reader.writer();
+    let latency = reader.latency()?;
     if json {
-        emit(&format!("{}\n", to_json(&reader, &snapshot, &writer)))
+        emit(&format!("{}\n", to_json(&reader, &snapshot, &writer, &latency)))
     } else {
         let (width, _) = screen();
-        emit(&fit(&table(&reader, &snapshot, &writer), width, usize::MAX))
+        let text = table(&reader, &snapshot, &writer) + &latency_table(&latency);
+        emit(&fit(&text, width, usize::MAX))
     }
 }
 
+/// The mirror's latency summary as a table; says so when nothing was recorded.
+fn latency_table(latency: &[(Metric, LatencySummary)]) -> String {
+    let recorded: Vec<_> = latency.iter().filter(|(_, s)| s.count > 0).collect();
+    if recorded.is_empty() {
+        return "\nlatency: nothing recorded (recording off, or no command yet)\n".to_owned();
+    }
+    let mut out = format!(
+        "\nlatency since start\n  {:<11} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+        "metric", "count", "p50", "p99", "p99.9", "max"
+    );
+    for (metric, s) in recorded {
+        let human = |value| report::human(value, metric.is_time());
+        out += &format!(
+            "  {:<11} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+            metric.name(),
+            s.count,
+            human(s.p50),
+            human(s.p99),
+            human(s.p999),
+            human(s.max)
+        );
+    }
+    out
+}
+
 fn watch(path: &PathBuf, interval: Duration, count: Option<u64>, json: bool) -> Result<(), Failure> {
+    let interactive = !json && std::io::stdout().is_terminal();
+    let mut terminal = if interactive { Some(ratatui::init()) } else { None };
+    let result = watch_frames(path, interval, count, json, terminal.as_mut());
+    if terminal.is_some() {
+        ratatui::restore();
+    }
+    result
+}
+
+/// Draws frames until `count`, or `q` (Esc, Ctrl-C) on a terminal. Without a terminal each
+/// frame is the dashboard as text (or one JSON line), printed after a clear-screen sequence.
+fn watch_frames(
+    path: &PathBuf,
+    interval: Duration,
+    count: Option<u64>,
+    json: bool,
+    mut terminal: Option<&mut ratatui::DefaultTerminal>,
+) -> Result<(), Failure> {
     let mut reader = ShmReader::open(path)?;
     let mut frame = 0_u64;
     loop {
@@ -128,30 +206,127 @@ fn watch(path: &PathBuf, interval: Duration, count: Option<u64>, json: bool) -> 
             continue;
         }
         let snapshot = match reader.read() {
-            Ok(snapshot) => snapshot,
+            Ok(snapshot) => Some(snapshot),
             // Every try overlapped a write: a busy writer, not a fault. Try again next frame.
-            Err(ShmError::Busy { .. }) => {
-                std::thread::sleep(interval);
-                continue;
-            }
+            Err(ShmError::Busy { .. }) => None,
             Err(error) => return Err(error.into()),
         };
-        if json {
-            emit(&format!("{}\n", to_json(&reader, &snapshot, &writer)))?;
+        if let Some(snapshot) = snapshot {
+            let latency = reader.latency().unwrap_or_default();
+            let source = reader.path().display().to_string();
+            let view = dashboard::View { source, snapshot: &snapshot, writer: &writer, latency: &latency };
+            if json {
+                emit(&format!("{}\n", to_json(&reader, &snapshot, &writer, &latency)))?;
+            } else if let Some(terminal) = terminal.as_deref_mut() {
+                terminal.draw(|frame| dashboard::draw(frame, &view)).map_err(Failure::Output)?;
+            } else {
+                let (width, _) = screen();
+                emit(&format!("\x1b[H\x1b[2J{}", dashboard_text(&view, width.min(160) as u16)))?;
+            }
+            frame += 1;
+            if count.is_some_and(|count| frame >= count) {
+                return Ok(());
+            }
+        }
+        if terminal.is_some() {
+            if quit_within(interval).map_err(Failure::Output)? {
+                return Ok(());
+            }
         } else {
-            let (width, height) = screen();
-            // Home the cursor and clear the screen, then draw what fits.
-            emit(&format!(
-                "\x1b[H\x1b[2J{}",
-                fit(&table(&reader, &snapshot, &writer), width, height.saturating_sub(1))
-            ))?;
+            std::thread::sleep(interval);
         }
-        frame += 1;
-        if count.is_some_and(|count| frame >= count) {
-            return Ok(());
-        }
-        std::thread::sleep(interval);
     }
+}
+
+/// Waits up to `interval` for a key; `true` for q, Esc or Ctrl-C.
+fn quit_within(interval: Duration) -> std::io::Result<bool> {
+    use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    let deadline = std::time::Instant::now() + interval;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || !event::poll(left)? {
+            return Ok(false);
+        }
+        if let Event::Key(key) = event::read()? {
+            let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+            if key.kind == KeyEventKind::Press
+                && (matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c)
+            {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// The dashboard drawn `width` columns wide as text, without its trailing blank lines.
+fn dashboard_text(view: &dashboard::View, width: u16) -> String {
+    let height = 200;
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width.max(40), height))
+        .expect("a test backend cannot fail");
+    terminal.draw(|frame| dashboard::draw(frame, view)).expect("a test backend cannot fail");
+    let text = dashboard::text_of(terminal.backend().buffer());
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let used = lines.iter().rposition(|line| !line.is_empty()).map_or(0, |last| last + 1);
+    lines[..used].iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// `capvault latency`: the log's percentiles per metric, its `.hgrm` text, or a plot.
+fn latency(file: &Path, tag: Option<&str>, hgrm: bool, plot: Option<&Path>) -> Result<(), Failure> {
+    let bytes = std::fs::read(file).map_err(|error| Failure::File(format!("{}: {error}", file.display())))?;
+    let metrics =
+        read_latency_log(&bytes).map_err(|error| Failure::File(format!("{}: {error}", file.display())))?;
+    let mut merged: Vec<(String, bool, Histogram<u64>)> = Vec::new();
+    for (name, intervals) in &metrics {
+        if tag.is_some_and(|tag| tag != name) {
+            continue;
+        }
+        let mut sum = Histogram::<u64>::new(3).expect("three digits are valid");
+        for interval in intervals {
+            sum.add(&interval.histogram).map_err(|error| Failure::File(format!("{name}: {error:?}")))?;
+        }
+        // Order as the vault lists its metrics; foreign tags after them.
+        let is_time = Metric::from_name(name).is_none_or(Metric::is_time);
+        merged.push((name.clone(), is_time, sum));
+    }
+    merged.sort_by_key(|(name, _, _)| {
+        Metric::from_name(name)
+            .map_or(usize::MAX, |m| Metric::ALL.iter().position(|x| *x == m).unwrap_or(usize::MAX))
+    });
+    if merged.is_empty() {
+        return Err(Failure::File(match tag {
+            Some(tag) => format!("{}: no histogram tagged {tag:?}", file.display()),
+            None => format!("{}: no histograms", file.display()),
+        }));
+    }
+    if let Some(svg) = plot {
+        let series: Vec<(String, &Histogram<u64>)> =
+            merged.iter().filter(|(_, is_time, _)| *is_time).map(|(name, _, h)| (name.clone(), h)).collect();
+        let title = format!(
+            "capvault latency: {}",
+            file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        );
+        report::plot_percentiles(svg, &title, &series)
+            .map_err(|error| Failure::File(format!("{}: {error}", svg.display())))?;
+        return emit(&format!("drew {} curves into {}\n", series.len(), svg.display()));
+    }
+    if hgrm {
+        let mut out = String::new();
+        for (name, is_time, histogram) in &merged {
+            out += &format!("# {name} ({})\n", if *is_time { "microseconds" } else { "commands" });
+            out += &report::hgrm(histogram, if *is_time { 1e3 } else { 1.0 });
+            out.push('\n');
+        }
+        return emit(&out);
+    }
+    let intervals = metrics.values().map(Vec::len).max().unwrap_or(0);
+    let span = metrics.values().flatten().map(|i| i.start + i.duration).fold(0.0, f64::max);
+    let rows: Vec<(String, bool, &Histogram<u64>)> =
+        merged.iter().map(|(n, t, h)| (n.clone(), *t, h)).collect();
+    emit(&format!(
+        "{}: {intervals} intervals over {span:.1} s\n{}",
+        file.display(),
+        report::percentile_table(&rows)
+    ))
 }
 
 /// Cuts each line to `width` characters and the text to `rows` lines, saying how many were left
@@ -293,9 +468,18 @@ fn book_table(book: &Book) -> String {
 }
 
 /// The snapshot in its one JSON schema, with where it was read and the writer's state.
-fn to_json(reader: &ShmReader, snapshot: &Snapshot, writer: &WriterStatus) -> Value {
+fn to_json(
+    reader: &ShmReader,
+    snapshot: &Snapshot,
+    writer: &WriterStatus,
+    latency: &[(Metric, LatencySummary)],
+) -> Value {
     let mut value = serde_json::to_value(snapshot).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
+        // Per metric: count, p50, p99, p999, max (nanoseconds; commands for batch and depth).
+        let latency: serde_json::Map<String, Value> =
+            latency.iter().map(|(metric, summary)| (metric.name().to_owned(), json!(summary))).collect();
+        map.insert("latency".into(), Value::Object(latency));
         map.insert("path".into(), json!(reader.path().display().to_string()));
         map.insert(
             "writer".into(),

@@ -118,7 +118,7 @@ impl Reader {
     /// handed over yet and waits up to [`FLUSH_EVERY`](crate::runtime::latency::FLUSH_EVERY)
     /// for it; never delays the owner.
     #[must_use]
-    pub fn latency(&self) -> crate::Latency {
+    pub fn latency(&self) -> crate::runtime::Latency {
         self.shared.latency.latency(|| self.shared.stopped().is_none())
     }
 

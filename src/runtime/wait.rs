@@ -58,12 +58,7 @@ const POLLS_PER_CLOCK_READ: u32 = 64;
 
 /// Waits for the next message on `rx` the way `strategy` says. `None` once the channel is
 /// empty and every sender is gone.
-#[cfg_attr(not(test), allow(dead_code, reason = "the owner calls `recv_idle`"))]
-pub(crate) fn recv<T>(rx: &Receiver<T>, strategy: WaitStrategy) -> Option<T> {
-    recv_idle(rx, strategy, &mut |_| {})
-}
-
-/// [`recv`], calling `idle(false)` every `POLLS_PER_CLOCK_READ` empty polls while it spins and
+/// Also calls `idle(false)` every `POLLS_PER_CLOCK_READ` empty polls while it spins and
 /// `idle(true)` before it parks (the owner hands its latency figures over then).
 pub(crate) fn recv_idle<T>(
     rx: &Receiver<T>,

@@ -247,19 +247,19 @@ impl ShmReader {
     ///
     /// # Errors
     /// As [`Self::read`].
-    pub fn latency(&self) -> Result<Vec<(crate::Metric, crate::LatencySummary)>, ShmError> {
+    pub fn latency(&self) -> Result<Vec<(crate::runtime::Metric, crate::runtime::Summary)>, ShmError> {
         let words = self.map.words();
         let lock = SeqLock::new(&words[SEQ_WORD], words);
         Self::patiently(|| {
             self.check_length()?;
             let read = lock.read(Self::TRIES, |get| {
-                let summaries = crate::Metric::ALL
+                let summaries = crate::runtime::Metric::ALL
                     .iter()
                     .enumerate()
                     .map(|(index, metric)| {
                         let field =
                             |offset| get(layout::LATENCY_WORD + index * layout::LATENCY_FIELDS + offset);
-                        let summary = crate::LatencySummary {
+                        let summary = crate::runtime::Summary {
                             count: field(0),
                             p50: field(1),
                             p99: field(2),

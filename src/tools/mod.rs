@@ -1,0 +1,6 @@
+//! Front-end helpers shared by the `capvault` tool and the examples (feature `cli`): the
+//! latency reports and plots, and the terminal dashboard. Nothing below the front ends uses
+//! them.
+
+pub mod dashboard;
+pub mod report;
