@@ -17,8 +17,13 @@ import sys
 import time
 
 MAGIC = b"CAPVAULT"
-LAYOUT_VERSION = 3
-HEADER_SIZE = 128
+LAYOUT_VERSION = 4
+HEADER_SIZE = 448
+# The latency summary after the header's counters: per metric count, p50, p99, p999, max
+# (nanoseconds; commands for batch and depth), in this order.
+LATENCY_OFFSET = 128
+LATENCY_METRICS = ("queue", "apply", "journal", "publish", "shm", "round_trip", "batch", "depth")
+LATENCY_FIELDS = ("count", "p50", "p99", "p999", "max")
 STRATEGIES_PER_BOOK = 62
 STRATEGY_SIZE = 80
 BOOK_SIZE = 80 + STRATEGIES_PER_BOOK * STRATEGY_SIZE  # 5040
@@ -185,7 +190,11 @@ def decode(m, books_max, orders_max):
     orders = [order for _, order in sorted(orders, key=lambda pair: pair[0])]
     stats = {"accepted": accepted, "rejected": rejected, "repeated": repeated, "batches": batches,
              "outcomes_dropped": outcomes_dropped}
-    return {"seq": snapshot_seq, "stats": stats, "books": books, "orders": orders}
+    latency = {}
+    for index, metric in enumerate(LATENCY_METRICS):
+        values = struct.unpack_from("<5Q", m, LATENCY_OFFSET + index * 40)
+        latency[metric] = dict(zip(LATENCY_FIELDS, values))
+    return {"seq": snapshot_seq, "stats": stats, "books": books, "orders": orders, "latency": latency}
 
 
 def writer_state(path, m, heartbeat_age):

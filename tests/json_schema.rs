@@ -75,11 +75,15 @@ fn the_cli_the_python_reader_and_serde_print_one_schema() {
     let mut from_cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
     let mut from_python: Value = serde_json::from_slice(&python.stdout).unwrap();
     let mut from_serde = serde_json::to_value(&*snapshot).unwrap();
+    // The latency summary is the mirror's, not the snapshot's: the same from both readers.
+    assert_eq!(from_cli["latency"], from_python["latency"]);
+    assert!(from_cli["latency"]["queue"]["count"].as_u64().unwrap() > 0, "{}", from_cli["latency"]);
     for value in [&mut from_cli, &mut from_python] {
         assert_eq!(value["writer"]["state"], "closed");
         let map = value.as_object_mut().unwrap();
         map.remove("writer");
         map.remove("path");
+        map.remove("latency");
     }
     for value in [&mut from_cli, &mut from_python, &mut from_serde] {
         normalise(value);

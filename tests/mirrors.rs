@@ -101,7 +101,7 @@ fn bad_files_get_their_own_errors() {
 
     let short = dir.join("short.shm");
     fs::write(&short, &bytes[..100]).unwrap();
-    assert!(matches!(ShmReader::open(&short), Err(ShmError::Truncated { len: 100, expected: 128, .. })));
+    assert!(matches!(ShmReader::open(&short), Err(ShmError::Truncated { len: 100, expected: 448, .. })));
 
     let truncated = dir.join("truncated.shm");
     fs::write(&truncated, &bytes[..bytes.len() - 64]).unwrap();
@@ -130,9 +130,9 @@ fn bad_files_get_their_own_errors() {
     // A stable read of an impossible field: the book's slot count set to 99.
     let corrupt = dir.join("corrupt.shm");
     let mut other = bytes.clone();
-    other[128 + 24..128 + 28].copy_from_slice(&99_u32.to_le_bytes());
+    other[448 + 24..448 + 28].copy_from_slice(&99_u32.to_le_bytes());
     fs::write(&corrupt, &other).unwrap();
-    assert!(matches!(ShmReader::open(&corrupt).unwrap().read(), Err(ShmError::Corrupt { offset: 152, .. })));
+    assert!(matches!(ShmReader::open(&corrupt).unwrap().read(), Err(ShmError::Corrupt { offset: 472, .. })));
 
     // A writer that died without closing: no lock held, no clean flag.
     let dead = dir.join("dead.shm");

@@ -43,7 +43,7 @@ fn mirror(dir: &Path) -> (PathBuf, Vec<u8>) {
     (path, bytes)
 }
 
-const BOOK: usize = 128;
+const BOOK: usize = 448;
 const STRATEGIES: usize = BOOK + 80;
 
 fn word(bytes: &mut [u8], offset: usize, value: i64) {
@@ -117,7 +117,7 @@ fn the_rust_and_python_readers_agree_on_every_damaged_file() {
     // The words in use: the header, both books with their strategies (3 and 1), the 2 orders.
     let orders = BOOK + 2 * 5040;
     let used = [
-        (0, 128),
+        (0, 448),
         (BOOK, BOOK + 80 + 3 * 80),
         (BOOK + 5040, BOOK + 5040 + 80 + 80),
         (orders, orders + 2 * 64),

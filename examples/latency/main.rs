@@ -53,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let hgrm = args.iter().position(|a| a == "--hgrm").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let plot = args.iter().position(|a| a == "--plot").and_then(|i| args.get(i + 1)).map(PathBuf::from);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (producer_core, owner_core) = match cores.as_slice() {
         [a, b, ..] => (Some(*a), Some(b.id)),
@@ -81,6 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let rows = round_trip_rows(&settings)?;
     print_rows(&rows, &settings)?;
+    if let Some(dir) = &plot {
+        plot_rows(dir, &rows)?;
+    }
     let durability = durability_report(&settings)?;
     let scaling = scaling::report(&settings)?;
 
@@ -98,6 +102,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         snapshot_read_ns,
         (throughput_1, throughput_2),
     )
+}
+
+/// Draws the round-trip rows as percentile curves (the way `capvault latency --plot` draws a
+/// latency log): the vault's rows beside the floor and the baselines, and the interleaved pairs.
+fn plot_rows(dir: &Path, rows: &Rows) -> Result<(), Box<dyn std::error::Error>> {
+    fs::create_dir_all(dir)?;
+    let pick = |names: &[&str]| -> Vec<(String, &Histogram<u64>)> {
+        rows.iter()
+            .filter(|(name, _)| names.iter().any(|n| name.starts_with(n)))
+            .map(|(n, h)| (n.clone(), h))
+            .collect()
+    };
+    let plots = [
+        (
+            "round_trip.svg",
+            "round trip: the vault beside its floor and the baselines",
+            pick(&[
+                "floor",
+                "channel",
+                "vault: busy-spin",
+                "vault: spin-park (default)",
+                "mutex",
+                "seed style",
+            ]),
+        ),
+        (
+            "interleaved.svg",
+            "round trip: mirrors and latency recording, off and on",
+            pick(&["vault: mirrors", "vault: latency recording"]),
+        ),
+    ];
+    for (file, title, series) in plots {
+        capvault::tools::report::plot_percentiles(&dir.join(file), title, &series)?;
+        println!("drew {}", dir.join(file).display());
+    }
+    Ok(())
 }
 
 /// Named round-trip histograms, in print order.
@@ -120,6 +160,9 @@ fn round_trip_rows(settings: &Settings) -> Result<Rows, Box<dyn std::error::Erro
     let (mirrors_off, mirrors_on) = mirror_comparison(settings)?;
     rows.push(("vault: mirrors off (interleaved)".into(), mirrors_off));
     rows.push(("vault: mirrors on (interleaved)".into(), mirrors_on));
+    let (recording_off, recording_on) = recording_comparison(settings)?;
+    rows.push(("vault: latency recording off (interleaved)".into(), recording_off));
+    rows.push(("vault: latency recording on (interleaved)".into(), recording_on));
     rows.push(("vault: spin-park, 1 ms apart".into(), vault_idle_round_trip(settings)?));
     rows.push(("mutex: ledger in a Mutex, 2 threads".into(), mutex_baseline(settings)?));
     rows.push(("seed style: flock + JSON rewrite".into(), seed_style(settings)?));
@@ -176,6 +219,9 @@ fn print_summary(
     let seed = p50("seed style: flock + JSON rewrite");
     let mirrored = p50("vault: mirrors on (interleaved)");
     let unmirrored = p50("vault: mirrors off (interleaved)");
+    let (recorded, unrecorded) =
+        (p50("vault: latency recording on (interleaved)"), p50("vault: latency recording off (interleaved)"));
+    println!("latency recording on / off p50 = {:.3}", recorded as f64 / unrecorded.max(1) as f64);
     println!();
     println!(
         "ratios (this run): vault p50 / floor p50 = {:.2}, vault p99.9 / floor p50 = {:.2}, seed style p50 / vault p50 = {:.0}, mirrors on / off p50 = {:.3}",
@@ -185,7 +231,7 @@ fn print_summary(
         mirrored as f64 / unmirrored as f64
     );
     println!(
-        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"mirrors_off_p50_ns\":{},\"mirrors_on_p50_ns\":{},{},\"quick\":{}}}",
+        "{{\"roundtrip_p50_ns\":{},\"roundtrip_p999_ns\":{},\"floor_p50_ns\":{},\"channel_rt_p50_ns\":{},\"snapshot_read_ns\":{:.1},\"throughput_cmds_per_s\":{:.0},\"throughput_2p_cmds_per_s\":{:.0},\"mutex_p50_ns\":{},\"seed_style_p50_ns\":{},\"spin_yield_p50_ns\":{},\"spin_park_p50_ns\":{},\"blocking_p50_ns\":{},\"mirrors_off_p50_ns\":{},\"mirrors_on_p50_ns\":{},\"recording_off_p50_ns\":{unrecorded},\"recording_on_p50_ns\":{recorded},{},\"quick\":{}}}",
         roundtrip,
         busy.value_at_quantile(0.999),
         floor,
@@ -396,6 +442,33 @@ fn mirror_comparison(
     fs::remove_dir_all(&json_dir)?;
     fs::remove_file(&shm)?;
     fs::remove_file(format!("{}.lock", shm.display()))?;
+    Ok((off, on))
+}
+
+/// The round trip with the vault's own latency recording off and on (`Builder::record_latency`),
+/// measured as the mirrors are: two vaults driven in alternating chunks.
+fn recording_comparison(
+    settings: &Settings,
+) -> Result<(Histogram<u64>, Histogram<u64>), Box<dyn std::error::Error>> {
+    let wait = WaitStrategy::SpinPark { spin: Duration::from_micros(20) };
+    let builder = |record| -> Result<Builder, Box<dyn std::error::Error>> {
+        Ok(Builder::new(ledger()?).wait(wait).reply_wait(wait).record_latency(record))
+    };
+    let mut plain = vault_with(settings, builder(false)?)?;
+    let mut recording = vault_with(settings, builder(true)?)?;
+    let (mut off, mut on) = (histogram(), histogram());
+    let mut scratch = histogram();
+    let mut n = 0;
+    for _ in 0..settings.samples(200) {
+        for (handle, h) in [(&mut plain, &mut off), (&mut recording, &mut on)] {
+            for i in 0..1_000 {
+                n += 1;
+                timed_pair(handle, if i < 100 { &mut scratch } else { &mut *h }, n)?;
+            }
+        }
+    }
+    plain.shutdown().map_err(|e| e.to_string())?;
+    recording.shutdown().map_err(|e| e.to_string())?;
     Ok((off, on))
 }
 

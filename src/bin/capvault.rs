@@ -267,7 +267,12 @@ fn dashboard_text(view: &dashboard::View, width: u16) -> String {
     let text = dashboard::text_of(terminal.backend().buffer());
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     let used = lines.iter().rposition(|line| !line.is_empty()).map_or(0, |last| last + 1);
-    lines[..used].iter().map(|line| format!("{line}\n")).collect()
+    let mut out = String::new();
+    for line in &lines[..used] {
+        out += line;
+        out.push('\n');
+    }
+    out
 }
 
 /// `capvault latency`: the log's percentiles per metric, its `.hgrm` text, or a plot.

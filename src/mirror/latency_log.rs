@@ -62,7 +62,9 @@ impl LatencyLog {
                     continue;
                 }
                 let tag = Tag::new(metric.name());
-                if let Err(error) = log.write_histogram(delta.histogram(metric), since, now - since, tag) {
+                if let Err(error) =
+                    log.write_histogram(delta.histogram(metric), since, now.saturating_sub(since), tag)
+                {
                     result = Err(format!("{}: {error}", path.display()));
                     break;
                 }

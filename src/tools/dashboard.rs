@@ -163,10 +163,8 @@ fn gauge(utilisation: f64, marks: &[(f64, char, Color)], width: u16, label: &str
     let filled = ((utilisation.clamp(0.0, 1.0) * cells as f64).round() as usize).min(cells);
     let fill_color = marks
         .iter()
-        .filter(|(level, _, _)| utilisation >= *level)
-        .map(|(_, _, color)| *color)
-        .last()
-        .unwrap_or(Color::Green);
+        .rfind(|(level, _, _)| utilisation >= *level)
+        .map_or(Color::Green, |(_, _, color)| *color);
     let mut spans = vec![Span::raw("[")];
     for cell in 0..cells {
         let mark = marks
