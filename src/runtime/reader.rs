@@ -115,7 +115,7 @@ impl Reader {
     /// The vault's latency since it started: per [`Metric`](crate::Metric) an HdrHistogram of
     /// queue waits, batch stages, shared-memory writes and the handles' round trips (see
     /// `docs/performance.md`, "The vault's own latency"). Asks the owner for what it has not
-    /// handed over yet and waits up to [`FLUSH_EVERY`](crate::runtime::latency::FLUSH_EVERY)
+    /// handed over yet and waits up to 10 ms
     /// for it; never delays the owner.
     #[must_use]
     pub fn latency(&self) -> crate::runtime::Latency {
