@@ -418,27 +418,14 @@ fn mirror_comparison(
     let json_dir = std::env::temp_dir().join(&name);
     fs::create_dir_all(&json_dir)?;
     let shm = capvault::shm_path(&name);
-    let mut plain = vault(settings, wait)?;
+    let plain = vault(settings, wait)?;
     let builder = Builder::new(ledger()?)
         .wait(wait)
         .reply_wait(wait)
         .mirror_shm(&shm)
         .mirror_json(json_dir.join("shared_pool.json"));
-    let mut mirrored = vault_with(settings, builder)?;
-    let (mut off, mut on) = (histogram(), histogram());
-    let mut scratch = histogram();
-    let chunks = settings.samples(200);
-    let mut n = 0;
-    for _ in 0..chunks {
-        for (handle, h) in [(&mut plain, &mut off), (&mut mirrored, &mut on)] {
-            for i in 0..1_000 {
-                n += 1;
-                timed_pair(handle, if i < 100 { &mut scratch } else { &mut *h }, n)?;
-            }
-        }
-    }
-    plain.shutdown().map_err(|e| e.to_string())?;
-    mirrored.shutdown().map_err(|e| e.to_string())?;
+    let mirrored = vault_with(settings, builder)?;
+    let (off, on) = interleaved(settings, plain, mirrored)?;
     fs::remove_dir_all(&json_dir)?;
     fs::remove_file(&shm)?;
     fs::remove_file(format!("{}.lock", shm.display()))?;
@@ -454,22 +441,33 @@ fn recording_comparison(
     let builder = |record| -> Result<Builder, Box<dyn std::error::Error>> {
         Ok(Builder::new(ledger()?).wait(wait).reply_wait(wait).record_latency(record))
     };
-    let mut plain = vault_with(settings, builder(false)?)?;
-    let mut recording = vault_with(settings, builder(true)?)?;
-    let (mut off, mut on) = (histogram(), histogram());
+    let plain = vault_with(settings, builder(false)?)?;
+    let recording = vault_with(settings, builder(true)?)?;
+    interleaved(settings, plain, recording)
+}
+
+/// Round trips on vaults `a` and `b` in alternating chunks of 1,000, the first 100 of each chunk
+/// (while the other owner is still spinning and this one waking) not recorded; then shuts both
+/// down.
+fn interleaved(
+    settings: &Settings,
+    mut a: capvault::Handle,
+    mut b: capvault::Handle,
+) -> Result<(Histogram<u64>, Histogram<u64>), Box<dyn std::error::Error>> {
+    let (mut in_a, mut in_b) = (histogram(), histogram());
     let mut scratch = histogram();
     let mut n = 0;
     for _ in 0..settings.samples(200) {
-        for (handle, h) in [(&mut plain, &mut off), (&mut recording, &mut on)] {
+        for (handle, h) in [(&mut a, &mut in_a), (&mut b, &mut in_b)] {
             for i in 0..1_000 {
                 n += 1;
                 timed_pair(handle, if i < 100 { &mut scratch } else { &mut *h }, n)?;
             }
         }
     }
-    plain.shutdown().map_err(|e| e.to_string())?;
-    recording.shutdown().map_err(|e| e.to_string())?;
-    Ok((off, on))
+    a.shutdown().map_err(|e| e.to_string())?;
+    b.shutdown().map_err(|e| e.to_string())?;
+    Ok((in_a, in_b))
 }
 
 /// The default strategy when commands are 1 ms apart: the owner has parked by the time each
