@@ -46,11 +46,11 @@ impl LatencyLog {
         let mut since = Duration::ZERO;
         loop {
             let finishing = stop() || reader.stopped().is_some();
-            if !finishing {
-                std::thread::park_timeout(interval.saturating_sub(clock.elapsed().saturating_sub(since)));
-                if clock.elapsed() < since + interval && !stop() && reader.stopped().is_none() {
-                    continue;
-                }
+            let due = since + interval;
+            if !finishing && clock.elapsed() < due {
+                // Woken early by the stop (`Services::stop` unparks the thread), or on time.
+                std::thread::park_timeout(due.saturating_sub(clock.elapsed()));
+                continue;
             }
             let now = clock.elapsed();
             let total = reader.latency();

@@ -276,6 +276,15 @@ impl Shared {
         }
     }
 
+    /// The clock, or 0 when recording is off (no clock is read then).
+    fn now(&self) -> u64 {
+        if self.enabled {
+            self.clock.raw()
+        } else {
+            0
+        }
+    }
+
     /// The owner's recorder: the set it records into first.
     pub(crate) fn recorder(self: &Arc<Self>, batch_max: usize) -> Recorder {
         let now = self.clock.raw();
@@ -398,11 +407,7 @@ impl Recorder {
 
     /// The clock, or 0 when recording is off.
     pub(crate) fn now(&self) -> u64 {
-        if self.shared.enabled {
-            self.shared.clock.raw()
-        } else {
-            0
-        }
+        self.shared.now()
     }
 
     /// A batch starts: its first command was just taken.
@@ -540,11 +545,7 @@ impl Stamper {
 
     /// The clock, or 0 when recording is off.
     pub(crate) fn now(&self) -> u64 {
-        if self.shared.enabled {
-            self.shared.clock.raw()
-        } else {
-            0
-        }
+        self.shared.now()
     }
 
     /// The round trip that started at `sent` ended now.
