@@ -83,14 +83,14 @@ mod vault;
 
 pub use ledger::{
     drift, Amount, AmountError, AmountRule, Book, BookConfig, BookId, BookSpec, ClientOrderId, CodeError,
-    Command, ConfigError, Currency, Drift, DriftPolicy, Grouped, Health, Label, Ledger, LedgerConfig, Limits,
+    Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy, Grant, GrantMask, Grouped, Health, Label, Ledger, LedgerConfig, Limits,
     Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, Ratio, RatioError, RatioSetting,
     Rejection, ReserveField, Side, StepPenalty, Strategy, StrategyConfig, StrategySlotConfig, Venue,
     SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
     Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Latency, Metric, Orders,
-    PublishHook, Reader, Receipt, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError,
+    PublishHook, Reader, Receipt, Refusal, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError,
     Stats, Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
 };
 
@@ -129,4 +129,11 @@ pub use runtime::CoreBuilder as Builder;
 #[doc(hidden)]
 pub mod loom_seqlock {
     pub use crate::sync::seqlock::{ReadError, SeqLock, WriteGuard};
+}
+
+/// The request/answer ring, exposed to the loom models only.
+#[cfg(capvault_loom)]
+#[doc(hidden)]
+pub mod loom_ring {
+    pub use crate::sync::ring::{words_for, Corrupt, Ring, ENTRY_WORDS};
 }

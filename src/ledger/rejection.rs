@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::book::BookId;
 use crate::ledger::code::{Currency, Label, Venue};
+use crate::ledger::grant::CommandKind;
 use crate::ledger::money::Amount;
 use crate::ledger::order::{OrderState, Side};
 use crate::ledger::order_id::ClientOrderId;
@@ -328,6 +329,15 @@ pub enum Rejection {
     },
     /// A result would leave the amount range (±10^10 units).
     Overflow,
+    /// The client's grant does not allow this command (`Grant`); nothing changed.
+    NotGranted {
+        /// The command's kind.
+        kind: CommandKind,
+        /// The book it touches, if it touches one (an order command: its order's book).
+        book: Option<BookId>,
+        /// The slot it touches, if it touches one.
+        slot: Option<u8>,
+    },
 }
 
 impl Rejection {
@@ -366,6 +376,7 @@ impl Rejection {
             Rejection::ExceedsReserveRatio { .. } => "exceeds_reserve_ratio",
             Rejection::ExceedsCreditLimit { .. } => "exceeds_credit_limit",
             Rejection::Overflow => "overflow",
+            Rejection::NotGranted { .. } => "not_granted",
         }
     }
 }
@@ -437,6 +448,14 @@ impl fmt::Display for Rejection {
                 write!(f, "pool {pool} - {amount} goes below the credit limit -{credit_limit}")
             }
             Rejection::Overflow => f.write_str("result leaves the amount range"),
+            Rejection::NotGranted { kind, book, slot } => {
+                write!(f, "this client's grant does not allow {kind:?}")?;
+                match (book, slot) {
+                    (Some(book), Some(slot)) => write!(f, " on {book} slot {slot}"),
+                    (Some(book), None) => write!(f, " on {book}"),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::ledger::command::Command;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
+use crate::runtime::inbox::RemoteReply;
 use crate::runtime::reply::Responder;
 use crate::sync::channel::Sender;
 
@@ -24,6 +25,8 @@ pub(crate) enum ReplyTo {
     Waiting(Responder),
     /// A detached submission: the outcome goes to the handle's outcome queue, if there is room.
     Detached { ticket: u64, outcomes: Sender<DetachedOutcome> },
+    /// A command from another process, answered through the inbox it came from.
+    Remote(RemoteReply),
 }
 
 /// The outcome of a detached submission.

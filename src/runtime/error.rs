@@ -83,7 +83,48 @@ pub enum SubmitError {
     /// A blocking call from the owner thread itself (an `on_publish` hook): the owner would wait
     /// for itself forever. Nothing was enqueued.
     OwnerThread,
+    /// A client lost its vault (the vault process stopped or closed the service) before the
+    /// answer came. A command already sent may or may not have been applied: reconnect and
+    /// resubmit; a repeated reservation is answered "already reserved".
+    Disconnected,
+    /// The gateway refused the request before the ledger saw it; nothing changed.
+    Refused(Refusal),
 }
+
+/// Why a vault's gateway refused a request from another process before the ledger saw it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request's bytes did not decode as a command.
+    Malformed,
+    /// The request was encoded with another wire version.
+    WireVersion {
+        /// The version the request carried.
+        found: u8,
+        /// The version this vault reads.
+        expected: u8,
+    },
+    /// The client has as many requests in flight as its limit allows.
+    InFlightLimit {
+        /// The limit.
+        limit: u32,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Malformed => f.write_str("the request does not decode as a command"),
+            Refusal::WireVersion { found, expected } => {
+                write!(f, "wire version {found}; this vault reads version {expected}")
+            }
+            Refusal::InFlightLimit { limit } => write!(f, "{limit} requests are in flight, the limit"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 
 impl fmt::Display for SubmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,6 +140,10 @@ impl fmt::Display for SubmitError {
             SubmitError::OwnerThread => f.write_str(
                 "a blocking call from the vault's own owner thread (an on_publish hook) would deadlock",
             ),
+            SubmitError::Disconnected => f.write_str(
+                "the vault went away before answering: the command may or may not be applied; reconnect and resubmit",
+            ),
+            SubmitError::Refused(refusal) => write!(f, "refused by the gateway: {refusal}"),
         }
     }
 }
@@ -108,7 +153,8 @@ impl std::error::Error for SubmitError {
         match self {
             SubmitError::Rejected(rejection) => Some(rejection),
             SubmitError::Stopped(stopped) | SubmitError::InDoubt(stopped) => Some(stopped),
-            SubmitError::OwnerThread => None,
+            SubmitError::Refused(refusal) => Some(refusal),
+            SubmitError::OwnerThread | SubmitError::Disconnected => None,
         }
     }
 }

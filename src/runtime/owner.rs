@@ -5,6 +5,7 @@ use crate::ledger::rejection::Rejection;
 use crate::ledger::Ledger;
 use crate::ledger::{ClientOrderId, Command};
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
+use crate::runtime::inbox::Inbox;
 use crate::runtime::error::{Stopped, SubmitError};
 use crate::runtime::latency::{BatchTimes, Recorder};
 use crate::runtime::orders::OrderTable;
@@ -41,6 +42,8 @@ pub(crate) struct Owner {
     pub(crate) orders_reset: bool,
     /// The owner's latency histograms.
     pub(crate) latency: Recorder,
+    /// Commands from other processes (the gateway), polled beside the channel.
+    pub(crate) inbox: Option<Box<dyn Inbox>>,
 }
 
 /// Set while one command is applied: if applying it panics, this is dropped before the command's
@@ -60,6 +63,9 @@ impl Drop for Owner {
     /// Closes the stages, also when a panic unwinds (then never orderly).
     fn drop(&mut self) {
         self.latency.close();
+        if let Some(inbox) = &mut self.inbox {
+            inbox.close();
+        }
         for stage in &mut self.stages {
             stage.close(self.orderly);
         }
@@ -91,7 +97,11 @@ impl Owner {
                 self.commands.try_recv().ok()
             } else {
                 let latency = &mut self.latency;
-                wait::recv_idle(&self.commands, self.wait, &mut |parking| latency.idle(parking))
+                let idle = &mut |parking| latency.idle(parking);
+                match &mut self.inbox {
+                    Some(inbox) => wait::recv_with_inbox(&self.commands, self.wait, idle, inbox.as_mut()),
+                    None => wait::recv_idle(&self.commands, self.wait, idle),
+                }
             };
             let Some(first) = first else { return true };
             self.latency.batch_started();
@@ -104,7 +114,11 @@ impl Owner {
             while taken < self.batch_max {
                 match self.commands.try_recv() {
                     Ok(envelope) => draining |= self.process(envelope),
-                    Err(_) => break,
+                    // Once a shutdown is seen, nothing more is taken from other processes.
+                    Err(_) => match self.inbox.as_mut().filter(|_| !draining).and_then(|inbox| inbox.poll()) {
+                        Some(envelope) => draining |= self.process(envelope),
+                        None => break,
+                    },
                 }
                 taken += 1;
             }
@@ -163,13 +177,19 @@ impl Owner {
         self.fail(failure);
         let stopped = Stopped::JournalFailed;
         for (reply, seq, result) in self.pending.drain(..) {
-            if let ReplyTo::Waiting(responder) = reply {
-                let answer = match result {
-                    Err(rejection) => Err(SubmitError::Rejected(rejection)),
-                    Ok(_) if failure.undone => Err(SubmitError::Stopped(stopped)),
-                    Ok(_) => Err(SubmitError::InDoubt(stopped)),
-                };
-                responder.answer((seq, answer));
+            let answer = match result {
+                Err(rejection) => Err(SubmitError::Rejected(rejection)),
+                Ok(_) if failure.undone => Err(SubmitError::Stopped(stopped)),
+                Ok(_) => Err(SubmitError::InDoubt(stopped)),
+            };
+            match reply {
+                ReplyTo::Waiting(responder) => responder.answer((seq, answer)),
+                ReplyTo::Remote(remote) => {
+                    if let Some(inbox) = &mut self.inbox {
+                        inbox.answer(remote, seq, answer);
+                    }
+                }
+                ReplyTo::Detached { .. } => {}
             }
         }
     }
@@ -192,7 +212,13 @@ impl Owner {
         };
         let flag = PanicFlag(&self.shared);
         crate::failpoint::panic_at("owner.apply");
-        let result = self.ledger.apply(&command);
+        let result = match (&reply, &self.inbox) {
+            // A command from another process passes its client's grant first.
+            (ReplyTo::Remote(remote), Some(inbox)) => {
+                inbox.check(remote, &command, &self.ledger).and_then(|()| self.ledger.apply(&command))
+            }
+            _ => self.ledger.apply(&command),
+        };
         drop(flag);
         if let Ok(Outcome::AlreadyReserved { .. }) = result {
             // An idempotent repeat changes nothing: no new sequence, nothing to journal.
@@ -255,6 +281,11 @@ impl Owner {
             ReplyTo::Detached { ticket, outcomes } => {
                 if outcomes.try_send(DetachedOutcome { ticket, seq, result }).is_err() {
                     self.stats.outcomes_dropped += 1;
+                }
+            }
+            ReplyTo::Remote(remote) => {
+                if let Some(inbox) = &mut self.inbox {
+                    inbox.answer(remote, seq, result.map_err(SubmitError::Rejected));
                 }
             }
         }

@@ -3,6 +3,8 @@
 use std::time::Duration;
 use std::time::Instant;
 
+use crate::runtime::envelope::Envelope;
+use crate::runtime::inbox::{Inbox, Parked};
 use crate::sync::channel::Receiver;
 use crate::sync::channel::TryRecvError;
 
@@ -117,6 +119,55 @@ pub(crate) fn recv_idle<T>(
                 rx.recv().ok()
             }
         },
+    }
+}
+
+/// [`recv_idle`] for an owner with an inbox: polls the inbox and the channel in turn, the
+/// inbox first (a busy channel cannot starve other processes), and parks through the inbox,
+/// which wakes on either.
+pub(crate) fn recv_with_inbox(
+    rx: &Receiver<Envelope>,
+    strategy: WaitStrategy,
+    idle: &mut dyn FnMut(bool),
+    inbox: &mut dyn Inbox,
+) -> Option<Envelope> {
+    let window = match strategy {
+        WaitStrategy::BusySpin => None,
+        WaitStrategy::SpinYield { spin } | WaitStrategy::SpinPark { spin } => Some(spin),
+        WaitStrategy::Blocking => Some(Duration::ZERO),
+    };
+    let parks = matches!(strategy, WaitStrategy::SpinPark { .. } | WaitStrategy::Blocking);
+    let mut clock = window.map(SpinClock::new);
+    let (mut polls, mut past) = (0_u32, false);
+    loop {
+        if let Some(envelope) = inbox.poll() {
+            return Some(envelope);
+        }
+        match rx.try_recv() {
+            Ok(message) => return Some(message),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(POLLS_PER_CLOCK_READ) {
+            idle(false);
+        }
+        past = past || clock.as_mut().is_some_and(|clock| clock.window.is_zero() || clock.expired());
+        if !past {
+            crate::sync::spin_loop();
+        } else if parks {
+            idle(true);
+            match inbox.park(rx) {
+                Parked::Envelope(message) => return Some(message),
+                Parked::Disconnected => return None,
+                Parked::Rang => {
+                    clock = window.map(SpinClock::new);
+                    past = false;
+                }
+            }
+        } else {
+            crate::sync::thread::yield_now();
+        }
     }
 }
 

@@ -130,6 +130,7 @@ mod imp {
 
 pub(crate) use imp::*;
 
+pub(crate) mod ring;
 pub(crate) mod seqlock;
 
 /// `true` in the loom build. Loom has no clock and explores every step of a spin loop, so the
@@ -142,6 +143,7 @@ pub(crate) const MODELLED: bool = cfg!(capvault_loom);
 pub(crate) mod mutant {
     /// The owner publishes a batch's snapshot before applying it.
     pub(crate) const PUBLISH_BEFORE_APPLY: bool = cfg!(capvault_loom_mutant = "publish_before_apply");
+    pub(crate) const RING_RELAXED_PUBLISH: bool = cfg!(capvault_loom_mutant = "ring_relaxed_publish");
     /// A stopped owner leaves queued envelopes in the channel.
     pub(crate) const NO_DISCARD: bool = cfg!(capvault_loom_mutant = "no_discard");
     /// The reply slot publishes its answer with `Relaxed`.
