@@ -69,6 +69,8 @@ pub struct ReadmeDoctests;
 // build compiles the model, the runtime core and the concurrency primitives alone.
 #[doc(hidden)]
 pub mod failpoint;
+#[cfg(all(target_os = "linux", not(capvault_loom)))]
+mod gateway;
 #[cfg(not(capvault_loom))]
 mod journal;
 mod ledger;
@@ -94,6 +96,8 @@ pub use runtime::{
     Stats, Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
 };
 
+#[cfg(all(target_os = "linux", not(capvault_loom)))]
+pub use gateway::{service_dir, Client, ConnectError, ServeConfig, WIRE_VERSION};
 #[cfg(not(capvault_loom))]
 pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
 #[cfg(not(capvault_loom))]

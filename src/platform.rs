@@ -358,3 +358,48 @@ mod tests {
         assert_ne!(random_suffix(), random_suffix());
     }
 }
+
+/// Blocks while the low 32 bits of `word` (shared memory) equal `expected`, for at most
+/// `timeout`; returns at once if they differ, and may return early (a signal, a spurious wake).
+/// A process-shared futex: the word may live in a mapping other processes share.
+#[cfg(target_os = "linux")]
+pub(crate) fn futex_wait(word: &AtomicU64, expected: u32, timeout: std::time::Duration) {
+    let spec = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the address is a live, aligned word for the duration of the call (borrowed); on
+    // little-endian targets its first four bytes are its low 32 bits. FUTEX_WAIT only reads
+    // it, and the timespec lives on this stack frame.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr().cast::<u32>(),
+            libc::FUTEX_WAIT,
+            expected,
+            &raw const spec,
+        );
+    }
+}
+
+/// Wakes every thread blocked in [`futex_wait`] on `word`, in any process.
+#[cfg(target_os = "linux")]
+pub(crate) fn futex_wake(word: &AtomicU64) {
+    #[allow(unsafe_code)]
+    // SAFETY: as in `futex_wait`; FUTEX_WAKE does not touch the word's memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr().cast::<u32>(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// The effective user of a running process, `None` if it is gone.
+pub(crate) fn uid_of_process(pid: u32) -> Option<u32> {
+    fs::metadata(format!("/proc/{pid}")).ok().map(|metadata| metadata.uid())
+}
+
+/// Gives `path` to `gid` (the vault's user keeps it) and sets its mode.
+pub(crate) fn share_with_group(path: &Path, gid: u32, mode: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(path, None, Some(gid))?;
+    fs::set_permissions(path, Permissions::from_mode(mode))
+}

@@ -3,7 +3,11 @@
 
 use std::fmt;
 
-use crate::ledger::book::{Book, BookId, BookSpec, Strategy, StrategyConfig};
+use crate::ledger::book::{Book, BookId, BookSpec, Health, Strategy, StrategyConfig};
+use crate::ledger::grant::CommandKind;
+use crate::ledger::outcome::Outcome;
+use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+use crate::journal::store::FORMAT_VERSION;
 use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::command::Command;
 use crate::ledger::config::Limits;
@@ -446,4 +450,398 @@ pub(crate) fn decode_ledger(bytes: &[u8], version: u32) -> Result<LedgerParts, C
     }
     d.finished()?;
     Ok(LedgerParts { limits, credit_limits, books, orders, resolved })
+}
+
+/// Outcomes and rejections, for the gateway's answers (`docs/ipc.md`): a tag byte per variant,
+/// then the fields in declaration order, in the same field encodings as commands.
+impl Enc<'_> {
+    fn health(&mut self, v: Health) {
+        match v {
+            Health::Sound => self.u8(0),
+            Health::Unrecoverable { pool, credit_limit } => {
+                self.u8(1);
+                self.amount(pool);
+                self.amount(credit_limit);
+            }
+        }
+    }
+    fn opt_book(&mut self, v: Option<BookId>) {
+        self.u8(u8::from(v.is_some()));
+        self.book(v.unwrap_or(BookId::new(0)));
+    }
+    fn opt_u8(&mut self, v: Option<u8>) {
+        self.u8(u8::from(v.is_some()));
+        self.u8(v.unwrap_or(0));
+    }
+    fn field(&mut self, v: ReserveField) {
+        match v {
+            ReserveField::Book { existing, requested } => {
+                self.u8(0);
+                self.book(existing);
+                self.book(requested);
+            }
+            ReserveField::Slot { existing, requested } => {
+                self.u8(1);
+                self.u8(existing);
+                self.u8(requested);
+            }
+            ReserveField::Side { existing, requested } => {
+                self.u8(2);
+                self.side(existing);
+                self.side(requested);
+            }
+            ReserveField::Layer { existing, requested } => {
+                self.u8(3);
+                self.u32(existing);
+                self.u32(requested);
+            }
+            ReserveField::Amount { existing, requested } => {
+                self.u8(4);
+                self.amount(existing);
+                self.amount(requested);
+            }
+        }
+    }
+}
+
+impl Dec<'_> {
+    fn health(&mut self) -> Result<Health, CodecError> {
+        match self.u8()? {
+            0 => Ok(Health::Sound),
+            1 => Ok(Health::Unrecoverable { pool: self.amount()?, credit_limit: self.amount()? }),
+            _ => self.fail("bad health"),
+        }
+    }
+    fn opt_book(&mut self) -> Result<Option<BookId>, CodecError> {
+        let some = self.bool()?;
+        let book = self.book()?;
+        Ok(some.then_some(book))
+    }
+    fn opt_u8(&mut self) -> Result<Option<u8>, CodecError> {
+        let some = self.bool()?;
+        let value = self.u8()?;
+        Ok(some.then_some(value))
+    }
+    fn field(&mut self) -> Result<ReserveField, CodecError> {
+        Ok(match self.u8()? {
+            0 => ReserveField::Book { existing: self.book()?, requested: self.book()? },
+            1 => ReserveField::Slot { existing: self.u8()?, requested: self.u8()? },
+            2 => ReserveField::Side { existing: self.side()?, requested: self.side()? },
+            3 => ReserveField::Layer { existing: self.u32()?, requested: self.u32()? },
+            4 => ReserveField::Amount { existing: self.amount()?, requested: self.amount()? },
+            _ => return self.fail("bad reserve field"),
+        })
+    }
+}
+
+/// Appends an outcome's encoding to `out`.
+pub(crate) fn encode_outcome(outcome: &Outcome, out: &mut Vec<u8>) {
+    let mut e = Enc(out);
+    match *outcome {
+        Outcome::BookOpened { book } => {
+            e.u8(1);
+            e.book(book);
+        }
+        Outcome::StrategyConfigured => e.u8(2),
+        Outcome::CreditLimitSet { books, books_unrecoverable } => {
+            e.u8(3);
+            e.u16(books);
+            e.u16(books_unrecoverable);
+        }
+        Outcome::Reset { dropped_orders, dropped_frozen, dropped_used, dropped_direct, health } => {
+            e.u8(4);
+            e.u32(dropped_orders);
+            e.amount(dropped_frozen);
+            e.amount(dropped_used);
+            e.amount(dropped_direct);
+            e.health(health);
+        }
+        Outcome::Set { drift, health } => {
+            e.u8(5);
+            e.amount(drift);
+            e.health(health);
+        }
+        Outcome::Adjusted { health } => {
+            e.u8(6);
+            e.health(health);
+        }
+        Outcome::Allocated { balance } => e.slot_free_amount(7, balance),
+        Outcome::Released { balance } => e.slot_free_amount(8, balance),
+        Outcome::Traded { health_a, health_b } => {
+            e.u8(9);
+            e.health(health_a);
+            e.health(health_b);
+        }
+        Outcome::Reserved { book } => {
+            e.u8(10);
+            e.book(book);
+        }
+        Outcome::AlreadyReserved { state } => {
+            e.u8(11);
+            e.state(state);
+        }
+        Outcome::Filled { state, remaining } => {
+            e.u8(12);
+            e.state(state);
+            e.amount(remaining);
+        }
+        Outcome::Cancelled { returned, held } => {
+            e.u8(13);
+            e.amount(returned);
+            e.amount(held);
+        }
+        Outcome::OrderReleased { returned } => e.slot_free_amount(14, returned),
+        Outcome::AlphaRecorded { acc_alpha } => e.slot_free_amount(15, acc_alpha),
+        Outcome::LossMarked { forced_reduce } => {
+            e.u8(16);
+            e.u8(u8::from(forced_reduce));
+        }
+    }
+}
+
+impl Enc<'_> {
+    fn slot_free_amount(&mut self, tag: u8, amount: Amount) {
+        self.u8(tag);
+        self.amount(amount);
+    }
+}
+
+/// Reads an outcome encoded by [`encode_outcome`].
+pub(crate) fn decode_outcome(bytes: &[u8]) -> Result<Outcome, CodecError> {
+    let mut d = Dec::new(bytes, FORMAT_VERSION);
+    let outcome = match d.u8()? {
+        1 => Outcome::BookOpened { book: d.book()? },
+        2 => Outcome::StrategyConfigured,
+        3 => Outcome::CreditLimitSet { books: d.u16()?, books_unrecoverable: d.u16()? },
+        4 => Outcome::Reset {
+            dropped_orders: d.u32()?,
+            dropped_frozen: d.amount()?,
+            dropped_used: d.amount()?,
+            dropped_direct: d.amount()?,
+            health: d.health()?,
+        },
+        5 => Outcome::Set { drift: d.amount()?, health: d.health()? },
+        6 => Outcome::Adjusted { health: d.health()? },
+        7 => Outcome::Allocated { balance: d.amount()? },
+        8 => Outcome::Released { balance: d.amount()? },
+        9 => Outcome::Traded { health_a: d.health()?, health_b: d.health()? },
+        10 => Outcome::Reserved { book: d.book()? },
+        11 => Outcome::AlreadyReserved { state: d.state()? },
+        12 => Outcome::Filled { state: d.state()?, remaining: d.amount()? },
+        13 => Outcome::Cancelled { returned: d.amount()?, held: d.amount()? },
+        14 => Outcome::OrderReleased { returned: d.amount()? },
+        15 => Outcome::AlphaRecorded { acc_alpha: d.amount()? },
+        16 => Outcome::LossMarked { forced_reduce: d.bool()? },
+        _ => return d.fail("bad outcome tag"),
+    };
+    d.finished()?;
+    Ok(outcome)
+}
+
+/// Appends a rejection's encoding to `out`.
+pub(crate) fn encode_rejection(rejection: &Rejection, out: &mut Vec<u8>) {
+    let mut e = Enc(out);
+    let amounts = |e: &mut Enc<'_>, tag: u8, amounts: &[Amount]| {
+        e.u8(tag);
+        for &amount in amounts {
+            e.amount(amount);
+        }
+    };
+    match *rejection {
+        Rejection::InvalidAmount { amount, rule } => {
+            e.u8(1);
+            e.amount(amount);
+            e.u8(rule as u8);
+        }
+        Rejection::InvalidRatio { setting, ratio } => {
+            e.u8(2);
+            e.u8(setting as u8);
+            e.u32(ratio.ppm());
+        }
+        Rejection::SlotCountOutOfRange { slot_count } => {
+            e.u8(3);
+            e.u8(slot_count);
+        }
+        Rejection::DecimalsOutOfRange { decimals } => {
+            e.u8(4);
+            e.u8(decimals);
+        }
+        Rejection::UnknownBook { book } => {
+            e.u8(5);
+            e.book(book);
+        }
+        Rejection::BookExists { venue, currency, book } => {
+            e.u8(6);
+            e.0.extend_from_slice(venue.as_bytes());
+            e.0.extend_from_slice(currency.as_bytes());
+            e.book(book);
+        }
+        Rejection::BooksLimitReached { books_max } => {
+            e.u8(7);
+            e.u16(books_max);
+        }
+        Rejection::CurrenciesLimitReached { currencies_max } => {
+            e.u8(8);
+            e.u16(currencies_max);
+        }
+        Rejection::SlotOutOfRange { slot, slot_count } => {
+            e.u8(9);
+            e.u8(slot);
+            e.u8(slot_count);
+        }
+        Rejection::SlotNotStrategy { slot } => {
+            e.u8(10);
+            e.u8(slot);
+        }
+        Rejection::LabelTaken { label, slot } => {
+            e.u8(11);
+            e.label(Some(label));
+            e.u8(slot);
+        }
+        Rejection::TradeSameBook { book } => {
+            e.u8(12);
+            e.book(book);
+        }
+        Rejection::TradeNotOpposite { delta_a, delta_b } => amounts(&mut e, 13, &[delta_a, delta_b]),
+        Rejection::IdConflict { id, field } => {
+            e.u8(14);
+            e.id(id);
+            e.field(field);
+        }
+        Rejection::IdResolved { id, state } => {
+            e.u8(15);
+            e.id(id);
+            e.state(state);
+        }
+        Rejection::OrdersLimitReached { orders_max } => {
+            e.u8(16);
+            e.u32(orders_max);
+        }
+        Rejection::UnknownOrder { id } => e.tag_id(17, id),
+        Rejection::OrderCancelled { id } => e.tag_id(18, id),
+        Rejection::OrderFilled { id } => e.tag_id(19, id),
+        Rejection::OrderReleased { id } => e.tag_id(20, id),
+        Rejection::OrderDropped { id } => e.tag_id(21, id),
+        Rejection::FillExceedsFrozen { id, frozen, fill } => {
+            e.tag_id(22, id);
+            e.amount(frozen);
+            e.amount(fill);
+        }
+        Rejection::ReleaseNotFilled { id } => e.tag_id(23, id),
+        Rejection::ReleaseWorking { id, frozen } => {
+            e.tag_id(24, id);
+            e.amount(frozen);
+        }
+        Rejection::LiveOrders { book, orders } => {
+            e.u8(25);
+            e.book(book);
+            e.u32(orders);
+        }
+        Rejection::ExceedsAllocation { slot, direct, amount } => {
+            e.u8(26);
+            e.u8(slot);
+            e.amount(direct);
+            e.amount(amount);
+        }
+        Rejection::ForcedReduce { slot, loss, loss_limit } => {
+            e.u8(27);
+            e.u8(slot);
+            e.amount(loss);
+            e.amount(loss_limit);
+        }
+        Rejection::ExceedsNominalCap { committed, amount, cap } => amounts(&mut e, 28, &[committed, amount, cap]),
+        Rejection::ExceedsReserveRatio { committed, amount, limit } => {
+            amounts(&mut e, 29, &[committed, amount, limit]);
+        }
+        Rejection::ExceedsCreditLimit { pool, amount, credit_limit } => {
+            amounts(&mut e, 30, &[pool, amount, credit_limit]);
+        }
+        Rejection::Overflow => e.u8(31),
+        Rejection::NotGranted { kind, book, slot } => {
+            e.u8(32);
+            e.u8(kind as u8);
+            e.opt_book(book);
+            e.opt_u8(slot);
+        }
+    }
+}
+
+impl Enc<'_> {
+    fn tag_id(&mut self, tag: u8, id: ClientOrderId) {
+        self.u8(tag);
+        self.id(id);
+    }
+}
+
+/// Reads a rejection encoded by [`encode_rejection`].
+pub(crate) fn decode_rejection(bytes: &[u8]) -> Result<Rejection, CodecError> {
+    let mut d = Dec::new(bytes, FORMAT_VERSION);
+    let rejection = match d.u8()? {
+        1 => Rejection::InvalidAmount {
+            amount: d.amount()?,
+            rule: match d.u8()? {
+                0 => AmountRule::NonZero,
+                1 => AmountRule::Positive,
+                2 => AmountRule::NonNegative,
+                _ => return d.fail("bad amount rule"),
+            },
+        },
+        2 => Rejection::InvalidRatio {
+            setting: match d.u8()? {
+                0 => RatioSetting::ReserveRatio,
+                1 => RatioSetting::PenaltyLeave,
+                _ => return d.fail("bad ratio setting"),
+            },
+            ratio: Ratio::from_ppm(d.u32()?),
+        },
+        3 => Rejection::SlotCountOutOfRange { slot_count: d.u8()? },
+        4 => Rejection::DecimalsOutOfRange { decimals: d.u8()? },
+        5 => Rejection::UnknownBook { book: d.book()? },
+        6 => {
+            let at = d.pos;
+            let venue = Venue::from_bytes(&d.take()?).map_err(|_| CodecError { offset: at, what: "bad venue" })?;
+            let at = d.pos;
+            let currency =
+                Currency::from_bytes(&d.take()?).map_err(|_| CodecError { offset: at, what: "bad currency" })?;
+            Rejection::BookExists { venue, currency, book: d.book()? }
+        }
+        7 => Rejection::BooksLimitReached { books_max: d.u16()? },
+        8 => Rejection::CurrenciesLimitReached { currencies_max: d.u16()? },
+        9 => Rejection::SlotOutOfRange { slot: d.u8()?, slot_count: d.u8()? },
+        10 => Rejection::SlotNotStrategy { slot: d.u8()? },
+        11 => match d.label()? {
+            Some(label) => Rejection::LabelTaken { label, slot: d.u8()? },
+            None => return d.fail("empty label"),
+        },
+        12 => Rejection::TradeSameBook { book: d.book()? },
+        13 => Rejection::TradeNotOpposite { delta_a: d.amount()?, delta_b: d.amount()? },
+        14 => Rejection::IdConflict { id: d.id()?, field: d.field()? },
+        15 => Rejection::IdResolved { id: d.id()?, state: d.state()? },
+        16 => Rejection::OrdersLimitReached { orders_max: d.u32()? },
+        17 => Rejection::UnknownOrder { id: d.id()? },
+        18 => Rejection::OrderCancelled { id: d.id()? },
+        19 => Rejection::OrderFilled { id: d.id()? },
+        20 => Rejection::OrderReleased { id: d.id()? },
+        21 => Rejection::OrderDropped { id: d.id()? },
+        22 => Rejection::FillExceedsFrozen { id: d.id()?, frozen: d.amount()?, fill: d.amount()? },
+        23 => Rejection::ReleaseNotFilled { id: d.id()? },
+        24 => Rejection::ReleaseWorking { id: d.id()?, frozen: d.amount()? },
+        25 => Rejection::LiveOrders { book: d.book()?, orders: d.u32()? },
+        26 => Rejection::ExceedsAllocation { slot: d.u8()?, direct: d.amount()?, amount: d.amount()? },
+        27 => Rejection::ForcedReduce { slot: d.u8()?, loss: d.amount()?, loss_limit: d.amount()? },
+        28 => Rejection::ExceedsNominalCap { committed: d.amount()?, amount: d.amount()?, cap: d.amount()? },
+        29 => Rejection::ExceedsReserveRatio { committed: d.amount()?, amount: d.amount()?, limit: d.amount()? },
+        30 => Rejection::ExceedsCreditLimit { pool: d.amount()?, amount: d.amount()?, credit_limit: d.amount()? },
+        31 => Rejection::Overflow,
+        32 => {
+            let at = d.pos;
+            let kind = *CommandKind::ALL
+                .get(usize::from(d.u8()?))
+                .ok_or(CodecError { offset: at, what: "bad command kind" })?;
+            Rejection::NotGranted { kind, book: d.opt_book()?, slot: d.opt_u8()? }
+        }
+        _ => return d.fail("bad rejection tag"),
+    };
+    d.finished()?;
+    Ok(rejection)
 }

@@ -2,11 +2,11 @@
 //! ledger, and recovery by loading the newest checkpoint and replaying the journal after it.
 //! The format and the guarantees are in `docs/durability.md`.
 
-mod codec;
+pub(crate) mod codec;
 mod crc;
 mod recover;
 mod stage;
-mod store;
+pub(crate) mod store;
 
 pub(crate) use recover::recover_with;
 pub use recover::{recover, Recovery, TornTail};

@@ -182,6 +182,8 @@ pub enum TrySubmitError {
     Full(Command),
     /// The runtime has stopped.
     Stopped(Command, Stopped),
+    /// A client lost its vault; the command was not sent.
+    Disconnected(Command),
 }
 
 /// Why `shutdown` did not end in an orderly stop.
@@ -228,7 +230,9 @@ impl TrySubmitError {
     #[must_use]
     pub fn into_inner(self) -> Command {
         match self {
-            TrySubmitError::Full(command) | TrySubmitError::Stopped(command, _) => command,
+            TrySubmitError::Full(command)
+            | TrySubmitError::Stopped(command, _)
+            | TrySubmitError::Disconnected(command) => command,
         }
     }
 }
@@ -238,6 +242,7 @@ impl fmt::Display for TrySubmitError {
         match self {
             TrySubmitError::Full(_) => f.write_str("the command channel is full"),
             TrySubmitError::Stopped(_, stopped) => write!(f, "not enqueued: {stopped}"),
+            TrySubmitError::Disconnected(_) => f.write_str("not sent: the vault went away"),
         }
     }
 }
@@ -246,7 +251,7 @@ impl std::error::Error for TrySubmitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             TrySubmitError::Stopped(_, stopped) => Some(stopped),
-            TrySubmitError::Full(_) => None,
+            TrySubmitError::Full(_) | TrySubmitError::Disconnected(_) => None,
         }
     }
 }

@@ -6,7 +6,9 @@ use crate::ledger::{
 };
 use crate::ledger::{StrategyConfig, SLOT_TOTAL};
 use crate::runtime::error::SubmitError;
-use crate::runtime::handle::{Handle, Receipt};
+use crate::runtime::handle::Handle;
+#[allow(unused_imports, reason = "used by the helpers' expansion")]
+use crate::runtime::handle::Receipt;
 
 /// What a reservation did.
 ///
@@ -160,218 +162,227 @@ pub struct ResetReport {
     pub health: Health,
 }
 
-impl Handle {
-    /// Submits `command` and hands its outcome to `pick`, which knows the one outcome kind the
-    /// ledger answers that command with (`docs/model.md`, the command table).
-    fn typed<T>(
-        &mut self,
-        command: Command,
-        pick: impl FnOnce(u64, Outcome) -> Option<T>,
-    ) -> Result<T, SubmitError> {
-        let Receipt { seq, outcome } = self.submit(command)?;
-        // The ledger answers each command with its own outcome kind; anything else is a bug in
-        // the ledger, not an input to handle.
-        Ok(pick(seq, outcome).unwrap_or_else(|| unreachable!("{command:?} answered with {outcome:?}")))
-    }
+/// The typed helpers, on [`Handle`] and on the gateway's `Client` (the same API in another
+/// process): each type has a `submit(&mut self, Command) -> Result<Receipt, SubmitError>`.
+macro_rules! typed_helpers {
+    ($ty:ty) => {
+        impl $ty {
+            /// Submits `command` and hands its outcome to `pick`, which knows the one outcome kind the
+            /// ledger answers that command with (`docs/model.md`, the command table).
+            fn typed<T>(
+                &mut self,
+                command: Command,
+                pick: impl FnOnce(u64, Outcome) -> Option<T>,
+            ) -> Result<T, SubmitError> {
+                let Receipt { seq, outcome } = self.submit(command)?;
+                // The ledger answers each command with its own outcome kind; anything else is a bug in
+                // the ledger, not an input to handle.
+                Ok(pick(seq, outcome).unwrap_or_else(|| unreachable!("{command:?} answered with {outcome:?}")))
+            }
 
-    /// Opens a book and returns its id.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn open_book(&mut self, spec: BookSpec) -> Result<BookId, SubmitError> {
-        self.typed(Command::OpenBook { spec }, |_, o| match o {
-            Outcome::BookOpened { book } => Some(book),
-            _ => None,
-        })
-    }
-
-    /// Sets a strategy's label, cap and loss limit; returns the sequence.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn configure_strategy(
-        &mut self,
-        book: BookId,
-        slot: u8,
-        config: StrategyConfig,
-    ) -> Result<u64, SubmitError> {
-        self.typed(Command::ConfigureStrategy { book, slot, config }, |seq, o| {
-            matches!(o, Outcome::StrategyConfigured).then_some(seq)
-        })
-    }
-
-    /// Sets a currency's credit limit; returns how many of its books are now unrecoverable.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn set_credit_limit(&mut self, currency: Currency, limit: Amount) -> Result<u16, SubmitError> {
-        self.typed(Command::SetCreditLimit { currency, limit }, |_, o| match o {
-            Outcome::CreditLimitSet { books_unrecoverable, .. } => Some(books_unrecoverable),
-            _ => None,
-        })
-    }
-
-    /// Reserves `amount` for order `id` of strategy `slot` (frozen until filled or cancelled).
-    ///
-    /// # Errors
-    /// As [`Handle::submit`]: [`SubmitError::Rejected`] with the rule that refused it.
-    pub fn reserve(
-        &mut self,
-        id: ClientOrderId,
-        book: BookId,
-        slot: u8,
-        side: Side,
-        layer: u32,
-        amount: Amount,
-    ) -> Result<Reservation, SubmitError> {
-        self.typed(Command::Reserve { id, book, slot, side, layer, amount }, |seq, o| match o {
-            Outcome::Reserved { .. } => Some(Reservation { seq, repeated: None }),
-            Outcome::AlreadyReserved { state } => Some(Reservation { seq, repeated: Some(state) }),
-            _ => None,
-        })
-    }
-
-    /// Moves `amount` of order `id` from frozen to used (a fill, partial or whole).
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<FillReport, SubmitError> {
-        self.typed(Command::Fill { id, amount }, |seq, o| match o {
-            Outcome::Filled { state, remaining } => Some(FillReport { seq, state, remaining }),
-            _ => None,
-        })
-    }
-
-    /// Cancels order `id`: its unfilled remainder goes back to the pool.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn cancel(&mut self, id: ClientOrderId) -> Result<Cancellation, SubmitError> {
-        self.typed(Command::Cancel { id }, |seq, o| match o {
-            Outcome::Cancelled { returned, held } => Some(Cancellation { seq, returned, held }),
-            _ => None,
-        })
-    }
-
-    /// Releases exactly what order `id` holds back to the pool (after the position is closed).
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn release_order(&mut self, id: ClientOrderId) -> Result<Balance, SubmitError> {
-        self.typed(Command::ReleaseOrder { id }, |seq, o| match o {
-            Outcome::OrderReleased { returned } => Some(Balance { seq, amount: returned }),
-            _ => None,
-        })
-    }
-
-    /// Moves `amount` from the pool to strategy `slot` outside any order; returns its balance.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn allocate(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
-        self.typed(Command::Allocate { book, slot, amount }, |seq, o| match o {
-            Outcome::Allocated { balance } => Some(Balance { seq, amount: balance }),
-            _ => None,
-        })
-    }
-
-    /// Moves `amount` from strategy `slot` back to the pool; returns its balance.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn release(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
-        self.typed(Command::Release { book, slot, amount }, |seq, o| match o {
-            Outcome::Released { balance } => Some(Balance { seq, amount: balance }),
-            _ => None,
-        })
-    }
-
-    /// Adds `delta` to slot `slot` (0: the total, which moves the pool with it).
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn adjust(&mut self, book: BookId, slot: u8, delta: Amount) -> Result<HealthReport, SubmitError> {
-        self.typed(Command::Adjust { book, slot, delta }, |seq, o| match o {
-            Outcome::Adjusted { health } => Some(HealthReport { seq, drift: delta, health }),
-            _ => None,
-        })
-    }
-
-    /// Sets slot `slot` to `amount` (0: the total, as the exchange reports it).
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn set(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<HealthReport, SubmitError> {
-        self.typed(Command::Set { book, slot, amount }, |seq, o| match o {
-            Outcome::Set { drift, health } => Some(HealthReport { seq, drift, health }),
-            _ => None,
-        })
-    }
-
-    /// Sets each book's total to what the exchange reports (seed 004's error recovery, and the
-    /// first thing to do after a restart): one `set` of slot 0 per book. Each answer carries the
-    /// drift and the book's health; an unrecoverable book (`pool + credit_limit < 0`) is reported
-    /// with its figures and left for the caller to `reset`, never reset here.
-    pub fn reconcile(&mut self, totals: &[(BookId, Amount)]) -> Vec<Result<HealthReport, SubmitError>> {
-        totals.iter().map(|&(book, amount)| self.set(book, SLOT_TOTAL, amount)).collect()
-    }
-
-    /// Sets a book's total to `balance` with everything in the pool; refused while orders or
-    /// allocations are live unless `force` (which drops them and reports what it dropped).
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn reset(&mut self, book: BookId, balance: Amount, force: bool) -> Result<ResetReport, SubmitError> {
-        self.typed(Command::Reset { book, balance, force }, |seq, o| match o {
-            Outcome::Reset { dropped_orders, dropped_frozen, dropped_used, dropped_direct, health } => {
-                Some(ResetReport {
-                    seq,
-                    dropped_orders,
-                    dropped_frozen,
-                    dropped_used,
-                    dropped_direct,
-                    health,
+            /// Opens a book and returns its id.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn open_book(&mut self, spec: BookSpec) -> Result<BookId, SubmitError> {
+                self.typed(Command::OpenBook { spec }, |_, o| match o {
+                    Outcome::BookOpened { book } => Some(book),
+                    _ => None,
                 })
             }
-            _ => None,
-        })
-    }
 
-    /// Moves two books' totals at once (a conversion between currencies); returns both books'
-    /// health.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn trade(
-        &mut self,
-        (book_a, delta_a): (BookId, Amount),
-        (book_b, delta_b): (BookId, Amount),
-    ) -> Result<(Health, Health), SubmitError> {
-        self.typed(Command::Trade { book_a, delta_a, book_b, delta_b }, |_, o| match o {
-            Outcome::Traded { health_a, health_b } => Some((health_a, health_b)),
-            _ => None,
-        })
-    }
+            /// Sets a strategy's label, cap and loss limit; returns the sequence.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn configure_strategy(
+                &mut self,
+                book: BookId,
+                slot: u8,
+                config: StrategyConfig,
+            ) -> Result<u64, SubmitError> {
+                self.typed(Command::ConfigureStrategy { book, slot, config }, |seq, o| {
+                    matches!(o, Outcome::StrategyConfigured).then_some(seq)
+                })
+            }
 
-    /// Adds `amount` to strategy `slot`'s accumulated alpha; returns the new total.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn record_alpha(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
-        self.typed(Command::RecordAlpha { book, slot, amount }, |seq, o| match o {
-            Outcome::AlphaRecorded { acc_alpha } => Some(Balance { seq, amount: acc_alpha }),
-            _ => None,
-        })
-    }
+            /// Sets a currency's credit limit; returns how many of its books are now unrecoverable.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn set_credit_limit(&mut self, currency: Currency, limit: Amount) -> Result<u16, SubmitError> {
+                self.typed(Command::SetCreditLimit { currency, limit }, |_, o| match o {
+                    Outcome::CreditLimitSet { books_unrecoverable, .. } => Some(books_unrecoverable),
+                    _ => None,
+                })
+            }
 
-    /// Records strategy `slot`'s floating loss; returns whether it is now in forced reduce.
-    ///
-    /// # Errors
-    /// As [`Handle::submit`].
-    pub fn mark_loss(&mut self, book: BookId, slot: u8, loss: Amount) -> Result<bool, SubmitError> {
-        self.typed(Command::MarkLoss { book, slot, loss }, |_, o| match o {
-            Outcome::LossMarked { forced_reduce } => Some(forced_reduce),
-            _ => None,
-        })
-    }
+            /// Reserves `amount` for order `id` of strategy `slot` (frozen until filled or cancelled).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`]: [`SubmitError::Rejected`] with the rule that refused it.
+            pub fn reserve(
+                &mut self,
+                id: ClientOrderId,
+                book: BookId,
+                slot: u8,
+                side: Side,
+                layer: u32,
+                amount: Amount,
+            ) -> Result<Reservation, SubmitError> {
+                self.typed(Command::Reserve { id, book, slot, side, layer, amount }, |seq, o| match o {
+                    Outcome::Reserved { .. } => Some(Reservation { seq, repeated: None }),
+                    Outcome::AlreadyReserved { state } => Some(Reservation { seq, repeated: Some(state) }),
+                    _ => None,
+                })
+            }
+
+            /// Moves `amount` of order `id` from frozen to used (a fill, partial or whole).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<FillReport, SubmitError> {
+                self.typed(Command::Fill { id, amount }, |seq, o| match o {
+                    Outcome::Filled { state, remaining } => Some(FillReport { seq, state, remaining }),
+                    _ => None,
+                })
+            }
+
+            /// Cancels order `id`: its unfilled remainder goes back to the pool.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn cancel(&mut self, id: ClientOrderId) -> Result<Cancellation, SubmitError> {
+                self.typed(Command::Cancel { id }, |seq, o| match o {
+                    Outcome::Cancelled { returned, held } => Some(Cancellation { seq, returned, held }),
+                    _ => None,
+                })
+            }
+
+            /// Releases exactly what order `id` holds back to the pool (after the position is closed).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn release_order(&mut self, id: ClientOrderId) -> Result<Balance, SubmitError> {
+                self.typed(Command::ReleaseOrder { id }, |seq, o| match o {
+                    Outcome::OrderReleased { returned } => Some(Balance { seq, amount: returned }),
+                    _ => None,
+                })
+            }
+
+            /// Moves `amount` from the pool to strategy `slot` outside any order; returns its balance.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn allocate(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
+                self.typed(Command::Allocate { book, slot, amount }, |seq, o| match o {
+                    Outcome::Allocated { balance } => Some(Balance { seq, amount: balance }),
+                    _ => None,
+                })
+            }
+
+            /// Moves `amount` from strategy `slot` back to the pool; returns its balance.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn release(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
+                self.typed(Command::Release { book, slot, amount }, |seq, o| match o {
+                    Outcome::Released { balance } => Some(Balance { seq, amount: balance }),
+                    _ => None,
+                })
+            }
+
+            /// Adds `delta` to slot `slot` (0: the total, which moves the pool with it).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn adjust(&mut self, book: BookId, slot: u8, delta: Amount) -> Result<HealthReport, SubmitError> {
+                self.typed(Command::Adjust { book, slot, delta }, |seq, o| match o {
+                    Outcome::Adjusted { health } => Some(HealthReport { seq, drift: delta, health }),
+                    _ => None,
+                })
+            }
+
+            /// Sets slot `slot` to `amount` (0: the total, as the exchange reports it).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn set(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<HealthReport, SubmitError> {
+                self.typed(Command::Set { book, slot, amount }, |seq, o| match o {
+                    Outcome::Set { drift, health } => Some(HealthReport { seq, drift, health }),
+                    _ => None,
+                })
+            }
+
+            /// Sets each book's total to what the exchange reports (seed 004's error recovery, and the
+            /// first thing to do after a restart): one `set` of slot 0 per book. Each answer carries the
+            /// drift and the book's health; an unrecoverable book (`pool + credit_limit < 0`) is reported
+            /// with its figures and left for the caller to `reset`, never reset here.
+            pub fn reconcile(&mut self, totals: &[(BookId, Amount)]) -> Vec<Result<HealthReport, SubmitError>> {
+                totals.iter().map(|&(book, amount)| self.set(book, SLOT_TOTAL, amount)).collect()
+            }
+
+            /// Sets a book's total to `balance` with everything in the pool; refused while orders or
+            /// allocations are live unless `force` (which drops them and reports what it dropped).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn reset(&mut self, book: BookId, balance: Amount, force: bool) -> Result<ResetReport, SubmitError> {
+                self.typed(Command::Reset { book, balance, force }, |seq, o| match o {
+                    Outcome::Reset { dropped_orders, dropped_frozen, dropped_used, dropped_direct, health } => {
+                        Some(ResetReport {
+                            seq,
+                            dropped_orders,
+                            dropped_frozen,
+                            dropped_used,
+                            dropped_direct,
+                            health,
+                        })
+                    }
+                    _ => None,
+                })
+            }
+
+            /// Moves two books' totals at once (a conversion between currencies); returns both books'
+            /// health.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn trade(
+                &mut self,
+                (book_a, delta_a): (BookId, Amount),
+                (book_b, delta_b): (BookId, Amount),
+            ) -> Result<(Health, Health), SubmitError> {
+                self.typed(Command::Trade { book_a, delta_a, book_b, delta_b }, |_, o| match o {
+                    Outcome::Traded { health_a, health_b } => Some((health_a, health_b)),
+                    _ => None,
+                })
+            }
+
+            /// Adds `amount` to strategy `slot`'s accumulated alpha; returns the new total.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn record_alpha(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
+                self.typed(Command::RecordAlpha { book, slot, amount }, |seq, o| match o {
+                    Outcome::AlphaRecorded { acc_alpha } => Some(Balance { seq, amount: acc_alpha }),
+                    _ => None,
+                })
+            }
+
+            /// Records strategy `slot`'s floating loss; returns whether it is now in forced reduce.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`].
+            pub fn mark_loss(&mut self, book: BookId, slot: u8, loss: Amount) -> Result<bool, SubmitError> {
+                self.typed(Command::MarkLoss { book, slot, loss }, |_, o| match o {
+                    Outcome::LossMarked { forced_reduce } => Some(forced_reduce),
+                    _ => None,
+                })
+            }
+        }
+    };
 }
+pub(crate) use typed_helpers;
+
+typed_helpers!(Handle);

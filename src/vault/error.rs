@@ -71,6 +71,18 @@ pub enum SpawnError {
         /// Why.
         error: std::io::Error,
     },
+    /// The service for other processes could not be created (`Builder::serve`).
+    Serve {
+        /// The service's folder.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Another running vault serves that name.
+    ServiceActive {
+        /// The name.
+        name: String,
+    },
     /// The owner thread could not be spawned.
     Spawn(std::io::Error),
 }
@@ -98,6 +110,8 @@ impl fmt::Display for SpawnError {
                 }
                 Ok(())
             }
+            SpawnError::Serve { path, error } => write!(f, "service {}: {error}", path.display()),
+            SpawnError::ServiceActive { name } => write!(f, "another running vault serves \"{name}\""),
             SpawnError::Spawn(error) => write!(f, "cannot spawn the owner thread: {error}"),
         }
     }
@@ -109,7 +123,9 @@ impl std::error::Error for SpawnError {
             SpawnError::Config(error) => Some(error),
             SpawnError::Journal(error) => Some(error),
             SpawnError::Shm(error) => Some(error),
-            SpawnError::LatencyLog { error, .. } | SpawnError::Spawn(error) => Some(error),
+            SpawnError::LatencyLog { error, .. } | SpawnError::Serve { error, .. } | SpawnError::Spawn(error) => {
+                Some(error)
+            }
             _ => None,
         }
     }

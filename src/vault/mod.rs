@@ -41,6 +41,8 @@ pub struct Builder {
     core: CoreBuilder,
     storage: Storage,
     mirrors: Mirrors,
+    #[cfg(target_os = "linux")]
+    serve: Option<crate::gateway::ServeConfig>,
 }
 
 /// Where the journal and checkpoints go, and how durable answers are.
@@ -86,6 +88,8 @@ impl Builder {
                 drift: DriftPolicy::Refuse,
             },
             mirrors: Mirrors::default(),
+            #[cfg(target_os = "linux")]
+            serve: None,
         }
     }
 
@@ -134,6 +138,33 @@ impl Builder {
     /// is listed in [`Recovery::config_drift`](crate::Recovery::config_drift) either way.
     pub fn on_config_drift(mut self, policy: DriftPolicy) -> Builder {
         self.storage.drift = policy;
+        self
+    }
+
+    /// Serves the vault to other processes on this machine: [`Client::connect`] with
+    /// `config.name` commands it over shared memory, within the grant `config` gives the
+    /// client's name (`docs/ipc.md`). Without a shared-memory mirror, one is added at
+    /// `shm_path("capvault-<name>.shm")`, where clients read their snapshots.
+    ///
+    /// [`Client::connect`]: crate::Client::connect
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use capvault::{BookId, Builder, Client, Grant, LedgerConfig, ServeConfig};
+    /// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+    /// let name = format!("doc-serve-{}", std::process::id());
+    /// let serve = ServeConfig::new(&name).client("ops", Grant::all());
+    /// let handle = Builder::from_config(&config)?.serve(serve).spawn()?;
+    /// let mut client = Client::connect(&name, "ops")?;   // from any process of this user
+    /// assert_eq!(client.allocate(BookId::new(0), 2, "500".parse()?)?.amount, "500".parse()?);
+    /// drop(client);
+    /// handle.shutdown()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(target_os = "linux")]
+    pub fn serve(mut self, config: crate::gateway::ServeConfig) -> Builder {
+        self.serve = Some(config);
         self
     }
 
@@ -254,6 +285,8 @@ impl Builder {
         self.core.check()?;
         let mut services = Services::default();
         let drift_to_apply = self.open_storage(&mut services)?;
+        #[cfg(target_os = "linux")]
+        let gateway = self.open_gateway()?;
         let shm = self.create_shm()?;
         let signal = Arc::new(Signal::default());
         if let Some(writer) = &shm {
@@ -262,6 +295,10 @@ impl Builder {
         let latency_log = self.open_latency_log()?;
         let (json, access) = (self.mirrors.json.take(), self.storage.access);
         let interval = self.mirrors.interval.unwrap_or(Duration::from_millis(100));
+        #[cfg(target_os = "linux")]
+        if let Some(gateway) = gateway {
+            self.core.inbox(Box::new(gateway));
+        }
         let mut handle = self.core.start(Some(Box::new(services)))?;
         if let Some(writer) = shm {
             let mut follower = Follower::new(writer, signal, handle.reader());
@@ -295,6 +332,17 @@ impl Builder {
             return Err(error);
         }
         Ok(handle)
+    }
+
+    /// Opens the service for other processes, adding the shared-memory mirror its clients read
+    /// if there is none.
+    #[cfg(target_os = "linux")]
+    fn open_gateway(&mut self) -> Result<Option<crate::gateway::server::Gateway>, SpawnError> {
+        let Some(config) = &self.serve else { return Ok(None) };
+        config.check().map_err(|(name, reason)| SpawnError::Setting { name, reason })?;
+        let mirror =
+            self.mirrors.shm.get_or_insert_with(|| crate::shm_path(&format!("capvault-{}.shm", config.name))).clone();
+        crate::gateway::open(config, &mirror).map(Some)
     }
 
     /// Opens the latency log, emptied, refusing a symlink or another user's file.

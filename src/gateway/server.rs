@@ -1,0 +1,484 @@
+//! The vault's end: the service folder, the inbox the owner polls, and the helper thread that
+//! admits clients, notices the dead ones and wakes a sleeping owner.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Select, Sender};
+
+use crate::gateway::config::ServeConfig;
+use crate::gateway::layout::{
+    self as l, ServiceMap, ACTIVE, CLAIMED, DEAD, FREE, KICKED, REFUSED, REQUEST_BYTES, SERVICE_CLOSED,
+    SERVICE_OPEN,
+};
+use crate::gateway::wire;
+use crate::ledger::{Command, GrantMask, Ledger, Outcome, Rejection};
+use crate::mirror::shm::map::WordMap;
+use crate::platform;
+use crate::runtime::{Envelope, Inbox, Parked, RemoteReply, ReplyTo, SubmitError};
+
+/// How often the helper looks for dead clients and new ones when nothing rings.
+const HOUSEKEEPING: Duration = Duration::from_millis(20);
+
+/// The folder of the service `name`.
+#[must_use]
+pub fn service_dir(name: &str) -> PathBuf {
+    platform::shm_dir().unwrap_or_else(std::env::temp_dir).join(format!("capvault-{name}"))
+}
+
+pub(crate) fn service_path(dir: &Path) -> PathBuf {
+    dir.join("service")
+}
+
+pub(crate) fn vault_lock_path(dir: &Path) -> PathBuf {
+    dir.join("vault.lock")
+}
+
+pub(crate) fn lease_path(dir: &Path, slot: usize) -> PathBuf {
+    dir.join(format!("client-{slot}.lock"))
+}
+
+/// The owner thread's view of one connected client.
+#[derive(Clone, Copy)]
+struct Conn {
+    active: bool,
+    generation: u32,
+    /// Requests read (the request ring's tail, ours).
+    tail: u64,
+    /// Answers written (the answer ring's head, ours).
+    head: u64,
+    /// Requests taken and not yet answered: they will need room in the answer ring.
+    pending: u64,
+    grant: GrantMask,
+}
+
+/// The gateway as the owner sees it.
+pub(crate) struct Gateway {
+    map: Arc<ServiceMap>,
+    conns: Vec<Conn>,
+    active: Vec<usize>,
+    epoch: u64,
+    cursor: usize,
+    config: Arc<ServeConfig>,
+    wake_rx: Receiver<()>,
+    helper: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>,
+    scratch: Vec<u8>,
+    path: PathBuf,
+    /// Held for the vault's life: the "one vault per name" rule, and how clients tell a live
+    /// vault from a dead one.
+    _vault_lock: File,
+}
+
+/// Creates the service folder and file for `config` and starts the helper thread.
+pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, crate::SpawnError> {
+    let dir = service_dir(&config.name);
+    let io_error = |error: io::Error| crate::SpawnError::Serve { path: dir.clone(), error };
+    let (dir_mode, file_mode) = if config.group.is_some() { (0o770, 0o660) } else { (0o700, 0o600) };
+    make_dir(&dir, dir_mode, config.group).map_err(io_error)?;
+    let lock = open_file(&vault_lock_path(&dir), file_mode, config.group).map_err(io_error)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(crate::SpawnError::ServiceActive { name: config.name.clone() }),
+        Err(TryLockError::Error(error)) => return Err(io_error(error)),
+    }
+    for slot in 0..config.slots {
+        open_file(&lease_path(&dir, slot), file_mode, config.group).map_err(io_error)?;
+    }
+    let map = create_service(&dir, config, mirror, file_mode).map_err(io_error)?;
+    let map = Arc::new(map);
+    let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let helper = Helper { map: map.clone(), config: Arc::new(config.clone()), dir: dir.clone(), wake: wake_tx };
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("capvault-gateway".into())
+        .spawn(move || helper.run(&flag))
+        .map_err(io_error)?;
+    let empty = Conn { active: false, generation: 0, tail: 0, head: 0, pending: 0, grant: GrantMask::default() };
+    Ok(Gateway {
+        conns: vec![empty; config.slots],
+        active: Vec::with_capacity(config.slots),
+        epoch: 0,
+        cursor: 0,
+        config: Arc::new(config.clone()),
+        wake_rx,
+        helper: Some((thread, stop)),
+        scratch: Vec::with_capacity(256),
+        path: service_path(&dir),
+        map,
+        _vault_lock: lock,
+    })
+}
+
+/// Creates the folder (or checks the one there is ours and a folder) and sets its mode.
+fn make_dir(dir: &Path, mode: u32, group: Option<u32>) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            let metadata = fs::symlink_metadata(dir)?;
+            if !metadata.is_dir() {
+                return Err(io::Error::other("not a folder (a symlink?)"));
+            }
+            platform::check_owner(&metadata).map_err(|refusal| io::Error::other(refusal.to_string()))?;
+        }
+        Err(error) => return Err(error),
+    }
+    match group {
+        Some(gid) => platform::share_with_group(dir, gid, mode),
+        None => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
+    }
+}
+
+/// Opens (creating) a file of ours in the service folder, with `mode`.
+fn open_file(path: &Path, mode: u32, group: Option<u32>) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    platform::check_owner(&file.metadata()?).map_err(|refusal| io::Error::other(refusal.to_string()))?;
+    match group {
+        Some(gid) => platform::share_with_group(path, gid, mode)?,
+        None => file.set_permissions(fs::Permissions::from_mode(mode))?,
+    }
+    Ok(file)
+}
+
+/// Writes a new service file under a temporary name and renames it into place: a client never
+/// maps a half-made one, and clients of an earlier vault see the file replaced.
+fn create_service(dir: &Path, config: &ServeConfig, mirror: &Path, mode: u32) -> io::Result<ServiceMap> {
+    let path = service_path(dir);
+    let temporary = dir.join(format!("service.{}.tmp", platform::random_suffix()));
+    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(mode).open(&temporary)?;
+    if let Some(gid) = config.group {
+        platform::share_with_group(&temporary, gid, mode)?;
+    }
+    let words = l::total_words(config.slots, config.in_flight_max);
+    file.set_len((words * 8) as u64)?;
+    let map = ServiceMap { map: WordMap::read_write(&file)?, slots: config.slots, capacity: config.in_flight_max };
+    let set = |index, value| map.header(index).store(value, Ordering::Relaxed);
+    set(l::H_LAYOUT, l::LAYOUT_VERSION);
+    set(l::H_WIRE, u64::from(l::WIRE_VERSION));
+    set(l::H_SLOTS, config.slots as u64);
+    set(l::H_CAPACITY, config.in_flight_max as u64);
+    set(l::H_IN_FLIGHT, config.in_flight_max as u64);
+    set(l::H_PID, u64::from(std::process::id()));
+    set(l::H_INSTANCE, instance_id());
+    let mirror_words: Vec<_> = (0..l::MIRROR_PATH_MAX / 8).map(|i| map.header(l::H_MIRROR + i)).collect();
+    l::write_text(&mirror_words, &mirror.to_string_lossy());
+    set(l::H_STATE, SERVICE_OPEN);
+    // Release: a client that sees the magic sees every field above.
+    map.header(l::H_MAGIC).store(l::MAGIC, Ordering::Release);
+    if let Err(error) = fs::rename(&temporary, &path) {
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
+    Ok(map)
+}
+
+/// A number that differs between two starts of a vault.
+fn instance_id() -> u64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}
+
+impl Gateway {
+    /// Brings the active list in step with the places' states after the epoch moved.
+    fn rescan(&mut self) {
+        self.active.clear();
+        for slot in 0..self.map.slots {
+            let (state, _) = self.map.state(slot);
+            let conn = &mut self.conns[slot];
+            match state {
+                ACTIVE => {
+                    let generation = self.map.control(slot, l::C_GENERATION).load(Ordering::Acquire) as u32;
+                    if !conn.active || conn.generation != generation {
+                        let name = self.map.name(slot);
+                        let grant = self.config.grant_of(&name).map(crate::ledger::Grant::compile).unwrap_or_default();
+                        *conn = Conn { active: true, generation, tail: 0, head: 0, pending: 0, grant };
+                    }
+                    self.active.push(slot);
+                }
+                DEAD => {
+                    // The owner's acknowledgement: it will not touch the rings again; the helper
+                    // may hand the place to the next client.
+                    conn.active = false;
+                    self.map.set_state(slot, FREE, 0);
+                }
+                _ => conn.active = false,
+            }
+        }
+    }
+
+    /// Stops serving a client that broke the protocol; it learns why from its state word.
+    fn kick(&mut self, slot: usize) {
+        self.conns[slot].active = false;
+        self.active.retain(|&s| s != slot);
+        self.map.set_state(slot, KICKED, l::REASON_PROTOCOL);
+    }
+
+    /// Reads one request from `slot`, if one is ready and its answer will have room.
+    fn take(&mut self, slot: usize) -> Result<Option<Envelope>, ()> {
+        let conn = self.conns[slot];
+        let answers = self.map.answers(slot);
+        let unread = answers.in_flight(conn.head).map_err(|_| ())?;
+        if unread + conn.pending >= answers.capacity() {
+            // The client is not reading its answers: its requests wait.
+            return Ok(None);
+        }
+        let requests = self.map.requests(slot);
+        let Some(entry) = requests.peek(conn.tail).map_err(|_| ())? else { return Ok(None) };
+        let head = entry[0].load(Ordering::Relaxed);
+        let request = entry[1].load(Ordering::Relaxed);
+        let sent = entry[2].load(Ordering::Relaxed);
+        let round_trip = entry[3].load(Ordering::Relaxed);
+        let len = ((head >> 16) & 0xffff) as usize;
+        l::read_bytes(&entry[4..], len.min(REQUEST_BYTES), &mut self.scratch);
+        requests.consume(conn.tail);
+        let conn = &mut self.conns[slot];
+        conn.tail += 1;
+        conn.pending += 1;
+        let reply = RemoteReply { client: slot as u32, generation: conn.generation, request };
+        let version = (head & 0xff) as u8;
+        let decoded = if version != l::WIRE_VERSION {
+            Err(crate::Refusal::WireVersion { found: version, expected: l::WIRE_VERSION })
+        } else if len > REQUEST_BYTES {
+            Err(crate::Refusal::Malformed)
+        } else {
+            wire::decode_request(&self.scratch).map_err(|_| crate::Refusal::Malformed)
+        };
+        match decoded {
+            Ok(command) => {
+                Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent, round_trip }))
+            }
+            Err(refusal) => {
+                self.answer(reply, 0, Err(SubmitError::Refused(refusal)));
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Inbox for Gateway {
+    fn poll(&mut self) -> Option<Envelope> {
+        // Acquire: the states and generations stored before the epoch moved are visible.
+        let epoch = self.map.header(l::H_EPOCH).load(Ordering::Acquire);
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.rescan();
+        }
+        let count = self.active.len();
+        for k in 0..count {
+            let Some(&slot) = self.active.get((self.cursor + k) % count.max(1)) else { break };
+            match self.take(slot) {
+                Ok(Some(envelope)) => {
+                    // The next poll starts after this client: no client can starve the others.
+                    self.cursor = (self.cursor + k + 1) % count;
+                    return Some(envelope);
+                }
+                Ok(None) => {}
+                Err(()) => {
+                    self.kick(slot);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    fn check(&self, reply: &RemoteReply, command: &Command, ledger: &Ledger) -> Result<(), Rejection> {
+        match self.conns.get(reply.client as usize) {
+            Some(conn) if conn.active && conn.generation == reply.generation => conn.grant.permits(command, ledger),
+            // The client left while its command waited: apply it under no grant at all.
+            _ => GrantMask::default().permits(command, ledger),
+        }
+    }
+
+    fn answer(&mut self, reply: RemoteReply, seq: u64, result: Result<Outcome, SubmitError>) {
+        let slot = reply.client as usize;
+        let Some(conn) = self.conns.get_mut(slot) else { return };
+        if !conn.active || conn.generation != reply.generation {
+            return;
+        }
+        conn.pending = conn.pending.saturating_sub(1);
+        let head = conn.head;
+        conn.head += 1;
+        let answers = self.map.answers(slot);
+        let (status, code) = wire::encode_answer(&result, &mut self.scratch);
+        let scratch = &self.scratch;
+        answers.publish(head, |entry| {
+            let first = u64::from(status) | (u64::from(code) << 8) | ((scratch.len() as u64) << 16);
+            entry[0].store(first, Ordering::Relaxed);
+            entry[1].store(reply.request, Ordering::Relaxed);
+            entry[2].store(seq, Ordering::Relaxed);
+            l::write_bytes(&entry[3..], scratch);
+        });
+        self.map.control(slot, l::C_ANSWERED).fetch_add(1, Ordering::Relaxed);
+        // SeqCst: the head store above and the client's "waiting" flag; one of the two sides
+        // sees the other (`Ring::set_waiting`).
+        fence(Ordering::SeqCst);
+        if answers.consumer_waiting() {
+            platform::futex_wake(answers.head_word());
+        }
+    }
+
+    fn park(&mut self, commands: &crossbeam_channel::Receiver<Envelope>) -> Parked {
+        while self.wake_rx.try_recv().is_ok() {}
+        let map = self.map.clone();
+        let sleeping = map.header(l::H_SLEEPING);
+        sleeping.store(1, Ordering::SeqCst);
+        // One more look after raising the flag: a request published before a client could see
+        // it is found here.
+        if let Some(envelope) = self.poll() {
+            sleeping.store(0, Ordering::Relaxed);
+            return Parked::Envelope(envelope);
+        }
+        let mut select = Select::new();
+        let from_commands = select.recv(commands);
+        select.recv(&self.wake_rx);
+        let operation = select.select();
+        let parked = if operation.index() == from_commands {
+            match operation.recv(commands) {
+                Ok(envelope) => Parked::Envelope(envelope),
+                Err(_) => Parked::Disconnected,
+            }
+        } else {
+            let _ = operation.recv(&self.wake_rx);
+            Parked::Rang
+        };
+        sleeping.store(0, Ordering::Relaxed);
+        parked
+    }
+
+    fn close(&mut self) {
+        self.map.header(l::H_STATE).store(SERVICE_CLOSED, Ordering::SeqCst);
+        for slot in 0..self.map.slots {
+            platform::futex_wake(self.map.answers(slot).head_word());
+        }
+        if let Some((thread, stop)) = self.helper.take() {
+            stop.store(true, Ordering::Release);
+            platform::futex_wake(self.map.header(l::H_DOORBELL));
+            let _ = thread.join();
+        }
+        // Clients see the closed state in the file they have mapped; a new client finds no
+        // service.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Gateway {
+    /// A gateway dropped without the owner closing it (the vault failed to start) still stops
+    /// its helper thread.
+    fn drop(&mut self) {
+        if self.helper.is_some() {
+            self.close();
+        }
+    }
+}
+
+impl Default for GrantMask {
+    /// Nothing at all.
+    fn default() -> GrantMask {
+        crate::ledger::Grant { kinds: Vec::new(), books: Some(Vec::new()), slots: Some(Vec::new()) }.compile()
+    }
+}
+
+/// The helper thread: the slow side of the gateway, off the owner thread.
+struct Helper {
+    map: Arc<ServiceMap>,
+    config: Arc<ServeConfig>,
+    dir: PathBuf,
+    wake: Sender<()>,
+}
+
+impl Helper {
+    fn run(&self, stop: &AtomicBool) {
+        let doorbell = self.map.header(l::H_DOORBELL);
+        let mut last = Instant::now();
+        while !stop.load(Ordering::Acquire) {
+            let seen = doorbell.load(Ordering::Acquire) as u32;
+            platform::futex_wait(doorbell, seen, HOUSEKEEPING);
+            let rang = doorbell.load(Ordering::Acquire) as u32 != seen;
+            if rang {
+                // A client found the owner asleep, or one is connecting.
+                self.wake_owner();
+            }
+            if rang || last.elapsed() >= HOUSEKEEPING {
+                last = Instant::now();
+                self.housekeeping();
+            }
+        }
+    }
+
+    fn wake_owner(&self) {
+        match self.wake.try_send(()) {
+            Ok(()) | Err(crossbeam_channel::TrySendError::Full(())) => {}
+            Err(crossbeam_channel::TrySendError::Disconnected(())) => {}
+        }
+    }
+
+    /// Admits claimed places, frees the places of clients that are gone.
+    fn housekeeping(&self) {
+        let mut changed = false;
+        for slot in 0..self.map.slots {
+            let (state, _) = self.map.state(slot);
+            match state {
+                FREE | DEAD => {}
+                CLAIMED if self.lease_held(slot) => changed |= self.admit(slot),
+                ACTIVE if !self.lease_held(slot) => {
+                    self.map.set_state(slot, DEAD, 0);
+                    changed = true;
+                }
+                CLAIMED | REFUSED | KICKED if !self.lease_held(slot) => self.map.set_state(slot, FREE, 0),
+                _ => {}
+            }
+        }
+        if changed {
+            // Release: the states stored above are visible to an owner that sees the epoch move.
+            self.map.header(l::H_EPOCH).fetch_add(1, Ordering::Release);
+            self.wake_owner();
+        }
+    }
+
+    /// Whether a client process holds the place's lease (its lock file).
+    fn lease_held(&self, slot: usize) -> bool {
+        let Ok(file) = File::open(lease_path(&self.dir, slot)) else { return false };
+        match file.try_lock() {
+            // Nobody holds it: the client is gone (the kernel drops a dead process's locks).
+            Ok(()) => false,
+            Err(TryLockError::WouldBlock) => true,
+            Err(TryLockError::Error(_)) => false,
+        }
+    }
+
+    /// Checks a claimed place's client and makes its rings ready, or refuses it.
+    fn admit(&self, slot: usize) -> bool {
+        let name = self.map.name(slot);
+        let pid = self.map.control(slot, l::C_PID).load(Ordering::Relaxed) as u32;
+        let same_user = platform::uid_of_process(pid) == Some(platform::euid());
+        if !same_user && self.config.group.is_none() {
+            self.map.set_state(slot, REFUSED, l::REASON_USER);
+            return false;
+        }
+        if self.config.grant_of(&name).is_none() {
+            self.map.set_state(slot, REFUSED, l::REASON_NO_GRANT);
+            return false;
+        }
+        self.map.requests(slot).reset();
+        self.map.answers(slot).reset();
+        self.map.control(slot, l::C_ANSWERED).store(0, Ordering::Relaxed);
+        let since = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        self.map.control(slot, l::C_SINCE).store(since, Ordering::Relaxed);
+        self.map.control(slot, l::C_GENERATION).fetch_add(1, Ordering::Relaxed);
+        self.map.set_state(slot, ACTIVE, 0);
+        true
+    }
+}

@@ -1,0 +1,79 @@
+//! The wire encoding (`docs/ipc.md`): a request carries a command in the journal's own encoding;
+//! an answer carries a status byte, a code byte and an outcome or rejection in the same codec.
+
+use crate::journal::codec::{self, CodecError};
+use crate::journal::store::FORMAT_VERSION;
+use crate::ledger::{Command, Outcome};
+use crate::runtime::{Refusal, Stopped, SubmitError};
+
+/// An answer's status byte.
+pub(crate) const OK: u8 = 0;
+pub(crate) const REJECTED: u8 = 1;
+pub(crate) const STOPPED: u8 = 2;
+pub(crate) const IN_DOUBT: u8 = 3;
+pub(crate) const MALFORMED: u8 = 4;
+pub(crate) const WIRE_VERSION: u8 = 5;
+pub(crate) const IN_FLIGHT: u8 = 6;
+
+/// A command's bytes, as the journal writes them.
+pub(crate) fn encode_request(command: &Command, out: &mut Vec<u8>) {
+    out.clear();
+    codec::encode_command(command, out);
+}
+
+/// Reads a request's command; every byte must be used.
+pub(crate) fn decode_request(bytes: &[u8]) -> Result<Command, CodecError> {
+    codec::decode_command(bytes, FORMAT_VERSION)
+}
+
+fn stop_code(stopped: Stopped) -> u8 {
+    match stopped {
+        Stopped::ShutDown => 0,
+        Stopped::OwnerPanicked => 1,
+        Stopped::JournalFailed => 2,
+    }
+}
+
+fn stopped_of(code: u8) -> Stopped {
+    match code {
+        1 => Stopped::OwnerPanicked,
+        2 => Stopped::JournalFailed,
+        _ => Stopped::ShutDown,
+    }
+}
+
+/// Encodes a result into `out`; returns the status and code bytes.
+pub(crate) fn encode_answer(result: &Result<Outcome, SubmitError>, out: &mut Vec<u8>) -> (u8, u8) {
+    out.clear();
+    match result {
+        Ok(outcome) => {
+            codec::encode_outcome(outcome, out);
+            (OK, 0)
+        }
+        Err(SubmitError::Rejected(rejection)) => {
+            codec::encode_rejection(rejection, out);
+            (REJECTED, 0)
+        }
+        Err(SubmitError::Stopped(stopped)) => (STOPPED, stop_code(*stopped)),
+        Err(SubmitError::InDoubt(stopped)) => (IN_DOUBT, stop_code(*stopped)),
+        Err(SubmitError::Refused(Refusal::WireVersion { found, .. })) => (WIRE_VERSION, *found),
+        Err(SubmitError::Refused(Refusal::InFlightLimit { .. })) => (IN_FLIGHT, 0),
+        // Not sent by a vault (a client's own errors), and a malformed request.
+        Err(_) => (MALFORMED, 0),
+    }
+}
+
+/// Reads an answer; `Err` of the outer result if its bytes do not decode.
+pub(crate) fn decode_answer(status: u8, code: u8, bytes: &[u8]) -> Result<Result<Outcome, SubmitError>, CodecError> {
+    Ok(match status {
+        OK => Ok(codec::decode_outcome(bytes)?),
+        REJECTED => Err(SubmitError::Rejected(codec::decode_rejection(bytes)?)),
+        STOPPED => Err(SubmitError::Stopped(stopped_of(code))),
+        IN_DOUBT => Err(SubmitError::InDoubt(stopped_of(code))),
+        WIRE_VERSION => {
+            Err(SubmitError::Refused(Refusal::WireVersion { found: code, expected: super::layout::WIRE_VERSION }))
+        }
+        MALFORMED => Err(SubmitError::Refused(Refusal::Malformed)),
+        _ => return Err(CodecError { offset: 0, what: "bad answer status" }),
+    })
+}
