@@ -85,19 +85,20 @@ mod vault;
 
 pub use ledger::{
     drift, Amount, AmountError, AmountRule, Book, BookConfig, BookId, BookSpec, ClientOrderId, CodeError,
-    Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy, Grant, GrantMask, Grouped, Health, Label, Ledger, LedgerConfig, Limits,
-    Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, Ratio, RatioError, RatioSetting,
-    Rejection, ReserveField, Side, StepPenalty, Strategy, StrategyConfig, StrategySlotConfig, Venue,
-    SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
+    Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy, Grant, GrantMask, Grouped, Health,
+    Label, Ledger, LedgerConfig, Limits, Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView,
+    Ratio, RatioError, RatioSetting, Rejection, ReserveField, Side, StepPenalty, Strategy, StrategyConfig,
+    StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
     Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Latency, Metric, Orders,
-    PublishHook, Reader, Receipt, Refusal, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef, StartError,
-    Stats, Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
+    PublishHook, Reader, Receipt, Refusal, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef,
+    StartError, Stats, Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError,
+    WaitStrategy,
 };
 
 #[cfg(all(target_os = "linux", not(capvault_loom)))]
-pub use gateway::{service_dir, Client, ConnectError, ServeConfig, WIRE_VERSION};
+pub use gateway::{clients, service_dir, Client, ClientInfo, ConnectError, ServeConfig, WIRE_VERSION};
 #[cfg(not(capvault_loom))]
 pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
 #[cfg(not(capvault_loom))]

@@ -82,7 +82,9 @@ impl std::fmt::Display for ConnectError {
                 write!(f, "service layout version {found}; this build reads {}", l::LAYOUT_VERSION)
             }
             ConnectError::Full { slots } => write!(f, "all {slots} client places are taken"),
-            ConnectError::NoGrant { name } => write!(f, "the vault has no grant for a client named \"{name}\""),
+            ConnectError::NoGrant { name } => {
+                write!(f, "the vault has no grant for a client named \"{name}\"")
+            }
             ConnectError::WrongUser => f.write_str("the vault refuses this process's user"),
             ConnectError::InvalidName => {
                 f.write_str("names are letters, digits, '-', '_' and '.' (service ≤ 64 bytes, client ≤ 32)")
@@ -550,7 +552,8 @@ fn open_service(service: &str, dir: &std::path::Path) -> Result<(ServiceMap, u64
 fn claim(map: &ServiceMap, dir: &std::path::Path, name: &str) -> Result<(usize, File), ConnectError> {
     for slot in 0..map.slots {
         let path = lease_path(dir, slot);
-        let lease = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
+        let lease = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path)
+        {
             Ok(lease) => lease,
             Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(ConnectError::PermissionDenied { path })
@@ -595,5 +598,87 @@ fn admitted(
             return Err(ConnectError::TimedOut);
         }
         std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// One place of a served vault, as `capvault clients` lists it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct ClientInfo {
+    /// The place.
+    pub slot: usize,
+    /// The client's name.
+    pub name: String,
+    /// Its process.
+    pub pid: u32,
+    /// `claimed`, `active`, `refused`, `dead` (gone, being freed) or `kicked`.
+    pub state: &'static str,
+    /// Commands answered on this connection.
+    pub answered: u64,
+    /// When it connected, milliseconds since the Unix epoch.
+    pub since_ms: u64,
+}
+
+/// The places in use at the vault serving `service`.
+///
+/// # Errors
+/// As [`Client::connect`] when the service cannot be opened.
+pub fn clients(service: &str) -> Result<Vec<ClientInfo>, ConnectError> {
+    if !valid_name(service, 64) {
+        return Err(ConnectError::InvalidName);
+    }
+    let dir = service_dir(service);
+    let (map, _, _) = open_service(service, &dir)?;
+    let mut out = Vec::new();
+    for slot in 0..map.slots {
+        let state = match map.state(slot).0 {
+            FREE => continue,
+            CLAIMED => "claimed",
+            ACTIVE => "active",
+            REFUSED => "refused",
+            l::DEAD => "dead",
+            _ => "kicked",
+        };
+        out.push(ClientInfo {
+            slot,
+            name: map.name(slot),
+            pid: map.control(slot, l::C_PID).load(Ordering::Relaxed) as u32,
+            state,
+            answered: map.control(slot, l::C_ANSWERED).load(Ordering::Relaxed),
+            since_ms: map.control(slot, l::C_SINCE).load(Ordering::Relaxed),
+        });
+    }
+    Ok(out)
+}
+
+impl Client {
+    /// Sends raw request bytes with a wire version of the caller's choosing, and waits for the
+    /// answer: for testing how the vault refuses what no correct client sends.
+    ///
+    /// # Errors
+    /// As [`Client::submit`].
+    #[doc(hidden)]
+    pub fn submit_raw(&mut self, version: u8, bytes: &[u8]) -> Result<Receipt, SubmitError> {
+        self.check_open()?;
+        self.wait_for_room()?;
+        let request = self.next_request;
+        self.next_request += 1;
+        let len = bytes.len().min(REQUEST_BYTES);
+        self.map.requests(self.slot).publish(self.head, |entry| {
+            entry[0].store(u64::from(version) | ((bytes.len() as u64) << 16), Ordering::Relaxed);
+            entry[1].store(request, Ordering::Relaxed);
+            entry[2].store(0, Ordering::Relaxed);
+            entry[3].store(0, Ordering::Relaxed);
+            l::write_bytes(&entry[4..], &bytes[..len]);
+        });
+        self.head += 1;
+        fence(Ordering::SeqCst);
+        let sleeping = self.map.header(l::H_SLEEPING);
+        if sleeping.swap(0, Ordering::SeqCst) != 0 {
+            let doorbell = self.map.header(l::H_DOORBELL);
+            doorbell.fetch_add(1, Ordering::Release);
+            platform::futex_wake(doorbell);
+        }
+        let (seq, result) = self.wait_for(request)?;
+        result.map(|outcome| Receipt { seq, outcome })
     }
 }

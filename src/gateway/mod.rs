@@ -12,12 +12,11 @@ pub(crate) mod layout;
 pub(crate) mod server;
 mod wire;
 
-pub use client::{Client, ConnectError};
+pub use client::{clients, Client, ClientInfo, ConnectError};
 pub use config::ServeConfig;
 pub use layout::WIRE_VERSION;
-pub use server::service_dir;
 pub(crate) use server::open;
-
+pub use server::service_dir;
 
 use crate::ledger::{Amount, BookId, BookSpec, ClientOrderId, Command, Currency, Health, Outcome};
 use crate::ledger::{Side, StrategyConfig, SLOT_TOTAL};

@@ -25,6 +25,9 @@ use crate::runtime::{Envelope, Inbox, Parked, RemoteReply, ReplyTo, SubmitError}
 /// How often the helper looks for dead clients and new ones when nothing rings.
 const HOUSEKEEPING: Duration = Duration::from_millis(20);
 
+/// The longest an owner with a gateway parks before it looks at the rings again.
+const PARK_MAX: Duration = Duration::from_millis(100);
+
 /// The folder of the service `name`.
 #[must_use]
 pub fn service_dir(name: &str) -> PathBuf {
@@ -83,7 +86,9 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, crate
     let lock = open_file(&vault_lock_path(&dir), file_mode, config.group).map_err(io_error)?;
     match lock.try_lock() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Err(crate::SpawnError::ServiceActive { name: config.name.clone() }),
+        Err(TryLockError::WouldBlock) => {
+            return Err(crate::SpawnError::ServiceActive { name: config.name.clone() })
+        }
         Err(TryLockError::Error(error)) => return Err(io_error(error)),
     }
     for slot in 0..config.slots {
@@ -93,13 +98,15 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, crate
     let map = Arc::new(map);
     let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
     let stop = Arc::new(AtomicBool::new(false));
-    let helper = Helper { map: map.clone(), config: Arc::new(config.clone()), dir: dir.clone(), wake: wake_tx };
+    let helper =
+        Helper { map: map.clone(), config: Arc::new(config.clone()), dir: dir.clone(), wake: wake_tx };
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("capvault-gateway".into())
         .spawn(move || helper.run(&flag))
         .map_err(io_error)?;
-    let empty = Conn { active: false, generation: 0, tail: 0, head: 0, pending: 0, grant: GrantMask::default() };
+    let empty =
+        Conn { active: false, generation: 0, tail: 0, head: 0, pending: 0, grant: GrantMask::default() };
     Ok(Gateway {
         conns: vec![empty; config.slots],
         active: Vec::with_capacity(config.slots),
@@ -163,7 +170,8 @@ fn create_service(dir: &Path, config: &ServeConfig, mirror: &Path, mode: u32) ->
     }
     let words = l::total_words(config.slots, config.in_flight_max);
     file.set_len((words * 8) as u64)?;
-    let map = ServiceMap { map: WordMap::read_write(&file)?, slots: config.slots, capacity: config.in_flight_max };
+    let map =
+        ServiceMap { map: WordMap::read_write(&file)?, slots: config.slots, capacity: config.in_flight_max };
     let set = |index, value| map.header(index).store(value, Ordering::Relaxed);
     set(l::H_LAYOUT, l::LAYOUT_VERSION);
     set(l::H_WIRE, u64::from(l::WIRE_VERSION));
@@ -202,7 +210,11 @@ impl Gateway {
                     let generation = self.map.control(slot, l::C_GENERATION).load(Ordering::Acquire) as u32;
                     if !conn.active || conn.generation != generation {
                         let name = self.map.name(slot);
-                        let grant = self.config.grant_of(&name).map(crate::ledger::Grant::compile).unwrap_or_default();
+                        let grant = self
+                            .config
+                            .grant_of(&name)
+                            .map(crate::ledger::Grant::compile)
+                            .unwrap_or_default();
                         *conn = Conn { active: true, generation, tail: 0, head: 0, pending: 0, grant };
                     }
                     self.active.push(slot);
@@ -296,7 +308,9 @@ impl Inbox for Gateway {
 
     fn check(&self, reply: &RemoteReply, command: &Command, ledger: &Ledger) -> Result<(), Rejection> {
         match self.conns.get(reply.client as usize) {
-            Some(conn) if conn.active && conn.generation == reply.generation => conn.grant.permits(command, ledger),
+            Some(conn) if conn.active && conn.generation == reply.generation => {
+                conn.grant.permits(command, ledger)
+            }
             // The client left while its command waited: apply it under no grant at all.
             _ => GrantMask::default().permits(command, ledger),
         }
@@ -344,7 +358,11 @@ impl Inbox for Gateway {
         let mut select = Select::new();
         let from_commands = select.recv(commands);
         select.recv(&self.wake_rx);
-        let operation = select.select();
+        // Bounded: a wake lost anywhere costs at most this, never a stuck client.
+        let Ok(operation) = select.select_timeout(PARK_MAX) else {
+            sleeping.store(0, Ordering::Relaxed);
+            return Parked::Rang;
+        };
         let parked = if operation.index() == from_commands {
             match operation.recv(commands) {
                 Ok(envelope) => Parked::Envelope(envelope),
@@ -403,10 +421,14 @@ impl Helper {
     fn run(&self, stop: &AtomicBool) {
         let doorbell = self.map.header(l::H_DOORBELL);
         let mut last = Instant::now();
+        // Compared with the value seen last time round, not re-read before each wait: a ring
+        // between two looks is still seen.
+        let mut seen = doorbell.load(Ordering::Acquire) as u32;
         while !stop.load(Ordering::Acquire) {
-            let seen = doorbell.load(Ordering::Acquire) as u32;
             platform::futex_wait(doorbell, seen, HOUSEKEEPING);
-            let rang = doorbell.load(Ordering::Acquire) as u32 != seen;
+            let now = doorbell.load(Ordering::Acquire) as u32;
+            let rang = now != seen;
+            seen = now;
             if rang {
                 // A client found the owner asleep, or one is connecting.
                 self.wake_owner();

@@ -64,15 +64,20 @@ pub(crate) fn encode_answer(result: &Result<Outcome, SubmitError>, out: &mut Vec
 }
 
 /// Reads an answer; `Err` of the outer result if its bytes do not decode.
-pub(crate) fn decode_answer(status: u8, code: u8, bytes: &[u8]) -> Result<Result<Outcome, SubmitError>, CodecError> {
+pub(crate) fn decode_answer(
+    status: u8,
+    code: u8,
+    bytes: &[u8],
+) -> Result<Result<Outcome, SubmitError>, CodecError> {
     Ok(match status {
         OK => Ok(codec::decode_outcome(bytes)?),
         REJECTED => Err(SubmitError::Rejected(codec::decode_rejection(bytes)?)),
         STOPPED => Err(SubmitError::Stopped(stopped_of(code))),
         IN_DOUBT => Err(SubmitError::InDoubt(stopped_of(code))),
-        WIRE_VERSION => {
-            Err(SubmitError::Refused(Refusal::WireVersion { found: code, expected: super::layout::WIRE_VERSION }))
-        }
+        WIRE_VERSION => Err(SubmitError::Refused(Refusal::WireVersion {
+            found: code,
+            expected: super::layout::WIRE_VERSION,
+        })),
         MALFORMED => Err(SubmitError::Refused(Refusal::Malformed)),
         _ => return Err(CodecError { offset: 0, what: "bad answer status" }),
     })

@@ -3,18 +3,18 @@
 
 use std::fmt;
 
-use crate::ledger::book::{Book, BookId, BookSpec, Health, Strategy, StrategyConfig};
-use crate::ledger::grant::CommandKind;
-use crate::ledger::outcome::Outcome;
-use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
 use crate::journal::store::FORMAT_VERSION;
+use crate::ledger::book::{Book, BookId, BookSpec, Health, Strategy, StrategyConfig};
 use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::command::Command;
 use crate::ledger::config::Limits;
+use crate::ledger::grant::CommandKind;
 use crate::ledger::money::Amount;
 use crate::ledger::order::{Order, OrderState, Side};
 use crate::ledger::order_id::ClientOrderId;
+use crate::ledger::outcome::Outcome;
 use crate::ledger::ratio::Ratio;
+use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
 use crate::ledger::view::{PenaltyConfig, StepPenalty};
 use crate::ledger::{LedgerImage, LedgerParts};
 
@@ -749,7 +749,9 @@ pub(crate) fn encode_rejection(rejection: &Rejection, out: &mut Vec<u8>) {
             e.amount(loss);
             e.amount(loss_limit);
         }
-        Rejection::ExceedsNominalCap { committed, amount, cap } => amounts(&mut e, 28, &[committed, amount, cap]),
+        Rejection::ExceedsNominalCap { committed, amount, cap } => {
+            amounts(&mut e, 28, &[committed, amount, cap])
+        }
         Rejection::ExceedsReserveRatio { committed, amount, limit } => {
             amounts(&mut e, 29, &[committed, amount, limit]);
         }
@@ -799,10 +801,11 @@ pub(crate) fn decode_rejection(bytes: &[u8]) -> Result<Rejection, CodecError> {
         5 => Rejection::UnknownBook { book: d.book()? },
         6 => {
             let at = d.pos;
-            let venue = Venue::from_bytes(&d.take()?).map_err(|_| CodecError { offset: at, what: "bad venue" })?;
+            let venue =
+                Venue::from_bytes(&d.take()?).map_err(|_| CodecError { offset: at, what: "bad venue" })?;
             let at = d.pos;
-            let currency =
-                Currency::from_bytes(&d.take()?).map_err(|_| CodecError { offset: at, what: "bad currency" })?;
+            let currency = Currency::from_bytes(&d.take()?)
+                .map_err(|_| CodecError { offset: at, what: "bad currency" })?;
             Rejection::BookExists { venue, currency, book: d.book()? }
         }
         7 => Rejection::BooksLimitReached { books_max: d.u16()? },
@@ -830,8 +833,14 @@ pub(crate) fn decode_rejection(bytes: &[u8]) -> Result<Rejection, CodecError> {
         26 => Rejection::ExceedsAllocation { slot: d.u8()?, direct: d.amount()?, amount: d.amount()? },
         27 => Rejection::ForcedReduce { slot: d.u8()?, loss: d.amount()?, loss_limit: d.amount()? },
         28 => Rejection::ExceedsNominalCap { committed: d.amount()?, amount: d.amount()?, cap: d.amount()? },
-        29 => Rejection::ExceedsReserveRatio { committed: d.amount()?, amount: d.amount()?, limit: d.amount()? },
-        30 => Rejection::ExceedsCreditLimit { pool: d.amount()?, amount: d.amount()?, credit_limit: d.amount()? },
+        29 => {
+            Rejection::ExceedsReserveRatio { committed: d.amount()?, amount: d.amount()?, limit: d.amount()? }
+        }
+        30 => Rejection::ExceedsCreditLimit {
+            pool: d.amount()?,
+            amount: d.amount()?,
+            credit_limit: d.amount()?,
+        },
         31 => Rejection::Overflow,
         32 => {
             let at = d.pos;

@@ -159,7 +159,8 @@ impl Grant {
             mask.books = Some(bits);
         }
         if let Some(slots) = &self.slots {
-            mask.slots = Some(slots.iter().filter(|&&slot| slot < 64).fold(0, |bits, &slot| bits | (1 << slot)));
+            mask.slots =
+                Some(slots.iter().filter(|&&slot| slot < 64).fold(0, |bits, &slot| bits | (1 << slot)));
         }
         mask
     }
@@ -194,8 +195,9 @@ impl GrantMask {
             return Err(denied());
         }
         if let Some(books) = self.books {
-            let allowed =
-                book.is_some_and(|book| book.index() < 256 && books[book.index() / 64] & (1 << (book.index() % 64)) != 0);
+            let allowed = book.is_some_and(|book| {
+                book.index() < 256 && books[book.index() / 64] & (1 << (book.index() % 64)) != 0
+            });
             if !allowed {
                 return Err(denied());
             }

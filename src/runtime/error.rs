@@ -125,7 +125,6 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-
 impl fmt::Display for SubmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

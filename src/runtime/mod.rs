@@ -18,9 +18,9 @@ pub(crate) mod typed;
 pub(crate) mod wait;
 
 pub use envelope::DetachedOutcome;
+pub(crate) use envelope::{Envelope, ReplyTo};
 pub use error::{Refusal, ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
 pub use handle::{Handle, Receipt};
-pub(crate) use envelope::{Envelope, ReplyTo};
 pub(crate) use inbox::{Inbox, Parked, RemoteReply};
 pub use latency::{Latency, Metric, Summary};
 pub(crate) use orders::Change as OrderChange;

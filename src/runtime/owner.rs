@@ -5,8 +5,8 @@ use crate::ledger::rejection::Rejection;
 use crate::ledger::Ledger;
 use crate::ledger::{ClientOrderId, Command};
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
-use crate::runtime::inbox::Inbox;
 use crate::runtime::error::{Stopped, SubmitError};
+use crate::runtime::inbox::Inbox;
 use crate::runtime::latency::{BatchTimes, Recorder};
 use crate::runtime::orders::OrderTable;
 use crate::runtime::shared::{Shared, StopGuard};
@@ -115,10 +115,12 @@ impl Owner {
                 match self.commands.try_recv() {
                     Ok(envelope) => draining |= self.process(envelope),
                     // Once a shutdown is seen, nothing more is taken from other processes.
-                    Err(_) => match self.inbox.as_mut().filter(|_| !draining).and_then(|inbox| inbox.poll()) {
-                        Some(envelope) => draining |= self.process(envelope),
-                        None => break,
-                    },
+                    Err(_) => {
+                        match self.inbox.as_mut().filter(|_| !draining).and_then(|inbox| inbox.poll()) {
+                            Some(envelope) => draining |= self.process(envelope),
+                            None => break,
+                        }
+                    }
                 }
                 taken += 1;
             }

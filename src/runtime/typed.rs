@@ -177,7 +177,8 @@ macro_rules! typed_helpers {
                 let Receipt { seq, outcome } = self.submit(command)?;
                 // The ledger answers each command with its own outcome kind; anything else is a bug in
                 // the ledger, not an input to handle.
-                Ok(pick(seq, outcome).unwrap_or_else(|| unreachable!("{command:?} answered with {outcome:?}")))
+                Ok(pick(seq, outcome)
+                    .unwrap_or_else(|| unreachable!("{command:?} answered with {outcome:?}")))
             }
 
             /// Opens a book and returns its id.
@@ -210,7 +211,11 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn set_credit_limit(&mut self, currency: Currency, limit: Amount) -> Result<u16, SubmitError> {
+            pub fn set_credit_limit(
+                &mut self,
+                currency: Currency,
+                limit: Amount,
+            ) -> Result<u16, SubmitError> {
                 self.typed(Command::SetCreditLimit { currency, limit }, |_, o| match o {
                     Outcome::CreditLimitSet { books_unrecoverable, .. } => Some(books_unrecoverable),
                     _ => None,
@@ -274,7 +279,12 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn allocate(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
+            pub fn allocate(
+                &mut self,
+                book: BookId,
+                slot: u8,
+                amount: Amount,
+            ) -> Result<Balance, SubmitError> {
                 self.typed(Command::Allocate { book, slot, amount }, |seq, o| match o {
                     Outcome::Allocated { balance } => Some(Balance { seq, amount: balance }),
                     _ => None,
@@ -285,7 +295,12 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn release(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
+            pub fn release(
+                &mut self,
+                book: BookId,
+                slot: u8,
+                amount: Amount,
+            ) -> Result<Balance, SubmitError> {
                 self.typed(Command::Release { book, slot, amount }, |seq, o| match o {
                     Outcome::Released { balance } => Some(Balance { seq, amount: balance }),
                     _ => None,
@@ -296,7 +311,12 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn adjust(&mut self, book: BookId, slot: u8, delta: Amount) -> Result<HealthReport, SubmitError> {
+            pub fn adjust(
+                &mut self,
+                book: BookId,
+                slot: u8,
+                delta: Amount,
+            ) -> Result<HealthReport, SubmitError> {
                 self.typed(Command::Adjust { book, slot, delta }, |seq, o| match o {
                     Outcome::Adjusted { health } => Some(HealthReport { seq, drift: delta, health }),
                     _ => None,
@@ -307,7 +327,12 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn set(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<HealthReport, SubmitError> {
+            pub fn set(
+                &mut self,
+                book: BookId,
+                slot: u8,
+                amount: Amount,
+            ) -> Result<HealthReport, SubmitError> {
                 self.typed(Command::Set { book, slot, amount }, |seq, o| match o {
                     Outcome::Set { drift, health } => Some(HealthReport { seq, drift, health }),
                     _ => None,
@@ -318,7 +343,10 @@ macro_rules! typed_helpers {
             /// first thing to do after a restart): one `set` of slot 0 per book. Each answer carries the
             /// drift and the book's health; an unrecoverable book (`pool + credit_limit < 0`) is reported
             /// with its figures and left for the caller to `reset`, never reset here.
-            pub fn reconcile(&mut self, totals: &[(BookId, Amount)]) -> Vec<Result<HealthReport, SubmitError>> {
+            pub fn reconcile(
+                &mut self,
+                totals: &[(BookId, Amount)],
+            ) -> Vec<Result<HealthReport, SubmitError>> {
                 totals.iter().map(|&(book, amount)| self.set(book, SLOT_TOTAL, amount)).collect()
             }
 
@@ -327,18 +355,27 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn reset(&mut self, book: BookId, balance: Amount, force: bool) -> Result<ResetReport, SubmitError> {
+            pub fn reset(
+                &mut self,
+                book: BookId,
+                balance: Amount,
+                force: bool,
+            ) -> Result<ResetReport, SubmitError> {
                 self.typed(Command::Reset { book, balance, force }, |seq, o| match o {
-                    Outcome::Reset { dropped_orders, dropped_frozen, dropped_used, dropped_direct, health } => {
-                        Some(ResetReport {
-                            seq,
-                            dropped_orders,
-                            dropped_frozen,
-                            dropped_used,
-                            dropped_direct,
-                            health,
-                        })
-                    }
+                    Outcome::Reset {
+                        dropped_orders,
+                        dropped_frozen,
+                        dropped_used,
+                        dropped_direct,
+                        health,
+                    } => Some(ResetReport {
+                        seq,
+                        dropped_orders,
+                        dropped_frozen,
+                        dropped_used,
+                        dropped_direct,
+                        health,
+                    }),
                     _ => None,
                 })
             }
@@ -363,7 +400,12 @@ macro_rules! typed_helpers {
             ///
             /// # Errors
             /// As [`Handle::submit`].
-            pub fn record_alpha(&mut self, book: BookId, slot: u8, amount: Amount) -> Result<Balance, SubmitError> {
+            pub fn record_alpha(
+                &mut self,
+                book: BookId,
+                slot: u8,
+                amount: Amount,
+            ) -> Result<Balance, SubmitError> {
                 self.typed(Command::RecordAlpha { book, slot, amount }, |seq, o| match o {
                     Outcome::AlphaRecorded { acc_alpha } => Some(Balance { seq, amount: acc_alpha }),
                     _ => None,

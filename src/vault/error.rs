@@ -123,9 +123,9 @@ impl std::error::Error for SpawnError {
             SpawnError::Config(error) => Some(error),
             SpawnError::Journal(error) => Some(error),
             SpawnError::Shm(error) => Some(error),
-            SpawnError::LatencyLog { error, .. } | SpawnError::Serve { error, .. } | SpawnError::Spawn(error) => {
-                Some(error)
-            }
+            SpawnError::LatencyLog { error, .. }
+            | SpawnError::Serve { error, .. }
+            | SpawnError::Spawn(error) => Some(error),
             _ => None,
         }
     }

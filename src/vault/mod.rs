@@ -340,8 +340,11 @@ impl Builder {
     fn open_gateway(&mut self) -> Result<Option<crate::gateway::server::Gateway>, SpawnError> {
         let Some(config) = &self.serve else { return Ok(None) };
         config.check().map_err(|(name, reason)| SpawnError::Setting { name, reason })?;
-        let mirror =
-            self.mirrors.shm.get_or_insert_with(|| crate::shm_path(&format!("capvault-{}.shm", config.name))).clone();
+        let mirror = self
+            .mirrors
+            .shm
+            .get_or_insert_with(|| crate::shm_path(&format!("capvault-{}.shm", config.name)))
+            .clone();
         crate::gateway::open(config, &mirror).map(Some)
     }
 
