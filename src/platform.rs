@@ -341,24 +341,6 @@ pub(crate) fn may_leave_background() -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_are_recognised_only_in_their_own_form() {
-        let stem = "checkpoint-00000000000000000007.ckpt";
-        let (_, path) = create_temp(&std::env::temp_dir().join(stem), FileAccess::Owner).unwrap();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        fs::remove_file(&path).unwrap();
-        assert!(is_temp_of(&name, stem), "{name}");
-        assert!(!is_temp_of("notes.txt.tmp", stem));
-        assert!(!is_temp_of(&format!("{stem}.tmp"), stem));
-        assert!(!is_temp_of(&format!("{stem}.0123456789abcdeg.tmp"), stem));
-        assert_ne!(random_suffix(), random_suffix());
-    }
-}
-
 /// Blocks while the low 32 bits of `word` (shared memory) equal `expected`, for at most
 /// `timeout`; returns at once if they differ, and may return early (a signal, a spurious wake).
 /// A process-shared futex: the word may live in a mapping other processes share.
@@ -402,4 +384,22 @@ pub(crate) fn uid_of_process(pid: u32) -> Option<u32> {
 pub(crate) fn share_with_group(path: &Path, gid: u32, mode: u32) -> io::Result<()> {
     std::os::unix::fs::chown(path, None, Some(gid))?;
     fs::set_permissions(path, Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_only_in_their_own_form() {
+        let stem = "checkpoint-00000000000000000007.ckpt";
+        let (_, path) = create_temp(&std::env::temp_dir().join(stem), FileAccess::Owner).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        fs::remove_file(&path).unwrap();
+        assert!(is_temp_of(&name, stem), "{name}");
+        assert!(!is_temp_of("notes.txt.tmp", stem));
+        assert!(!is_temp_of(&format!("{stem}.tmp"), stem));
+        assert!(!is_temp_of(&format!("{stem}.0123456789abcdeg.tmp"), stem));
+        assert_ne!(random_suffix(), random_suffix());
+    }
 }

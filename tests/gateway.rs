@@ -185,7 +185,7 @@ fn service_files_are_the_vault_users_alone() {
 }
 
 fn unsafe_free_is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -304,7 +304,6 @@ fn a_killed_client_is_freed_and_the_others_go_on() {
     assert!(start.elapsed() < Duration::from_secs(1));
     // The vault and the other client are unaffected.
     other.allocate(BookId::new(0), 3, "1".parse().unwrap()).unwrap();
-    handle.snapshot().books()[0].pool();
     drop(other);
     handle.shutdown().unwrap();
     let _ = std::fs::remove_file(&log);
@@ -417,27 +416,7 @@ fn cross_process_stress_replays_to_the_same_ledger() {
         assert!(worker.wait().unwrap().success(), "a worker that was not killed failed");
     }
     let last = handle.shutdown().unwrap();
-    let (mut acked, mut in_flight) = (std::collections::BTreeMap::new(), Vec::new());
-    for log in &logs {
-        let text = std::fs::read_to_string(log).unwrap();
-        let mut pending = None;
-        for line in text.lines() {
-            if let Some(json) = line.strip_prefix("I ") {
-                pending = Some(serde_json::from_str::<capvault::Command>(json).unwrap());
-            } else if let Some(rest) = line.strip_prefix("A ") {
-                let (seq, json) = rest.split_once(' ').unwrap();
-                acked.insert(
-                    seq.parse::<u64>().unwrap(),
-                    serde_json::from_str::<capvault::Command>(json).unwrap(),
-                );
-                pending = None;
-            } else {
-                pending = None;
-            }
-        }
-        in_flight.extend(pending);
-        let _ = std::fs::remove_file(log);
-    }
+    let (acked, in_flight) = read_logs(&logs);
     assert!(acked.len() > 3_000, "only {} commands acknowledged", acked.len());
     let missing: Vec<u64> = (1..=last.seq()).filter(|seq| !acked.contains_key(seq)).collect();
     assert!(missing.len() <= in_flight.len(), "sequences {missing:?} were never acknowledged nor in flight");
@@ -482,4 +461,33 @@ fn a_parked_vault_wakes_for_a_client_command() {
     assert_eq!(balance, "20".parse().unwrap());
     drop(client);
     handle.shutdown().unwrap();
+}
+
+/// The workers' logs: every acknowledged command by sequence, and each killed worker's last
+/// command if it was sent and never answered.
+fn read_logs(
+    logs: &[std::path::PathBuf],
+) -> (std::collections::BTreeMap<u64, capvault::Command>, Vec<capvault::Command>) {
+    let (mut acked, mut in_flight) = (std::collections::BTreeMap::new(), Vec::new());
+    for log in logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        let mut pending = None;
+        for line in text.lines() {
+            if let Some(json) = line.strip_prefix("I ") {
+                pending = Some(serde_json::from_str::<capvault::Command>(json).unwrap());
+            } else if let Some(rest) = line.strip_prefix("A ") {
+                let (seq, json) = rest.split_once(' ').unwrap();
+                acked.insert(
+                    seq.parse::<u64>().unwrap(),
+                    serde_json::from_str::<capvault::Command>(json).unwrap(),
+                );
+                pending = None;
+            } else {
+                pending = None;
+            }
+        }
+        in_flight.extend(pending);
+        let _ = std::fs::remove_file(log);
+    }
+    (acked, in_flight)
 }

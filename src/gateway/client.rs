@@ -506,11 +506,8 @@ impl std::fmt::Debug for Client {
 /// Whether a vault holds the service's lock.
 fn vault_alive(dir: &std::path::Path) -> bool {
     let Ok(lock) = File::open(vault_lock_path(dir)) else { return false };
-    match lock.try_lock_shared() {
-        Ok(()) => false,
-        Err(TryLockError::WouldBlock) => true,
-        Err(TryLockError::Error(_)) => false,
-    }
+    // A shared lock taken means no vault holds its exclusive one.
+    matches!(lock.try_lock_shared(), Err(TryLockError::WouldBlock))
 }
 
 /// Maps the service file and checks its header. Returns the map, the file's inode and owner.

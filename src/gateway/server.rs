@@ -441,10 +441,8 @@ impl Helper {
     }
 
     fn wake_owner(&self) {
-        match self.wake.try_send(()) {
-            Ok(()) | Err(crossbeam_channel::TrySendError::Full(())) => {}
-            Err(crossbeam_channel::TrySendError::Disconnected(())) => {}
-        }
+        // Full: a wake is already on its way; disconnected: the owner is gone.
+        let _ = self.wake.try_send(());
     }
 
     /// Admits claimed places, frees the places of clients that are gone.
@@ -453,7 +451,6 @@ impl Helper {
         for slot in 0..self.map.slots {
             let (state, _) = self.map.state(slot);
             match state {
-                FREE | DEAD => {}
                 CLAIMED if self.lease_held(slot) => changed |= self.admit(slot),
                 ACTIVE if !self.lease_held(slot) => {
                     self.map.set_state(slot, DEAD, 0);
@@ -473,12 +470,8 @@ impl Helper {
     /// Whether a client process holds the place's lease (its lock file).
     fn lease_held(&self, slot: usize) -> bool {
         let Ok(file) = File::open(lease_path(&self.dir, slot)) else { return false };
-        match file.try_lock() {
-            // Nobody holds it: the client is gone (the kernel drops a dead process's locks).
-            Ok(()) => false,
-            Err(TryLockError::WouldBlock) => true,
-            Err(TryLockError::Error(_)) => false,
-        }
+        // Taken: nobody held it, the client is gone (the kernel drops a dead process's locks).
+        matches!(file.try_lock(), Err(TryLockError::WouldBlock))
     }
 
     /// Checks a claimed place's client and makes its rings ready, or refuses it.

@@ -382,6 +382,7 @@ impl Rejection {
 }
 
 impl fmt::Display for Rejection {
+    #[allow(clippy::too_many_lines, reason = "one arm per variant")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Rejection::InvalidAmount { amount, rule } => {

@@ -184,7 +184,7 @@ macro_rules! typed_helpers {
             /// Opens a book and returns its id.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn open_book(&mut self, spec: BookSpec) -> Result<BookId, SubmitError> {
                 self.typed(Command::OpenBook { spec }, |_, o| match o {
                     Outcome::BookOpened { book } => Some(book),
@@ -195,7 +195,7 @@ macro_rules! typed_helpers {
             /// Sets a strategy's label, cap and loss limit; returns the sequence.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn configure_strategy(
                 &mut self,
                 book: BookId,
@@ -210,7 +210,7 @@ macro_rules! typed_helpers {
             /// Sets a currency's credit limit; returns how many of its books are now unrecoverable.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn set_credit_limit(
                 &mut self,
                 currency: Currency,
@@ -245,7 +245,7 @@ macro_rules! typed_helpers {
             /// Moves `amount` of order `id` from frozen to used (a fill, partial or whole).
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<FillReport, SubmitError> {
                 self.typed(Command::Fill { id, amount }, |seq, o| match o {
                     Outcome::Filled { state, remaining } => Some(FillReport { seq, state, remaining }),
@@ -256,7 +256,7 @@ macro_rules! typed_helpers {
             /// Cancels order `id`: its unfilled remainder goes back to the pool.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn cancel(&mut self, id: ClientOrderId) -> Result<Cancellation, SubmitError> {
                 self.typed(Command::Cancel { id }, |seq, o| match o {
                     Outcome::Cancelled { returned, held } => Some(Cancellation { seq, returned, held }),
@@ -267,7 +267,7 @@ macro_rules! typed_helpers {
             /// Releases exactly what order `id` holds back to the pool (after the position is closed).
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn release_order(&mut self, id: ClientOrderId) -> Result<Balance, SubmitError> {
                 self.typed(Command::ReleaseOrder { id }, |seq, o| match o {
                     Outcome::OrderReleased { returned } => Some(Balance { seq, amount: returned }),
@@ -278,7 +278,7 @@ macro_rules! typed_helpers {
             /// Moves `amount` from the pool to strategy `slot` outside any order; returns its balance.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn allocate(
                 &mut self,
                 book: BookId,
@@ -294,7 +294,7 @@ macro_rules! typed_helpers {
             /// Moves `amount` from strategy `slot` back to the pool; returns its balance.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn release(
                 &mut self,
                 book: BookId,
@@ -310,7 +310,7 @@ macro_rules! typed_helpers {
             /// Adds `delta` to slot `slot` (0: the total, which moves the pool with it).
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn adjust(
                 &mut self,
                 book: BookId,
@@ -326,7 +326,7 @@ macro_rules! typed_helpers {
             /// Sets slot `slot` to `amount` (0: the total, as the exchange reports it).
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn set(
                 &mut self,
                 book: BookId,
@@ -354,7 +354,7 @@ macro_rules! typed_helpers {
             /// allocations are live unless `force` (which drops them and reports what it dropped).
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn reset(
                 &mut self,
                 book: BookId,
@@ -384,7 +384,7 @@ macro_rules! typed_helpers {
             /// health.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn trade(
                 &mut self,
                 (book_a, delta_a): (BookId, Amount),
@@ -399,7 +399,7 @@ macro_rules! typed_helpers {
             /// Adds `amount` to strategy `slot`'s accumulated alpha; returns the new total.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn record_alpha(
                 &mut self,
                 book: BookId,
@@ -415,7 +415,7 @@ macro_rules! typed_helpers {
             /// Records strategy `slot`'s floating loss; returns whether it is now in forced reduce.
             ///
             /// # Errors
-            /// As [`Handle::submit`].
+            /// As [`Handle::submit`](crate::Handle::submit).
             pub fn mark_loss(&mut self, book: BookId, slot: u8, loss: Amount) -> Result<bool, SubmitError> {
                 self.typed(Command::MarkLoss { book, slot, loss }, |_, o| match o {
                     Outcome::LossMarked { forced_reduce } => Some(forced_reduce),

@@ -407,6 +407,6 @@ impl std::fmt::Debug for Builder {
             .field("core", &self.core)
             .field("storage", &self.storage)
             .field("mirrors", &self.mirrors)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
