@@ -225,7 +225,7 @@ macro_rules! typed_helpers {
             /// Reserves `amount` for order `id` of strategy `slot` (frozen until filled or cancelled).
             ///
             /// # Errors
-            /// As [`Handle::submit`]: [`SubmitError::Rejected`] with the rule that refused it.
+            /// As [`Handle::submit`](crate::Handle::submit): [`SubmitError::Rejected`] with the rule that refused it.
             pub fn reserve(
                 &mut self,
                 id: ClientOrderId,
