@@ -14,6 +14,7 @@
 //!
 //! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`
 
+mod ipc;
 mod scaling;
 
 use std::fs::{self, File};
@@ -51,6 +52,9 @@ impl Settings {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if ipc::child(&args)? {
+        return Ok(());
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let hgrm = args.iter().position(|a| a == "--hgrm").and_then(|i| args.get(i + 1)).map(PathBuf::from);
     let plot = args.iter().position(|a| a == "--plot").and_then(|i| args.get(i + 1)).map(PathBuf::from);
@@ -87,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let durability = durability_report(&settings)?;
     let scaling = scaling::report(&settings)?;
+    let (_, ipc_keys) = ipc::report(&settings)?;
 
     let snapshot_read_ns = snapshot_read(&settings)?;
     println!();
@@ -98,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_summary(
         &rows,
         &settings,
-        &format!("{durability},{scaling}"),
+        &format!("{durability},{scaling},{ipc_keys}"),
         snapshot_read_ns,
         (throughput_1, throughput_2),
     )
@@ -359,6 +364,14 @@ fn reserve(n: u64, slot: u8) -> Command {
         layer: 1,
         amount: Amount::from_units(100).unwrap_or(Amount::ZERO),
     }
+}
+
+fn allocate(units: i64) -> Command {
+    Command::Allocate { book: BOOK, slot: 3, amount: Amount::from_units(units).unwrap_or(Amount::ZERO) }
+}
+
+fn release(units: i64) -> Command {
+    Command::Release { book: BOOK, slot: 3, amount: Amount::from_units(units).unwrap_or(Amount::ZERO) }
 }
 
 fn cancel(n: u64) -> Command {
