@@ -58,6 +58,8 @@ pub mod docs {
     pub mod security {}
     #[doc = include_str!("../docs/shm-layout.md")]
     pub mod shm_layout {}
+    #[doc = include_str!("../docs/ipc.md")]
+    pub mod ipc {}
 }
 
 /// The README's example, compiled and run as a doctest.

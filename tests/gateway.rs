@@ -491,3 +491,31 @@ fn read_logs(
     }
     (acked, in_flight)
 }
+
+#[test]
+fn the_cli_submits_a_command_and_lists_the_clients() {
+    let (handle, name) = serve("cli");
+    let held = Client::connect(&name, "grid").unwrap();
+    let cli = env!("CARGO_BIN_EXE_capvault");
+    let out = std::process::Command::new(cli)
+        .args(["submit", &name, r#"{"op":"allocate","book":0,"slot":2,"amount":500}"#])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["seq"], 1);
+    assert_eq!(answer["outcome"]["outcome"], "allocated");
+    // The grid client may not allocate: refused, exit status 1, nothing applied.
+    let out = std::process::Command::new(cli)
+        .args(["submit", &name, "--client", "grid", r#"{"op":"allocate","book":0,"slot":2,"amount":1}"#])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["rejection"]["rejection"], "not_granted");
+    let out = std::process::Command::new(cli).args(["clients", &name, "--json"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\"grid\"") && text.contains("\"active\""), "{text}");
+    drop(held);
+    handle.shutdown().unwrap();
+}

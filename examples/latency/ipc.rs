@@ -5,7 +5,6 @@ use std::process::{Command as Process, Stdio};
 use std::time::Instant;
 
 use capvault::{Builder, Client, Grant, ServeConfig, WaitStrategy};
-use hdrhistogram::Histogram;
 
 use super::{cancel, histogram, ledger, record, reserve, Settings};
 
@@ -72,9 +71,7 @@ fn output(child: std::process::Child) -> Result<String, Box<dyn std::error::Erro
 /// The IPC rows: round trips with the client busy-spinning, spin-parking and blocking (the vault
 /// busy-spins, as in the in-process busy-spin row), and two detached clients' throughput.
 /// Returns the rows and the JSON keys.
-pub fn report(
-    settings: &Settings,
-) -> Result<(Vec<(String, Histogram<u64>)>, String), Box<dyn std::error::Error>> {
+pub fn report(settings: &Settings) -> Result<(super::Rows, String), Box<dyn std::error::Error>> {
     let name = format!("latency-{}", std::process::id());
     let serve = ServeConfig::new(&name).client("bench", Grant::all()).in_flight_max(256);
     let mut builder = Builder::new(ledger()?).wait(WaitStrategy::BusySpin).serve(serve);

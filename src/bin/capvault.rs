@@ -75,6 +75,24 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Submit one command to a served vault (`Builder::serve`) and print its answer as JSON.
+    Submit {
+        /// The service's name.
+        service: String,
+        /// The command as JSON, tagged by `op`, e.g. '{"op":"allocate","book":0,"slot":2,"amount":500}'.
+        command: String,
+        /// The client name to connect as (its grant applies).
+        #[arg(long, default_value = "ops")]
+        client: String,
+    },
+    /// List the clients connected to a served vault.
+    Clients {
+        /// The service's name.
+        service: String,
+        /// One JSON object per client.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +105,8 @@ fn main() -> ExitCode {
         Command::Latency { file, tag, hgrm, plot, output } => {
             latency(file, tag.as_deref(), *hgrm, if *plot { output.as_deref() } else { None })
         }
+        Command::Submit { service, command, client } => submit(service, command, client),
+        Command::Clients { service, json } => clients(service, *json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -496,4 +516,46 @@ fn to_json(
         );
     }
     value
+}
+
+/// `capvault submit`: one command, its answer as JSON (`{"seq":..,"outcome":..}` or
+/// `{"error":..}`); a refused or rejected command exits non-zero.
+fn submit(service: &str, command: &str, client: &str) -> Result<(), Failure> {
+    let command: capvault::Command =
+        serde_json::from_str(command).map_err(|error| Failure::File(format!("the command: {error}")))?;
+    let mut client =
+        capvault::Client::connect(service, client).map_err(|error| Failure::File(error.to_string()))?;
+    match client.submit(command) {
+        Ok(receipt) => {
+            emit(&format!("{}\n", serde_json::json!({ "seq": receipt.seq, "outcome": receipt.outcome })))
+        }
+        Err(error) => {
+            let detail = match &error {
+                capvault::SubmitError::Rejected(rejection) => {
+                    serde_json::to_value(rejection).unwrap_or_default()
+                }
+                _ => serde_json::Value::Null,
+            };
+            emit(&format!("{}\n", serde_json::json!({ "error": error.to_string(), "rejection": detail })))?;
+            Err(Failure::File(error.to_string()))
+        }
+    }
+}
+
+/// `capvault clients`: the places in use at a served vault.
+fn clients(service: &str, json: bool) -> Result<(), Failure> {
+    let clients = capvault::clients(service).map_err(|error| Failure::File(error.to_string()))?;
+    let mut text = String::new();
+    if json {
+        for client in &clients {
+            text += &format!("{}\n", serde_json::to_string(client).unwrap_or_default());
+        }
+    } else {
+        text += &format!("{:>4}  {:<32} {:>8}  {:<8} {:>10}\n", "slot", "name", "pid", "state", "answered");
+        for c in &clients {
+            text +=
+                &format!("{:>4}  {:<32} {:>8}  {:<8} {:>10}\n", c.slot, c.name, c.pid, c.state, c.answered);
+        }
+    }
+    emit(&text)
 }
