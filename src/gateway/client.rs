@@ -378,8 +378,14 @@ impl Client {
             l::write_bytes(&entry[4..4 + REQUEST_BYTES / 8], scratch);
         });
         self.head += 1;
-        // SeqCst: the request's head store, then the owner's "sleeping" flag; the owner raises
-        // the flag and then looks at the rings, so one of the two sees the other.
+        self.ring_if_asleep();
+        request
+    }
+
+    /// Rings the doorbell if the owner sleeps. `SeqCst`: the request's head store, then the
+    /// owner's "sleeping" flag; the owner raises the flag and then looks at the rings, so one of
+    /// the two sees the other.
+    fn ring_if_asleep(&self) {
         fence(Ordering::SeqCst);
         let sleeping = self.map.header(l::H_SLEEPING);
         if sleeping.load(Ordering::Relaxed) != 0 && sleeping.swap(0, Ordering::SeqCst) != 0 {
@@ -387,7 +393,6 @@ impl Client {
             doorbell.fetch_add(1, Ordering::Release);
             platform::futex_wake(doorbell);
         }
-        request
     }
 
     /// Reads every answer that has arrived. Returns the one for `request`, if it came; the
@@ -668,13 +673,7 @@ impl Client {
             l::write_bytes(&entry[4..], &bytes[..len]);
         });
         self.head += 1;
-        fence(Ordering::SeqCst);
-        let sleeping = self.map.header(l::H_SLEEPING);
-        if sleeping.swap(0, Ordering::SeqCst) != 0 {
-            let doorbell = self.map.header(l::H_DOORBELL);
-            doorbell.fetch_add(1, Ordering::Release);
-            platform::futex_wake(doorbell);
-        }
+        self.ring_if_asleep();
         let (seq, result) = self.wait_for(request)?;
         result.map(|outcome| Receipt { seq, outcome })
     }

@@ -105,8 +105,7 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, crate
         .name("capvault-gateway".into())
         .spawn(move || helper.run(&flag))
         .map_err(io_error)?;
-    let empty =
-        Conn { active: false, generation: 0, tail: 0, head: 0, pending: 0, grant: GrantMask::default() };
+    let empty = Conn { active: false, generation: 0, tail: 0, head: 0, pending: 0, grant: GrantMask::NONE };
     Ok(Gateway {
         conns: vec![empty; config.slots],
         active: Vec::with_capacity(config.slots),
@@ -213,8 +212,7 @@ impl Gateway {
                         let grant = self
                             .config
                             .grant_of(&name)
-                            .map(crate::ledger::Grant::compile)
-                            .unwrap_or_default();
+                            .map_or(GrantMask::NONE, crate::ledger::Grant::compile);
                         *conn = Conn { active: true, generation, tail: 0, head: 0, pending: 0, grant };
                     }
                     self.active.push(slot);
@@ -312,7 +310,7 @@ impl Inbox for Gateway {
                 conn.grant.permits(command, ledger)
             }
             // The client left while its command waited: apply it under no grant at all.
-            _ => GrantMask::default().permits(command, ledger),
+            _ => GrantMask::NONE.permits(command, ledger),
         }
     }
 
@@ -399,13 +397,6 @@ impl Drop for Gateway {
         if self.helper.is_some() {
             self.close();
         }
-    }
-}
-
-impl Default for GrantMask {
-    /// Nothing at all.
-    fn default() -> GrantMask {
-        crate::ledger::Grant { kinds: Vec::new(), books: Some(Vec::new()), slots: Some(Vec::new()) }.compile()
     }
 }
 

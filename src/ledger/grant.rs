@@ -183,6 +183,9 @@ pub struct GrantMask {
 }
 
 impl GrantMask {
+    /// Allows nothing: a client whose grant is gone.
+    pub const NONE: GrantMask = GrantMask { kinds: 0, books: Some([0; 4]), slots: Some(0) };
+
     /// See [`Grant::permits`].
     ///
     /// # Errors
