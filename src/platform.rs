@@ -341,6 +341,40 @@ pub(crate) fn may_leave_background() -> bool {
     }
 }
 
+/// Opens `path` for reading and writing without following a symlink; with `create`, makes it
+/// with `mode` if it is missing.
+pub(crate) fn open_rw(path: &Path, mode: u32, create: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Creates `path` with `mode`; fails if it exists.
+pub(crate) fn create_new_rw(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Creates the folder `dir` with `mode` if it is missing.
+pub(crate) fn create_dir_mode(dir: &Path, mode: u32) -> io::Result<()> {
+    fs::DirBuilder::new().mode(mode).create(dir)
+}
+
+/// Sets the mode of `path`.
+pub(crate) fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, Permissions::from_mode(mode))
+}
+
 /// Blocks while the low 32 bits of `word` (shared memory) equal `expected`, for at most
 /// `timeout`; returns at once if they differ, and may return early (a signal, a spurious wake).
 /// A process-shared futex: the word may live in a mapping other processes share.

@@ -53,13 +53,15 @@ fn crate_modules(path: &Path) -> Vec<(usize, String)> {
 fn each_layer_imports_only_the_layers_below_it() {
     // Layer -> what it may name besides itself. Upper-case names are re-exports at the crate
     // root, which a lower layer must not lean on either.
-    let rules: [(&str, &[&str]); 6] = [
+    let rules: [(&str, &[&str]); 7] = [
         ("ledger", &[]),
         ("runtime", &["ledger", "sync", "failpoint"]),
         ("journal", &["ledger", "runtime", "sync", "failpoint", "platform"]),
         ("mirror", &["ledger", "runtime", "sync", "failpoint", "platform"]),
-        ("vault", &["ledger", "runtime", "sync", "failpoint", "platform", "journal", "mirror"]),
-        ("tools", &["ledger", "runtime", "sync", "platform", "journal", "mirror", "vault"]),
+        // The gateway reuses the journal's codec and the mirror's mapped words (docs/design.md).
+        ("gateway", &["ledger", "runtime", "sync", "failpoint", "platform", "journal", "mirror"]),
+        ("vault", &["ledger", "runtime", "sync", "failpoint", "platform", "journal", "mirror", "gateway"]),
+        ("tools", &["ledger", "runtime", "sync", "platform", "journal", "mirror", "vault", "gateway"]),
     ];
     let mut broken = Vec::new();
     for (layer, allowed) in rules {

@@ -3,9 +3,8 @@
 //! [`Handle`]: crate::Handle
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
@@ -16,9 +15,9 @@ use crate::gateway::server::{lease_path, service_dir, service_path, vault_lock_p
 use crate::gateway::wire;
 use crate::ledger::{Command, Outcome};
 use crate::mirror::shm::map::WordMap;
+use crate::mirror::shm::{ShmError, ShmReader};
 use crate::platform;
 use crate::runtime::{DetachedOutcome, Receipt, Snapshot, SubmitError, TrySubmitError, WaitStrategy};
-use crate::{ShmError, ShmReader};
 
 /// How often a waiting client checks that its vault is still there.
 const LIVENESS_EVERY: Duration = Duration::from_millis(10);
@@ -341,7 +340,8 @@ impl Client {
     /// lock is free, or the service file at the path is another one.
     fn check_alive(&mut self) -> Result<(), SubmitError> {
         self.check_open()?;
-        let replaced = std::fs::metadata(service_path(&self.dir)).map_or(true, |m| m.ino() != self.inode);
+        let replaced =
+            std::fs::metadata(service_path(&self.dir)).map_or(true, |m| platform::file_id(&m) != self.inode);
         if replaced || !vault_alive(&self.dir) {
             self.disconnected = true;
             return Err(SubmitError::Disconnected);
@@ -410,7 +410,7 @@ impl Client {
             answers.consume(self.tail);
             self.tail += 1;
             let result = wire::decode_answer(first as u8, (first >> 8) as u8, &self.scratch)
-                .unwrap_or(Err(SubmitError::Refused(crate::Refusal::Malformed)));
+                .unwrap_or(Err(SubmitError::Refused(crate::runtime::Refusal::Malformed)));
             if Some(id) == request {
                 found = Some((seq, result));
                 continue;
@@ -519,7 +519,7 @@ fn vault_alive(dir: &std::path::Path) -> bool {
 fn open_service(service: &str, dir: &std::path::Path) -> Result<(ServiceMap, u64, u32), ConnectError> {
     let path = service_path(dir);
     let not_served = || ConnectError::NotServed { name: service.to_owned() };
-    let file = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
+    let file = match platform::open_rw(&path, 0, false) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(not_served()),
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
@@ -547,15 +547,14 @@ fn open_service(service: &str, dir: &std::path::Path) -> Result<(ServiceMap, u64
     if words[l::H_STATE].load(Ordering::Acquire) != l::SERVICE_OPEN || !vault_alive(dir) {
         return Err(not_served());
     }
-    Ok((ServiceMap { map, slots, capacity }, metadata.ino(), metadata.uid()))
+    Ok((ServiceMap { map, slots, capacity }, platform::file_id(&metadata), platform::owner_of(&metadata)))
 }
 
 /// Takes the first free place: its lease lock, then its state word.
 fn claim(map: &ServiceMap, dir: &std::path::Path, name: &str) -> Result<(usize, File), ConnectError> {
     for slot in 0..map.slots {
         let path = lease_path(dir, slot);
-        let lease = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path)
-        {
+        let lease = match platform::open_rw(&path, 0, false) {
             Ok(lease) => lease,
             Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(ConnectError::PermissionDenied { path })

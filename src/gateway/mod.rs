@@ -15,8 +15,8 @@ mod wire;
 pub use client::{clients, Client, ClientInfo, ConnectError};
 pub use config::ServeConfig;
 pub use layout::WIRE_VERSION;
-pub(crate) use server::open;
 pub use server::service_dir;
+pub(crate) use server::{open, OpenError};
 
 use crate::ledger::{Amount, BookId, BookSpec, ClientOrderId, Command, Currency, Health, Outcome};
 use crate::ledger::{Side, StrategyConfig, SLOT_TOTAL};

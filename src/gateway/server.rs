@@ -1,9 +1,8 @@
 //! The vault's end: the service folder, the inbox the owner polls, and the helper thread that
 //! admits clients, notices the dead ones and wakes a sleeping owner.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,18 +76,24 @@ pub(crate) struct Gateway {
     _vault_lock: File,
 }
 
+/// Why the service could not be opened.
+pub(crate) enum OpenError {
+    /// A file of the service folder, with the folder's path.
+    Io(PathBuf, io::Error),
+    /// Another running vault holds the name.
+    Active,
+}
+
 /// Creates the service folder and file for `config` and starts the helper thread.
-pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, crate::SpawnError> {
+pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, OpenError> {
     let dir = service_dir(&config.name);
-    let io_error = |error: io::Error| crate::SpawnError::Serve { path: dir.clone(), error };
+    let io_error = |error: io::Error| OpenError::Io(dir.clone(), error);
     let (dir_mode, file_mode) = if config.group.is_some() { (0o770, 0o660) } else { (0o700, 0o600) };
     make_dir(&dir, dir_mode, config.group).map_err(io_error)?;
     let lock = open_file(&vault_lock_path(&dir), file_mode, config.group).map_err(io_error)?;
     match lock.try_lock() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(crate::SpawnError::ServiceActive { name: config.name.clone() })
-        }
+        Err(TryLockError::WouldBlock) => return Err(OpenError::Active),
         Err(TryLockError::Error(error)) => return Err(io_error(error)),
     }
     for slot in 0..config.slots {
@@ -123,7 +128,7 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, crate
 
 /// Creates the folder (or checks the one there is ours and a folder) and sets its mode.
 fn make_dir(dir: &Path, mode: u32, group: Option<u32>) -> io::Result<()> {
-    match fs::DirBuilder::new().mode(mode).create(dir) {
+    match platform::create_dir_mode(dir, mode) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
             let metadata = fs::symlink_metadata(dir)?;
@@ -136,24 +141,17 @@ fn make_dir(dir: &Path, mode: u32, group: Option<u32>) -> io::Result<()> {
     }
     match group {
         Some(gid) => platform::share_with_group(dir, gid, mode),
-        None => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
+        None => platform::set_mode(dir, mode),
     }
 }
 
 /// Opens (creating) a file of ours in the service folder, with `mode`.
 fn open_file(path: &Path, mode: u32, group: Option<u32>) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+    let file = platform::open_rw(path, mode, true)?;
     platform::check_owner(&file.metadata()?).map_err(|refusal| io::Error::other(refusal.to_string()))?;
     match group {
         Some(gid) => platform::share_with_group(path, gid, mode)?,
-        None => file.set_permissions(fs::Permissions::from_mode(mode))?,
+        None => platform::set_mode(path, mode)?,
     }
     Ok(file)
 }
@@ -163,7 +161,7 @@ fn open_file(path: &Path, mode: u32, group: Option<u32>) -> io::Result<File> {
 fn create_service(dir: &Path, config: &ServeConfig, mirror: &Path, mode: u32) -> io::Result<ServiceMap> {
     let path = service_path(dir);
     let temporary = dir.join(format!("service.{}.tmp", platform::random_suffix()));
-    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(mode).open(&temporary)?;
+    let file = platform::create_new_rw(&temporary, mode)?;
     if let Some(gid) = config.group {
         platform::share_with_group(&temporary, gid, mode)?;
     }
@@ -259,11 +257,11 @@ impl Gateway {
         let reply = RemoteReply { client: slot as u32, generation: conn.generation, request };
         let version = (head & 0xff) as u8;
         let decoded = if version != l::WIRE_VERSION {
-            Err(crate::Refusal::WireVersion { found: version, expected: l::WIRE_VERSION })
+            Err(crate::runtime::Refusal::WireVersion { found: version, expected: l::WIRE_VERSION })
         } else if len > REQUEST_BYTES {
-            Err(crate::Refusal::Malformed)
+            Err(crate::runtime::Refusal::Malformed)
         } else {
-            wire::decode_request(&self.scratch).map_err(|_| crate::Refusal::Malformed)
+            wire::decode_request(&self.scratch).map_err(|_| crate::runtime::Refusal::Malformed)
         };
         match decoded {
             Ok(command) => {

@@ -343,9 +343,12 @@ impl Builder {
         let mirror = self
             .mirrors
             .shm
-            .get_or_insert_with(|| crate::shm_path(&format!("capvault-{}.shm", config.name)))
+            .get_or_insert_with(|| crate::mirror::shm::shm_path(&format!("capvault-{}.shm", config.name)))
             .clone();
-        crate::gateway::open(config, &mirror).map(Some)
+        crate::gateway::open(config, &mirror).map(Some).map_err(|error| match error {
+            crate::gateway::OpenError::Io(path, error) => SpawnError::Serve { path, error },
+            crate::gateway::OpenError::Active => SpawnError::ServiceActive { name: config.name.clone() },
+        })
     }
 
     /// Opens the latency log, emptied, refusing a symlink or another user's file.
