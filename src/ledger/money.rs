@@ -463,7 +463,13 @@ impl FromStr for Amount {
 impl serde::Serialize for Amount {
     /// A plain JSON number in currency units, as the JSON mirrors and the seeds' files use:
     /// an integer when the amount is whole (`120000`), otherwise the nearest `f64` (`3500.5`).
+    ///
+    /// A format that is not human-readable gets the exact fixed-point integer instead, as a
+    /// newtype named `Amount` (the Python package reads figures this way, with no float between).
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return serializer.serialize_newtype_struct("Amount", &self.0);
+        }
         if self.0 % Self::SCALE == 0 {
             serializer.serialize_i64(self.0 / Self::SCALE)
         } else {
@@ -476,6 +482,10 @@ impl<'de> serde::Deserialize<'de> for Amount {
     /// Accepts a JSON number or a decimal string; either is refused if it would lose a digit.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
         struct Visitor;
+        if !deserializer.is_human_readable() {
+            let raw = <i64 as serde::Deserialize>::deserialize(deserializer)?;
+            return Amount::from_raw(raw).ok_or_else(|| serde::de::Error::custom(AmountError::OutOfRange));
+        }
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Amount;
 

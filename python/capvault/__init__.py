@@ -1,0 +1,84 @@
+"""capvault: one account's capital, shared exactly among many strategies.
+
+Two ways in, one API:
+
+- ``capvault.Vault(config, data_dir=None, shm=None, json=None, serve=None)``: the vault
+  embedded in this process (its owner thread runs in Rust; the GIL is released while waiting);
+- ``capvault.connect(service)``: a client of a vault another process serves.
+
+The seeds' own APIs sit on top: ``StrategyBalanceManager`` (seed 004, virtual sub-accounts)
+and ``GlobalVault`` (seed 000, reservations per order). ``ShmReader`` reads a vault's
+shared-memory mirror; ``PoolView`` and ``StepPenalty`` give strategy nodes the first-layer rule
+and the 90%/85% step penalty.
+
+Amounts go in as ``int``, ``str``, ``Decimal`` (exactly) or ``float`` (rounded half to even to
+the book's minor unit: ``1.153 * 8600`` is 9,915.80) and come back as ``Decimal``.
+"""
+
+from ._capvault import (
+    WIRE_VERSION,
+    Outcome,
+    PoolView,
+    ShmReader,
+    Snapshot,
+    StepPenalty,
+    service_dir,
+    shm_path,
+    to_amount,
+)
+from ._vault import Commands, Connection, Vault, connect
+from .errors import (
+    ConfigError,
+    ConnectError,
+    Disconnected,
+    Error,
+    InDoubt,
+    InvalidAmount,
+    InvalidInput,
+    MirrorError,
+    Refused,
+    Rejected,
+    StartError,
+    Stopped,
+    Timeout,
+    UnknownName,
+)
+from .seed000 import Decision, GlobalVault
+from .seed004 import Recovery, StrategyBalance, StrategyBalanceManager
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "WIRE_VERSION",
+    "Commands",
+    "ConfigError",
+    "ConnectError",
+    "Connection",
+    "Decision",
+    "Disconnected",
+    "Error",
+    "GlobalVault",
+    "InDoubt",
+    "InvalidAmount",
+    "InvalidInput",
+    "MirrorError",
+    "Outcome",
+    "PoolView",
+    "Recovery",
+    "Refused",
+    "Rejected",
+    "ShmReader",
+    "Snapshot",
+    "StartError",
+    "StepPenalty",
+    "Stopped",
+    "StrategyBalance",
+    "StrategyBalanceManager",
+    "Timeout",
+    "UnknownName",
+    "Vault",
+    "connect",
+    "service_dir",
+    "shm_path",
+    "to_amount",
+]

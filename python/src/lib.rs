@@ -1,0 +1,49 @@
+//! The native module of the capvault Python package (`capvault._capvault`).
+//!
+//! It is thin: commands go to the Rust vault as they are, answers come back as small objects.
+//! The seeds' facades (`StrategyBalanceManager`, `GlobalVault`) and the exceptions are Python,
+//! in `capvault/`. Amounts cross as `int`/`str`/`Decimal`/`float` in (`convert.rs` has the
+//! rule) and `Decimal` out; figures cross with no float between (`figures.rs`).
+
+use pyo3::prelude::*;
+
+mod convert;
+mod core;
+mod errors;
+mod figures;
+mod views;
+
+/// An amount as the ledger would hold it at `decimals` places, as a `Decimal` (the package's
+/// conversion rule, for tests and display).
+#[pyfunction]
+#[pyo3(signature = (value, decimals=2))]
+fn to_amount<'py>(value: &Bound<'py, PyAny>, decimals: u8) -> PyResult<Bound<'py, PyAny>> {
+    convert::decimal(value.py(), convert::amount(value, decimals)?)
+}
+
+/// The service folder of `service` (`/dev/shm/capvault-<service>`).
+#[pyfunction]
+fn service_dir(service: &str) -> String {
+    capvault::service_dir(service).display().to_string()
+}
+
+/// The shared-memory path a vault named `name` mirrors into by default.
+#[pyfunction]
+fn shm_path(name: &str) -> String {
+    capvault::shm_path(name).display().to_string()
+}
+
+#[pymodule]
+fn _capvault(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<core::Core>()?;
+    module.add_class::<views::Outcome>()?;
+    module.add_class::<views::Snapshot>()?;
+    module.add_class::<views::PoolView>()?;
+    module.add_class::<views::StepPenalty>()?;
+    module.add_class::<views::ShmReader>()?;
+    module.add_function(wrap_pyfunction!(to_amount, module)?)?;
+    module.add_function(wrap_pyfunction!(service_dir, module)?)?;
+    module.add_function(wrap_pyfunction!(shm_path, module)?)?;
+    module.add("WIRE_VERSION", capvault::WIRE_VERSION)?;
+    Ok(())
+}
