@@ -7,6 +7,7 @@
 //! together and share its batches (one `fdatasync` per batch under `FsyncBatch`). A client has one
 //! place at the vault: its submits take turns.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ enum Backend {
 pub struct Core {
     backend: Backend,
     books: Mutex<Vec<BookInfo>>,
+    /// The highest `seq` answered through this core: its own reads wait until they show it.
+    seen: AtomicU64,
     description: String,
 }
 
@@ -97,6 +100,7 @@ impl Core {
         let result = py.detach(|| self.submit_released(command));
         match result {
             Ok(receipt) => {
+                self.seen.fetch_max(receipt.seq, Ordering::Relaxed);
                 if matches!(command, Command::OpenBook { .. } | Command::ConfigureStrategy { .. }) {
                     lock(&self.books).clear();
                 }
@@ -123,6 +127,31 @@ impl Core {
         }
     }
 
+    /// The latest snapshot that shows every command this core had answered.
+    fn current(&self, py: Python<'_>) -> PyResult<Arc<LedgerSnapshot>> {
+        self.at_least(py, self.seen.load(Ordering::Relaxed), 5.0)
+    }
+
+    fn at_least(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<Arc<LedgerSnapshot>> {
+        let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let snapshot = self.latest(py)?;
+            if snapshot.seq() >= seq {
+                return Ok(snapshot);
+            }
+            if Instant::now() >= deadline {
+                return Err(errors::new(
+                    py,
+                    "Timeout",
+                    (format!("no snapshot with seq >= {seq} within {timeout} s (latest {})", snapshot.seq()),),
+                ));
+            }
+            py.detach(|| std::thread::sleep(pause));
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+
     fn latest(&self, py: Python<'_>) -> PyResult<Arc<LedgerSnapshot>> {
         match &self.backend {
             Backend::Embedded { reader, .. } => Ok(reader.snapshot_arc()),
@@ -145,7 +174,7 @@ impl Core {
                 return Ok(books.clone());
             }
         }
-        let snapshot = self.latest(py)?;
+        let snapshot = self.current(py)?;
         let fresh: Vec<BookInfo> = snapshot
             .books()
             .iter()
@@ -243,7 +272,14 @@ impl Core {
 
     /// The decimals of an order's book, for its amounts.
     fn order_decimals(&self, py: Python<'_>, id: capvault::ClientOrderId) -> PyResult<u8> {
-        let snapshot = self.latest(py)?;
+        // Usually every book has the same minor unit: no need to find the order.
+        let books = self.books(py, false)?;
+        if let Some(first) = books.first() {
+            if books.iter().all(|book| book.decimals == first.decimals) {
+                return Ok(first.decimals);
+            }
+        }
+        let snapshot = self.current(py)?;
         Ok(snapshot
             .order(id)
             .and_then(|order| snapshot.book(order.book()))
@@ -296,6 +332,7 @@ impl Core {
         Ok(Core {
             backend: Backend::Embedded { origin: Mutex::new(Some(handle)), spare: Mutex::new(Vec::new()), reader },
             books: Mutex::new(Vec::new()),
+            seen: AtomicU64::new(0),
             description,
         })
     }
@@ -308,6 +345,7 @@ impl Core {
         Ok(Core {
             backend: Backend::Remote { client: Mutex::new(Some(connected)) },
             books: Mutex::new(Vec::new()),
+            seen: AtomicU64::new(0),
             description: format!("client {client:?} of the vault serving {service:?}"),
         })
     }
@@ -483,21 +521,7 @@ impl Core {
     /// The first snapshot with `seq >= seq`, waiting up to `timeout` seconds.
     #[pyo3(signature = (seq, timeout=5.0))]
     fn snapshot_at_least(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<Snapshot> {
-        let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
-        loop {
-            let snapshot = self.latest(py)?;
-            if snapshot.seq() >= seq {
-                return Ok(Snapshot::new(snapshot));
-            }
-            if Instant::now() >= deadline {
-                return Err(errors::new(
-                    py,
-                    "Timeout",
-                    (format!("no snapshot with seq >= {seq} within {timeout} s (latest {})", snapshot.seq()),),
-                ));
-            }
-            py.detach(|| std::thread::sleep(Duration::from_micros(200)));
-        }
+        Ok(Snapshot::new(self.at_least(py, seq, timeout)?))
     }
 
     /// Stops an embedded vault (everything queued is applied, the mirrors write the last state)
