@@ -230,6 +230,9 @@ class Vault(Commands):
     - ``serve``: serve other processes (``capvault.connect``) under this service name (any
       client name of this user, every command), or a dict in ``ServeConfig``'s JSON (grants per
       client).
+    - ``wait``: how a command waits for its answer: ``"spin_park"`` (default: spin 50 µs, then
+      park), ``"spin_yield"``, ``"busy_spin"`` or ``"blocking"`` (parks at once: many threads
+      waiting on fsyncs leave the cores to the vault).
     """
 
     def __init__(
@@ -240,6 +243,7 @@ class Vault(Commands):
         json: Optional[PathLike] = None,
         serve: Union[None, str, Mapping[str, Any]] = None,
         durability: Optional[str] = None,
+        wait: Optional[str] = None,
     ):
         import json as json_module
 
@@ -254,6 +258,7 @@ class Vault(Commands):
             None if json is None else os.fspath(json),
             serve_text,
             durability,
+            wait,
         )
         self._seq = self._core.snapshot().seq
 
@@ -262,14 +267,14 @@ class Connection(Commands):
     """A client of a vault served by another process (``Vault(serve=...)`` or
     ``Builder::serve`` in Rust). Made by ``capvault.connect``."""
 
-    def __init__(self, service: str, client: str = "python"):
+    def __init__(self, service: str, client: str = "python", wait: Optional[str] = None):
         self._seq = 0
-        self._core = _capvault.Core.connect(service, client)
+        self._core = _capvault.Core.connect(service, client, wait)
         self.service = service
         self.client = client
 
 
-def connect(service: str, client: str = "python") -> Connection:
+def connect(service: str, client: str = "python", wait: Optional[str] = None) -> Connection:
     """Connects to the vault serving ``service`` as the client ``client`` (the name its grant
-    is under). Raises ``ConnectError`` (``.kind``) if it cannot."""
-    return Connection(service, client)
+    is under); ``wait`` as for ``Vault``. Raises ``ConnectError`` (``.kind``) if it cannot."""
+    return Connection(service, client, wait)

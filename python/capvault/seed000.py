@@ -73,6 +73,8 @@ class GlobalVault:
         venue: str = "QMT",
         currency: str = "CNY",
         data_dir: Optional[PathLike] = None,
+        durability: Optional[str] = None,
+        wait: Optional[str] = None,
         json: Optional[PathLike] = None,
         shm: Optional[PathLike] = None,
         serve: Optional[str] = None,
@@ -80,6 +82,7 @@ class GlobalVault:
         client: str = "python",
         vault: Optional[Commands] = None,
     ):
+        self._places: Dict[str, Any] = {}
         if vault is not None:
             self.vault = vault
         elif connect is not None:
@@ -102,13 +105,19 @@ class GlobalVault:
                         }
                     ]
                 }
-            self.vault = Vault(config, data_dir=data_dir, shm=shm, json=json, serve=serve)
+            self.vault = Vault(config, data_dir=data_dir, shm=shm, json=json, serve=serve, durability=durability, wait=wait)
 
     def _where(self, symbol: str):
-        """``(book, slot)`` of a symbol's strategy."""
+        """``(book, slot)`` of a symbol's strategy (looked up once per symbol: labels are set
+        by configuration, not by trading)."""
+        found = self._places.get(symbol)
+        if found is not None:
+            return found
         label = symbol_label(symbol)
         found = self.vault.snapshot().slot_of(label)
-        if found is None:
+        if found is not None:
+            self._places[symbol] = found
+        else:
             from .errors import UnknownName
 
             raise UnknownName(f"no strategy is labelled {label!r} (symbol {symbol!r})")

@@ -86,6 +86,7 @@ class StrategyBalanceManager:
         credit_limits: Optional[Mapping[Any, AmountLike]] = None,
         decimals: Union[int, Mapping[Any, int]] = 8,
         data_dir: Optional[PathLike] = None,
+        durability: Optional[str] = None,
         shm: Optional[PathLike] = None,
         serve: Optional[str] = None,
         connect: Optional[str] = None,
@@ -102,7 +103,7 @@ class StrategyBalanceManager:
         elif connect is not None:
             self.vault = globals()["connect"](connect, client)
         else:
-            self.vault = Vault(config, data_dir=data_dir, shm=shm, serve=serve)
+            self.vault = Vault(config, data_dir=data_dir, shm=shm, serve=serve, durability=durability)
         for currency, limit in (credit_limits or {}).items():
             self.vault.set_credit_limit(_name(currency), limit)
 

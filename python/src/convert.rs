@@ -76,7 +76,7 @@ pub fn order_id(value: &Bound<'_, PyAny>) -> PyResult<ClientOrderId> {
         value.extract()?
     } else if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
         value.str()?.to_string()
-    } else if value.hasattr("hex")? && value.get_type().name()?.to_string() == "UUID" {
+    } else if value.hasattr("hex")? && value.get_type().name()? == "UUID" {
         value.getattr("hex")?.extract()?
     } else {
         return Err(PyTypeError::new_err(format!(

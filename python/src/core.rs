@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use capvault::{
     Amount, BookId, Builder, Client, Command, Currency, Durability, Grant, Handle, Label, LedgerConfig,
-    Reader, Receipt, ServeConfig, Snapshot as LedgerSnapshot, StrategyConfig, SubmitError,
+    Reader, Receipt, ServeConfig, Snapshot as LedgerSnapshot, StrategyConfig, SubmitError, WaitStrategy,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyString};
@@ -81,9 +81,28 @@ fn durability(py: Python<'_>, name: Option<&str>) -> PyResult<Option<Durability>
     })
 }
 
+fn wait_strategy(py: Python<'_>, name: Option<&str>) -> PyResult<Option<WaitStrategy>> {
+    Ok(match name {
+        None => None,
+        Some("spin_park") => Some(WaitStrategy::default()),
+        Some("spin_yield") => Some(WaitStrategy::SpinYield { spin: Duration::from_micros(50) }),
+        Some("busy_spin") => Some(WaitStrategy::BusySpin),
+        Some("blocking") => Some(WaitStrategy::Blocking),
+        Some(other) => {
+            return Err(errors::invalid_input(
+                py,
+                format!(
+                    "wait {other:?}: expected \"spin_park\", \"spin_yield\", \"busy_spin\" or \"blocking\""
+                ),
+            ))
+        }
+    })
+}
+
 fn serve_config(py: Python<'_>, text: &str) -> PyResult<ServeConfig> {
     if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|error| errors::new(py, "ConfigError", (format!("serve: {error}"),)))
+        serde_json::from_str(text)
+            .map_err(|error| errors::new(py, "ConfigError", (format!("serve: {error}"),)))
     } else {
         // A bare name: any client name of this user may connect, with every command.
         Ok(ServeConfig::new(text).others(Some(Grant::all())))
@@ -185,7 +204,9 @@ impl Core {
                 decimals: book.decimals(),
                 labels: book
                     .strategies()
-                    .filter_map(|(slot, strategy)| strategy.config().label.map(|label| (label.to_string(), slot)))
+                    .filter_map(|(slot, strategy)| {
+                        strategy.config().label.map(|label| (label.to_string(), slot))
+                    })
                     .collect(),
             })
             .collect();
@@ -225,9 +246,9 @@ impl Core {
                 labels: Vec::new(),
             }));
         }
-        let text: String = value
-            .extract()
-            .map_err(|_| errors::invalid_input(py, format!("book {value}: expected an id or \"VENUE:CURRENCY\"")))?;
+        let text: String = value.extract().map_err(|_| {
+            errors::invalid_input(py, format!("book {value}: expected an id or \"VENUE:CURRENCY\""))
+        })?;
         let (venue, currency) = match text.split_once([':', '/']) {
             Some((venue, currency)) => (Some(venue.to_owned()), currency.to_owned()),
             None => (None, text.clone()),
@@ -250,7 +271,9 @@ impl Core {
     fn slot(&self, book: &BookInfo, value: &Bound<'_, PyAny>) -> PyResult<u8> {
         let py = value.py();
         if value.is_instance_of::<PyInt>() {
-            return value.extract().map_err(|_| errors::invalid_input(py, format!("slot {value}: not 0..=255")));
+            return value
+                .extract()
+                .map_err(|_| errors::invalid_input(py, format!("slot {value}: not 0..=255")));
         }
         let label: String = value
             .extract()
@@ -261,7 +284,9 @@ impl Core {
         let (found, _) = self.find_book(py, &|candidate| candidate.id == book.id)?;
         found
             .and_then(|book| book.labels.iter().find(|(name, _)| *name == label).map(|(_, slot)| *slot))
-            .ok_or_else(|| errors::new(py, "UnknownName", (format!("no strategy labelled {label:?} in this book"),)))
+            .ok_or_else(|| {
+                errors::new(py, "UnknownName", (format!("no strategy labelled {label:?} in this book"),))
+            })
     }
 
     fn book_slot(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>) -> PyResult<(BookInfo, u8)> {
@@ -295,7 +320,7 @@ fn closed_error() -> SubmitError {
 impl Core {
     /// Starts a vault in this process.
     #[staticmethod]
-    #[pyo3(signature = (config, data_dir=None, shm=None, json=None, serve=None, durability=None))]
+    #[pyo3(signature = (config, data_dir=None, shm=None, json=None, serve=None, durability=None, wait=None))]
     fn embedded(
         py: Python<'_>,
         config: &str,
@@ -304,16 +329,20 @@ impl Core {
         json: Option<String>,
         serve: Option<String>,
         durability: Option<&str>,
+        wait: Option<&str>,
     ) -> PyResult<Core> {
         let config = LedgerConfig::from_json(config)
             .map_err(|error| errors::new(py, "ConfigError", (error.to_string(),)))?;
-        let mut builder =
-            Builder::from_config(&config).map_err(|error| errors::new(py, "ConfigError", (error.to_string(),)))?;
+        let mut builder = Builder::from_config(&config)
+            .map_err(|error| errors::new(py, "ConfigError", (error.to_string(),)))?;
         if let Some(dir) = &data_dir {
             builder = builder.data_dir(dir);
         }
         if let Some(chosen) = self::durability(py, durability)? {
             builder = builder.durability(chosen);
+        }
+        if let Some(strategy) = wait_strategy(py, wait)? {
+            builder = builder.reply_wait(strategy);
         }
         if let Some(path) = &shm {
             builder = builder.mirror_shm(path);
@@ -330,7 +359,11 @@ impl Core {
         let reader = handle.reader();
         let description = format!("embedded vault (data_dir={data_dir:?}, serve={serve:?})");
         Ok(Core {
-            backend: Backend::Embedded { origin: Mutex::new(Some(handle)), spare: Mutex::new(Vec::new()), reader },
+            backend: Backend::Embedded {
+                origin: Mutex::new(Some(handle)),
+                spare: Mutex::new(Vec::new()),
+                reader,
+            },
             books: Mutex::new(Vec::new()),
             seen: AtomicU64::new(0),
             description,
@@ -339,9 +372,12 @@ impl Core {
 
     /// Connects to the vault serving `service` as the client `client`.
     #[staticmethod]
-    #[pyo3(signature = (service, client="python"))]
-    fn connect(py: Python<'_>, service: &str, client: &str) -> PyResult<Core> {
-        let connected = py.detach(|| Client::connect(service, client)).map_err(|error| errors::connect(py, &error))?;
+    #[pyo3(signature = (service, client="python", wait=None))]
+    fn connect(py: Python<'_>, service: &str, client: &str, wait: Option<&str>) -> PyResult<Core> {
+        let strategy = wait_strategy(py, wait)?.unwrap_or_default();
+        let connected = py
+            .detach(|| Client::connect_with(service, client, strategy))
+            .map_err(|error| errors::connect(py, &error))?;
         Ok(Core {
             backend: Backend::Remote { client: Mutex::new(Some(connected)) },
             books: Mutex::new(Vec::new()),
@@ -371,7 +407,8 @@ impl Core {
     }
 
     fn open_book(&self, py: Python<'_>, spec: &str) -> PyResult<Outcome> {
-        let spec = serde_json::from_str(spec).map_err(|error| errors::invalid_input(py, format!("book spec: {error}")))?;
+        let spec = serde_json::from_str(spec)
+            .map_err(|error| errors::invalid_input(py, format!("book spec: {error}")))?;
         self.submit(py, Command::OpenBook { spec })
     }
 
@@ -387,15 +424,25 @@ impl Core {
         let py = book.py();
         let (book, slot) = self.book_slot(book, slot)?;
         let label = label
-            .map(|text| text.parse::<Label>().map_err(|error| errors::invalid_input(py, format!("label {text:?}: {error}"))))
+            .map(|text| {
+                text.parse::<Label>()
+                    .map_err(|error| errors::invalid_input(py, format!("label {text:?}: {error}")))
+            })
             .transpose()?;
         let cap = cap.map(|cap| convert::amount(cap, book.decimals)).transpose()?;
-        let loss_limit = loss_limit.map(|limit| convert::amount(limit, book.decimals)).transpose()?.unwrap_or(Amount::ZERO);
+        let loss_limit = loss_limit
+            .map(|limit| convert::amount(limit, book.decimals))
+            .transpose()?
+            .unwrap_or(Amount::ZERO);
         let config = StrategyConfig { label, cap, loss_limit };
         self.submit(py, Command::ConfigureStrategy { book: book.id, slot, config })
     }
 
-    fn set_credit_limit(&self, currency: &Bound<'_, PyString>, limit: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn set_credit_limit(
+        &self,
+        currency: &Bound<'_, PyString>,
+        limit: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let py = currency.py();
         let text: String = currency.extract()?;
         let text = text.as_str();
@@ -419,25 +466,45 @@ impl Core {
         self.submit(book.py(), Command::Reset { book: info.id, balance, force })
     }
 
-    fn set(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn set(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: &Bound<'_, PyAny>,
+        amount: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let (info, slot) = self.book_slot(book, slot)?;
         let amount = convert::amount(amount, info.decimals)?;
         self.submit(book.py(), Command::Set { book: info.id, slot, amount })
     }
 
-    fn adjust(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>, delta: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn adjust(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: &Bound<'_, PyAny>,
+        delta: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let (info, slot) = self.book_slot(book, slot)?;
         let delta = convert::amount(delta, info.decimals)?;
         self.submit(book.py(), Command::Adjust { book: info.id, slot, delta })
     }
 
-    fn allocate(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn allocate(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: &Bound<'_, PyAny>,
+        amount: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let (info, slot) = self.book_slot(book, slot)?;
         let amount = convert::amount(amount, info.decimals)?;
         self.submit(book.py(), Command::Allocate { book: info.id, slot, amount })
     }
 
-    fn release(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn release(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: &Bound<'_, PyAny>,
+        amount: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let (info, slot) = self.book_slot(book, slot)?;
         let amount = convert::amount(amount, info.decimals)?;
         self.submit(book.py(), Command::Release { book: info.id, slot, amount })
@@ -493,13 +560,23 @@ impl Core {
         self.submit(py, Command::ReleaseOrder { id })
     }
 
-    fn record_alpha(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn record_alpha(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: &Bound<'_, PyAny>,
+        amount: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let (info, slot) = self.book_slot(book, slot)?;
         let amount = convert::amount(amount, info.decimals)?;
         self.submit(book.py(), Command::RecordAlpha { book: info.id, slot, amount })
     }
 
-    fn mark_loss(&self, book: &Bound<'_, PyAny>, slot: &Bound<'_, PyAny>, loss: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn mark_loss(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: &Bound<'_, PyAny>,
+        loss: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let (info, slot) = self.book_slot(book, slot)?;
         let loss = convert::amount(loss, info.decimals)?;
         self.submit(book.py(), Command::MarkLoss { book: info.id, slot, loss })
@@ -507,7 +584,11 @@ impl Core {
 
     /// The book id, decimals and slot of a book (and label) argument: `(book, decimals, slot)`.
     #[pyo3(signature = (book, slot=None))]
-    fn resolve(&self, book: &Bound<'_, PyAny>, slot: Option<&Bound<'_, PyAny>>) -> PyResult<(u16, u8, Option<u8>)> {
+    fn resolve(
+        &self,
+        book: &Bound<'_, PyAny>,
+        slot: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(u16, u8, Option<u8>)> {
         let info = self.book(book)?;
         let slot = slot.map(|slot| self.slot(&info, slot)).transpose()?;
         Ok((info.id.index() as u16, info.decimals, slot))
@@ -531,7 +612,9 @@ impl Core {
             Backend::Embedded { origin, spare, .. } => {
                 let Some(handle) = lock(origin).take() else { return Ok(None) };
                 lock(spare).clear();
-                let last = py.detach(|| handle.shutdown()).map_err(|error| errors::new(py, "Stopped", (error.to_string(),)))?;
+                let last = py
+                    .detach(|| handle.shutdown())
+                    .map_err(|error| errors::new(py, "Stopped", (error.to_string(),)))?;
                 Ok(Some(Snapshot::new(last)))
             }
             Backend::Remote { client } => {

@@ -34,11 +34,12 @@ pub fn invalid_input(py: Python<'_>, message: String) -> PyErr {
 }
 
 /// `capvault.Rejected` with the rejection's code and figures.
-pub fn rejected<'py>(py: Python<'py>, rejection: &Rejection) -> PyErr {
-    let figures = match to_py(py, rejection).and_then(|value| value.cast_into::<PyDict>().map_err(PyErr::from)) {
-        Ok(figures) => figures,
-        Err(error) => return error,
-    };
+pub fn rejected(py: Python<'_>, rejection: &Rejection) -> PyErr {
+    let figures =
+        match to_py(py, rejection).and_then(|value| value.cast_into::<PyDict>().map_err(PyErr::from)) {
+            Ok(figures) => figures,
+            Err(error) => return error,
+        };
     // The code is the tag; the rest are the figures.
     if let Err(error) = figures.del_item("rejection") {
         return error;
@@ -72,4 +73,3 @@ pub fn connect(py: Python<'_>, error: &ConnectError) -> PyErr {
     };
     new(py, "ConnectError", (error.to_string(), kind))
 }
-

@@ -23,24 +23,24 @@ use crate::figures::to_py;
 #[pyclass(module = "capvault._capvault", frozen)]
 pub struct Outcome {
     seq: u64,
-    outcome: capvault::Outcome,
+    done: capvault::Outcome,
     fields: PyOnceLock<Py<PyDict>>,
 }
 
 impl std::fmt::Debug for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at {}", self.outcome, self.seq)
+        write!(f, "{} at {}", self.done, self.seq)
     }
 }
 
 impl Outcome {
     pub fn new(receipt: Receipt) -> Outcome {
-        Outcome { seq: receipt.seq, outcome: receipt.outcome, fields: PyOnceLock::new() }
+        Outcome { seq: receipt.seq, done: receipt.outcome, fields: PyOnceLock::new() }
     }
 
     fn fields<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyDict>> {
         let fields = self.fields.get_or_try_init(py, || {
-            to_py(py, &self.outcome)?.cast_into::<PyDict>().map(Bound::unbind).map_err(PyErr::from)
+            to_py(py, &self.done)?.cast_into::<PyDict>().map(Bound::unbind).map_err(PyErr::from)
         })?;
         Ok(fields.bind(py))
     }
@@ -70,7 +70,7 @@ impl Outcome {
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
         match self.fields(py)?.get_item(name)? {
             Some(value) if name != "outcome" => Ok(value.unbind()),
-            _ => Err(PyAttributeError::new_err(format!("outcome {} has no figure {name:?}", self.outcome))),
+            _ => Err(PyAttributeError::new_err(format!("outcome {} has no figure {name:?}", self.done))),
         }
     }
 
@@ -79,7 +79,7 @@ impl Outcome {
     }
 
     fn __str__(&self) -> String {
-        self.outcome.to_string()
+        self.done.to_string()
     }
 }
 
@@ -88,8 +88,11 @@ fn book_in<'s>(snapshot: &'s LedgerSnapshot, value: &Bound<'_, PyAny>) -> PyResu
     let py = value.py();
     let unknown = |what: String| errors::new(py, "UnknownName", (what,));
     if value.is_instance_of::<PyInt>() {
-        let index: u16 = value.extract().map_err(|_| errors::invalid_input(py, format!("book {value}: not a book id")))?;
-        return snapshot.book(capvault::BookId::new(index)).ok_or_else(|| unknown(format!("no book {index}")));
+        let index: u16 =
+            value.extract().map_err(|_| errors::invalid_input(py, format!("book {value}: not a book id")))?;
+        return snapshot
+            .book(capvault::BookId::new(index))
+            .ok_or_else(|| unknown(format!("no book {index}")));
     }
     let text: String = value.extract()?;
     let (venue, currency) = match text.split_once([':', '/']) {
@@ -112,9 +115,11 @@ fn slot_in(book: &Book, value: &Bound<'_, PyAny>) -> PyResult<u8> {
         return value.extract().map_err(|_| errors::invalid_input(py, format!("slot {value}: not 0..=255")));
     }
     let text: String = value.extract()?;
-    let label = text.parse().map_err(|error| errors::invalid_input(py, format!("label {text:?}: {error}")))?;
-    book.slot_of(label)
-        .ok_or_else(|| errors::new(py, "UnknownName", (format!("no strategy labelled {text:?} in this book"),)))
+    let label =
+        text.parse().map_err(|error| errors::invalid_input(py, format!("label {text:?}: {error}")))?;
+    book.slot_of(label).ok_or_else(|| {
+        errors::new(py, "UnknownName", (format!("no strategy labelled {text:?} in this book"),))
+    })
 }
 
 /// The ledger as it was after `seq` accepted commands. Immutable.
@@ -140,7 +145,8 @@ impl Snapshot {
 
     /// The one JSON schema (`{"seq", "stats", "books", "orders"}`) as text.
     fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string(&*self.inner).map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))
+        serde_json::to_string(&*self.inner)
+            .map_err(|error| pyo3::exceptions::PyValueError::new_err(error.to_string()))
     }
 
     /// The one JSON schema as Python objects (JSON numbers: `int`, or `float` where not whole).
@@ -168,12 +174,20 @@ impl Snapshot {
 
     /// A slot's balance: 0 the total, 1 the pool, 2.. a strategy's committed capital.
     #[pyo3(signature = (book, slot=None))]
-    fn balance<'py>(&self, py: Python<'py>, book: &Bound<'py, PyAny>, slot: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn balance<'py>(
+        &self,
+        py: Python<'py>,
+        book: &Bound<'py, PyAny>,
+        slot: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let found = book_in(&self.inner, book)?;
         let slot = slot.map(|slot| slot_in(found, slot)).transpose()?.unwrap_or(0);
-        let amount = found
-            .balance(slot)
-            .ok_or_else(|| errors::invalid_input(py, format!("slot {slot} is outside the book's {} slots", found.slot_count())))?;
+        let amount = found.balance(slot).ok_or_else(|| {
+            errors::invalid_input(
+                py,
+                format!("slot {slot} is outside the book's {} slots", found.slot_count()),
+            )
+        })?;
         decimal(py, amount)
     }
 
@@ -239,19 +253,27 @@ impl PoolView {
         reserve_ratio: f64,
         decimals: u8,
     ) -> PyResult<PoolView> {
-        let amount = |value: Option<&Bound<'_, PyAny>>| value.map_or(Ok(Amount::ZERO), |value| convert::amount(value, decimals));
+        let amount = |value: Option<&Bound<'_, PyAny>>| {
+            value.map_or(Ok(Amount::ZERO), |value| convert::amount(value, decimals))
+        };
         let total = convert::amount(total, decimals)?;
         let (frozen, used) = (amount(frozen)?, amount(used)?);
         let pool = match pool {
             Some(pool) => convert::amount(pool, decimals)?,
-            None => total
-                .checked_sub(frozen)
-                .and_then(|rest| rest.checked_sub(used))
-                .ok_or_else(|| errors::invalid_amount(py, "total - frozen - used is out of range".to_owned()))?,
+            None => total.checked_sub(frozen).and_then(|rest| rest.checked_sub(used)).ok_or_else(|| {
+                errors::invalid_amount(py, "total - frozen - used is out of range".to_owned())
+            })?,
         };
         let reserve_ratio = ratio(py, "reserve_ratio", reserve_ratio)?;
         Ok(PoolView {
-            inner: LedgerPoolView { total, pool, frozen, used, credit_limit: amount(credit_limit)?, reserve_ratio },
+            inner: LedgerPoolView {
+                total,
+                pool,
+                frozen,
+                used,
+                credit_limit: amount(credit_limit)?,
+                reserve_ratio,
+            },
             decimals,
         })
     }
@@ -370,7 +392,11 @@ impl StepPenalty {
     }
 
     fn __repr__(&self) -> String {
-        format!("StepPenalty(active={}, multiplier={})", self.inner.is_active(), self.inner.multiplier().to_f64())
+        format!(
+            "StepPenalty(active={}, multiplier={})",
+            self.inner.is_active(),
+            self.inner.multiplier().to_f64()
+        )
     }
 }
 
@@ -386,7 +412,8 @@ pub struct ShmReader {
 impl ShmReader {
     #[new]
     fn py_new(py: Python<'_>, path: &str) -> PyResult<ShmReader> {
-        let inner = LedgerShmReader::open(path).map_err(|error| errors::new(py, "MirrorError", (error.to_string(),)))?;
+        let inner = LedgerShmReader::open(path)
+            .map_err(|error| errors::new(py, "MirrorError", (error.to_string(),)))?;
         Ok(ShmReader { inner: Mutex::new(inner), path: path.to_owned() })
     }
 

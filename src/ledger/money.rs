@@ -482,10 +482,6 @@ impl<'de> serde::Deserialize<'de> for Amount {
     /// Accepts a JSON number or a decimal string; either is refused if it would lose a digit.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
         struct Visitor;
-        if !deserializer.is_human_readable() {
-            let raw = <i64 as serde::Deserialize>::deserialize(deserializer)?;
-            return Amount::from_raw(raw).ok_or_else(|| serde::de::Error::custom(AmountError::OutOfRange));
-        }
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Amount;
 
@@ -511,6 +507,10 @@ impl<'de> serde::Deserialize<'de> for Amount {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Amount, E> {
                 v.parse().map_err(E::custom)
             }
+        }
+        if !deserializer.is_human_readable() {
+            let raw = <i64 as serde::Deserialize>::deserialize(deserializer)?;
+            return Amount::from_raw(raw).ok_or_else(|| serde::de::Error::custom(AmountError::OutOfRange));
         }
         deserializer.deserialize_any(Visitor)
     }
