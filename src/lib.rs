@@ -60,6 +60,8 @@ pub mod docs {
     pub mod shm_layout {}
     #[doc = include_str!("../docs/ipc.md")]
     pub mod ipc {}
+    #[doc = include_str!("../docs/python.md")]
+    pub mod python {}
 }
 
 /// The README's example, compiled and run as a doctest.
