@@ -144,6 +144,13 @@ class GlobalVault:
             return Decision(False, refusal.code, str(refusal), refusal.figures, False, None)
         return Decision(True, None, "approved", {}, outcome.kind == "already_reserved", outcome.seq)
 
+    def _order(self, client_order_id: OrderIdLike) -> Optional[dict]:
+        """The order as the latest snapshot shows it, without waiting for this object's own
+        last answer: an order's book and slot never change, and its frozen amount only falls
+        (a stale one is corrected by the ledger's answer). Waits only if it is not there yet."""
+        order = self.vault._core.snapshot().order(client_order_id)
+        return order if order is not None else self.vault.order(client_order_id)
+
     def _check_symbol(self, symbol: str, order: Optional[dict]) -> None:
         if order is None:
             return
@@ -157,7 +164,7 @@ class GlobalVault:
         """A fill report: moves ``filled_amount`` of the order from frozen to used; ``None``
         moves everything still frozen (the order filled completely). Partial fills add up.
         Raises ``Rejected`` (``fill_exceeds_frozen``, ``unknown_order``, ``order_cancelled``, ...)."""
-        order = self.vault.order(client_order_id)
+        order = self._order(client_order_id)
         self._check_symbol(symbol, order)
         if filled_amount is not None:
             return self.vault.fill(client_order_id, filled_amount)
@@ -176,13 +183,13 @@ class GlobalVault:
     def on_cancel(self, symbol: str, client_order_id: OrderIdLike):
         """A cancel or broker reject: returns the order's unfilled remainder to the pool (what
         already filled stays used). Raises ``Rejected`` for an unknown or finished order."""
-        self._check_symbol(symbol, self.vault.order(client_order_id))
+        self._check_symbol(symbol, self._order(client_order_id))
         return self.vault.cancel(client_order_id)
 
     def release(self, symbol: str, client_order_id: OrderIdLike):
         """The position bought by ``client_order_id`` was sold: returns exactly what that order
         used to the pool (not its current market value). ``.returned`` is the amount."""
-        self._check_symbol(symbol, self.vault.order(client_order_id))
+        self._check_symbol(symbol, self._order(client_order_id))
         return self.vault.release_order(client_order_id)
 
     def _per_symbol(self, field: str) -> Dict[str, Decimal]:
