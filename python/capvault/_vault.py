@@ -278,3 +278,28 @@ def connect(service: str, client: str = "python", wait: Optional[str] = None) ->
     """Connects to the vault serving ``service`` as the client ``client`` (the name its grant
     is under); ``wait`` as for ``Vault``. Raises ``ConnectError`` (``.kind``) if it cannot."""
     return Connection(service, client, wait)
+
+
+class Facade:
+    """What the seeds' facades share: the vault they stand on, and closing it."""
+
+    vault: Commands
+
+    def close(self):
+        """Stops an embedded vault (its mirrors write the last state), or disconnects."""
+        return self.vault.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def choose(vault: Optional[Commands], service: Optional[str], client: str, embedded) -> Commands:
+    """A facade's vault: the one given, a connection to ``service``, or ``embedded()``."""
+    if vault is not None:
+        return vault
+    if service is not None:
+        return connect(service, client)
+    return embedded()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Dict, Mapping, Optional, Union
 
-from ._vault import AmountLike, Commands, OrderIdLike, PathLike, Vault, connect
+from ._vault import AmountLike, Commands, Facade, OrderIdLike, PathLike, Vault, choose
 from ._capvault import PoolView, StepPenalty
-from .errors import Rejected
+from .errors import InvalidInput, Rejected, UnknownName
 
 # Larger than any order can hold: a fill of this size is refused with the order's true state
 # (`fill_exceeds_frozen` with what is still frozen, `order_filled`, `unknown_order`, ...).
@@ -48,7 +48,7 @@ class Decision:
         return f"Decision(refused {self.code!r}: {self.reason}; {self.figures})"
 
 
-class GlobalVault:
+class GlobalVault(Facade):
     """Seed 000's global capital manager.
 
     By default a 300,000 CNY physical pool (``physical_pool``) shared by the symbols in ``caps``
@@ -83,29 +83,29 @@ class GlobalVault:
         vault: Optional[Commands] = None,
     ):
         self._places: Dict[str, Any] = {}
-        if vault is not None:
-            self.vault = vault
-        elif connect is not None:
-            self.vault = globals()["connect"](connect, client)
-        else:
-            if config is None:
-                caps = {"159201": 200_000, "512890": 200_000} if caps is None else caps
-                config = {
-                    "books": [
-                        {
-                            "venue": venue,
-                            "currency": currency,
-                            "slot_count": 2 + len(caps),
-                            "balance": str(physical_pool),
-                            "reserve_ratio": reserve_ratio,
-                            "strategies": [
-                                {"slot": 2 + index, "label": symbol_label(symbol), "cap": str(cap), "loss_limit": str(loss_limit)}
-                                for index, (symbol, cap) in enumerate(caps.items())
-                            ],
-                        }
-                    ]
-                }
-            self.vault = Vault(config, data_dir=data_dir, shm=shm, json=json, serve=serve, durability=durability, wait=wait)
+        if config is None:
+            caps = {"159201": 200_000, "512890": 200_000} if caps is None else caps
+            config = {
+                "books": [
+                    {
+                        "venue": venue,
+                        "currency": currency,
+                        "slot_count": 2 + len(caps),
+                        "balance": str(physical_pool),
+                        "reserve_ratio": reserve_ratio,
+                        "strategies": [
+                            {"slot": 2 + index, "label": symbol_label(symbol), "cap": str(cap), "loss_limit": str(loss_limit)}
+                            for index, (symbol, cap) in enumerate(caps.items())
+                        ],
+                    }
+                ]
+            }
+        self.vault = choose(
+            vault,
+            connect,
+            client,
+            lambda: Vault(config, data_dir=data_dir, shm=shm, json=json, serve=serve, durability=durability, wait=wait),
+        )
 
     def _where(self, symbol: str):
         """``(book, slot)`` of a symbol's strategy (looked up once per symbol: labels are set
@@ -118,8 +118,6 @@ class GlobalVault:
         if found is not None:
             self._places[symbol] = found
         else:
-            from .errors import UnknownName
-
             raise UnknownName(f"no strategy is labelled {label!r} (symbol {symbol!r})")
         return found
 
@@ -156,8 +154,6 @@ class GlobalVault:
             return
         book, slot = self._where(symbol)
         if (order["book"], order["slot"]) != (book, slot):
-            from .errors import InvalidInput
-
             raise InvalidInput(f"order {order['client_order_id']} is not {symbol_label(symbol)}'s (slot {order['slot']})")
 
     def on_fill(self, symbol: str, client_order_id: OrderIdLike, filled_amount: Optional[AmountLike] = None):
@@ -240,13 +236,3 @@ class GlobalVault:
         forced-reduce: new buys are refused until the loss is marked below the limit."""
         book, slot = self._where(symbol)
         return self.vault.mark_loss(book, slot, loss)
-
-    def close(self):
-        """Stops an embedded vault (writing the last ``shared_pool.json``), or disconnects."""
-        return self.vault.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()

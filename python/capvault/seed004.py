@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, List, Mapping, NamedTuple, Optional, Union
 
-from ._vault import AmountLike, Commands, PathLike, Vault, connect
+from ._vault import AmountLike, Commands, Facade, PathLike, Vault, choose
 from .errors import Rejected, UnknownName
 
 
@@ -55,7 +55,7 @@ class Recovery(NamedTuple):
     reset: bool
 
 
-class StrategyBalanceManager:
+class StrategyBalanceManager(Facade):
     """Virtual sub-accounts for one exchange (seed 004).
 
     ``StrategyBalanceManager(hft.Exchange.KRAKEN, strategy_count=8)`` manages, for each
@@ -98,12 +98,9 @@ class StrategyBalanceManager:
         self.exchange = _name(exchange)
         self.strategy_count = strategy_count
         self._decimals = decimals
-        if vault is not None:
-            self.vault = vault
-        elif connect is not None:
-            self.vault = globals()["connect"](connect, client)
-        else:
-            self.vault = Vault(config, data_dir=data_dir, shm=shm, serve=serve, durability=durability)
+        self.vault = choose(
+            vault, connect, client, lambda: Vault(config, data_dir=data_dir, shm=shm, serve=serve, durability=durability)
+        )
         for currency, limit in (credit_limits or {}).items():
             self.vault.set_credit_limit(_name(currency), limit)
 
@@ -184,13 +181,3 @@ class StrategyBalanceManager:
             self.reset(currency, real_balance)
             return Recovery(outcome.drift, balance.pool, balance.credit_limit, True)
         return Recovery(outcome.drift, balance.pool, balance.credit_limit, False)
-
-    def close(self):
-        """Stops an embedded vault, or disconnects."""
-        return self.vault.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()

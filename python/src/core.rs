@@ -111,38 +111,33 @@ fn serve_config(py: Python<'_>, text: &str) -> PyResult<ServeConfig> {
 
 impl Core {
     fn submit(&self, py: Python<'_>, command: Command) -> PyResult<Outcome> {
-        if let Backend::Embedded { origin, .. } = &self.backend {
-            if lock(origin).is_none() {
-                return Err(errors::new(py, "Stopped", ("the vault was closed",)));
-            }
-        }
-        let result = py.detach(|| self.submit_released(command));
-        match result {
-            Ok(receipt) => {
+        match py.detach(|| self.submit_released(command)) {
+            Some(Ok(receipt)) => {
                 self.seen.fetch_max(receipt.seq, Ordering::Relaxed);
                 if matches!(command, Command::OpenBook { .. } | Command::ConfigureStrategy { .. }) {
                     lock(&self.books).clear();
                 }
                 Ok(Outcome::new(receipt))
             }
-            Err(error) => Err(errors::submit(py, &error)),
+            Some(Err(error)) => Err(errors::submit(py, &error)),
+            None => Err(match self.backend {
+                Backend::Embedded { .. } => errors::new(py, "Stopped", ("the vault was closed",)),
+                Backend::Remote { .. } => errors::new(py, "Disconnected", ("the client is closed",)),
+            }),
         }
     }
 
-    /// The submit itself, without the GIL.
-    fn submit_released(&self, command: Command) -> Result<Receipt, SubmitError> {
+    /// The submit itself, without the GIL; `None` once `close` has run.
+    fn submit_released(&self, command: Command) -> Option<Result<Receipt, SubmitError>> {
         match &self.backend {
             Backend::Embedded { origin, spare, .. } => {
-                let handle = lock(spare).pop().or_else(|| lock(origin).as_ref().map(Handle::clone));
-                let Some(mut handle) = handle else { return Err(closed_error()) };
+                // A handle taken before `close` answers `Stopped` itself; none is made after.
+                let mut handle = lock(spare).pop().or_else(|| lock(origin).as_ref().map(Handle::clone))?;
                 let result = handle.submit(command);
                 lock(spare).push(handle);
-                result
+                Some(result)
             }
-            Backend::Remote { client } => match lock(client).as_mut() {
-                Some(client) => client.submit(command),
-                None => Err(SubmitError::Disconnected),
-            },
+            Backend::Remote { client } => lock(client).as_mut().map(|client| client.submit(command)),
         }
     }
 
@@ -318,10 +313,6 @@ impl Core {
             .and_then(|order| snapshot.book(order.book()))
             .map_or(Amount::DECIMALS as u8, capvault::Book::decimals))
     }
-}
-
-fn closed_error() -> SubmitError {
-    SubmitError::Disconnected
 }
 
 #[pymethods]
