@@ -12,7 +12,7 @@ use crate::ledger::grant::CommandKind;
 use crate::ledger::money::Amount;
 use crate::ledger::order::{Order, OrderState, Side};
 use crate::ledger::order_id::ClientOrderId;
-use crate::ledger::outcome::Outcome;
+use crate::ledger::outcome::{Outcome, SignalStatus};
 use crate::ledger::ratio::Ratio;
 use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
 use crate::ledger::view::{PenaltyConfig, StepPenalty};
@@ -309,6 +309,17 @@ pub(crate) fn encode_command(command: &Command, out: &mut Vec<u8>) {
         }
         Command::RecordAlpha { book, slot, amount } => e.slot_amount(14, book, slot, amount),
         Command::MarkLoss { book, slot, loss } => e.slot_amount(15, book, slot, loss),
+        Command::FillTo { id, filled } => {
+            e.u8(16);
+            e.id(id);
+            e.amount(filled);
+        }
+        Command::Expire { id } => e.tag_id(17, id),
+        Command::ClaimSignal { signal } => e.tag_id(18, signal),
+        Command::ConsumeSignal { signal, placed } => {
+            e.tag_id(19, signal);
+            e.u8(u8::from(placed));
+        }
     }
 }
 
@@ -348,6 +359,10 @@ pub(crate) fn decode_command(bytes: &[u8], version: u32) -> Result<Command, Code
         13 => Command::ReleaseOrder { id: d.id()? },
         14 => Command::RecordAlpha { book: d.book()?, slot: d.u8()?, amount: d.amount()? },
         15 => Command::MarkLoss { book: d.book()?, slot: d.u8()?, loss: d.amount()? },
+        16 if d.version >= 4 => Command::FillTo { id: d.id()?, filled: d.amount()? },
+        17 if d.version >= 4 => Command::Expire { id: d.id()? },
+        18 if d.version >= 4 => Command::ClaimSignal { signal: d.id()? },
+        19 if d.version >= 4 => Command::ConsumeSignal { signal: d.id()?, placed: d.bool()? },
         _ => return Err(CodecError { offset: 0, what: "unknown command tag" }),
     };
     d.finished()?;
@@ -396,9 +411,15 @@ pub(crate) fn encode_ledger(image: &LedgerImage<'_>, out: &mut Vec<u8>) {
         e.state(o.state);
     }
     e.u32(image.resolved.len() as u32);
-    for (id, state) in &image.resolved {
+    for (id, state, filled) in &image.resolved {
         e.id(*id);
         e.state(*state);
+        e.amount(*filled);
+    }
+    e.u32(image.signals.len() as u32);
+    for (id, status) in &image.signals {
+        e.id(*id);
+        e.u8(status.code());
     }
 }
 
@@ -446,10 +467,22 @@ pub(crate) fn decode_ledger(bytes: &[u8], version: u32) -> Result<LedgerParts, C
     }
     let mut resolved = Vec::new();
     for _ in 0..count(&mut d, limits.resolved_max as usize)? {
-        resolved.push((d.id()?, d.state()?));
+        let (id, state) = (d.id()?, d.state()?);
+        // Before version 4 the filled part of a resolved order was not kept.
+        let filled = if d.version >= 4 { d.amount()? } else { Amount::ZERO };
+        resolved.push((id, state, filled));
+    }
+    let mut signals = Vec::new();
+    if d.version >= 4 {
+        for _ in 0..count(&mut d, limits.resolved_max as usize)? {
+            let id = d.id()?;
+            let at = d.pos;
+            let status = SignalStatus::from_code(d.u8()?).ok_or(CodecError { offset: at, what: "bad signal status" })?;
+            signals.push((id, status));
+        }
     }
     d.finished()?;
-    Ok(LedgerParts { limits, credit_limits, books, orders, resolved })
+    Ok(LedgerParts { limits, credit_limits, books, orders, resolved, signals })
 }
 
 /// Outcomes and rejections, for the gateway's answers (`docs/ipc.md`): a tag byte per variant,
@@ -596,6 +629,16 @@ pub(crate) fn encode_outcome(outcome: &Outcome, out: &mut Vec<u8>) {
             e.u8(16);
             e.u8(u8::from(forced_reduce));
         }
+        Outcome::FillAlreadyApplied { state, filled } => {
+            e.u8(17);
+            e.state(state);
+            e.amount(filled);
+        }
+        Outcome::Signal { status, fresh } => {
+            e.u8(18);
+            e.u8(status.code());
+            e.u8(u8::from(fresh));
+        }
     }
 }
 
@@ -632,6 +675,11 @@ pub(crate) fn decode_outcome(bytes: &[u8]) -> Result<Outcome, CodecError> {
         14 => Outcome::OrderReleased { returned: d.amount()? },
         15 => Outcome::AlphaRecorded { acc_alpha: d.amount()? },
         16 => Outcome::LossMarked { forced_reduce: d.bool()? },
+        17 => Outcome::FillAlreadyApplied { state: d.state()?, filled: d.amount()? },
+        18 => match SignalStatus::from_code(d.u8()?) {
+            Some(status) => Outcome::Signal { status, fresh: d.bool()? },
+            None => return d.fail("bad signal status"),
+        },
         _ => return d.fail("bad outcome tag"),
     };
     d.finished()?;
@@ -766,6 +814,13 @@ pub(crate) fn encode_rejection(rejection: &Rejection, out: &mut Vec<u8>) {
             e.opt_book(book);
             e.opt_u8(slot);
         }
+        Rejection::SellNotReserved { id } => e.tag_id(33, id),
+        Rejection::OrderExpired { id } => e.tag_id(34, id),
+        Rejection::FillExceedsAmount { id, amount, filled } => {
+            e.tag_id(35, id);
+            e.amount(amount);
+            e.amount(filled);
+        }
     }
 }
 
@@ -851,6 +906,9 @@ pub(crate) fn decode_rejection(bytes: &[u8]) -> Result<Rejection, CodecError> {
                 .ok_or(CodecError { offset: at, what: "bad command kind" })?;
             Rejection::NotGranted { kind, book: d.opt_book()?, slot: d.opt_u8()? }
         }
+        33 => Rejection::SellNotReserved { id: d.id()? },
+        34 => Rejection::OrderExpired { id: d.id()? },
+        35 => Rejection::FillExceedsAmount { id: d.id()?, amount: d.amount()?, filled: d.amount()? },
         _ => return d.fail("bad rejection tag"),
     };
     d.finished()?;

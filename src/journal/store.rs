@@ -15,9 +15,13 @@ use crate::platform::{self, FileAccess};
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"CVJOURNL";
 pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"CVCHKPNT";
 /// Version 2: a record's checksum covers its length and sequence as well as its payload.
-/// Version 3 (written now): a book's spec ends with its minor unit (one byte of decimal places).
-/// Both are read; a data folder keeps its version-2 files until checkpoints replace them.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// Version 3: a book's spec ends with its minor unit (one byte of decimal places).
+/// Version 4 (written now): the commands `fill_to`, `expire`, `claim_signal`, `consume_signal`;
+/// a checkpoint keeps each resolved order's filled amount and the signal window.
+/// All three are read; a data folder keeps its older files until checkpoints replace them. (A
+/// journal holding a sell reservation, which version 4 refuses, does not replay: start a new
+/// data folder and reconcile.)
+pub(crate) const FORMAT_VERSION: u32 = 4;
 /// Segment header: magic (8), version (4), reserved (4).
 pub(crate) const SEGMENT_HEADER: usize = 16;
 /// Record header: payload length (4), CRC-32 of length, sequence and payload (4), sequence (8).

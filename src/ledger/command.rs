@@ -114,7 +114,9 @@ pub enum Command {
         /// Its change.
         delta_b: Amount,
     },
-    /// Reserves capital for an order about to be sent (seed 000 `request_allocation`).
+    /// Reserves capital for a buy about to be sent (seed 000 `request_allocation`). A sell
+    /// holds no cash and is refused (`Rejection::SellNotReserved`); a refused reservation leaves
+    /// no trace, so its id can be reserved later (`docs/model.md`, "Ids").
     Reserve {
         /// The client order id; a repeat with the same fields is answered "already applied".
         id: ClientOrderId,
@@ -129,17 +131,52 @@ pub enum Command {
         /// Positive.
         amount: Amount,
     },
-    /// Moves `amount` of an order's reservation from frozen to used (seed 000 `on_fill`).
+    /// Moves `amount` of an order's reservation from frozen to used (seed 000 `on_fill`). Not
+    /// idempotent: a report delivered twice fills twice. Feed broker reports through
+    /// [`Command::FillTo`] instead.
     Fill {
         /// The order.
         id: ClientOrderId,
         /// Positive, at most what is still frozen.
         amount: Amount,
     },
+    /// The broker says the order has filled `filled` in all (its cumulative filled amount):
+    /// moves the difference from what the ledger holds as filled from frozen to used. A report
+    /// at or below what is already filled (a repeat, a replayed callback, an older report
+    /// arriving late) is answered "already applied" and changes nothing, also after a restart
+    /// and after the order was released.
+    FillTo {
+        /// The order.
+        id: ClientOrderId,
+        /// Positive, at most the order's amount.
+        filled: Amount,
+    },
     /// Returns an order's unfilled remainder to the pool (seed 000 `on_cancel`).
     Cancel {
         /// The order.
         id: ClientOrderId,
+    },
+    /// Cancels an order whose broker report never came within its expiry: like `Cancel`, but
+    /// the order ends `Expired` and a late fill is refused (`Rejection::OrderExpired`) for the
+    /// executor to resolve with the broker. The clock is the caller's (the executor bridge's
+    /// sweep), so replaying the journal gives the same ledger.
+    Expire {
+        /// The order.
+        id: ClientOrderId,
+    },
+    /// Marks a signal as being processed (the executor bridge's idempotency step). Answers how
+    /// it was found: new, in flight (a crash interrupted it: resume), placed or refused.
+    ClaimSignal {
+        /// The signal's key (`ClientOrderId::from_text` of its `signal_id`).
+        signal: ClientOrderId,
+    },
+    /// Marks a signal as consumed, placed or refused. Idempotent: the first consumption wins
+    /// and a repeat changes nothing.
+    ConsumeSignal {
+        /// The signal's key.
+        signal: ClientOrderId,
+        /// Whether an order was placed for it.
+        placed: bool,
     },
     /// Returns exactly what an order used to the pool when its position is closed
     /// (seed 000 `release(client_order_id)`).

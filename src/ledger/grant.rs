@@ -43,11 +43,19 @@ pub enum CommandKind {
     RecordAlpha,
     /// [`Command::MarkLoss`].
     MarkLoss,
+    /// [`Command::FillTo`].
+    FillTo,
+    /// [`Command::Expire`].
+    Expire,
+    /// [`Command::ClaimSignal`].
+    ClaimSignal,
+    /// [`Command::ConsumeSignal`].
+    ConsumeSignal,
 }
 
 impl CommandKind {
     /// Every kind, in declaration order.
-    pub const ALL: [CommandKind; 15] = [
+    pub const ALL: [CommandKind; 19] = [
         CommandKind::OpenBook,
         CommandKind::ConfigureStrategy,
         CommandKind::SetCreditLimit,
@@ -63,11 +71,21 @@ impl CommandKind {
         CommandKind::ReleaseOrder,
         CommandKind::RecordAlpha,
         CommandKind::MarkLoss,
+        CommandKind::FillTo,
+        CommandKind::Expire,
+        CommandKind::ClaimSignal,
+        CommandKind::ConsumeSignal,
     ];
 
-    /// What a strategy process does with its own slot: reserve, fill, cancel, release orders.
-    pub const STRATEGY: [CommandKind; 4] =
-        [CommandKind::Reserve, CommandKind::Fill, CommandKind::Cancel, CommandKind::ReleaseOrder];
+    /// What a strategy process does with its own slot: reserve, fill (either way), cancel,
+    /// release orders.
+    pub const STRATEGY: [CommandKind; 5] = [
+        CommandKind::Reserve,
+        CommandKind::Fill,
+        CommandKind::FillTo,
+        CommandKind::Cancel,
+        CommandKind::ReleaseOrder,
+    ];
 
     /// The kind of `command`.
     #[must_use]
@@ -88,6 +106,10 @@ impl CommandKind {
             Command::ReleaseOrder { .. } => CommandKind::ReleaseOrder,
             Command::RecordAlpha { .. } => CommandKind::RecordAlpha,
             Command::MarkLoss { .. } => CommandKind::MarkLoss,
+            Command::FillTo { .. } => CommandKind::FillTo,
+            Command::Expire { .. } => CommandKind::Expire,
+            Command::ClaimSignal { .. } => CommandKind::ClaimSignal,
+            Command::ConsumeSignal { .. } => CommandKind::ConsumeSignal,
         }
     }
 
@@ -219,7 +241,10 @@ impl GrantMask {
 /// rejected as unknown.
 fn target(command: &Command, ledger: &Ledger) -> (Option<BookId>, Option<u8>) {
     match *command {
-        Command::OpenBook { .. } | Command::SetCreditLimit { .. } => (None, None),
+        Command::OpenBook { .. }
+        | Command::SetCreditLimit { .. }
+        | Command::ClaimSignal { .. }
+        | Command::ConsumeSignal { .. } => (None, None),
         Command::Reset { book, .. } => (Some(book), None),
         Command::Trade { book_a, book_b, .. } => (if book_a == book_b { Some(book_a) } else { None }, None),
         Command::ConfigureStrategy { book, slot, .. }
@@ -230,7 +255,11 @@ fn target(command: &Command, ledger: &Ledger) -> (Option<BookId>, Option<u8>) {
         | Command::Reserve { book, slot, .. }
         | Command::RecordAlpha { book, slot, .. }
         | Command::MarkLoss { book, slot, .. } => (Some(book), Some(slot)),
-        Command::Fill { id, .. } | Command::Cancel { id } | Command::ReleaseOrder { id } => {
+        Command::Fill { id, .. }
+        | Command::FillTo { id, .. }
+        | Command::Cancel { id }
+        | Command::Expire { id }
+        | Command::ReleaseOrder { id } => {
             ledger.order(id).map_or((None, None), |order| (Some(order.book()), Some(order.slot())))
         }
     }

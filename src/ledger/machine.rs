@@ -18,10 +18,10 @@ use crate::ledger::id_map::IdMap;
 use crate::ledger::money::Amount;
 use crate::ledger::order::{Order, OrderState, Side};
 use crate::ledger::order_id::ClientOrderId;
-use crate::ledger::outcome::Outcome;
+use crate::ledger::outcome::{Outcome, SignalStatus};
 use crate::ledger::ratio::Ratio;
 use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
-use crate::ledger::resolved::ResolvedWindow;
+use crate::ledger::resolved::{Resolved, ResolvedWindow, Window};
 use crate::ledger::view::PoolView;
 
 /// Everything a checkpoint holds, borrowed from a ledger.
@@ -30,7 +30,8 @@ pub(crate) struct LedgerImage<'a> {
     pub(crate) credit_limits: &'a [(Currency, Amount)],
     pub(crate) books: &'a [Book],
     pub(crate) orders: Vec<Order>,
-    pub(crate) resolved: Vec<(ClientOrderId, OrderState)>,
+    pub(crate) resolved: Vec<(ClientOrderId, OrderState, Amount)>,
+    pub(crate) signals: Vec<(ClientOrderId, SignalStatus)>,
 }
 
 /// The parts of a ledger decoded from a checkpoint, for `Ledger::from_parts` to validate.
@@ -39,7 +40,8 @@ pub(crate) struct LedgerParts {
     pub(crate) credit_limits: Vec<(Currency, Amount)>,
     pub(crate) books: Vec<Book>,
     pub(crate) orders: Vec<Order>,
-    pub(crate) resolved: Vec<(ClientOrderId, OrderState)>,
+    pub(crate) resolved: Vec<(ClientOrderId, OrderState, Amount)>,
+    pub(crate) signals: Vec<(ClientOrderId, SignalStatus)>,
 }
 
 /// The capital ledger. See the crate docs and `docs/model.md`.
@@ -63,6 +65,8 @@ pub struct Ledger {
     credit_limits: Vec<(Currency, Amount)>,
     orders: IdMap<Order>,
     resolved: ResolvedWindow,
+    /// The signals the executor bridge claimed or consumed, as many as `resolved_max`.
+    signals: Window<SignalStatus>,
     /// When each book last changed, for publishing only what changed (not part of the state).
     versions: Versions,
 }
@@ -134,7 +138,7 @@ fn expected_move(command: &Command, outcome: &Outcome, slot: u8) -> [i128; 4] {
     match (*command, *outcome) {
         (Command::Reserve { amount, .. }, Outcome::Reserved { .. }) => [0, -raw(amount), raw(amount), 0],
         (Command::Fill { amount, .. }, _) => [0, 0, -raw(amount), raw(amount)],
-        (Command::Cancel { .. }, Outcome::Cancelled { returned, .. }) => {
+        (Command::Cancel { .. } | Command::Expire { .. }, Outcome::Cancelled { returned, .. }) => {
             [0, raw(returned), -raw(returned), 0]
         }
         (Command::ReleaseOrder { .. }, Outcome::OrderReleased { returned }) => {
@@ -160,6 +164,7 @@ impl fmt::Debug for Ledger {
             .field("credit_limits", &self.credit_limits)
             .field("orders_live", &self.orders.len())
             .field("resolved", &self.resolved.len())
+            .field("signals", &self.signals.len())
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +230,7 @@ impl Ledger {
             credit_limits: Vec::with_capacity(usize::from(limits.currencies_max)),
             orders: IdMap::new(limits.orders_max as usize),
             resolved: ResolvedWindow::new(limits.resolved_max as usize),
+            signals: Window::new(limits.resolved_max as usize),
             versions: Versions { next: 0, of: Vec::with_capacity(usize::from(limits.books_max)) },
         })
     }
@@ -269,7 +275,8 @@ impl Ledger {
             credit_limits: &self.credit_limits,
             books: &self.books,
             orders: self.orders.values().copied().collect(),
-            resolved: self.resolved.iter().collect(),
+            resolved: self.resolved.iter().map(|(id, r)| (id, r.state, r.filled)).collect(),
+            signals: self.signals.iter().collect(),
         }
     }
 
@@ -284,6 +291,7 @@ impl Ledger {
             || parts.credit_limits.len() > usize::from(parts.limits.currencies_max)
             || parts.orders.len() > parts.limits.orders_max as usize
             || parts.resolved.len() > parts.limits.resolved_max as usize
+            || parts.signals.len() > parts.limits.resolved_max as usize
         {
             return Err("more entries than the limits allow".into());
         }
@@ -305,14 +313,27 @@ impl Ledger {
             ledger.check_restored_order(&order)?;
             ledger.orders.insert(order.id, order);
         }
-        for (id, state) in parts.resolved {
+        for (id, state, filled) in parts.resolved {
             if ledger.resolved.get(&id).is_some() || ledger.orders.get(&id).is_some() {
                 return Err(format!("resolved id {id} is duplicated or still live"));
             }
-            if !matches!(state, OrderState::Cancelled | OrderState::Released | OrderState::Dropped) {
+            let end = matches!(
+                state,
+                OrderState::Cancelled | OrderState::Expired | OrderState::Released | OrderState::Dropped
+            );
+            if !end {
                 return Err(format!("resolved id {id} in state {state:?}, which is not an end"));
             }
-            ledger.resolved.insert(id, state);
+            if filled.is_negative() {
+                return Err(format!("resolved id {id} has a negative filled amount {filled}"));
+            }
+            ledger.resolved.insert(id, Resolved { state, filled });
+        }
+        for (id, status) in parts.signals {
+            if ledger.signals.get(&id).is_some() || status == SignalStatus::New {
+                return Err(format!("signal {id} is duplicated or has no status"));
+            }
+            ledger.signals.insert(id, status);
         }
         ledger.audit()?;
         Ok(ledger)
@@ -452,7 +473,14 @@ impl Ledger {
     /// How a recently resolved id ended, while it is in the resolved window.
     #[must_use]
     pub fn resolved_state(&self, id: ClientOrderId) -> Option<OrderState> {
-        self.resolved.get(&id)
+        self.resolved.get(&id).map(|resolved| resolved.state)
+    }
+
+    /// Where a signal is, while it is in the signal window (as many as `resolved_max`): `New`
+    /// if the ledger has no record of it.
+    #[must_use]
+    pub fn signal_status(&self, signal: ClientOrderId) -> SignalStatus {
+        self.signals.get(&signal).unwrap_or(SignalStatus::New)
     }
 
     /// The credit limit of a currency (zero unless set).
@@ -474,7 +502,19 @@ impl Ledger {
         // name them.
         let (outcome, before) = match *command {
             Command::Fill { id, amount } => self.fill(id, amount)?,
-            Command::Cancel { id } => self.cancel(id)?,
+            Command::FillTo { id, filled } => match self.fill_to(id, filled)? {
+                Ok(amount) => {
+                    // Checked as the delta fill it is.
+                    let delta = Command::Fill { id, amount };
+                    let (outcome, before) = self.fill(id, amount)?;
+                    self.assert_moved(&delta, &outcome, before);
+                    self.touch(&delta, before);
+                    return Ok(outcome);
+                }
+                Err(already) => (already, Before::Nothing),
+            },
+            Command::Cancel { id } => self.cancel(id, OrderState::Cancelled)?,
+            Command::Expire { id } => self.cancel(id, OrderState::Expired)?,
             Command::ReleaseOrder { id } => self.release_order(id)?,
             _ => {
                 let before = self.figures_before(command);
@@ -508,11 +548,17 @@ impl Ledger {
                 self.versions.touch(book_a.index());
                 self.versions.touch(book_b.index());
             }
-            Command::Fill { .. } | Command::Cancel { .. } | Command::ReleaseOrder { .. } => {
+            Command::Fill { .. }
+            | Command::FillTo { .. }
+            | Command::Cancel { .. }
+            | Command::Expire { .. }
+            | Command::ReleaseOrder { .. } => {
                 if let Before::One(index, ..) = before {
                     self.versions.touch(index);
                 }
             }
+            // The signal window is not published with the books.
+            Command::ClaimSignal { .. } | Command::ConsumeSignal { .. } => {}
             Command::Reserve { book, .. }
             | Command::Allocate { book, .. }
             | Command::Release { book, .. }
@@ -553,7 +599,14 @@ impl Ledger {
                 self.reserve(id, book, slot, side, layer, amount)
             }
             Command::Fill { id, amount } => self.fill(id, amount).map(|(outcome, _)| outcome),
-            Command::Cancel { id } => self.cancel(id).map(|(outcome, _)| outcome),
+            Command::FillTo { id, filled } => match self.fill_to(id, filled)? {
+                Ok(amount) => self.fill(id, amount).map(|(outcome, _)| outcome),
+                Err(already) => Ok(already),
+            },
+            Command::Cancel { id } => self.cancel(id, OrderState::Cancelled).map(|(outcome, _)| outcome),
+            Command::Expire { id } => self.cancel(id, OrderState::Expired).map(|(outcome, _)| outcome),
+            Command::ClaimSignal { signal } => Ok(self.claim_signal(signal)),
+            Command::ConsumeSignal { signal, placed } => Ok(self.consume_signal(signal, placed)),
             Command::ReleaseOrder { id } => self.release_order(id).map(|(outcome, _)| outcome),
             Command::RecordAlpha { book, slot, amount } => {
                 non_zero(amount)?;
@@ -608,8 +661,12 @@ impl Ledger {
             // An order command reads its own (`fill`, `cancel`, `release_order`); a reset is
             // checked on its own.
             Command::Fill { .. }
+            | Command::FillTo { .. }
             | Command::Cancel { .. }
+            | Command::Expire { .. }
             | Command::ReleaseOrder { .. }
+            | Command::ClaimSignal { .. }
+            | Command::ConsumeSignal { .. }
             | Command::Reset { .. }
             | Command::OpenBook { .. }
             | Command::SetCreditLimit { .. } => Before::Nothing,
@@ -683,7 +740,9 @@ impl Ledger {
                             == i128::from(order.amount.raw())
                 }
                 OrderState::Filled => order.frozen.is_zero() && order.used == order.amount,
-                OrderState::Cancelled => order.frozen.is_zero() && order.used.is_positive(),
+                OrderState::Cancelled | OrderState::Expired => {
+                    order.frozen.is_zero() && order.used.is_positive()
+                }
                 OrderState::Released | OrderState::Dropped => false,
             };
             if !consistent {
@@ -866,7 +925,7 @@ impl Ledger {
             // Each sum is part of the book's committed amount, which is in range.
             dropped_frozen = dropped_frozen.checked_add(order.frozen).unwrap_or(Amount::MAX);
             dropped_used = dropped_used.checked_add(order.used).unwrap_or(Amount::MAX);
-            self.resolved.insert(id, OrderState::Dropped);
+            self.resolved.insert(id, Resolved { state: OrderState::Dropped, filled: order.used });
         }
         let b = &mut self.books[index];
         let mut dropped_direct = Amount::ZERO;
@@ -1059,6 +1118,9 @@ impl Ledger {
     ) -> Result<Outcome, Rejection> {
         positive(amount)?;
         let index = self.strategy_slot(book, slot)?;
+        if side == Side::Sell {
+            return Err(Rejection::SellNotReserved { id });
+        }
         if let Some(order) = self.orders.get(&id) {
             let field = if order.book != book {
                 Some(ReserveField::Book { existing: order.book, requested: book })
@@ -1078,24 +1140,22 @@ impl Ledger {
                 None => Ok(Outcome::AlreadyReserved { state: order.state }),
             };
         }
-        if let Some(state) = self.resolved.get(&id) {
-            return Err(Rejection::IdResolved { id, state });
+        if let Some(resolved) = self.resolved.get(&id) {
+            return Err(Rejection::IdResolved { id, state: resolved.state });
         }
         if self.orders.len() >= self.limits.orders_max as usize {
             return Err(Rejection::OrdersLimitReached { orders_max: self.limits.orders_max });
         }
         let b = &self.books[index];
-        if side == Side::Buy {
-            Self::check_buy_rules(b, slot, amount)?;
-            if layer == 0 {
-                let view = b.view();
-                if !view.can_open_first_layer(amount) {
-                    return Err(Rejection::ExceedsReserveRatio {
-                        committed: view.committed(),
-                        amount,
-                        limit: view.first_layer_limit(),
-                    });
-                }
+        Self::check_buy_rules(b, slot, amount)?;
+        if layer == 0 {
+            let view = b.view();
+            if !view.can_open_first_layer(amount) {
+                return Err(Rejection::ExceedsReserveRatio {
+                    committed: view.committed(),
+                    amount,
+                    limit: view.first_layer_limit(),
+                });
             }
         }
         Self::check_funds(b, amount)?;
@@ -1131,9 +1191,10 @@ impl Ledger {
         if let Some(order) = self.orders.get(&id) {
             return Ok(order);
         }
-        Err(match self.resolved.get(&id) {
+        Err(match self.resolved.get(&id).map(|resolved| resolved.state) {
             Some(OrderState::Released) => Rejection::OrderReleased { id },
             Some(OrderState::Dropped) => Rejection::OrderDropped { id },
+            Some(OrderState::Expired) => Rejection::OrderExpired { id },
             Some(_) => Rejection::OrderCancelled { id },
             None => Rejection::UnknownOrder { id },
         })
@@ -1145,6 +1206,7 @@ impl Ledger {
         let order = *self.live_order(id)?;
         match order.state {
             OrderState::Cancelled => return Err(Rejection::OrderCancelled { id }),
+            OrderState::Expired => return Err(Rejection::OrderExpired { id }),
             OrderState::Filled => return Err(Rejection::OrderFilled { id }),
             _ => {}
         }
@@ -1164,11 +1226,36 @@ impl Ledger {
         Ok((Outcome::Filled { state, remaining: order_frozen }, before))
     }
 
-    /// A cancel, with the figures of the order's book and slot before it.
-    fn cancel(&mut self, id: ClientOrderId) -> Result<(Outcome, Before), Rejection> {
+    /// What a cumulative fill report asks for: `Ok(delta)` to fill, or `Err(outcome)` when the
+    /// ledger already holds as much filled (live or resolved) and nothing is to change.
+    fn fill_to(&self, id: ClientOrderId, filled: Amount) -> Result<Result<Amount, Outcome>, Rejection> {
+        positive(filled)?;
+        let (state, held_filled, amount) = match self.orders.get(&id) {
+            Some(order) => (order.state, order.used, order.amount),
+            None => match self.resolved.get(&id) {
+                Some(resolved) if filled <= resolved.filled => {
+                    return Ok(Err(Outcome::FillAlreadyApplied { state: resolved.state, filled: resolved.filled }))
+                }
+                _ => return Err(self.live_order(id).err().unwrap_or(Rejection::UnknownOrder { id })),
+            },
+        };
+        if filled <= held_filled {
+            return Ok(Err(Outcome::FillAlreadyApplied { state, filled: held_filled }));
+        }
+        if filled > amount {
+            return Err(Rejection::FillExceedsAmount { id, amount, filled });
+        }
+        // The rest of the checks (a cancelled or expired order) are `fill`'s.
+        sub(filled, held_filled).map(Ok)
+    }
+
+    /// A cancel (or an expiry, `end` = `Expired`), with the figures of the order's book and
+    /// slot before it.
+    fn cancel(&mut self, id: ClientOrderId, end: OrderState) -> Result<(Outcome, Before), Rejection> {
         let order = *self.live_order(id)?;
         match order.state {
             OrderState::Cancelled => return Err(Rejection::OrderCancelled { id }),
+            OrderState::Expired => return Err(Rejection::OrderExpired { id }),
             OrderState::Filled => return Err(Rejection::OrderFilled { id }),
             _ => {}
         }
@@ -1183,9 +1270,9 @@ impl Ledger {
         let used = b.strategy_mut(order.slot).used;
         b.set_figures(order.slot, strategy_frozen, used);
         if order.used.is_zero() {
-            self.forget(&order, OrderState::Cancelled);
+            self.forget(&order, end);
         } else {
-            self.orders.insert(id, Order { frozen: Amount::ZERO, state: OrderState::Cancelled, ..order });
+            self.orders.insert(id, Order { frozen: Amount::ZERO, state: end, ..order });
         }
         self.settle(index);
         Ok((Outcome::Cancelled { returned, held: order.used }, before))
@@ -1228,7 +1315,34 @@ impl Ledger {
         b.orders_live -= 1;
         b.strategy_mut(order.slot).orders_live -= 1;
         self.orders.remove(&order.id);
-        self.resolved.insert(order.id, state);
+        self.resolved.insert(order.id, Resolved { state, filled: order.used });
+    }
+
+    // ----- signals (the executor bridge) -----
+
+    fn claim_signal(&mut self, signal: ClientOrderId) -> Outcome {
+        match self.signals.get(&signal) {
+            Some(status) => Outcome::Signal { status, fresh: false },
+            None => {
+                self.signals.insert(signal, SignalStatus::InFlight);
+                Outcome::Signal { status: SignalStatus::InFlight, fresh: true }
+            }
+        }
+    }
+
+    fn consume_signal(&mut self, signal: ClientOrderId, placed: bool) -> Outcome {
+        let status = if placed { SignalStatus::Placed } else { SignalStatus::Refused };
+        match self.signals.get(&signal) {
+            Some(earlier) if earlier.is_consumed() => Outcome::Signal { status: earlier, fresh: false },
+            Some(_) => {
+                self.signals.update(signal, status);
+                Outcome::Signal { status, fresh: true }
+            }
+            None => {
+                self.signals.insert(signal, status);
+                Outcome::Signal { status, fresh: true }
+            }
+        }
     }
 }
 

@@ -6,9 +6,14 @@ use crate::ledger::book::BookId;
 use crate::ledger::money::Amount;
 use crate::ledger::order_id::ClientOrderId;
 
-/// The direction of an order. Buys commit capital and pass every rule; sells only need the
-/// funds (they reduce exposure, so the reserve ratio, the nominal cap and forced-reduce let them
-/// through, as seed 000 section 5.1 asks).
+/// The direction of an order. Only a buy commits the book's cash: a sell spends a position, not
+/// the pool, so the ledger refuses to reserve for it ([`Rejection::SellNotReserved`]) and seed
+/// 000's rules (15% first layer, nominal cap, forced-reduce) apply to buys alone. A sell's
+/// success releases the buy orders it closes ([`Command::ReleaseOrder`]); `docs/model.md`,
+/// "Sells".
+///
+/// [`Rejection::SellNotReserved`]: crate::Rejection::SellNotReserved
+/// [`Command::ReleaseOrder`]: crate::Command::ReleaseOrder
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,9 +39,10 @@ pub enum Side {
 /// ```text
 /// Pending ──fill──▶ PartiallyFilled ──fill──▶ Filled ──release──▶ Released
 ///    │                    │
-///    └──cancel──┬─────────┘
+///    └──cancel──┬─────────┘            Cancelled / Expired ──release──▶ Released
+///    └──expire──┤
 ///               ▼
-///           Cancelled (remainder returned; filled part held until release)
+///           Cancelled or Expired (remainder returned; filled part held until release)
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +60,13 @@ pub enum OrderState {
     Released,
     /// Dropped by a forced reset of its book. Terminal.
     Dropped,
+    /// Expired: no broker report came within its expiry, and the unfilled remainder went back
+    /// to the pool ([`Command::Expire`]). Like `Cancelled`, a filled part stays held until it
+    /// is released; a later fill is refused ([`Rejection::OrderExpired`]).
+    ///
+    /// [`Command::Expire`]: crate::Command::Expire
+    /// [`Rejection::OrderExpired`]: crate::Rejection::OrderExpired
+    Expired,
 }
 
 impl Side {
@@ -77,7 +90,7 @@ impl Side {
 
 impl OrderState {
     /// The state's code in the journal and the shared-memory layout: 1 pending, 2 partially
-    /// filled, 3 filled, 4 cancelled, 5 released, 6 dropped.
+    /// filled, 3 filled, 4 cancelled, 5 released, 6 dropped, 7 expired.
     pub(crate) const fn code(self) -> u8 {
         match self {
             OrderState::Pending => 1,
@@ -86,6 +99,7 @@ impl OrderState {
             OrderState::Cancelled => 4,
             OrderState::Released => 5,
             OrderState::Dropped => 6,
+            OrderState::Expired => 7,
         }
     }
 
@@ -98,6 +112,7 @@ impl OrderState {
             4 => OrderState::Cancelled,
             5 => OrderState::Released,
             6 => OrderState::Dropped,
+            7 => OrderState::Expired,
             _ => return None,
         })
     }
@@ -121,6 +136,7 @@ impl std::fmt::Display for OrderState {
             OrderState::Cancelled => "cancelled",
             OrderState::Released => "released",
             OrderState::Dropped => "dropped",
+            OrderState::Expired => "expired",
         })
     }
 }
@@ -224,12 +240,12 @@ mod tests {
             assert_eq!(Side::from_code(code), Some(side));
         }
         for (state, code) in
-            [(Pending, 1), (PartiallyFilled, 2), (Filled, 3), (Cancelled, 4), (Released, 5), (Dropped, 6)]
+            [(Pending, 1), (PartiallyFilled, 2), (Filled, 3), (Cancelled, 4), (Released, 5), (Dropped, 6), (Expired, 7)]
         {
             assert_eq!(state.code(), code);
             assert_eq!(OrderState::from_code(code), Some(state));
         }
-        for code in [0, 7, 255] {
+        for code in [0, 8, 255] {
             assert_eq!(OrderState::from_code(code), None);
             assert_eq!(Side::from_code(code), None);
         }
@@ -265,6 +281,7 @@ mod tests {
             (PartiallyFilled, false),
             (Filled, false),
             (Cancelled, false),
+            (Expired, false),
             (Released, true),
             (Dropped, true),
         ] {

@@ -6,6 +6,61 @@ use crate::ledger::book::{BookId, Health};
 use crate::ledger::money::Amount;
 use crate::ledger::order::OrderState;
 
+/// Where a signal is in the executor bridge's pipeline, as the ledger records it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalStatus {
+    /// Not seen before the command that answered.
+    New,
+    /// Claimed and not consumed: its processing was interrupted (or is under way).
+    InFlight,
+    /// Consumed with an order placed.
+    Placed,
+    /// Consumed without an order (refused by a rule, the broker, or found malformed).
+    Refused,
+}
+
+impl SignalStatus {
+    /// The status's code in the journal: 1 in flight, 2 placed, 3 refused (0 new).
+    pub(crate) const fn code(self) -> u8 {
+        match self {
+            SignalStatus::New => 0,
+            SignalStatus::InFlight => 1,
+            SignalStatus::Placed => 2,
+            SignalStatus::Refused => 3,
+        }
+    }
+
+    /// The status a code stands for.
+    pub(crate) const fn from_code(code: u8) -> Option<SignalStatus> {
+        Some(match code {
+            0 => SignalStatus::New,
+            1 => SignalStatus::InFlight,
+            2 => SignalStatus::Placed,
+            3 => SignalStatus::Refused,
+            _ => return None,
+        })
+    }
+
+    /// `true` once the signal is consumed.
+    #[must_use]
+    pub const fn is_consumed(self) -> bool {
+        matches!(self, SignalStatus::Placed | SignalStatus::Refused)
+    }
+}
+
+/// `new`, `in_flight`, `placed`, `refused`.
+impl std::fmt::Display for SignalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignalStatus::New => "new",
+            SignalStatus::InFlight => "in_flight",
+            SignalStatus::Placed => "placed",
+            SignalStatus::Refused => "refused",
+        })
+    }
+}
+
 /// The result of an accepted command, with the figures a caller acts on.
 ///
 /// ```
@@ -96,7 +151,23 @@ pub enum Outcome {
         /// What is still frozen.
         remaining: Amount,
     },
-    /// An order was cancelled.
+    /// A cumulative fill report asked for no more than the order has already filled; nothing
+    /// changed.
+    FillAlreadyApplied {
+        /// Where the order is now (or how it ended).
+        state: OrderState,
+        /// What the ledger holds as filled.
+        filled: Amount,
+    },
+    /// A signal was claimed or consumed.
+    Signal {
+        /// Its status after the command.
+        status: SignalStatus,
+        /// `false` when the command found it already so (or already consumed) and changed
+        /// nothing.
+        fresh: bool,
+    },
+    /// An order was cancelled (or expired).
     Cancelled {
         /// The unfilled remainder returned to the pool.
         returned: Amount,
@@ -145,6 +216,12 @@ impl std::fmt::Display for Outcome {
             Outcome::Reserved { book } => write!(f, "reserved in {book}"),
             Outcome::AlreadyReserved { state } => write!(f, "already reserved ({state}); nothing changed"),
             Outcome::Filled { state, remaining } => write!(f, "filled ({state}); {remaining} still frozen"),
+            Outcome::FillAlreadyApplied { state, filled } => {
+                write!(f, "already applied ({state}, {filled} filled); nothing changed")
+            }
+            Outcome::Signal { status, fresh } => {
+                write!(f, "signal {status}{}", if *fresh { "" } else { " already; nothing changed" })
+            }
             Outcome::Cancelled { returned, held } => {
                 write!(f, "cancelled: {returned} back to the pool, {held} held until released")
             }

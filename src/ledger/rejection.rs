@@ -329,6 +329,27 @@ pub enum Rejection {
     },
     /// A result would leave the amount range (±10^10 units).
     Overflow,
+    /// A reservation for a sell: a sell spends a position, not the book's cash, so it holds
+    /// nothing in the ledger (seed 000 reserves for buys only).
+    SellNotReserved {
+        /// The order.
+        id: ClientOrderId,
+    },
+    /// A fill or cancel for an order that expired (`Command::Expire`): the executor must
+    /// resolve it with the broker.
+    OrderExpired {
+        /// The order.
+        id: ClientOrderId,
+    },
+    /// A cumulative fill report above the order's amount.
+    FillExceedsAmount {
+        /// The order.
+        id: ClientOrderId,
+        /// The order's amount.
+        amount: Amount,
+        /// The cumulative filled amount reported.
+        filled: Amount,
+    },
     /// The client's grant does not allow this command (`Grant`); nothing changed.
     NotGranted {
         /// The command's kind.
@@ -377,6 +398,9 @@ impl Rejection {
             Rejection::ExceedsCreditLimit { .. } => "exceeds_credit_limit",
             Rejection::Overflow => "overflow",
             Rejection::NotGranted { .. } => "not_granted",
+            Rejection::SellNotReserved { .. } => "sell_not_reserved",
+            Rejection::OrderExpired { .. } => "order_expired",
+            Rejection::FillExceedsAmount { .. } => "fill_exceeds_amount",
         }
     }
 }
@@ -429,7 +453,10 @@ impl fmt::Display for Rejection {
             | Rejection::OrderDropped { .. }
             | Rejection::FillExceedsFrozen { .. }
             | Rejection::ReleaseNotFilled { .. }
-            | Rejection::ReleaseWorking { .. } => self.fmt_order(f),
+            | Rejection::ReleaseWorking { .. }
+            | Rejection::SellNotReserved { .. }
+            | Rejection::OrderExpired { .. }
+            | Rejection::FillExceedsAmount { .. } => self.fmt_order(f),
             Rejection::LiveOrders { book, orders } => {
                 write!(f, "{book} has {orders} live orders; reset with force to drop them")
             }
@@ -485,6 +512,15 @@ impl Rejection {
             Rejection::ReleaseNotFilled { id } => write!(f, "order {id} has not filled; nothing to release"),
             Rejection::ReleaseWorking { id, frozen } => {
                 write!(f, "order {id} still has {frozen} frozen; cancel or fill it before release")
+            }
+            Rejection::SellNotReserved { id } => {
+                write!(f, "order {id} is a sell: a sell holds no cash; release the buys it closes")
+            }
+            Rejection::OrderExpired { id } => {
+                write!(f, "order {id} expired before its fill; resolve it with the broker")
+            }
+            Rejection::FillExceedsAmount { id, amount, filled } => {
+                write!(f, "cumulative fill {filled} of order {id} exceeds its amount {amount}")
             }
             _ => unreachable!("called for order rejections only"),
         }
