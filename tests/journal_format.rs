@@ -198,10 +198,7 @@ fn the_previous_format_version_is_refused_by_name() {
     match recover(&dir) {
         Err(error @ JournalError::Version { .. }) => {
             let message = error.to_string();
-            assert!(
-                message.contains("format version 1") && message.contains("versions 2 and 3"),
-                "{message}"
-            );
+            assert!(message.contains("format version 1") && message.contains("versions 2 to 4"), "{message}");
         }
         other => panic!("recovery answered {other:?}"),
     }

@@ -171,7 +171,7 @@ fn set_and_adjust_on_strategy_and_pool_slots() {
 }
 
 #[test]
-fn forced_reduce_blocks_buys_but_not_sells_or_releases() {
+fn forced_reduce_blocks_buys_but_not_releases_and_a_sell_holds_nothing() {
     let mut l = seed_000(Limits::default());
     ok(&mut l, buy(id(1), 3, 0, units(5000)));
     ok(&mut l, Command::Fill { id: id(1), amount: units(5000) });
@@ -180,9 +180,12 @@ fn forced_reduce_blocks_buys_but_not_sells_or_releases() {
         Outcome::LossMarked { forced_reduce: true }
     );
     assert!(matches!(rejected(&mut l, buy(id(2), 3, 1, units(1))), Rejection::ForcedReduce { .. }));
+    // A sell needs no capital, so the vault holds none for it, in forced-reduce or not.
     let sell =
         Command::Reserve { id: id(3), book: CNY, slot: 3, side: Side::Sell, layer: 1, amount: units(10) };
-    ok(&mut l, sell);
+    let before = l.clone();
+    assert_eq!(rejected(&mut l, sell), Rejection::SellNotReserved { id: id(3) });
+    assert_eq!(l, before);
     ok(&mut l, Command::ReleaseOrder { id: id(1) });
     // Exactly at the limit is not above it: the strategy may buy again.
     assert_eq!(

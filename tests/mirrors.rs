@@ -30,7 +30,7 @@ fn busy_vault(builder: Builder) -> Handle {
         id: "9f1c2a3b4c5d4e6f8a9b0c1d2e3f4a5b".parse().unwrap(),
         book: CNY,
         slot: 3,
-        side: Side::Sell,
+        side: Side::Buy,
         layer: 2,
         amount: amount("22000.5"),
     })

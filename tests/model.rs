@@ -330,16 +330,17 @@ impl Model {
                 if self.resolved_state(id).is_some() {
                     return Err("id_resolved");
                 }
+                if sell {
+                    return Err("sell_not_reserved");
+                }
                 if self.orders.len() >= ORDERS_MAX {
                     return Err("orders_limit_reached");
                 }
-                if !sell {
-                    self.buy_rules(b, slot, amount)?;
-                    if layer == 0 {
-                        let limit = (self.books[b].total * 850_000).div_euclid(1_000_000);
-                        if self.committed(b) + amount > limit {
-                            return Err("exceeds_reserve_ratio");
-                        }
+                self.buy_rules(b, slot, amount)?;
+                if layer == 0 {
+                    let limit = (self.books[b].total * 850_000).div_euclid(1_000_000);
+                    if self.committed(b) + amount > limit {
+                        return Err("exceeds_reserve_ratio");
                     }
                 }
                 self.funds(b, amount)?;

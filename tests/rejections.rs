@@ -203,6 +203,42 @@ fn provoke_all() -> BTreeSet<&'static str> {
     ok(&mut l, Command::Cancel { id: id(3) });
     check(&mut l, Command::Cancel { id: id(3) }, Rejection::OrderCancelled { id: id(3) });
     check(&mut l, Command::Fill { id: id(3), amount: units(1) }, Rejection::OrderCancelled { id: id(3) });
+    // A cumulative report above what was filled before the cancel: refused; at or below it:
+    // already applied.
+    check(&mut l, Command::FillTo { id: id(3), filled: units(101) }, Rejection::OrderCancelled { id: id(3) });
+    assert_eq!(
+        ok(&mut l, Command::FillTo { id: id(3), filled: units(100) }),
+        Outcome::FillAlreadyApplied { state: OrderState::Cancelled, filled: units(100) }
+    );
+
+    // A sell holds no cash (after the id checks: a buy's id is refused as a conflict first).
+    check(
+        &mut l,
+        Command::Reserve { id: id(4), book: CNY, slot: 2, side: Side::Sell, layer: 1, amount: units(10) },
+        Rejection::SellNotReserved { id: id(4) },
+    );
+    // A cumulative fill above the order's amount.
+    ok(&mut l, buy(id(4), 2, 1, units(1000)));
+    check(
+        &mut l,
+        Command::FillTo { id: id(4), filled: amount("1000.00000001") },
+        Rejection::FillExceedsAmount { id: id(4), amount: units(1000), filled: amount("1000.00000001") },
+    );
+    // An expired order refuses a late fill and a cancel, resolved or still holding a fill.
+    ok(&mut l, Command::Expire { id: id(4) });
+    check(&mut l, Command::Fill { id: id(4), amount: units(1) }, Rejection::OrderExpired { id: id(4) });
+    check(&mut l, Command::FillTo { id: id(4), filled: units(1) }, Rejection::OrderExpired { id: id(4) });
+    check(&mut l, Command::Cancel { id: id(4) }, Rejection::OrderExpired { id: id(4) });
+    check(&mut l, Command::Expire { id: id(4) }, Rejection::OrderExpired { id: id(4) });
+    ok(&mut l, buy(id(5), 2, 1, units(1000)));
+    ok(&mut l, Command::FillTo { id: id(5), filled: units(300) });
+    ok(&mut l, Command::Expire { id: id(5) });
+    check(&mut l, Command::FillTo { id: id(5), filled: units(301) }, Rejection::OrderExpired { id: id(5) });
+    check(&mut l, Command::Cancel { id: id(5) }, Rejection::OrderExpired { id: id(5) });
+    assert_eq!(
+        ok(&mut l, Command::ReleaseOrder { id: id(5) }),
+        Outcome::OrderReleased { returned: units(300) }
+    );
 
     // Limits on live orders (6): id(3) is live, add five more.
     for n in 10..15 {
@@ -334,6 +370,9 @@ fn no_rejection_variant_is_left_untested() {
         "exceeds_reserve_ratio",
         "exceeds_credit_limit",
         "overflow",
+        "sell_not_reserved",
+        "order_expired",
+        "fill_exceeds_amount",
     ]
     .into();
     assert_eq!(provoke_all(), all);

@@ -97,11 +97,12 @@ fn seed_000_pool_thresholds_and_id_chain() {
     assert!(!ledger.book(CNY).unwrap().penalty().is_active());
     ok(&mut ledger, buy(id(6), 4, 1, units(1)));
     assert!(ledger.book(CNY).unwrap().penalty().is_active(), "above 90%");
-    // Sells are never stopped by the reserve rule.
+    // A sell takes nothing from the pool: the vault refuses to hold cash for it, and neither
+    // the committed figure nor the penalty moves.
     let sell =
         Command::Reserve { id: id(7), book: CNY, slot: 4, side: Side::Sell, layer: 0, amount: units(1000) };
-    ok(&mut ledger, sell);
-    ok(&mut ledger, Command::Cancel { id: id(7) });
+    assert_eq!(ledger.apply(&sell), Err(Rejection::SellNotReserved { id: id(7) }));
+    assert_eq!(ledger.view(CNY).unwrap().committed(), units(270_001));
 
     // Cancel the 15,000 and the 1: 255,000 = exactly 85%, not below, so the penalty holds.
     ok(&mut ledger, Command::Cancel { id: id(5) });

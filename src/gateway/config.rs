@@ -16,8 +16,8 @@ use crate::ledger::Grant;
 ///     .client("grid-159201", Grant::strategy(BookId::new(0), 2))
 ///     .client("ops", Grant::all());
 /// let same: ServeConfig = serde_json::from_str(r#"{ "name": "desk", "clients": {
-///     "grid-159201": { "kinds": ["reserve", "fill", "cancel", "release_order"], "books": [0], "slots": [2] },
-///     "ops": { "kinds": ["open_book", "configure_strategy", "set_credit_limit", "reset", "set", "adjust", "allocate", "release", "trade", "reserve", "fill", "cancel", "release_order", "record_alpha", "mark_loss"] } } }"#)?;
+///     "grid-159201": { "kinds": ["reserve", "fill", "fill_to", "cancel", "release_order"], "books": [0], "slots": [2] },
+///     "ops": { "kinds": ["open_book", "configure_strategy", "set_credit_limit", "reset", "set", "adjust", "allocate", "release", "trade", "reserve", "fill", "cancel", "release_order", "record_alpha", "mark_loss", "fill_to", "expire", "claim_signal", "consume_signal"] } } }"#)?;
 /// assert_eq!(config, same);
 /// # Ok(())
 /// # }

@@ -477,7 +477,8 @@ pub(crate) fn decode_ledger(bytes: &[u8], version: u32) -> Result<LedgerParts, C
         for _ in 0..count(&mut d, limits.resolved_max as usize)? {
             let id = d.id()?;
             let at = d.pos;
-            let status = SignalStatus::from_code(d.u8()?).ok_or(CodecError { offset: at, what: "bad signal status" })?;
+            let status = SignalStatus::from_code(d.u8()?)
+                .ok_or(CodecError { offset: at, what: "bad signal status" })?;
             signals.push((id, status));
         }
     }

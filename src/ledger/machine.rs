@@ -1118,9 +1118,6 @@ impl Ledger {
     ) -> Result<Outcome, Rejection> {
         positive(amount)?;
         let index = self.strategy_slot(book, slot)?;
-        if side == Side::Sell {
-            return Err(Rejection::SellNotReserved { id });
-        }
         if let Some(order) = self.orders.get(&id) {
             let field = if order.book != book {
                 Some(ReserveField::Book { existing: order.book, requested: book })
@@ -1142,6 +1139,9 @@ impl Ledger {
         }
         if let Some(resolved) = self.resolved.get(&id) {
             return Err(Rejection::IdResolved { id, state: resolved.state });
+        }
+        if side == Side::Sell {
+            return Err(Rejection::SellNotReserved { id });
         }
         if self.orders.len() >= self.limits.orders_max as usize {
             return Err(Rejection::OrdersLimitReached { orders_max: self.limits.orders_max });
@@ -1234,7 +1234,10 @@ impl Ledger {
             Some(order) => (order.state, order.used, order.amount),
             None => match self.resolved.get(&id) {
                 Some(resolved) if filled <= resolved.filled => {
-                    return Ok(Err(Outcome::FillAlreadyApplied { state: resolved.state, filled: resolved.filled }))
+                    return Ok(Err(Outcome::FillAlreadyApplied {
+                        state: resolved.state,
+                        filled: resolved.filled,
+                    }))
                 }
                 _ => return Err(self.live_order(id).err().unwrap_or(Rejection::UnknownOrder { id })),
             },
@@ -1399,7 +1402,8 @@ mod tests {
             credit_limits: ledger.credit_limits.clone(),
             books: ledger.books.clone(),
             orders,
-            resolved: ledger.resolved.iter().collect(),
+            resolved: ledger.resolved.iter().map(|(id, r)| (id, r.state, r.filled)).collect(),
+            signals: ledger.signals.iter().collect(),
         }
     }
 
@@ -1473,8 +1477,8 @@ mod tests {
         refused(many, |p| p.credit_limits.push((Currency::new("USDT").unwrap(), units(1))));
         refused(many, |p| p.limits.orders_max = 1);
         refused(many, |p| {
-            p.resolved.push((id(50), OrderState::Cancelled));
-            p.resolved.push((id(51), OrderState::Released));
+            p.resolved.push((id(50), OrderState::Cancelled, Amount::ZERO));
+            p.resolved.push((id(51), OrderState::Released, Amount::ZERO));
         });
     }
 

@@ -239,9 +239,15 @@ mod tests {
             assert_eq!(side.code(), code);
             assert_eq!(Side::from_code(code), Some(side));
         }
-        for (state, code) in
-            [(Pending, 1), (PartiallyFilled, 2), (Filled, 3), (Cancelled, 4), (Released, 5), (Dropped, 6), (Expired, 7)]
-        {
+        for (state, code) in [
+            (Pending, 1),
+            (PartiallyFilled, 2),
+            (Filled, 3),
+            (Cancelled, 4),
+            (Released, 5),
+            (Dropped, 6),
+            (Expired, 7),
+        ] {
             assert_eq!(state.code(), code);
             assert_eq!(OrderState::from_code(code), Some(state));
         }

@@ -98,6 +98,9 @@ mod tests {
         window.update(id(2), OrderState::Released);
         window.insert(id(4), OrderState::Expired);
         assert_eq!(window.get(&id(2)), None, "an update keeps the id's place in the eviction order");
-        assert_eq!(window.iter().collect::<Vec<_>>(), [(id(3), OrderState::Dropped), (id(4), OrderState::Expired)]);
+        assert_eq!(
+            window.iter().collect::<Vec<_>>(),
+            [(id(3), OrderState::Dropped), (id(4), OrderState::Expired)]
+        );
     }
 }
