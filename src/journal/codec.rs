@@ -569,6 +569,7 @@ impl Dec<'_> {
 }
 
 /// Appends an outcome's encoding to `out`.
+#[allow(clippy::too_many_lines, reason = "one arm per variant")]
 pub(crate) fn encode_outcome(outcome: &Outcome, out: &mut Vec<u8>) {
     let mut e = Enc(out);
     match *outcome {

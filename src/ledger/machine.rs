@@ -1324,13 +1324,11 @@ impl Ledger {
     // ----- signals (the executor bridge) -----
 
     fn claim_signal(&mut self, signal: ClientOrderId) -> Outcome {
-        match self.signals.get(&signal) {
-            Some(status) => Outcome::Signal { status, fresh: false },
-            None => {
-                self.signals.insert(signal, SignalStatus::InFlight);
-                Outcome::Signal { status: SignalStatus::InFlight, fresh: true }
-            }
+        if let Some(status) = self.signals.get(&signal) {
+            return Outcome::Signal { status, fresh: false };
         }
+        self.signals.insert(signal, SignalStatus::InFlight);
+        Outcome::Signal { status: SignalStatus::InFlight, fresh: true }
     }
 
     fn consume_signal(&mut self, signal: ClientOrderId, placed: bool) -> Outcome {
