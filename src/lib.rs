@@ -91,8 +91,8 @@ pub use ledger::{
     drift, Amount, AmountError, AmountRule, Book, BookConfig, BookId, BookSpec, ClientOrderId, CodeError,
     Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy, Grant, GrantMask, Grouped, Health,
     Label, Ledger, LedgerConfig, Limits, Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView,
-    Ratio, RatioError, RatioSetting, Rejection, ReserveField, Side, StepPenalty, Strategy, StrategyConfig,
-    StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
+    Ratio, RatioError, RatioSetting, Rejection, ReserveField, Side, SignalStatus, StepPenalty, Strategy,
+    StrategyConfig, StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
     Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Latency, Metric, Orders,
@@ -121,6 +121,8 @@ pub use mirror::shm::{
 pub use platform::FileAccess;
 #[cfg(not(capvault_loom))]
 pub use vault::{Builder, SpawnError};
+
+pub mod bridge;
 
 #[cfg(all(feature = "cli", not(capvault_loom)))]
 pub mod tools;

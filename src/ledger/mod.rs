@@ -33,7 +33,7 @@ pub(crate) use machine::{LedgerImage, LedgerParts};
 pub use money::{Amount, AmountError, Grouped};
 pub use order::{Order, OrderState, Side};
 pub use order_id::{ClientOrderId, OrderIdError};
-pub use outcome::Outcome;
+pub use outcome::{Outcome, SignalStatus};
 pub use ratio::{Ratio, RatioError};
 pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
 pub use view::{PenaltyConfig, PoolView, StepPenalty};

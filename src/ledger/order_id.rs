@@ -92,6 +92,37 @@ impl ClientOrderId {
         }
     }
 
+    /// The id a text names, for ids that come as free text (seed 000's `signal_id`, such as
+    /// `sig-20260216-0005`, is also the default `client_order_id`): a text that parses as an id
+    /// (32 hex digits, a hyphenated uuid, a decimal snowflake) is that id; any other text is a
+    /// `UUIDv8` (RFC 9562, version 8, variant `10`) made of the first 122 bits of the SHA-256 of its
+    /// UTF-8 bytes. A uuid4 (version 4) never equals such an id. Two different texts meet only on
+    /// a SHA-256 collision of 122 bits; the executor bridge still checks the texts it maps and
+    /// refuses a second text for an id it holds.
+    ///
+    /// ```
+    /// use capvault::ClientOrderId;
+    /// let id = ClientOrderId::from_text("sig-20260216-0005");
+    /// assert_eq!(id, ClientOrderId::from_text("sig-20260216-0005"));
+    /// assert_ne!(id, ClientOrderId::from_text("sig-20260216-0006"));
+    /// assert_eq!(ClientOrderId::from_text("42"), "42".parse().unwrap());
+    /// assert_eq!(id.to_string().as_bytes()[12], b'8', "version 8");
+    /// ```
+    #[must_use]
+    pub fn from_text(text: &str) -> ClientOrderId {
+        use sha2::Digest;
+        if let Ok(id) = text.parse() {
+            return id;
+        }
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        let mut bytes = [0_u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let mut value = u128::from_be_bytes(bytes);
+        value = (value & !(0xF_u128 << 76)) | (0x8_u128 << 76);
+        value = (value & !(0x3_u128 << 62)) | (0x2_u128 << 62);
+        ClientOrderId::Uuid(NonZeroU128::new(value).unwrap_or(NonZeroU128::MIN))
+    }
+
     /// The id as two words, `(high, low)`: a uuid's high and low 64 bits, or `(0, value)` for a
     /// snowflake.
     #[must_use]

@@ -1,0 +1,319 @@
+//! The broker the bridge sends orders to: a trait the user implements over QMT or an exchange,
+//! and a simulated broker for tests and the demo.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::ledger::{Amount, ClientOrderId, Side};
+
+/// An order as the bridge sends it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BrokerOrder {
+    /// The client order id; the broker must refuse a second order with it
+    /// ([`PlaceError::Duplicate`]): that is what makes a resend after a crash safe.
+    pub id: ClientOrderId,
+    /// The security, as the signal names it.
+    pub code: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// The limit price.
+    pub price: Amount,
+    /// Shares.
+    pub shares: u64,
+    /// For a sell: the buy orders whose lots it closes (a broker that keeps lots uses them).
+    pub closes: Vec<ClientOrderId>,
+}
+
+/// Why a broker did not take an order.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PlaceError {
+    /// It already has an order with this id: the earlier send went through.
+    Duplicate,
+    /// It refused the order.
+    Refused(String),
+}
+
+/// What the broker reports about an order. Fills are cumulative, as brokers report them, so a
+/// report delivered twice is harmless.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Report {
+    /// The order has filled `shares` for `value` in all so far; `done` when nothing more will
+    /// fill.
+    Fill {
+        /// The order.
+        id: ClientOrderId,
+        /// Shares filled so far.
+        shares: u64,
+        /// Their cost (buy) or proceeds (sell) so far.
+        value: Amount,
+        /// The order is complete.
+        done: bool,
+    },
+    /// The order was cancelled with `value` filled before.
+    Cancelled {
+        /// The order.
+        id: ClientOrderId,
+        /// What had filled.
+        value: Amount,
+    },
+    /// The broker rejected the order after taking it.
+    Rejected {
+        /// The order.
+        id: ClientOrderId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One position as the broker reports it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Position {
+    /// The security.
+    pub code: String,
+    /// Shares held.
+    pub shares: u64,
+    /// What the shares held cost, lot by lot: the sum of the unsold buy fills (not an average
+    /// cost, which a partial close changes; `docs/model.md`, "Reconciliation").
+    pub cost: Amount,
+}
+
+/// The account as the broker reports it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Account {
+    /// Cash, including what working buy orders hold at the broker.
+    pub cash: Amount,
+    /// Cash a new order may use.
+    pub available: Amount,
+    /// Positions.
+    pub positions: Vec<Position>,
+}
+
+/// A broker: QMT, an exchange, or [`SimBroker`].
+pub trait Broker {
+    /// Sends an order.
+    ///
+    /// # Errors
+    /// [`PlaceError::Duplicate`] for an id it already has; [`PlaceError::Refused`] otherwise.
+    fn place(&mut self, order: &BrokerOrder) -> Result<(), PlaceError>;
+    /// Asks to cancel an order (its report comes later).
+    fn cancel(&mut self, id: ClientOrderId);
+    /// The reports since the last call.
+    fn reports(&mut self) -> Vec<Report>;
+    /// The account now.
+    fn account(&mut self) -> Account;
+}
+
+/// One order inside the simulated broker.
+#[derive(Clone, Debug)]
+struct SimOrder {
+    order: BrokerOrder,
+    /// When it reaches the market (simulated milliseconds).
+    live_at: u64,
+    filled: u64,
+    value: Amount,
+    closed: bool,
+}
+
+/// A deterministic simulated broker: orders reach the market after a latency, fill against the
+/// price the caller sets (a buy at or below its limit, a sell at or above), sometimes in two
+/// parts, and a few are rejected; no fees. It keeps lots per buy order, so its positions' cost
+/// is exact.
+#[derive(Debug)]
+pub struct SimBroker {
+    rng: u64,
+    now: u64,
+    latency_ms: u64,
+    reject_per_mille: u64,
+    partial_per_mille: u64,
+    cash: Amount,
+    prices: BTreeMap<String, Amount>,
+    orders: Vec<SimOrder>,
+    index: HashMap<ClientOrderId, usize>,
+    /// Per code, each buy order's unsold shares and their cost.
+    lots: BTreeMap<String, BTreeMap<ClientOrderId, (u64, Amount)>>,
+    reports: VecDeque<Report>,
+}
+
+impl SimBroker {
+    /// A broker holding `cash`, random choices drawn from `seed`.
+    #[must_use]
+    pub fn new(seed: u64, cash: Amount) -> SimBroker {
+        SimBroker {
+            rng: seed ^ 0x9E37_79B9_7F4A_7C15,
+            now: 0,
+            latency_ms: 150,
+            reject_per_mille: 15,
+            partial_per_mille: 300,
+            cash,
+            prices: BTreeMap::new(),
+            orders: Vec::new(),
+            index: HashMap::new(),
+            lots: BTreeMap::new(),
+            reports: VecDeque::new(),
+        }
+    }
+
+    /// Sets how long an order takes to reach the market, and how many in a thousand are
+    /// rejected or fill in two parts.
+    #[must_use]
+    pub fn with_behaviour(
+        mut self,
+        latency_ms: u64,
+        reject_per_mille: u64,
+        partial_per_mille: u64,
+    ) -> SimBroker {
+        self.latency_ms = latency_ms;
+        self.reject_per_mille = reject_per_mille;
+        self.partial_per_mille = partial_per_mille;
+        self
+    }
+
+    /// The current price of `code`.
+    pub fn set_price(&mut self, code: &str, price: Amount) {
+        self.prices.insert(code.to_owned(), price);
+    }
+
+    /// Moves the simulated clock to `now` (milliseconds) and fills what the prices allow.
+    pub fn advance(&mut self, now: u64) {
+        self.now = now;
+        for index in 0..self.orders.len() {
+            self.work(index);
+        }
+    }
+
+    /// Orders not yet closed.
+    #[must_use]
+    pub fn working(&self) -> usize {
+        self.orders.iter().filter(|o| !o.closed).count()
+    }
+
+    fn draw(&mut self) -> u64 {
+        // SplitMix64: deterministic and well spread.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn work(&mut self, index: usize) {
+        let o = &self.orders[index];
+        if o.closed || o.live_at > self.now {
+            return;
+        }
+        let Some(&market) = self.prices.get(&o.order.code) else { return };
+        let crosses = match o.order.side {
+            Side::Buy => market <= o.order.price,
+            Side::Sell => market >= o.order.price,
+        };
+        if !crosses {
+            return;
+        }
+        let remaining = o.order.shares - o.filled;
+        let first = o.filled == 0;
+        // A buy fills at the better of its limit and the market; a sell at its limit.
+        let price = match o.order.side {
+            Side::Buy => market.min(o.order.price),
+            Side::Sell => o.order.price,
+        };
+        let part = if first && remaining >= 200 && self.draw() % 1000 < self.partial_per_mille {
+            (remaining / 200) * 100
+        } else {
+            remaining
+        };
+        let value = price.checked_mul_int(part as i64).unwrap_or(Amount::MAX);
+        let o = &mut self.orders[index];
+        o.filled += part;
+        o.value = o.value.checked_add(value).unwrap_or(Amount::MAX);
+        let done = o.filled == o.order.shares;
+        o.closed = done;
+        let (id, code, side, closes) =
+            (o.order.id, o.order.code.clone(), o.order.side, o.order.closes.clone());
+        let report = Report::Fill { id, shares: o.filled, value: o.value, done };
+        let lots = self.lots.entry(code).or_default();
+        match side {
+            Side::Buy => {
+                self.cash = self.cash.checked_sub(value).unwrap_or(Amount::ZERO);
+                let lot = lots.entry(id).or_insert((0, Amount::ZERO));
+                lot.0 += part;
+                lot.1 = lot.1.checked_add(value).unwrap_or(Amount::MAX);
+            }
+            Side::Sell => {
+                self.cash = self.cash.checked_add(value).unwrap_or(Amount::MAX);
+                if done {
+                    for buy in closes {
+                        lots.remove(&buy);
+                    }
+                }
+            }
+        }
+        self.reports.push_back(report);
+    }
+
+    /// What working buy orders hold at the broker.
+    fn held_by_buys(&self) -> Amount {
+        let held = self.orders.iter().filter(|o| !o.closed && o.order.side == Side::Buy).map(|o| {
+            let rest = o.order.price.checked_mul_int((o.order.shares - o.filled) as i64);
+            rest.unwrap_or(Amount::ZERO)
+        });
+        Amount::checked_sum(held).unwrap_or(Amount::MAX)
+    }
+}
+
+impl Broker for SimBroker {
+    fn place(&mut self, order: &BrokerOrder) -> Result<(), PlaceError> {
+        if self.index.contains_key(&order.id) {
+            return Err(PlaceError::Duplicate);
+        }
+        if order.shares == 0 || !order.shares.is_multiple_of(100) {
+            return Err(PlaceError::Refused(format!("{} shares is not a board lot multiple", order.shares)));
+        }
+        if order.side == Side::Sell {
+            let held: u64 = self.lots.get(&order.code).map_or(0, |lots| lots.values().map(|l| l.0).sum());
+            if held < order.shares {
+                return Err(PlaceError::Refused(format!("{held} shares held, {} to sell", order.shares)));
+            }
+        }
+        let rejected = self.draw() % 1000 < self.reject_per_mille;
+        self.index.insert(order.id, self.orders.len());
+        self.orders.push(SimOrder {
+            order: order.clone(),
+            live_at: self.now + self.latency_ms,
+            filled: 0,
+            value: Amount::ZERO,
+            closed: rejected,
+        });
+        if rejected {
+            self.reports.push_back(Report::Rejected { id: order.id, reason: "simulated reject".into() });
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, id: ClientOrderId) {
+        if let Some(&index) = self.index.get(&id) {
+            let o = &mut self.orders[index];
+            if !o.closed {
+                o.closed = true;
+                self.reports.push_back(Report::Cancelled { id, value: o.value });
+            }
+        }
+    }
+
+    fn reports(&mut self) -> Vec<Report> {
+        self.reports.drain(..).collect()
+    }
+
+    fn account(&mut self) -> Account {
+        let held = self.held_by_buys();
+        let positions = self
+            .lots
+            .iter()
+            .map(|(code, lots)| Position {
+                code: code.clone(),
+                shares: lots.values().map(|l| l.0).sum(),
+                cost: Amount::checked_sum(lots.values().map(|l| l.1)).unwrap_or(Amount::MAX),
+            })
+            .filter(|p| p.shares > 0)
+            .collect();
+        Account { cash: self.cash, available: self.cash.checked_sub(held).unwrap_or(Amount::ZERO), positions }
+    }
+}

@@ -1,0 +1,701 @@
+//! The executor bridge of seed 000 (section 6): strategy nodes write `order_signal.json`, the
+//! executor consumes each signal once through "idempotency -> validation -> funds precheck ->
+//! vault approval -> order -> consume" (section 3.4), writes an order result, feeds broker
+//! reports back as fills and cancels, releases what a sell closes, expires what never got a
+//! report, and reconciles with the broker's cash and positions.
+//!
+//! A signal is consumed exactly once across crashes: its idempotency record is journalled with
+//! the vault (`Command::ClaimSignal` before any step, `Command::ConsumeSignal` after the last),
+//! its reservation is idempotent by client order id, and the broker refuses a second order
+//! with the same id. A signal found claimed but not consumed after a restart resumes where it
+//! stopped. `docs/model.md`, "The executor bridge", has the whole contract.
+
+pub mod broker;
+pub mod signal;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{
+    Amount, BookId, ClientOrderId, Command, Label, OrderState, Outcome, Rejection, Side, SignalStatus,
+};
+use crate::runtime::{Handle, SubmitError};
+
+pub use broker::{Account, Broker, BrokerOrder, PlaceError, Position, Report, SimBroker};
+pub use signal::{parse_entries, write_signals, Entry, Inbox, Signal, Taken};
+
+/// How a signal ended, as its result line says.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// The order was placed.
+    Placed,
+    /// A step refused it; no order.
+    Refused,
+    /// Already consumed (this line records the repeat; nothing was applied).
+    Duplicate,
+}
+
+/// The pipeline step that decided.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The `signal_id` check.
+    Idempotency,
+    /// The fields.
+    Validation,
+    /// The broker's available cash (a buy) or position (a sell).
+    Funds,
+    /// The vault's reservation (a buy).
+    Vault,
+    /// The broker's answer.
+    Order,
+}
+
+/// One line of the order result file (JSON Lines).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OrderResult {
+    /// The signal's id (empty when the entry had none).
+    pub signal_id: String,
+    /// The order id text.
+    #[serde(default)]
+    pub client_order_id: String,
+    /// How it ended.
+    pub status: ResultStatus,
+    /// The step that decided.
+    pub step: Step,
+    /// Why, for a refusal or a repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The vault's rejection code (`exceeds_reserve_ratio`, ...), for a vault refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// What a buy reserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    /// The signal as read, to tell a repeat from a reused id and to rebuild a sell's releases
+    /// after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Signal>,
+}
+
+/// What the bridge did with broker reports and expiries.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// A fill moved capital from frozen to used (or was already applied).
+    Filled {
+        /// The order.
+        id: ClientOrderId,
+        /// Filled so far.
+        value: Amount,
+    },
+    /// A buy ended below its reservation (filled at a better price, cancelled or rejected):
+    /// the rest went back to the pool.
+    Returned {
+        /// The order.
+        id: ClientOrderId,
+        /// What went back.
+        amount: Amount,
+    },
+    /// A sell completed and released the buy orders it closed.
+    Released {
+        /// The sell.
+        sell: ClientOrderId,
+        /// What the buys returned to the pool.
+        amount: Amount,
+    },
+    /// A sell's named buy could not be released (unknown, still working): the executor must look.
+    ReleaseRefused {
+        /// The buy.
+        id: ClientOrderId,
+        /// The vault's answer.
+        rejection: Rejection,
+    },
+    /// A reservation's report did not come within the expiry: cancelled, journalled.
+    Expired {
+        /// The order.
+        id: ClientOrderId,
+        /// What went back to the pool.
+        returned: Amount,
+    },
+    /// A fill for an order that had expired: refused; resolve it with the broker.
+    LateFill {
+        /// The order.
+        id: ClientOrderId,
+        /// What the broker says filled.
+        value: Amount,
+    },
+}
+
+/// What went wrong outside a signal's own refusal.
+#[derive(Debug)]
+pub enum BridgeError {
+    /// The vault stopped or a command is in doubt: stop and restart the executor.
+    Vault(SubmitError),
+    /// The result file or the signal file failed.
+    Io(PathBuf, std::io::Error),
+    /// A reconciliation found a position the vault does not know how to book.
+    Reconcile(String),
+}
+
+impl std::fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BridgeError::Vault(e) => write!(f, "vault: {e}"),
+            BridgeError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+            BridgeError::Reconcile(why) => write!(f, "reconcile: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BridgeError {}
+
+/// The bridge's settings.
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    /// The order result file (JSON Lines, one appended and synced line per signal).
+    pub results: PathBuf,
+    /// How long a buy may wait for its first broker report before it expires; `None`: never.
+    pub expiry_ms: Option<u64>,
+    /// Sync each result line to disk before the signal is consumed.
+    pub sync: bool,
+}
+
+/// The drift a reconciliation found, and what it changed.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Reconciliation {
+    /// The broker's cash (including what working buys hold).
+    pub cash: Amount,
+    /// What the strategies' positions cost, as the vault holds it (its `used`, direct allocations
+    /// excluded).
+    pub held: Amount,
+    /// `cash + held`: the account's capital, the vault's total after this reconciliation.
+    pub capital: Amount,
+    /// `capital - total before`: realized profit and any drift, now in the pool.
+    pub drift: Amount,
+    /// Codes whose broker cost differs from what the vault holds for their strategy:
+    /// `(code, broker cost, vault used)`.
+    pub mismatches: Vec<(String, Amount, Amount)>,
+}
+
+/// The executor bridge over a vault [`Handle`] and a [`Broker`].
+pub struct Bridge<B> {
+    handle: Handle,
+    broker: B,
+    config: BridgeConfig,
+    results: fs::File,
+    /// Texts mapped to order ids, to refuse a second text for an id.
+    texts: HashMap<ClientOrderId, String>,
+    /// Signal key -> the fingerprint of the signal consumed under it.
+    consumed: HashMap<ClientOrderId, String>,
+    /// Sell order -> the buys it closes.
+    sells: HashMap<ClientOrderId, Vec<ClientOrderId>>,
+    /// Buy orders waiting for their first report, with the time they were placed.
+    waiting: HashMap<ClientOrderId, u64>,
+}
+
+impl<B> std::fmt::Debug for Bridge<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("results", &self.config.results)
+            .field("sells", &self.sells.len())
+            .field("waiting", &self.waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The strategy label of a security code: `159201.SZ` -> `159201`.
+fn label_of(code: &str) -> Option<Label> {
+    code.split('.').next().and_then(|number| number.parse().ok())
+}
+
+impl<B: Broker> Bridge<B> {
+    /// A bridge, reloading the result file: the sells' releases and the consumed signals'
+    /// fingerprints survive a restart; buys still live in the vault wait for reports again
+    /// from `now`.
+    ///
+    /// # Errors
+    /// The result file cannot be opened or read.
+    pub fn new(handle: Handle, broker: B, config: BridgeConfig, now: u64) -> Result<Bridge<B>, BridgeError> {
+        let io = |e| BridgeError::Io(config.results.clone(), e);
+        let text = match fs::read_to_string(&config.results) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let results = fs::OpenOptions::new().create(true).append(true).open(&config.results).map_err(io)?;
+        let mut bridge = Bridge {
+            handle,
+            broker,
+            config,
+            results,
+            texts: HashMap::new(),
+            consumed: HashMap::new(),
+            sells: HashMap::new(),
+            waiting: HashMap::new(),
+        };
+        // A torn last line (a crash mid-write) is skipped: its signal was not consumed.
+        for line in text.lines() {
+            let Ok(result) = serde_json::from_str::<OrderResult>(line) else { continue };
+            let Some(signal) = result.signal else { continue };
+            let key = ClientOrderId::from_text(&signal.signal_id);
+            if result.status != ResultStatus::Duplicate {
+                bridge.consumed.insert(key, signal.fingerprint());
+            }
+            let id = ClientOrderId::from_text(signal.order_text());
+            bridge.texts.insert(id, signal.order_text().to_owned());
+            if result.status == ResultStatus::Placed && signal.direction == Side::Sell {
+                let closes =
+                    signal.release_client_order_ids.iter().map(|t| ClientOrderId::from_text(t)).collect();
+                bridge.sells.insert(id, closes);
+            }
+        }
+        let live: Vec<ClientOrderId> = bridge
+            .handle
+            .snapshot()
+            .orders()
+            .filter(|o| o.state() == OrderState::Pending)
+            .map(crate::ledger::Order::id)
+            .collect();
+        for id in live {
+            bridge.waiting.insert(id, now);
+        }
+        Ok(bridge)
+    }
+
+    /// The vault handle.
+    pub fn handle(&mut self) -> &mut Handle {
+        &mut self.handle
+    }
+
+    /// The broker.
+    pub fn broker(&mut self) -> &mut B {
+        &mut self.broker
+    }
+
+    /// Takes the signal file of `inbox` and consumes each entry.
+    ///
+    /// # Errors
+    /// The vault stopped, or a file failed.
+    pub fn poll(&mut self, inbox: &mut Inbox, now: u64) -> Result<Vec<OrderResult>, BridgeError> {
+        let taken = inbox.take().map_err(|e| BridgeError::Io(inbox.path().to_owned(), e))?;
+        let results = match taken {
+            Taken::Nothing | Taken::Incomplete => return Ok(Vec::new()),
+            Taken::Malformed { reason, kept } => {
+                let result = OrderResult {
+                    signal_id: String::new(),
+                    client_order_id: String::new(),
+                    status: ResultStatus::Refused,
+                    step: Step::Validation,
+                    reason: Some(format!("unreadable signal file, kept as {}: {reason}", kept.display())),
+                    rule: None,
+                    amount: None,
+                    signal: None,
+                };
+                self.write_result(&result)?;
+                vec![result]
+            }
+            Taken::Entries(entries) => {
+                let mut results = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    results.push(self.consume(entry, now)?);
+                }
+                results
+            }
+        };
+        inbox.done().map_err(|e| BridgeError::Io(inbox.path().to_owned(), e))?;
+        Ok(results)
+    }
+
+    /// Consumes one entry through the seed's pipeline and writes its result line.
+    ///
+    /// # Errors
+    /// The vault stopped (or a command is in doubt), or the result file failed.
+    pub fn consume(&mut self, entry: Entry, now: u64) -> Result<OrderResult, BridgeError> {
+        let signal = match entry {
+            Entry::Signal(signal) => signal,
+            Entry::Malformed { signal_id, reason } => {
+                // Recorded as refused under its id (if it has one), so a corrected signal needs a
+                // new id and a repeat of the bad one is a duplicate.
+                let result = OrderResult {
+                    signal_id: signal_id.clone().unwrap_or_default(),
+                    client_order_id: String::new(),
+                    status: ResultStatus::Refused,
+                    step: Step::Validation,
+                    reason: Some(reason),
+                    rule: None,
+                    amount: None,
+                    signal: None,
+                };
+                self.write_result(&result)?;
+                if let Some(text) = signal_id {
+                    let signal = ClientOrderId::from_text(&text);
+                    self.submit(Command::ConsumeSignal { signal, placed: false })?.ok();
+                }
+                return Ok(result);
+            }
+        };
+        let key = ClientOrderId::from_text(&signal.signal_id);
+        let claimed = match self.submit(Command::ClaimSignal { signal: key })? {
+            Ok(Outcome::Signal { status, .. }) => status,
+            other => unreachable!("a claim answered {other:?}"),
+        };
+        if claimed.is_consumed() {
+            let same = self.consumed.get(&key).is_none_or(|seen| *seen == signal.fingerprint());
+            let reason = if same {
+                format!("signal_id {} was already consumed ({claimed})", signal.signal_id)
+            } else {
+                format!("signal_id {} was consumed with other fields; nothing applied", signal.signal_id)
+            };
+            let result =
+                Self::result(&signal, ResultStatus::Duplicate, Step::Idempotency, Some(reason), None, None);
+            self.write_result(&result)?;
+            return Ok(result);
+        }
+        let resuming = claimed == SignalStatus::InFlight;
+        let (status, step, reason, rule, amount) = self.run(&signal, resuming, now)?;
+        let result = Self::result(&signal, status, step, reason, rule, amount);
+        self.write_result(&result)?;
+        self.submit(Command::ConsumeSignal { signal: key, placed: status == ResultStatus::Placed })?.ok();
+        self.consumed.insert(key, signal.fingerprint());
+        Ok(result)
+    }
+
+    #[allow(clippy::type_complexity, reason = "the fields of one result line")]
+    #[allow(clippy::too_many_lines, reason = "the seed's pipeline, step by step, in its order")]
+    fn run(
+        &mut self,
+        signal: &Signal,
+        resuming: bool,
+        now: u64,
+    ) -> Result<(ResultStatus, Step, Option<String>, Option<String>, Option<Amount>), BridgeError> {
+        let refused = |step, reason: String| Ok((ResultStatus::Refused, step, Some(reason), None, None));
+        // Validation, naming the field.
+        let snapshot = self.handle.snapshot();
+        let Some((book, slot)) = label_of(&signal.code).and_then(|label| snapshot.slot_of(label)) else {
+            return refused(Step::Validation, format!("code: {} is no strategy's label", signal.code));
+        };
+        if !signal.price.is_positive() {
+            return refused(Step::Validation, format!("price: {} is not positive", signal.price));
+        }
+        if signal.shares == 0 || !signal.shares.is_multiple_of(100) {
+            return refused(
+                Step::Validation,
+                format!("shares: {} is not a positive multiple of 100", signal.shares),
+            );
+        }
+        if signal.direction == Side::Buy && !signal.release_client_order_ids.is_empty() {
+            return refused(Step::Validation, "release_client_order_ids: only a sell releases".into());
+        }
+        let decimals = u32::from(snapshot.book(book).map_or(2, crate::ledger::Book::decimals));
+        let amount = match signal.amount {
+            Some(amount) if amount.is_positive() => amount,
+            Some(amount) => return refused(Step::Validation, format!("amount: {amount} is not positive")),
+            None => match i64::try_from(signal.shares).ok().and_then(|n| signal.price.checked_mul_int(n)) {
+                Some(value) => value.round_to(decimals).unwrap_or(value),
+                None => return refused(Step::Validation, "price x shares: out of range".into()),
+            },
+        };
+        let text = signal.order_text();
+        let id = ClientOrderId::from_text(text);
+        if let Some(seen) = self.texts.get(&id) {
+            if seen != text {
+                return refused(
+                    Step::Validation,
+                    format!("client_order_id: {text} maps to the id of {seen}"),
+                );
+            }
+        }
+        let closes: Vec<ClientOrderId> =
+            signal.release_client_order_ids.iter().map(|t| ClientOrderId::from_text(t)).collect();
+        drop(snapshot);
+        // A resumed buy whose reservation exists was approved before the crash: straight to the
+        // order (the broker refuses a second one as a duplicate).
+        let reserved = resuming && self.handle.snapshot().order(id).is_some();
+        if !reserved {
+            // Funds precheck.
+            let account = self.broker.account();
+            match signal.direction {
+                Side::Buy if account.available < amount => {
+                    return refused(Step::Funds, format!("available cash {} < {amount}", account.available));
+                }
+                Side::Sell => {
+                    let held =
+                        account.positions.iter().find(|p| p.code == signal.code).map_or(0, |p| p.shares);
+                    if held < signal.shares {
+                        return refused(
+                            Step::Funds,
+                            format!("{held} shares held, {} to sell", signal.shares),
+                        );
+                    }
+                }
+                Side::Buy => {}
+            }
+            // Vault approval: a buy reserves; a sell holds no cash.
+            if signal.direction == Side::Buy {
+                let command =
+                    Command::Reserve { id, book, slot, side: Side::Buy, layer: signal.layer_index, amount };
+                if let Err(rejection) = self.submit(command)? {
+                    return Ok((
+                        ResultStatus::Refused,
+                        Step::Vault,
+                        Some(rejection.to_string()),
+                        Some(rejection.code().to_owned()),
+                        Some(amount),
+                    ));
+                }
+            }
+        }
+        self.texts.insert(id, text.to_owned());
+        let order = BrokerOrder {
+            id,
+            code: signal.code.clone(),
+            side: signal.direction,
+            price: signal.price,
+            shares: signal.shares,
+            closes: closes.clone(),
+        };
+        match self.broker.place(&order) {
+            Ok(()) | Err(PlaceError::Duplicate) => {}
+            Err(PlaceError::Refused(reason)) => {
+                if signal.direction == Side::Buy {
+                    self.submit(Command::Cancel { id })?.ok();
+                }
+                return Ok((ResultStatus::Refused, Step::Order, Some(reason), None, Some(amount)));
+            }
+        }
+        match signal.direction {
+            Side::Buy => {
+                self.waiting.insert(id, now);
+            }
+            Side::Sell => {
+                self.sells.insert(id, closes);
+            }
+        }
+        Ok((ResultStatus::Placed, Step::Order, None, None, Some(amount)))
+    }
+
+    fn result(
+        signal: &Signal,
+        status: ResultStatus,
+        step: Step,
+        reason: Option<String>,
+        rule: Option<String>,
+        amount: Option<Amount>,
+    ) -> OrderResult {
+        OrderResult {
+            signal_id: signal.signal_id.clone(),
+            client_order_id: signal.order_text().to_owned(),
+            status,
+            step,
+            reason,
+            rule,
+            amount,
+            signal: Some(signal.clone()),
+        }
+    }
+
+    fn write_result(&mut self, result: &OrderResult) -> Result<(), BridgeError> {
+        let io = |e| BridgeError::Io(self.config.results.clone(), e);
+        let mut line = serde_json::to_vec(result).unwrap_or_default();
+        line.push(b'\n');
+        // One write per line: a reader sees whole lines, and a crash leaves at most a torn last
+        // line, which the reload skips.
+        self.results.write_all(&line).map_err(io)?;
+        if self.config.sync {
+            self.results.sync_data().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Submits a command: `Ok(Ok(outcome))`, `Ok(Err(rejection))` for a ledger refusal, or
+    /// the error that means the vault cannot go on.
+    fn submit(&mut self, command: Command) -> Result<Result<Outcome, Rejection>, BridgeError> {
+        match self.handle.submit(command) {
+            Ok(receipt) => Ok(Ok(receipt.outcome)),
+            Err(SubmitError::Rejected(rejection)) => Ok(Err(rejection)),
+            Err(other) => Err(BridgeError::Vault(other)),
+        }
+    }
+
+    /// Applies the broker's reports: cumulative fills (idempotent), the rest of a buy returned
+    /// when it completes below its reservation or is cancelled or rejected, and a completed
+    /// sell's releases.
+    ///
+    /// # Errors
+    /// The vault stopped.
+    pub fn pump(&mut self) -> Result<Vec<Event>, BridgeError> {
+        let mut events = Vec::new();
+        for report in self.broker.reports() {
+            match report {
+                Report::Fill { id, value, done, .. } => {
+                    self.waiting.remove(&id);
+                    if let Some(closes) = self.sells.get(&id).cloned() {
+                        if done {
+                            self.release_all(id, &closes, &mut events)?;
+                            self.sells.remove(&id);
+                        }
+                        continue;
+                    }
+                    self.fill_to(id, value, &mut events)?;
+                    if done {
+                        self.return_rest(id, &mut events)?;
+                    }
+                }
+                Report::Cancelled { id, value } => {
+                    self.waiting.remove(&id);
+                    if self.sells.remove(&id).is_some() {
+                        continue;
+                    }
+                    if value.is_positive() {
+                        self.fill_to(id, value, &mut events)?;
+                    }
+                    self.return_rest(id, &mut events)?;
+                }
+                Report::Rejected { id, .. } => {
+                    self.waiting.remove(&id);
+                    if self.sells.remove(&id).is_none() {
+                        self.return_rest(id, &mut events)?;
+                    }
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn fill_to(
+        &mut self,
+        id: ClientOrderId,
+        value: Amount,
+        events: &mut Vec<Event>,
+    ) -> Result<(), BridgeError> {
+        let filled = match self.handle.snapshot().order(id) {
+            // A fill at a better price than reserved never exceeds the amount; one above it
+            // (a worse price) fills what was reserved and is for the executor to look at.
+            Some(order) => value.min(order.amount()),
+            None => value,
+        };
+        match self.submit(Command::FillTo { id, filled })? {
+            Ok(_) => events.push(Event::Filled { id, value: filled }),
+            Err(Rejection::OrderExpired { .. }) => events.push(Event::LateFill { id, value }),
+            Err(_) => {}
+        }
+        Ok(())
+    }
+
+    fn return_rest(&mut self, id: ClientOrderId, events: &mut Vec<Event>) -> Result<(), BridgeError> {
+        let frozen = self.handle.snapshot().order(id).map(crate::ledger::Order::frozen);
+        if frozen.is_some_and(Amount::is_positive) {
+            if let Ok(Outcome::Cancelled { returned, .. }) = self.submit(Command::Cancel { id })? {
+                events.push(Event::Returned { id, amount: returned });
+            }
+        }
+        Ok(())
+    }
+
+    fn release_all(
+        &mut self,
+        sell: ClientOrderId,
+        closes: &[ClientOrderId],
+        events: &mut Vec<Event>,
+    ) -> Result<(), BridgeError> {
+        let mut amount = Amount::ZERO;
+        for &id in closes {
+            match self.submit(Command::ReleaseOrder { id })? {
+                Ok(Outcome::OrderReleased { returned }) => {
+                    amount = amount.checked_add(returned).unwrap_or(amount);
+                }
+                // Released before (a repeated report, a restart): nothing twice.
+                Ok(_) | Err(Rejection::OrderReleased { .. }) => {}
+                Err(rejection) => events.push(Event::ReleaseRefused { id, rejection }),
+            }
+        }
+        events.push(Event::Released { sell, amount });
+        Ok(())
+    }
+
+    /// Expires every buy placed more than the expiry before `now` with no report yet: the vault
+    /// cancels it (`Command::Expire`, journalled) and the broker is asked to cancel it too.
+    ///
+    /// # Errors
+    /// The vault stopped.
+    pub fn expire_due(&mut self, now: u64) -> Result<Vec<Event>, BridgeError> {
+        let Some(expiry) = self.config.expiry_ms else { return Ok(Vec::new()) };
+        let mut due: Vec<ClientOrderId> = self
+            .waiting
+            .iter()
+            .filter(|(_, at)| now.saturating_sub(**at) >= expiry)
+            .map(|(id, _)| *id)
+            .collect();
+        due.sort_unstable();
+        let mut events = Vec::new();
+        for id in due {
+            self.waiting.remove(&id);
+            if let Ok(Outcome::Cancelled { returned, .. }) = self.submit(Command::Expire { id })? {
+                self.broker.cancel(id);
+                events.push(Event::Expired { id, returned });
+            }
+        }
+        Ok(events)
+    }
+
+    /// Reconciles the book of `book` with the broker: its total becomes the account's capital,
+    /// `cash + what the strategies' positions cost` (the vault's `used` for them), and the
+    /// difference (realized profit, fees, anything the vault did not see) goes to the pool.
+    /// Each strategy's `used` is compared with the broker's cost for its code: differences are
+    /// reported, not forced.
+    ///
+    /// # Errors
+    /// The vault refused the new total (`Rejection` inside `BridgeError::Vault`), or it stopped.
+    pub fn reconcile(&mut self, book: BookId, account: &Account) -> Result<Reconciliation, BridgeError> {
+        let snapshot = self.handle.snapshot();
+        let b =
+            snapshot.book(book).ok_or_else(|| BridgeError::Reconcile(format!("{book} does not exist")))?;
+        let mut held = Amount::ZERO;
+        let mut mismatches = Vec::new();
+        for (slot, strategy) in b.strategies() {
+            let by_orders = strategy.used().checked_sub(strategy.direct()).unwrap_or(Amount::ZERO);
+            held = held.checked_add(by_orders).unwrap_or(Amount::MAX);
+            let Some(label) = strategy.config().label else { continue };
+            let cost = account
+                .positions
+                .iter()
+                .filter(|p| label_of(&p.code) == Some(label))
+                .map(|p| p.cost)
+                .fold(Amount::ZERO, |a, c| a.checked_add(c).unwrap_or(Amount::MAX));
+            if cost != by_orders {
+                mismatches.push((format!("{label} (slot {slot})"), cost, by_orders));
+            }
+        }
+        let capital = account
+            .cash
+            .checked_add(held)
+            .ok_or_else(|| BridgeError::Reconcile("capital out of range".into()))?;
+        let before = b.total();
+        drop(snapshot);
+        let drift = match self.submit(Command::Set { book, slot: 0, amount: capital })? {
+            Ok(Outcome::Set { drift, .. }) => drift,
+            Ok(other) => unreachable!("a set answered {other:?}"),
+            Err(rejection) => return Err(BridgeError::Vault(SubmitError::Rejected(rejection))),
+        };
+        debug_assert_eq!(before.checked_add(drift), Some(capital));
+        Ok(Reconciliation { cash: account.cash, held, capital, drift, mismatches })
+    }
+
+    /// Gives the handle and the broker back.
+    pub fn into_parts(self) -> (Handle, B) {
+        (self.handle, self.broker)
+    }
+}
+
+/// The result lines of a file, skipping a torn last line.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_results(path: &Path) -> std::io::Result<Vec<OrderResult>> {
+    Ok(fs::read_to_string(path)?.lines().filter_map(|line| serde_json::from_str(line).ok()).collect())
+}
