@@ -196,6 +196,9 @@ pub struct Bridge<B> {
     sells: HashMap<ClientOrderId, Vec<ClientOrderId>>,
     /// Buy orders waiting for their first report, with the time they were placed.
     waiting: HashMap<ClientOrderId, u64>,
+    /// The seq of the last accepted command: what a read must see (answers come before
+    /// publication).
+    seen: u64,
 }
 
 impl<B> std::fmt::Debug for Bridge<B> {
@@ -237,6 +240,7 @@ impl<B: Broker> Bridge<B> {
             consumed: HashMap::new(),
             sells: HashMap::new(),
             waiting: HashMap::new(),
+            seen: 0,
         };
         // A torn last line (a crash mid-write) is skipped: its signal was not consumed.
         for line in text.lines() {
@@ -275,6 +279,18 @@ impl<B: Broker> Bridge<B> {
     /// The broker.
     pub fn broker(&mut self) -> &mut B {
         &mut self.broker
+    }
+
+    /// The vault as of the bridge's last command, or later.
+    ///
+    /// # Panics
+    /// If the vault stopped publishing (it stopped): the next command reports why.
+    pub fn snapshot(&self) -> crate::runtime::SnapshotRef {
+        let reader = self.handle.reader();
+        match reader.wait_for(self.seen, std::time::Duration::from_secs(30)) {
+            Ok(snapshot) => snapshot,
+            Err(_) => reader.snapshot(),
+        }
     }
 
     /// Takes the signal file of `inbox` and consumes each entry.
@@ -375,7 +391,7 @@ impl<B: Broker> Bridge<B> {
     ) -> Result<(ResultStatus, Step, Option<String>, Option<String>, Option<Amount>), BridgeError> {
         let refused = |step, reason: String| Ok((ResultStatus::Refused, step, Some(reason), None, None));
         // Validation, naming the field.
-        let snapshot = self.handle.snapshot();
+        let snapshot = self.snapshot();
         let Some((book, slot)) = label_of(&signal.code).and_then(|label| snapshot.slot_of(label)) else {
             return refused(Step::Validation, format!("code: {} is no strategy's label", signal.code));
         };
@@ -415,7 +431,7 @@ impl<B: Broker> Bridge<B> {
         drop(snapshot);
         // A resumed buy whose reservation exists was approved before the crash: straight to the
         // order (the broker refuses a second one as a duplicate).
-        let reserved = resuming && self.handle.snapshot().order(id).is_some();
+        let reserved = resuming && self.snapshot().order(id).is_some();
         if !reserved {
             // Funds precheck.
             let account = self.broker.account();
@@ -516,7 +532,10 @@ impl<B: Broker> Bridge<B> {
     /// the error that means the vault cannot go on.
     fn submit(&mut self, command: Command) -> Result<Result<Outcome, Rejection>, BridgeError> {
         match self.handle.submit(command) {
-            Ok(receipt) => Ok(Ok(receipt.outcome)),
+            Ok(receipt) => {
+                self.seen = self.seen.max(receipt.seq);
+                Ok(Ok(receipt.outcome))
+            }
             Err(SubmitError::Rejected(rejection)) => Ok(Err(rejection)),
             Err(other) => Err(BridgeError::Vault(other)),
         }
@@ -573,7 +592,7 @@ impl<B: Broker> Bridge<B> {
         value: Amount,
         events: &mut Vec<Event>,
     ) -> Result<(), BridgeError> {
-        let filled = match self.handle.snapshot().order(id) {
+        let filled = match self.snapshot().order(id) {
             // A fill at a better price than reserved never exceeds the amount; one above it
             // (a worse price) fills what was reserved and is for the executor to look at.
             Some(order) => value.min(order.amount()),
@@ -588,7 +607,7 @@ impl<B: Broker> Bridge<B> {
     }
 
     fn return_rest(&mut self, id: ClientOrderId, events: &mut Vec<Event>) -> Result<(), BridgeError> {
-        let frozen = self.handle.snapshot().order(id).map(crate::ledger::Order::frozen);
+        let frozen = self.snapshot().order(id).map(crate::ledger::Order::frozen);
         if frozen.is_some_and(Amount::is_positive) {
             if let Ok(Outcome::Cancelled { returned, .. }) = self.submit(Command::Cancel { id })? {
                 events.push(Event::Returned { id, amount: returned });
@@ -652,7 +671,7 @@ impl<B: Broker> Bridge<B> {
     /// # Errors
     /// The vault refused the new total (`Rejection` inside `BridgeError::Vault`), or it stopped.
     pub fn reconcile(&mut self, book: BookId, account: &Account) -> Result<Reconciliation, BridgeError> {
-        let snapshot = self.handle.snapshot();
+        let snapshot = self.snapshot();
         let b =
             snapshot.book(book).ok_or_else(|| BridgeError::Reconcile(format!("{book} does not exist")))?;
         let mut held = Amount::ZERO;

@@ -249,14 +249,28 @@ impl Owner {
         match *command {
             Command::Reserve { id, .. }
             | Command::Fill { id, .. }
+            | Command::FillTo { id, .. }
             | Command::Cancel { id }
+            | Command::Expire { id }
             | Command::ReleaseOrder { id } => self.orders_named.push(id),
             Command::Reset { .. } => {
                 if matches!(outcome, Outcome::Reset { dropped_orders, .. } if *dropped_orders > 0) {
                     self.orders_reset = true;
                 }
             }
-            _ => {}
+            // Listed, not matched by a wildcard: a new order command must be added above.
+            Command::OpenBook { .. }
+            | Command::ConfigureStrategy { .. }
+            | Command::SetCreditLimit { .. }
+            | Command::Set { .. }
+            | Command::Adjust { .. }
+            | Command::Allocate { .. }
+            | Command::Release { .. }
+            | Command::Trade { .. }
+            | Command::RecordAlpha { .. }
+            | Command::MarkLoss { .. }
+            | Command::ClaimSignal { .. }
+            | Command::ConsumeSignal { .. } => {}
         }
     }
 
