@@ -107,7 +107,7 @@ impl Broker for FileBroker {
 
 /// The stream: buys on both codes, and every third signal a sell closing the buy two before.
 fn signals() -> Vec<Signal> {
-    let code = |i: usize| if i % 2 == 0 { ("159201.SZ", "1.153") } else { ("512890.SH", "1.02") };
+    let code = |i: usize| if i.is_multiple_of(2) { ("159201.SZ", "1.153") } else { ("512890.SH", "1.02") };
     (0..SIGNALS)
         .map(|i| {
             if i % 3 == 2 {
@@ -195,8 +195,12 @@ fn executor_child() {
     }
 }
 
-/// The books' figures and every signal's status, read from a vault started on `dir`.
-fn outcome(dir: &Path) -> (Vec<(Amount, Amount, Vec<(Amount, Amount)>)>, Vec<SignalStatus>, usize) {
+/// Each book's total, pool and per-strategy (frozen, used).
+type Figures = Vec<(Amount, Amount, Vec<(Amount, Amount)>)>;
+
+/// The books' figures, every signal's status and the live orders, read from a vault started on
+/// `dir`.
+fn outcome(dir: &Path) -> (Figures, Vec<SignalStatus>, usize) {
     let mut handle = Builder::new(seed_000(Limits::default())).data_dir(dir.join("vault")).spawn().unwrap();
     let statuses = signals()
         .iter()
