@@ -1,78 +1,63 @@
-//! A small seed 000-style executor: signals in, a reservation per buy, simulated fills, and a
-//! sell that releases exactly what the buys it names hold.
+//! A seed 000 executor in a few lines: the library's bridge consumes `order_signal.json` (one
+//! object or a list, as strategy nodes write it) through idempotency, validation, the funds
+//! precheck, the vault and the broker (here the simulated one), writes the order results, and
+//! turns broker reports into fills, returned remainders and a sell's releases.
 //!
 //! Run: `cargo run --example executor`
 
 use std::error::Error;
 
-use capvault::{Amount, Builder, ClientOrderId, Handle, Label, LedgerConfig, Side};
-use serde::Deserialize;
+use capvault::bridge::{Bridge, BridgeConfig, Broker, Inbox, SimBroker};
+use capvault::{Amount, Builder, LedgerConfig, SLOT_POOL};
 
 const CONFIG: &str = r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000,
     "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 }, { "slot": 3, "label": "512890", "cap": 200000 } ] } ] }"#;
 
-/// Signals as seed 000's strategy nodes write them (section 6.3).
+/// Signals as seed 000's strategy nodes write them (section 6.3): a repeat, an unknown code,
+/// a buy above the nominal cap, and a sell that closes the first buy.
 const SIGNALS: &str = r#"[
-  { "signal_id": 1001, "code": "159201", "direction": "BUY", "price": 1.153, "shares": 8600 },
-  { "signal_id": 1002, "code": "512890", "direction": "BUY", "price": 0.987, "shares": 20000 },
-  { "signal_id": 1002, "code": "512890", "direction": "BUY", "price": 0.987, "shares": 20000 },
-  { "signal_id": 1003, "code": "159201", "direction": "BUY", "price": 1.141, "shares": 90000, "layer_index": 1 },
-  { "signal_id": 1004, "code": "600000", "direction": "BUY", "price": 10.0, "shares": 100 },
-  { "signal_id": 1005, "code": "512890", "direction": "BUY", "price": 0.990, "shares": 300000 },
-  { "signal_id": 1006, "code": "159201", "direction": "SELL", "price": 1.171, "shares": 8600,
-    "release_client_order_ids": [1001] }
+  { "signal_id": "sig-20260216-0001", "code": "159201.SZ", "direction": "BUY", "price": 1.153, "shares": 8600 },
+  { "signal_id": "sig-20260216-0002", "code": "512890.SH", "direction": "BUY", "price": 0.987, "shares": 20000 },
+  { "signal_id": "sig-20260216-0002", "code": "512890.SH", "direction": "BUY", "price": 0.987, "shares": 20000 },
+  { "signal_id": "sig-20260216-0003", "code": "600000.SH", "direction": "BUY", "price": 10.0, "shares": 100 },
+  { "signal_id": "sig-20260216-0004", "code": "512890.SH", "direction": "BUY", "price": 0.990, "shares": 210000, "layer_index": 1 },
+  { "signal_id": "sig-20260216-0005", "code": "159201.SZ", "direction": "SELL", "price": 1.171, "shares": 8600,
+    "release_client_order_ids": ["sig-20260216-0001"] }
 ]"#;
 
-#[derive(Deserialize)]
-#[allow(clippy::struct_field_names, reason = "the seed's own field names")]
-struct Signal {
-    signal_id: u64,
-    code: Label,
-    direction: Side,
-    price: f64,
-    shares: u32,
-    #[serde(default)]
-    layer_index: u32,
-    #[serde(default)]
-    release_client_order_ids: Vec<u64>,
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut vault = Builder::from_config(&LedgerConfig::from_json(CONFIG)?)?.spawn()?;
-    for signal in serde_json::from_str::<Vec<Signal>>(SIGNALS)? {
-        if let Err(error) = execute(&mut vault, &signal) {
-            println!("{}: refused: {error}", signal.signal_id);
-        }
-    }
-    let snapshot = vault.shutdown()?;
-    println!("{}", serde_json::to_string_pretty(&snapshot.books()[0])?);
-    Ok(())
-}
+    let dir = std::env::temp_dir().join(format!("capvault-executor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let handle = Builder::from_config(&LedgerConfig::from_json(CONFIG)?)?.spawn()?;
+    let mut broker = SimBroker::new(1, Amount::from_units(300_000).ok_or("cash")?).with_behaviour(0, 0, 0);
+    broker.set_price("159201.SZ", "1.153".parse()?);
+    broker.set_price("512890.SH", "0.987".parse()?);
+    let config = BridgeConfig { results: dir.join("order_result.jsonl"), expiry_ms: None, sync: true };
+    let mut bridge = Bridge::new(handle, broker, config, 0)?;
+    let mut inbox = Inbox::new(dir.join("order_signal.json"), 3);
 
-/// Idempotency, validation, vault approval, order, fills: seed 000 section 3.4's pipeline.
-fn execute(vault: &mut Handle, signal: &Signal) -> Result<(), Box<dyn Error>> {
-    let id = ClientOrderId::snowflake(signal.signal_id)?;
-    let snapshot = vault.snapshot();
-    let (book, slot) = snapshot.slot_of(signal.code).ok_or("unknown code")?;
-    // price x shares, rounded half to even to the book's minor unit (CNY: 0.01).
-    let amount =
-        snapshot.book(book).ok_or("no book")?.amount_from_f64(signal.price * f64::from(signal.shares))?;
-    drop(snapshot);
-    if signal.direction == Side::Sell {
-        for &buy in &signal.release_client_order_ids {
-            let released = vault.release_order(ClientOrderId::snowflake(buy)?)?;
-            println!("{}: sold; buy {buy} released {}", signal.signal_id, released.amount);
+    // The first five signals, then the fills, then the sell (it needs the shares bought).
+    let signals: Vec<serde_json::Value> = serde_json::from_str(SIGNALS)?;
+    let (buys, sell) = signals.split_at(5);
+    for batch in [buys, sell] {
+        std::fs::write(inbox.path(), serde_json::to_vec(batch)?)?;
+        for result in bridge.poll(&mut inbox, 0)? {
+            let why = result.reason.as_deref().unwrap_or("");
+            println!("{}: {:?} at {:?} {why}", result.signal_id, result.status, result.step);
         }
-        return Ok(());
+        bridge.broker().advance(1);
+        for event in bridge.pump()? {
+            println!("  {event:?}");
+        }
+        bridge.broker().set_price("159201.SZ", "1.171".parse()?);
     }
-    if let Some(state) = vault.reserve(id, book, slot, Side::Buy, signal.layer_index, amount)?.repeated {
-        println!("{id}: already reserved ({state}); not sent again");
-        return Ok(());
-    }
-    // The simulated broker fills the order in two parts.
-    let half = Amount::from_raw(amount.raw() / 2).ok_or("range")?;
-    vault.fill(id, half)?;
-    let fill = vault.fill(id, (amount - half).ok_or("range")?)?;
-    println!("{id}: bought {amount} ({})", fill.state);
+    let account = bridge.broker().account();
+    let r = bridge.reconcile(capvault::BookId::new(0), &account)?;
+    println!(
+        "reconciled: capital {} = cash {} + held {}; drift {} (the sell's profit)",
+        r.capital, r.cash, r.held, r.drift
+    );
+    println!("pool {}", bridge.snapshot().balance(capvault::BookId::new(0), SLOT_POOL).ok_or("no book")?);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
