@@ -139,12 +139,26 @@ class Commands:
         """Reserves ``amount`` (frozen) for an order about to be sent. A buy's first layer
         (``layer == 0``) must leave the reserve: ``committed + amount <= total × (1 -
         reserve_ratio)``; the strategy's cap and forced-reduce are checked too. A repeat with the
-        same id and fields is answered ``already_reserved`` and changes nothing."""
+        same id and fields is answered ``already_reserved`` and changes nothing. A sell holds no
+        cash and is refused (``sell_not_reserved``)."""
         return self._done(self._core.reserve(id, book, slot, amount, side, layer))
 
     def fill(self, id: OrderIdLike, amount: AmountLike) -> Outcome:
-        """Moves ``amount`` of an order's reservation from frozen to used."""
+        """Moves ``amount`` of an order's reservation from frozen to used. Not idempotent: a
+        report applied twice fills twice; use ``fill_to`` for broker reports."""
         return self._done(self._core.fill(id, amount))
+
+    def fill_to(self, id: OrderIdLike, filled: AmountLike) -> Outcome:
+        """The broker says the order has filled ``filled`` in all (cumulative): moves the
+        difference from what the vault holds as filled. Idempotent: a repeated or older report is
+        answered ``fill_already_applied`` and changes nothing, also after a restart and after
+        the order was released. Feed broker reports through this rather than ``fill``."""
+        return self.submit({"op": "fill_to", "id": _id_text(id), "filled": _exact_text(filled)})
+
+    def expire(self, id: OrderIdLike) -> Outcome:
+        """Cancels an order whose broker report never came: its remainder returns to the pool,
+        it ends ``expired``, and a late fill is refused (``order_expired``)."""
+        return self.submit({"op": "expire", "id": _id_text(id)})
 
     def cancel(self, id: OrderIdLike) -> Outcome:
         """Returns an order's unfilled remainder to the pool."""
@@ -303,3 +317,16 @@ def choose(vault: Optional[Commands], service: Optional[str], client: str, embed
     if service is not None:
         return connect(service, client)
     return embedded()
+
+
+def _id_text(id: OrderIdLike) -> str:
+    """An order id in its JSON text form: a UUID's hex, an int's digits, a string as it is."""
+    if hasattr(id, "hex") and not isinstance(id, (str, int)):
+        return id.hex
+    return str(id)
+
+
+def _exact_text(value: AmountLike) -> str:
+    """An amount as exact decimal text: int, str and Decimal as they are; a float by its
+    shortest repr (the ledger refuses more than 8 decimals)."""
+    return repr(value) if isinstance(value, float) else str(value)

@@ -158,7 +158,8 @@ class GlobalVault(Facade):
 
     def on_fill(self, symbol: str, client_order_id: OrderIdLike, filled_amount: Optional[AmountLike] = None):
         """A fill report: moves ``filled_amount`` of the order from frozen to used; ``None``
-        moves everything still frozen (the order filled completely). Partial fills add up.
+        moves everything still frozen (the order filled completely). Partial fills add up, so a
+        report applied twice fills twice: for broker callbacks use ``on_fill_report``.
         Raises ``Rejected`` (``fill_exceeds_frozen``, ``unknown_order``, ``order_cancelled``, ...)."""
         order = self._order(client_order_id)
         self._check_symbol(symbol, order)
@@ -175,6 +176,13 @@ class GlobalVault(Facade):
                     raise
                 amount = refusal.figures["frozen"]
         return self.vault.fill(client_order_id, amount)
+
+    def on_fill_report(self, symbol: str, client_order_id: OrderIdLike, filled_total: AmountLike):
+        """A broker fill report with the order's cumulative filled amount: idempotent, so a
+        report delivered twice (a reconnect, a replayed callback) changes nothing the second
+        time (``fill_already_applied``). Prefer it to ``on_fill`` for broker callbacks."""
+        self._check_symbol(symbol, self._order(client_order_id))
+        return self.vault.fill_to(client_order_id, filled_total)
 
     def on_cancel(self, symbol: str, client_order_id: OrderIdLike):
         """A cancel or broker reject: returns the order's unfilled remainder to the pool (what

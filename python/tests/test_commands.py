@@ -67,12 +67,31 @@ def test_orders(vault):
     order = vault.order(ID1)
     assert (order["state"], order["used"], order["frozen"]) == ("cancelled", Decimal(20000), 0)
     assert vault.release_order(ID1).returned == Decimal(20000)
-    assert vault.reserve(int(ID2), "CNY", 3, "1000.25", side="SELL", layer=2).kind == "reserved"
-    assert vault.order(ID2)["side"] == "sell"
+    # A sell holds no cash: refused, nothing changed.
+    before = vault.balance("CNY", 1)
+    with pytest.raises(Rejected) as refused:
+        vault.reserve(int(ID2), "CNY", 3, "1000.25", side="SELL", layer=2)
+    assert refused.value.code == "sell_not_reserved"
+    assert vault.balance("CNY", 1) == before
+    assert vault.reserve(int(ID2), "CNY", 3, "1000.25", layer=2).kind == "reserved"
     with pytest.raises(Rejected) as refused:
         vault.fill(ID2, 2000)
     assert refused.value.code == "fill_exceeds_frozen"
     assert refused.value.figures["frozen"] == Decimal("1000.25")
+    # Cumulative reports are idempotent; above the amount they are refused.
+    assert vault.fill_to(int(ID2), "400").kind == "filled"
+    again = vault.fill_to(int(ID2), "400")
+    assert (again.kind, again.filled) == ("fill_already_applied", Decimal(400))
+    with pytest.raises(Rejected) as refused:
+        vault.fill_to(int(ID2), "1000.26")
+    assert refused.value.code == "fill_exceeds_amount"
+    expired = vault.expire(int(ID2))
+    assert (expired.returned, expired.held) == (Decimal("600.25"), Decimal(400))
+    with pytest.raises(Rejected) as refused:
+        vault.fill_to(int(ID2), "500")
+    assert refused.value.code == "order_expired"
+    assert vault.order(ID2)["state"] == "expired"
+    assert vault.release_order(ID2).returned == Decimal(400)
     invariant(vault)
 
 

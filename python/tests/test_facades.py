@@ -162,6 +162,9 @@ def test_global_vault(gv):
         gv.on_fill("159201", A)
     assert again.value.code == "order_filled"
     assert gv.get_used_map() == {"159201": 120000, "512890": 0}
+    # A cumulative report delivered again changes nothing.
+    assert gv.on_fill_report("159201", A, 120_000).kind == "fill_already_applied"
+    assert gv.get_used_map() == {"159201": 120000, "512890": 0}
     assert gv.request_allocation("512890", 100_000, 0, C)
     with pytest.raises(capvault.InvalidInput):
         gv.on_cancel("159201", C)  # not 159201's order
