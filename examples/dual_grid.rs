@@ -22,18 +22,9 @@ use capvault::bridge::{
 use capvault::{Amount, BookId, Builder, ClientOrderId, Command, Durability, LedgerConfig, Metric, Side};
 use clap::Parser;
 
-const CONFIG: &str = r#"{
-  "limits": { "books_max": 1, "orders_max": 4096 },
-  "books": [
-    { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "decimals": 2,
-      "reserve_ratio": 0.15,
-      "penalty": { "enter": 0.90, "leave": 0.85, "multiplier": 1.5 },
-      "strategies": [
-        { "slot": 2, "label": "159201", "cap": 200000, "loss_limit": 15000 },
-        { "slot": 3, "label": "512890", "cap": 200000, "loss_limit": 15000 }
-      ] }
-  ]
-}"#;
+/// Seed 000's account: 300,000 CNY, 159201 and 512890 capped at 200,000 each with a 15,000
+/// loss limit, the 15% reserve and the 90%/85% penalty.
+const CONFIG: &str = include_str!("seed_000.json");
 const BOOK: BookId = BookId::new(0);
 const MINUTES_PER_DAY: u64 = 240;
 const LAYERS: usize = 9;

@@ -110,32 +110,18 @@ fn signals() -> Vec<Signal> {
     let code = |i: usize| if i.is_multiple_of(2) { ("159201.SZ", "1.153") } else { ("512890.SH", "1.02") };
     (0..SIGNALS)
         .map(|i| {
-            if i % 3 == 2 {
-                let (c, price) = code(i - 2);
-                Signal {
-                    signal_id: format!("sig-{i:04}"),
-                    client_order_id: None,
-                    code: c.into(),
-                    direction: Side::Sell,
-                    price: price.parse().unwrap(),
-                    shares: 1000,
-                    amount: None,
-                    layer_index: 1,
-                    release_client_order_ids: vec![format!("sig-{:04}", i - 2)],
-                }
-            } else {
-                let (c, price) = code(i);
-                Signal {
-                    signal_id: format!("sig-{i:04}"),
-                    client_order_id: None,
-                    code: c.into(),
-                    direction: Side::Buy,
-                    price: price.parse().unwrap(),
-                    shares: 1000,
-                    amount: None,
-                    layer_index: 1,
-                    release_client_order_ids: Vec::new(),
-                }
+            let sell = i % 3 == 2;
+            let (c, price) = code(if sell { i - 2 } else { i });
+            Signal {
+                signal_id: format!("sig-{i:04}"),
+                client_order_id: None,
+                code: c.into(),
+                direction: if sell { Side::Sell } else { Side::Buy },
+                price: price.parse().unwrap(),
+                shares: 1000,
+                amount: None,
+                layer_index: 1,
+                release_client_order_ids: if sell { vec![format!("sig-{:04}", i - 2)] } else { Vec::new() },
             }
         })
         .collect()
