@@ -115,7 +115,7 @@ struct SimOrder {
 
 /// A deterministic simulated broker: orders reach the market after a latency, fill against the
 /// price the caller sets (a buy at or below its limit, a sell at or above), sometimes in two
-/// parts, and a few are rejected; no fees. It keeps lots per buy order, so its positions' cost
+/// parts, and a few are rejected when sent; no fees. It keeps lots per buy order, so its positions' cost
 /// is exact.
 #[derive(Debug)]
 pub struct SimBroker {
@@ -273,18 +273,18 @@ impl Broker for SimBroker {
                 return Err(PlaceError::Refused(format!("{held} shares held, {} to sell", order.shares)));
             }
         }
-        let rejected = self.draw() % 1000 < self.reject_per_mille;
+        // A simulated reject answers the send itself, as an exchange's order entry does.
+        if self.draw() % 1000 < self.reject_per_mille {
+            return Err(PlaceError::Refused("simulated reject".into()));
+        }
         self.index.insert(order.id, self.orders.len());
         self.orders.push(SimOrder {
             order: order.clone(),
             live_at: self.now + self.latency_ms,
             filled: 0,
             value: Amount::ZERO,
-            closed: rejected,
+            closed: false,
         });
-        if rejected {
-            self.reports.push_back(Report::Rejected { id: order.id, reason: "simulated reject".into() });
-        }
         Ok(())
     }
 

@@ -84,7 +84,8 @@ pub struct OrderResult {
 }
 
 /// What the bridge did with broker reports and expiries.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A fill moved capital from frozen to used (or was already applied).
     Filled {
