@@ -41,6 +41,7 @@ enum St {
     Partial,
     Filled,
     Cancelled,
+    Expired,
 }
 
 #[derive(Clone, Debug)]
@@ -61,7 +62,8 @@ struct Model {
     credit: [i128; 2],
     credit_set: [bool; 2],
     orders: BTreeMap<u64, RefOrder>,
-    resolved: VecDeque<(u64, &'static str)>,
+    /// Resolved ids: how each ended and what it had filled.
+    resolved: VecDeque<(u64, &'static str, i128)>,
 }
 
 type Step = Result<(), &'static str>;
@@ -141,14 +143,18 @@ impl Model {
     }
 
     fn resolved_state(&self, id: u64) -> Option<&'static str> {
-        self.resolved.iter().find(|(i, _)| *i == id).map(|(_, s)| *s)
+        self.resolved.iter().find(|(i, ..)| *i == id).map(|(_, s, _)| *s)
     }
 
-    fn resolve(&mut self, id: u64, state: &'static str) {
+    fn resolved_filled(&self, id: u64) -> Option<i128> {
+        self.resolved.iter().find(|(i, ..)| *i == id).map(|(.., f)| *f)
+    }
+
+    fn resolve(&mut self, id: u64, state: &'static str, filled: i128) {
         if self.resolved.len() == RESOLVED_MAX {
             self.resolved.pop_front();
         }
-        self.resolved.push_back((id, state));
+        self.resolved.push_back((id, state, filled));
     }
 
     /// The checks for new exposure: forced-reduce, then the cap.
@@ -213,6 +219,7 @@ impl Model {
             (Some(o), _) => Ok(o.clone()),
             (None, Some("released")) => Err("order_released"),
             (None, Some("dropped")) => Err("order_dropped"),
+            (None, Some("expired")) => Err("order_expired"),
             (None, Some(_)) => Err("order_cancelled"),
             (None, None) => Err("unknown_order"),
         }
@@ -240,8 +247,8 @@ impl Model {
                     return Err("live_orders");
                 }
                 for id in live {
-                    self.orders.remove(&id);
-                    self.resolve(id, "dropped");
+                    let o = self.orders.remove(&id).unwrap();
+                    self.resolve(id, "dropped", o.used);
                 }
                 let book = &mut self.books[b];
                 book.total = balance;
@@ -359,6 +366,7 @@ impl Model {
                 let o = self.live(id)?;
                 match o.st {
                     St::Cancelled => return Err("order_cancelled"),
+                    St::Expired => return Err("order_expired"),
                     St::Filled => return Err("order_filled"),
                     _ => {}
                 }
@@ -374,10 +382,31 @@ impl Model {
                 o.st = if o.frozen == 0 { St::Filled } else { St::Partial };
                 Ok(())
             }
-            Op::Cancel { id } => {
+            Op::FillTo { id, filled } => {
+                if filled <= 0 {
+                    return Err("invalid_amount");
+                }
+                let (held, amount) = match self.orders.get(&id) {
+                    Some(o) => (o.used, o.amount),
+                    None => match self.resolved_filled(id) {
+                        Some(f) if filled <= f => return Ok(()),
+                        _ => return self.live(id).map(|_| ()),
+                    },
+                };
+                if filled <= held {
+                    return Ok(());
+                }
+                if filled > amount {
+                    return Err("fill_exceeds_amount");
+                }
+                self.step(&Op::Fill { id, amount: filled - held })
+            }
+            Op::Cancel { id } | Op::Expire { id } => {
+                let expire = matches!(op, Op::Expire { .. });
                 let o = self.live(id)?;
                 match o.st {
                     St::Cancelled => return Err("order_cancelled"),
+                    St::Expired => return Err("order_expired"),
                     St::Filled => return Err("order_filled"),
                     _ => {}
                 }
@@ -385,11 +414,11 @@ impl Model {
                 self.books[o.book].slots.get_mut(&o.slot).unwrap().frozen -= o.frozen;
                 if o.used == 0 {
                     self.orders.remove(&id);
-                    self.resolve(id, "cancelled");
+                    self.resolve(id, if expire { "expired" } else { "cancelled" }, 0);
                 } else {
                     let o = self.orders.get_mut(&id).unwrap();
                     o.frozen = 0;
-                    o.st = St::Cancelled;
+                    o.st = if expire { St::Expired } else { St::Cancelled };
                 }
                 Ok(())
             }
@@ -403,7 +432,7 @@ impl Model {
                 self.books[o.book].pool += o.used;
                 self.books[o.book].slots.get_mut(&o.slot).unwrap().used -= o.used;
                 self.orders.remove(&id);
-                self.resolve(id, "released");
+                self.resolve(id, "released", o.used);
                 Ok(())
             }
             Op::Alpha { book, slot, amount } => {
@@ -453,7 +482,9 @@ enum Op {
     Trade { delta_a: i128, delta_b: i128 },
     Reserve { id: u64, book: u16, slot: u8, sell: bool, layer: u32, amount: i128 },
     Fill { id: u64, amount: i128 },
+    FillTo { id: u64, filled: i128 },
     Cancel { id: u64 },
+    Expire { id: u64 },
     ReleaseOrder { id: u64 },
     Alpha { book: u16, slot: u8, amount: i128 },
     Loss { book: u16, slot: u8, loss: i128 },
@@ -504,7 +535,9 @@ impl Op {
                 amount: amt(amount),
             },
             Op::Fill { id: n, amount } => Command::Fill { id: id(n), amount: amt(amount) },
+            Op::FillTo { id: n, filled } => Command::FillTo { id: id(n), filled: amt(filled) },
             Op::Cancel { id: n } => Command::Cancel { id: id(n) },
+            Op::Expire { id: n } => Command::Expire { id: id(n) },
             Op::ReleaseOrder { id: n } => Command::ReleaseOrder { id: id(n) },
             Op::Alpha { book, slot, amount } => {
                 Command::RecordAlpha { book: BookId::new(book), slot, amount: amt(amount) }
@@ -544,7 +577,9 @@ fn op() -> impl Strategy<Value = Op> {
         10 => (id.clone(), book.clone(), slot.clone(), any::<bool>(), 0..3_u32, amount())
             .prop_map(|(id, book, slot, sell, layer, amount)| Op::Reserve { id, book, slot, sell: sell && layer == 2, layer, amount }),
         8 => (id.clone(), amount()).prop_map(|(id, amount)| Op::Fill { id, amount }),
+        4 => (id.clone(), amount()).prop_map(|(id, filled)| Op::FillTo { id, filled }),
         4 => id.clone().prop_map(|id| Op::Cancel { id }),
+        2 => id.clone().prop_map(|id| Op::Expire { id }),
         4 => id.prop_map(|id| Op::ReleaseOrder { id }),
         1 => (book.clone(), slot.clone(), amount()).prop_map(|(book, slot, amount)| Op::Alpha { book, slot, amount }),
         1 => (book, slot, prop_oneof![Just(15_000 * UNIT), Just(15_000 * UNIT + 1), amount()])
@@ -596,6 +631,7 @@ fn compare(ledger: &Ledger, model: &Model) {
             OrderState::PartiallyFilled => St::Partial,
             OrderState::Filled => St::Filled,
             OrderState::Cancelled => St::Cancelled,
+            OrderState::Expired => St::Expired,
             other => panic!("live order {n} in state {other:?}"),
         };
         assert_eq!(
@@ -609,6 +645,7 @@ fn compare(ledger: &Ledger, model: &Model) {
             OrderState::Cancelled => "cancelled",
             OrderState::Released => "released",
             OrderState::Dropped => "dropped",
+            OrderState::Expired => "expired",
             other => panic!("resolved id {n} in state {other:?}"),
         });
         assert_eq!(state, model.resolved_state(n), "resolved id {n}");
