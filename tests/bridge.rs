@@ -305,3 +305,37 @@ fn the_signal_file_is_taken_whole_retried_while_written_and_kept_when_bad() {
     assert_eq!(lines.len(), 3);
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sell_sent_before_a_crash_is_resumed_not_refused_and_still_releases() {
+    let dir = scratch("resume");
+    let mut b = bridge(&dir, vault(&dir), broker(), None);
+    b.consume(Entry::Signal(signal("b1", "159201.SZ", Side::Buy, "1.153", 1_000)), 0).unwrap();
+    b.broker().advance(1);
+    b.pump().unwrap();
+    // A crash between sending the sell and consuming its signal: claimed, sent, filled.
+    let sell = Signal {
+        release_client_order_ids: vec!["b1".into()],
+        ..signal("s1", "159201.SZ", Side::Sell, "1.153", 1_000)
+    };
+    let key = ClientOrderId::from_text("s1");
+    b.handle().submit(Command::ClaimSignal { signal: key }).unwrap();
+    let order = capvault::bridge::BrokerOrder {
+        id: key,
+        code: sell.code.clone(),
+        side: Side::Sell,
+        price: sell.price,
+        shares: 1_000,
+        closes: vec![ClientOrderId::from_text("b1")],
+    };
+    b.broker().place(&order).unwrap();
+    b.broker().advance(2);
+    assert!(b.broker().account().positions.is_empty(), "the broker sold the shares");
+    // The restarted executor reads the signal again: the shares are gone, but the sell is its own.
+    let result = b.consume(Entry::Signal(sell), 3).unwrap();
+    assert_eq!(result.status, ResultStatus::Placed, "{result:?}");
+    let events = b.pump().unwrap();
+    assert!(events.contains(&Event::Released { sell: key, amount: amount("1153") }), "{events:?}");
+    assert_eq!(pool(&mut b), units(300_000));
+    let _ = fs::remove_dir_all(&dir);
+}

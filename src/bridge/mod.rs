@@ -357,8 +357,8 @@ impl<B: Broker> Bridge<B> {
             }
         };
         let key = ClientOrderId::from_text(&signal.signal_id);
-        let claimed = match self.submit(Command::ClaimSignal { signal: key })? {
-            Ok(Outcome::Signal { status, .. }) => status,
+        let (claimed, fresh) = match self.submit(Command::ClaimSignal { signal: key })? {
+            Ok(Outcome::Signal { status, fresh }) => (status, fresh),
             other => unreachable!("a claim answered {other:?}"),
         };
         if claimed.is_consumed() {
@@ -373,7 +373,8 @@ impl<B: Broker> Bridge<B> {
             self.write_result(&result)?;
             return Ok(result);
         }
-        let resuming = claimed == SignalStatus::InFlight;
+        // Found in flight, not claimed now: a crash interrupted it.
+        let resuming = !fresh && claimed == SignalStatus::InFlight;
         let (status, step, reason, rule, amount) = self.run(&signal, resuming, now)?;
         let result = Self::result(&signal, status, step, reason, rule, amount);
         self.write_result(&result)?;
@@ -430,11 +431,11 @@ impl<B: Broker> Bridge<B> {
         let closes: Vec<ClientOrderId> =
             signal.release_client_order_ids.iter().map(|t| ClientOrderId::from_text(t)).collect();
         drop(snapshot);
-        // A resumed buy whose reservation exists was approved before the crash: straight to the
-        // order (the broker refuses a second one as a duplicate).
-        let reserved = resuming && self.snapshot().order(id).is_some();
-        if !reserved {
-            // Funds precheck.
+        // A resumed signal (claimed, not consumed: a crash came between) may have been sent
+        // already, which changes what the broker reports as available: its precheck is skipped
+        // (the broker checks again, and refuses a second order with the same id). Its
+        // reservation, if it was made, answers "already reserved".
+        if !resuming {
             let account = self.broker.account();
             match signal.direction {
                 Side::Buy if account.available < amount => {
@@ -452,19 +453,19 @@ impl<B: Broker> Bridge<B> {
                 }
                 Side::Buy => {}
             }
-            // Vault approval: a buy reserves; a sell holds no cash.
-            if signal.direction == Side::Buy {
-                let command =
-                    Command::Reserve { id, book, slot, side: Side::Buy, layer: signal.layer_index, amount };
-                if let Err(rejection) = self.submit(command)? {
-                    return Ok((
-                        ResultStatus::Refused,
-                        Step::Vault,
-                        Some(rejection.to_string()),
-                        Some(rejection.code().to_owned()),
-                        Some(amount),
-                    ));
-                }
+        }
+        // Vault approval: a buy reserves; a sell holds no cash.
+        if signal.direction == Side::Buy {
+            let command =
+                Command::Reserve { id, book, slot, side: Side::Buy, layer: signal.layer_index, amount };
+            if let Err(rejection) = self.submit(command)? {
+                return Ok((
+                    ResultStatus::Refused,
+                    Step::Vault,
+                    Some(rejection.to_string()),
+                    Some(rejection.code().to_owned()),
+                    Some(amount),
+                ));
             }
         }
         self.texts.insert(id, text.to_owned());
