@@ -207,7 +207,8 @@ impl Session {
         Ok(self.hours.last().ok_or("no hour")?)
     }
 
-    /// The close: orders still working are cancelled, the strategies hear the last events, then
+    /// The close: buys still working are cancelled (a sell holds nothing in the vault and stays
+    /// at the broker), the strategies hear the last events, then
     /// the exact check against the broker: each strategy's used is its position's cost, the pool
     /// is the broker's available cash, nothing is frozen, and the capital grew by exactly the
     /// alpha recorded.
@@ -276,9 +277,11 @@ fn print_summary(
 ) {
     let count = |of: fn(&Reply) -> u64| s.replies.iter().map(of).sum::<u64>();
     let (trades, buys, sells) = (count(|r| r.trades), count(|r| r.buys), count(|r| r.sells));
+    let forced = count(|r| r.forced_sells);
     println!();
     println!(
-        "trades {trades} (buys {buys}, sells {sells}); refusals {:?}; penalty switches {}; peak utilisation {:.1}%",
+        "trades {trades} (buys {buys}, sells {sells}, {forced} sell signals forced by the loss stop); refusals {:?}; \
+         penalty switches {}; peak utilisation {:.1}%",
         s.refusals,
         s.penalty_switches,
         s.peak * 100.0
@@ -309,6 +312,7 @@ fn print_summary(
         "trades": trades,
         "buys": buys,
         "sells": sells,
+        "forced_sells": forced,
         "refusals": s.refusals,
         "penalty_switches": s.penalty_switches,
         "peak_utilisation": (s.peak * 10_000.0).round() / 10_000.0,

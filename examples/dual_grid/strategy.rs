@@ -51,6 +51,13 @@ pub fn price_paths(seed: u64, minutes: u64) -> [Vec<f64>; 2] {
                 *a += 0.006 * (0.8 * common + 0.6 * rng.normal());
             }
         }
+        // A stress day: on the third day at 10:30 both funds fall about 8% within the hour and
+        // stay down, which takes the grids' floating loss past the 15,000 stop.
+        if minute == 2 * MINUTES_PER_DAY + 60 {
+            for a in &mut anchor {
+                *a -= 0.085;
+            }
+        }
         for i in 0..2 {
             log_p[i] += 0.03 * (anchor[i] - log_p[i]) + vols[i] * rng.normal();
             out[i].push((log_p[i].exp() * 1000.0).round() / 1000.0);
@@ -88,6 +95,7 @@ pub struct Grid {
     pub trades: u64,
     pub buys: u64,
     pub sells: u64,
+    pub forced_sells: u64,
     pub fills: Vec<(u64, f64, Side)>,
 }
 
@@ -129,6 +137,7 @@ impl Grid {
             trades: 0,
             buys: 0,
             sells: 0,
+            forced_sells: 0,
             fills: Vec::new(),
         }
     }
@@ -184,6 +193,7 @@ impl Grid {
         let selling = self.selling.is_some();
         if forced {
             if let Some(index) = self.layers.iter().position(|l| l.filled).filter(|_| !selling) {
+                self.forced_sells += 1;
                 return Some(self.sell(minute, index, price));
             }
             return None;
@@ -253,6 +263,8 @@ pub struct Reply {
     pub trades: u64,
     pub buys: u64,
     pub sells: u64,
+    /// Sells the loss stop forced (signals written in forced-reduce).
+    pub forced_sells: u64,
     pub alpha_total: Amount,
     /// At the end: the fills, for the chart (minute, price, buy).
     pub fills: Vec<(u64, f64, bool)>,
@@ -289,8 +301,8 @@ pub fn step(
             write_signals(signal_path, &[signal])?;
         }
     }
-    (reply.trades, reply.buys, reply.sells, reply.alpha_total) =
-        (grid.trades, grid.buys, grid.sells, grid.alpha);
+    (reply.trades, reply.buys, reply.sells, reply.forced_sells, reply.alpha_total) =
+        (grid.trades, grid.buys, grid.sells, grid.forced_sells, grid.alpha);
     Ok(reply)
 }
 
@@ -399,7 +411,7 @@ fn on_event(
             grid.fills.push((minute, price.to_f64(), Side::Sell));
             return Ok(Some(pnl));
         }
-        Event::ReleaseRefused { .. } | Event::LateFill { .. } => {}
+        Event::ReleaseRefused { .. } | Event::LateFill { .. } | Event::SellUnfinished { .. } => {}
     }
     Ok(None)
 }

@@ -114,7 +114,7 @@ struct SimOrder {
 }
 
 /// A deterministic simulated broker: orders reach the market after a latency, fill against the
-/// price the caller sets (a buy at or below its limit, a sell at or above), sometimes in two
+/// price the caller sets (a buy at or below its limit, a sell at or above), a buy sometimes in two
 /// parts, and a few are rejected when sent; no fees. It keeps lots per buy order, so its positions' cost
 /// is exact.
 #[derive(Debug)]
@@ -215,7 +215,10 @@ impl SimBroker {
             Side::Buy => market.min(o.order.price),
             Side::Sell => o.order.price,
         };
-        let part = if first && remaining >= 200 && self.draw() % 1000 < self.partial_per_mille {
+        // Only buys fill in parts: a sell's lots are closed whole (see `Event::SellUnfinished`
+        // for a real broker's partial sell).
+        let split = first && o.order.side == Side::Buy && remaining >= 200;
+        let part = if split && self.draw() % 1000 < self.partial_per_mille {
             (remaining / 200) * 100
         } else {
             remaining

@@ -123,6 +123,15 @@ pub enum Event {
         /// What went back to the pool.
         returned: Amount,
     },
+    /// A sell ended (cancelled, rejected) after part of it filled: its buys are not released,
+    /// and the position is smaller than the vault holds; the executor must resolve it (sell the
+    /// rest, or reconcile the strategy's capital).
+    SellUnfinished {
+        /// The sell.
+        sell: ClientOrderId,
+        /// What had filled.
+        value: Amount,
+    },
     /// A fill for an order that had expired: refused; resolve it with the broker.
     LateFill {
         /// The order.
@@ -570,6 +579,9 @@ impl<B: Broker> Bridge<B> {
                 Report::Cancelled { id, value } => {
                     self.waiting.remove(&id);
                     if self.sells.remove(&id).is_some() {
+                        if value.is_positive() {
+                            events.push(Event::SellUnfinished { sell: id, value });
+                        }
                         continue;
                     }
                     if value.is_positive() {
