@@ -47,15 +47,17 @@ pub fn price_paths(seed: u64, minutes: u64) -> [Vec<f64>; 2] {
     for minute in 0..minutes {
         if minute % 60 == 0 {
             let common = rng.normal();
-            for a in &mut anchor {
-                *a += 0.006 * (0.8 * common + 0.6 * rng.normal());
+            for (i, a) in anchor.iter_mut().enumerate() {
+                // A shared shock, and a pull back to the starting level (a fall is half undone in
+                // about three hours).
+                *a += 0.006 * (0.8 * common + 0.6 * rng.normal()) + 0.2 * (starts[i].ln() - *a);
             }
         }
-        // A stress day: on the third day at 10:30 both funds fall about 8% within the hour and
-        // stay down, which takes the grids' floating loss past the 15,000 stop.
+        // A stress day: on the third day at 10:30 both funds fall about 14% within the hour (and
+        // recover over the next day), which takes a grid's floating loss past the 15,000 stop.
         if minute == 2 * MINUTES_PER_DAY + 60 {
             for a in &mut anchor {
-                *a -= 0.085;
+                *a -= 0.15;
             }
         }
         for i in 0..2 {
@@ -89,7 +91,9 @@ pub struct Grid {
     last_buy: Option<u64>,
     pending: Option<String>,
     /// The sell working: its signal id, the buy it closes, its limit price.
-    selling: Option<(String, String, Amount)>,
+    /// Working sells: (sell signal id, the buy it closes, its limit price). Each layer has its
+    /// own, as a grid's sell orders rest at their levels.
+    selling: Vec<(String, String, Amount)>,
     next_id: u64,
     pub alpha: Amount,
     pub trades: u64,
@@ -131,7 +135,7 @@ impl Grid {
             anchor: start,
             last_buy: None,
             pending: None,
-            selling: None,
+            selling: Vec::new(),
             next_id: 0,
             alpha: Amount::ZERO,
             trades: 0,
@@ -189,16 +193,16 @@ impl Grid {
         }
         let price = path[minute as usize];
         let step = self.step(path, minute as usize, price);
-        // One sell works at a time; buys go on below it.
-        let selling = self.selling.is_some();
+        // A layer can be sold while it is filled and not already being sold.
+        let free = |l: &Layer| l.filled && !self.selling.iter().any(|(_, buy, _)| *buy == l.buy);
         if forced {
-            if let Some(index) = self.layers.iter().position(|l| l.filled).filter(|_| !selling) {
+            if let Some(index) = self.layers.iter().position(free) {
                 self.forced_sells += 1;
                 return Some(self.sell(minute, index, price));
             }
             return None;
         }
-        if let Some(index) = self.layers.iter().rposition(|l| l.filled).filter(|_| !selling) {
+        if let Some(index) = self.layers.iter().rposition(free) {
             if price >= self.layers[index].price * (1.0 + step) {
                 return Some(self.sell(minute, index, price));
             }
@@ -232,7 +236,7 @@ impl Grid {
         let layer = &self.layers[index];
         let (buy, shares) = (layer.buy.clone(), layer.shares);
         let signal = self.signal(minute, Side::Sell, price, shares, index as u32, vec![buy.clone()]);
-        self.selling = Some((signal.signal_id.clone(), buy, signal.price));
+        self.selling.push((signal.signal_id.clone(), buy, signal.price));
         signal
     }
 }
@@ -347,9 +351,7 @@ fn on_result(grid: &mut Grid, result: &OrderResult) {
         grid.pending = None;
         grid.layers.retain(|l| l.buy != result.signal_id);
     }
-    if grid.selling.as_ref().is_some_and(|(id, ..)| *id == result.signal_id) {
-        grid.selling = None;
-    }
+    grid.selling.retain(|(id, ..)| *id != result.signal_id);
 }
 
 /// A broker event's effect on the strategy; the alpha of a completed sell is returned for the
@@ -393,10 +395,10 @@ fn on_event(
             }
         }
         Event::Released { sell, amount } => {
-            let Some((text, buy, price)) = grid.selling.clone() else { return Ok(None) };
-            if id_of(&text) != sell {
+            let Some(at) = grid.selling.iter().position(|(text, ..)| id_of(text) == sell) else {
                 return Ok(None);
-            }
+            };
+            let (_, buy, price) = grid.selling.remove(at);
             let index = grid.layers.iter().position(|l| l.buy == buy).ok_or("the sold layer")?;
             let layer = grid.layers.remove(index);
             // The simulated broker fills a sell at its limit: the proceeds less what the layer
@@ -404,7 +406,6 @@ fn on_event(
             let proceeds = price.checked_mul_int(layer.shares as i64).ok_or("proceeds")?;
             let pnl = proceeds.checked_sub(amount).ok_or("pnl")?;
             grid.alpha = grid.alpha.checked_add(pnl).ok_or("alpha")?;
-            grid.selling = None;
             grid.anchor = price.to_f64();
             grid.trades += 1;
             grid.sells += 1;
