@@ -3,7 +3,12 @@
 use std::error::Error;
 use std::path::Path;
 
-use crate::Hour;
+/// One minute of the session: utilisation and what each strategy has committed.
+pub struct Point {
+    pub minute: u64,
+    pub utilisation: f64,
+    pub committed: [f64; 2],
+}
 
 /// The chart: each price with its fills, the pool's utilisation against the 85-90% band and the
 /// 85%-committed first-layer line, and what each strategy has committed.
@@ -11,7 +16,7 @@ pub fn draw(
     path: &Path,
     paths: &[Vec<f64>; 2],
     fills: &[Vec<(u64, f64, bool)>; 2],
-    hours: &[Hour],
+    hours: &[Point],
 ) -> Result<(), Box<dyn Error>> {
     use plotters::prelude::*;
     let root = SVGBackend::new(path, (1200, 1000)).into_drawing_area();

@@ -114,6 +114,8 @@ struct Session {
     penalty_was: bool,
     peak: f64,
     hours: Vec<Hour>,
+    /// Each minute's utilisation and committed per strategy, for the chart.
+    series: Vec<chart::Point>,
     expired: u64,
     late_fills: u64,
     reconciles: u64,
@@ -173,7 +175,10 @@ impl Session {
         }
         let snapshot = self.bridge.snapshot();
         let book = snapshot.book(BOOK).ok_or("no book")?;
-        self.peak = self.peak.max(book.view().utilisation().unwrap_or(0.0));
+        let utilisation = book.view().utilisation().unwrap_or(0.0);
+        self.peak = self.peak.max(utilisation);
+        let committed = |slot| book.strategy(slot).map_or(0.0, |s| s.committed().to_f64());
+        self.series.push(chart::Point { minute, utilisation, committed: [committed(2), committed(3)] });
         if book.penalty().is_active() != self.penalty_was {
             self.penalty_switches += 1;
             self.penalty_was = book.penalty().is_active();
@@ -405,6 +410,7 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
         penalty_was: false,
         peak: 0.0,
         hours: Vec::new(),
+        series: Vec::new(),
         expired: 0,
         late_fills: 0,
         reconciles: 0,
@@ -448,7 +454,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let latency = reader.latency().summary(Metric::RoundTrip);
     let chart = args.out.join("dual_grid.svg");
     let fills = [session.replies[0].fills.clone(), session.replies[1].fills.clone()];
-    chart::draw(&chart, &session.paths, &fills, &session.hours)?;
+    chart::draw(&chart, &session.paths, &fills, &session.series)?;
     print_summary(&session, &args, exact, cash, &latency, &[&json, &shm, &results, &chart]);
     for port in std::mem::take(&mut session.ports) {
         if let Port::Process { mut child, .. } = port {

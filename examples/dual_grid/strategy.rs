@@ -48,8 +48,8 @@ pub fn price_paths(seed: u64, minutes: u64) -> [Vec<f64>; 2] {
         if minute % 60 == 0 {
             let common = rng.normal();
             for (i, a) in anchor.iter_mut().enumerate() {
-                // A shared shock, and a pull back to the starting level (a fall is half undone in
-                // about three hours).
+                // A shared shock, and a pull back to the starting level (the stress day's fall is
+                // about half undone a day later).
                 *a += 0.006 * (0.8 * common + 0.6 * rng.normal()) + 0.2 * (starts[i].ln() - *a);
             }
         }
