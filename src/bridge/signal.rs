@@ -10,9 +10,10 @@ use serde_json::Value;
 use crate::ledger::{Amount, ClientOrderId, Side};
 
 /// One signal as a strategy node writes it (seed 000 section 6.3). Only `signal_id`, `code`,
-/// `direction`, `price` and `shares` are required; the rest take the seed's defaults.
+/// `direction`, `price` and `shares` are required; the rest take the seed's defaults. Other
+/// fields are ignored: the seed's writers add their own (a timestamp, a reason), and the table
+/// asks only that these be present.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Signal {
     /// The idempotency key: a signal is consumed once, whatever happens to it.
     pub signal_id: String,
@@ -253,6 +254,8 @@ mod tests {
         }
         assert!(matches!(&entries[2], Entry::Malformed { signal_id: None, .. }));
         assert!(parse_entries(r#"{ "signal_id": "sig-1", "co"#).is_err());
+        let extra = r#"{ "signal_id": "s", "code": "159201.SZ", "direction": "SELL", "price": "1.2", "shares": 100, "timestamp": "2026-02-16T09:31:00" }"#;
+        assert!(matches!(&parse_entries(extra).unwrap()[0], Entry::Signal(s) if s.direction == Side::Sell));
         assert!(parse_entries("3").is_err());
     }
 }
