@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command as Process, Stdio};
 
 use capvault::bridge::{Bridge, BridgeConfig, Broker, Event, Inbox, OrderResult, ResultStatus, SimBroker};
-use capvault::{Amount, BookId, Builder, ClientOrderId, Command, Durability, LedgerConfig, Metric, Snapshot};
+use capvault::{
+    Amount, BookId, Builder, ClientOrderId, Command, Durability, LedgerConfig, Metric, Snapshot, WaitStrategy,
+};
 use clap::Parser;
 use strategy::{Grid, Msg, Reply, MINUTES_PER_DAY};
 
@@ -55,6 +57,10 @@ struct Args {
     /// Run each strategy in a process of its own.
     #[arg(long)]
     processes: bool,
+    /// The vault's owner and this process spin (yielding) instead of parking when idle: lower
+    /// round trips, a busy core.
+    #[arg(long)]
+    spin: bool,
     /// (Internal) run as the strategy process of this label, reading the mirror at `--shm`.
     #[arg(long, hide = true)]
     strategy: Option<String>,
@@ -384,7 +390,14 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
     }
     let shm = capvault::shm_path(&format!("capvault-dual-grid-{}", std::process::id()));
     let json = args.out.join("shared_pool.json");
+    let wait = if args.spin {
+        WaitStrategy::SpinYield { spin: std::time::Duration::from_micros(50) }
+    } else {
+        WaitStrategy::default()
+    };
     let handle = Builder::from_config(&LedgerConfig::from_json(CONFIG)?)?
+        .wait(wait)
+        .reply_wait(wait)
         .data_dir(&data)
         .durability(Durability::Write)
         .mirror_shm(&shm)
