@@ -263,9 +263,7 @@ impl<B: Broker> Bridge<B> {
             let id = ClientOrderId::from_text(signal.order_text());
             bridge.texts.insert(id, signal.order_text().to_owned());
             if result.status == ResultStatus::Placed && signal.direction == Side::Sell {
-                let closes =
-                    signal.release_client_order_ids.iter().map(|t| ClientOrderId::from_text(t)).collect();
-                bridge.sells.insert(id, closes);
+                bridge.sells.insert(id, signal.closes());
             }
         }
         let live: Vec<ClientOrderId> = bridge
@@ -437,8 +435,7 @@ impl<B: Broker> Bridge<B> {
                 );
             }
         }
-        let closes: Vec<ClientOrderId> =
-            signal.release_client_order_ids.iter().map(|t| ClientOrderId::from_text(t)).collect();
+        let closes = signal.closes();
         drop(snapshot);
         // A resumed signal (claimed, not consumed: a crash came between) may have been sent
         // already, which changes what the broker reports as available: its precheck is skipped

@@ -47,6 +47,12 @@ impl Signal {
         self.client_order_id.as_deref().unwrap_or(&self.signal_id)
     }
 
+    /// The ids of the buy orders a sell closes (`ClientOrderId::from_text` of each).
+    #[must_use]
+    pub fn closes(&self) -> Vec<ClientOrderId> {
+        self.release_client_order_ids.iter().map(|text| ClientOrderId::from_text(text)).collect()
+    }
+
     /// A fingerprint of every field, to tell a repeated signal from an id reused with other
     /// fields.
     #[must_use]
@@ -223,12 +229,6 @@ pub fn write_signals(path: &Path, signals: &[Signal]) -> std::io::Result<()> {
     file.write_all(&serde_json::to_vec_pretty(&all).unwrap_or_default())?;
     file.sync_data()?;
     fs::rename(&temp, path)
-}
-
-/// The order id for a signal's id text (`ClientOrderId::from_text`).
-#[must_use]
-pub fn order_id(text: &str) -> ClientOrderId {
-    ClientOrderId::from_text(text)
 }
 
 #[cfg(test)]
