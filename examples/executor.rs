@@ -7,7 +7,7 @@
 
 use std::error::Error;
 
-use capvault::bridge::{Bridge, BridgeConfig, Broker, Inbox, SimBroker};
+use capvault::bridge::{Bridge, BridgeConfig, Inbox, Mismatch, SimBroker};
 use capvault::{Amount, Builder, LedgerConfig, SLOT_POOL};
 
 const CONFIG: &str = r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000,
@@ -51,8 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         bridge.broker().set_price("159201.SZ", "1.171".parse()?);
     }
-    let account = bridge.broker().account();
-    let r = bridge.reconcile(capvault::BookId::new(0), &account)?;
+    let r = bridge.reconcile(capvault::BookId::new(0), Mismatch::Hold)?;
     println!(
         "reconciled: capital {} = cash {} + held {}; drift {} (the sell's profit)",
         r.capital, r.cash, r.held, r.drift

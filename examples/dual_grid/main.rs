@@ -24,7 +24,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command as Process, Stdio};
 
-use capvault::bridge::{Bridge, BridgeConfig, Broker, Event, Inbox, OrderResult, ResultStatus, SimBroker};
+use capvault::bridge::{
+    Bridge, BridgeConfig, Broker, Event, Inbox, Mismatch, OrderResult, ResultStatus, SimBroker,
+};
 use capvault::{
     Amount, BookId, Builder, ClientOrderId, Command, Durability, LedgerConfig, Metric, Snapshot, WaitStrategy,
 };
@@ -170,7 +172,7 @@ impl Session {
             *self.refusals.entry(key).or_default() += 1;
         }
         self.bridge.broker().advance(now + 30_000);
-        self.events = self.bridge.pump()?;
+        self.events.extend(self.bridge.pump()?);
         self.events.extend(self.bridge.expire_due(now)?);
         for event in &self.events {
             match event {
@@ -194,8 +196,8 @@ impl Session {
 
     /// The hour's reconciliation and table row.
     fn hour(&mut self, minute: u64) -> Result<&Hour, Box<dyn Error>> {
-        let account = self.bridge.broker().account();
-        let r = self.bridge.reconcile(BOOK, &account)?;
+        let r = self.bridge.reconcile(BOOK, Mismatch::Hold)?;
+        self.events.extend(r.events);
         if !r.mismatches.is_empty() {
             return Err(
                 format!("minute {minute}: positions differ from the vault: {:?}", r.mismatches).into()
@@ -236,8 +238,8 @@ impl Session {
         }
         self.events.extend(self.bridge.pump()?);
         self.strategies(minutes, true)?;
+        let r = self.bridge.reconcile(BOOK, Mismatch::Hold)?;
         let account = self.bridge.broker().account();
-        let r = self.bridge.reconcile(BOOK, &account)?;
         let snapshot = self.bridge.snapshot();
         let book = snapshot.book(BOOK).ok_or("no book")?;
         let alpha =

@@ -412,7 +412,10 @@ fn on_event(
             grid.fills.push((minute, price.to_f64(), Side::Sell));
             return Ok(Some(pnl));
         }
-        Event::ReleaseRefused { .. } | Event::LateFill { .. } | Event::SellUnfinished { .. } => {}
+        Event::ReleaseRefused { .. }
+        | Event::LateFill { .. }
+        | Event::SellUnfinished { .. }
+        | Event::FillExceedsReservation { .. } => {}
     }
     Ok(None)
 }

@@ -132,6 +132,19 @@ pub enum Event {
         /// What had filled.
         value: Amount,
     },
+    /// The broker reports more filled than the order reserved (a fill at a worse price than
+    /// its limit, or a broker that does not keep to the order): the vault applied what was
+    /// reserved, `value - reserved` was spent beyond it, and the pool shows that much more than
+    /// the broker's cash. The executor must look; reconciliation reports the position's cost as
+    /// a mismatch until it is resolved. Also written as a line of the result file.
+    FillExceedsReservation {
+        /// The order.
+        id: ClientOrderId,
+        /// What the broker says filled.
+        value: Amount,
+        /// What the vault reserved (and applied).
+        reserved: Amount,
+    },
     /// A fill for an order that had expired: refused; resolve it with the broker.
     LateFill {
         /// The order.
@@ -190,6 +203,29 @@ pub struct Reconciliation {
     /// Codes whose broker cost differs from what the vault holds for their strategy:
     /// `(code, broker cost, vault used)`.
     pub mismatches: Vec<(String, Amount, Amount)>,
+    /// Whether the total was set to `capital`: `false` when positions disagree and the rule is
+    /// [`Mismatch::Hold`] (the drift is then what the set would have moved).
+    pub applied: bool,
+    /// What the broker reports read before the account (see [`Bridge::pump`]) did.
+    pub events: Vec<Event>,
+}
+
+/// What a reconciliation does when the broker's positions disagree with what the vault holds.
+///
+/// `capital = cash + held` is only the account's capital when `held` is what the positions
+/// cost. A disagreement means a report the vault has not seen (a sell filled and not yet
+/// reported moves its proceeds into the cash while the vault still holds its buys: counted
+/// twice), or a fill above a reservation: setting the total then puts money in the pool that
+/// does not exist, or takes away money that does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Mismatch {
+    /// Report the mismatches and leave the total as it is (the default): reconcile again once
+    /// the reports are in, or resolve the position.
+    #[default]
+    Hold,
+    /// Set the total anyway (the operator has checked that cash plus the vault's `used` is the
+    /// capital, for example after booking a position by hand).
+    Apply,
 }
 
 /// The executor bridge over a vault [`Handle`] and a [`Broker`].
@@ -200,8 +236,13 @@ pub struct Bridge<B> {
     results: fs::File,
     /// Texts mapped to order ids, to refuse a second text for an id.
     texts: HashMap<ClientOrderId, String>,
-    /// Signal key -> the fingerprint of the signal consumed under it.
-    consumed: HashMap<ClientOrderId, String>,
+    /// Signal key -> the result line written for it (its signal's fields included), from this
+    /// run and from the result file: a repeat is refused with it even after the vault's signal
+    /// window has forgotten the key, and a crash between the line and the consumption does not
+    /// write a second line.
+    consumed: HashMap<ClientOrderId, OrderResult>,
+    /// Order id -> the `signal_id` of the signal that placed it: an id is one signal's.
+    owners: HashMap<ClientOrderId, String>,
     /// Sell order -> the buys it closes.
     sells: HashMap<ClientOrderId, Vec<ClientOrderId>>,
     /// Buy orders waiting for their first report, with the time they were placed.
@@ -248,23 +289,30 @@ impl<B: Broker> Bridge<B> {
             results,
             texts: HashMap::new(),
             consumed: HashMap::new(),
+            owners: HashMap::new(),
             sells: HashMap::new(),
             waiting: HashMap::new(),
             seen: 0,
         };
         // A torn last line (a crash mid-write) is skipped: its signal was not consumed.
+        // Lines that are not results (events) are skipped too.
         for line in text.lines() {
             let Ok(result) = serde_json::from_str::<OrderResult>(line) else { continue };
-            let Some(signal) = result.signal else { continue };
-            let key = ClientOrderId::from_text(&signal.signal_id);
-            if result.status != ResultStatus::Duplicate {
-                bridge.consumed.insert(key, signal.fingerprint());
+            if result.status == ResultStatus::Duplicate || result.signal_id.is_empty() {
+                continue;
             }
-            let id = ClientOrderId::from_text(signal.order_text());
-            bridge.texts.insert(id, signal.order_text().to_owned());
-            if result.status == ResultStatus::Placed && signal.direction == Side::Sell {
-                bridge.sells.insert(id, signal.closes());
+            let key = ClientOrderId::from_text(&result.signal_id);
+            if let Some(signal) = &result.signal {
+                let id = ClientOrderId::from_text(signal.order_text());
+                bridge.texts.insert(id, signal.order_text().to_owned());
+                if result.status == ResultStatus::Placed {
+                    bridge.owners.insert(id, signal.signal_id.clone());
+                    if signal.direction == Side::Sell {
+                        bridge.sells.insert(id, signal.closes());
+                    }
+                }
             }
+            bridge.consumed.insert(key, result);
         }
         let live: Vec<ClientOrderId> = bridge
             .handle
@@ -342,39 +390,16 @@ impl<B: Broker> Bridge<B> {
     pub fn consume(&mut self, entry: Entry, now: u64) -> Result<OrderResult, BridgeError> {
         let signal = match entry {
             Entry::Signal(signal) => signal,
-            Entry::Malformed { signal_id, reason } => {
-                // Recorded as refused under its id (if it has one), so a corrected signal needs a
-                // new id and a repeat of the bad one is a duplicate.
-                let result = OrderResult {
-                    signal_id: signal_id.clone().unwrap_or_default(),
-                    client_order_id: String::new(),
-                    status: ResultStatus::Refused,
-                    step: Step::Validation,
-                    reason: Some(reason),
-                    rule: None,
-                    amount: None,
-                    signal: None,
-                };
-                self.write_result(&result)?;
-                if let Some(text) = signal_id {
-                    let signal = ClientOrderId::from_text(&text);
-                    self.submit(Command::ConsumeSignal { signal, placed: false })?.ok();
-                }
-                return Ok(result);
-            }
+            Entry::Malformed { signal_id, reason } => return self.malformed(signal_id, reason),
         };
         let key = ClientOrderId::from_text(&signal.signal_id);
-        let (claimed, fresh) = match self.submit(Command::ClaimSignal { signal: key })? {
-            Ok(Outcome::Signal { status, fresh }) => (status, fresh),
-            other => unreachable!("a claim answered {other:?}"),
-        };
+        if let Some(recorded) = self.consumed.get(&key).cloned() {
+            return self.repeat(&signal, key, recorded);
+        }
+        let (claimed, fresh) = self.claim(key)?;
         if claimed.is_consumed() {
-            let same = self.consumed.get(&key).is_none_or(|seen| *seen == signal.fingerprint());
-            let reason = if same {
-                format!("signal_id {} was already consumed ({claimed})", signal.signal_id)
-            } else {
-                format!("signal_id {} was consumed with other fields; nothing applied", signal.signal_id)
-            };
+            // The vault consumed it, the result file lost the line (moved, or written elsewhere).
+            let reason = format!("signal_id {} was already consumed ({claimed})", signal.signal_id);
             let result =
                 Self::result(&signal, ResultStatus::Duplicate, Step::Idempotency, Some(reason), None, None);
             self.write_result(&result)?;
@@ -382,11 +407,86 @@ impl<B: Broker> Bridge<B> {
         }
         // Found in flight, not claimed now: a crash interrupted it.
         let resuming = !fresh && claimed == SignalStatus::InFlight;
-        let (status, step, reason, rule, amount) = self.run(&signal, resuming, now)?;
+        let (status, step, reason, rule, amount) = self.run(&signal, key, resuming, now)?;
         let result = Self::result(&signal, status, step, reason, rule, amount);
         self.write_result(&result)?;
+        if status == ResultStatus::Placed {
+            self.owners.insert(ClientOrderId::from_text(signal.order_text()), signal.signal_id.clone());
+        }
+        self.consumed.insert(key, result.clone());
         self.submit(Command::ConsumeSignal { signal: key, placed: status == ResultStatus::Placed })?.ok();
-        self.consumed.insert(key, signal.fingerprint());
+        Ok(result)
+    }
+
+    fn claim(&mut self, key: ClientOrderId) -> Result<(SignalStatus, bool), BridgeError> {
+        match self.submit(Command::ClaimSignal { signal: key })? {
+            Ok(Outcome::Signal { status, fresh }) => Ok((status, fresh)),
+            other => unreachable!("a claim answered {other:?}"),
+        }
+    }
+
+    /// An entry that is not a signal: recorded as refused under its id (if it has one), so a
+    /// corrected signal needs a new id and a repeat of the bad one is a duplicate.
+    fn malformed(&mut self, signal_id: Option<String>, reason: String) -> Result<OrderResult, BridgeError> {
+        let key = signal_id.as_deref().map(ClientOrderId::from_text);
+        let (status, step, reason) = match key.and_then(|key| self.consumed.get(&key)) {
+            Some(recorded) => (
+                ResultStatus::Duplicate,
+                Step::Idempotency,
+                format!(
+                    "signal_id was already consumed ({:?}); this entry is malformed: {reason}",
+                    recorded.status
+                ),
+            ),
+            None => (ResultStatus::Refused, Step::Validation, reason),
+        };
+        let result = OrderResult {
+            signal_id: signal_id.unwrap_or_default(),
+            client_order_id: String::new(),
+            status,
+            step,
+            reason: Some(reason),
+            rule: None,
+            amount: None,
+            signal: None,
+        };
+        self.write_result(&result)?;
+        if let (Some(key), ResultStatus::Refused) = (key, status) {
+            self.consumed.insert(key, result.clone());
+            self.submit(Command::ConsumeSignal { signal: key, placed: false })?.ok();
+        }
+        Ok(result)
+    }
+
+    /// A signal whose key has a result line. If the vault still holds the key in flight and the
+    /// signal is the one recorded, a crash came between the line and the consumption: the
+    /// consumption is finished and the recorded line stands (one signal, one result line).
+    /// Otherwise it is a repeat, with its own `duplicate` line.
+    fn repeat(
+        &mut self,
+        signal: &Signal,
+        key: ClientOrderId,
+        recorded: OrderResult,
+    ) -> Result<OrderResult, BridgeError> {
+        let same = recorded.signal.as_ref().is_some_and(|seen| seen.fingerprint() == signal.fingerprint());
+        let (claimed, fresh) = self.claim(key)?;
+        if claimed == SignalStatus::InFlight {
+            // Not consumed in the vault (a crash after the line, or a key its window forgot):
+            // record what the line says.
+            let placed = recorded.status == ResultStatus::Placed;
+            self.submit(Command::ConsumeSignal { signal: key, placed })?.ok();
+            if same && !fresh {
+                return Ok(recorded);
+            }
+        }
+        let reason = if same {
+            format!("signal_id {} was already consumed ({:?})", signal.signal_id, recorded.status)
+        } else {
+            format!("signal_id {} was consumed with other fields; nothing applied", signal.signal_id)
+        };
+        let result =
+            Self::result(signal, ResultStatus::Duplicate, Step::Idempotency, Some(reason), None, None);
+        self.write_result(&result)?;
         Ok(result)
     }
 
@@ -395,6 +495,7 @@ impl<B: Broker> Bridge<B> {
     fn run(
         &mut self,
         signal: &Signal,
+        key: ClientOrderId,
         resuming: bool,
         now: u64,
     ) -> Result<(ResultStatus, Step, Option<String>, Option<String>, Option<Amount>), BridgeError> {
@@ -417,13 +518,28 @@ impl<B: Broker> Bridge<B> {
             return refused(Step::Validation, "release_client_order_ids: only a sell releases".into());
         }
         let decimals = u32::from(snapshot.book(book).map_or(2, crate::ledger::Book::decimals));
+        // What the broker will spend: price x shares, half-even at the book's minor unit.
+        let Some(value) = i64::try_from(signal.shares)
+            .ok()
+            .and_then(|n| signal.price.checked_mul_int(n))
+            .map(|value| value.round_to(decimals).unwrap_or(value))
+        else {
+            return refused(Step::Validation, "price x shares: out of range".into());
+        };
         let amount = match signal.amount {
-            Some(amount) if amount.is_positive() => amount,
-            Some(amount) => return refused(Step::Validation, format!("amount: {amount} is not positive")),
-            None => match i64::try_from(signal.shares).ok().and_then(|n| signal.price.checked_mul_int(n)) {
-                Some(value) => value.round_to(decimals).unwrap_or(value),
-                None => return refused(Step::Validation, "price x shares: out of range".into()),
-            },
+            Some(amount) if !amount.is_positive() => {
+                return refused(Step::Validation, format!("amount: {amount} is not positive"));
+            }
+            // A buy reserves at least what it can spend: below it, the cap, the 15% rule and
+            // the funds precheck would judge a smaller order than the broker fills.
+            Some(amount) if signal.direction == Side::Buy && amount < value => {
+                return refused(
+                    Step::Validation,
+                    format!("amount: {amount} is below price x shares = {value}"),
+                );
+            }
+            Some(amount) => amount,
+            None => value,
         };
         let text = signal.order_text();
         let id = ClientOrderId::from_text(text);
@@ -433,6 +549,29 @@ impl<B: Broker> Bridge<B> {
                     Step::Validation,
                     format!("client_order_id: {text} maps to the id of {seen}"),
                 );
+            }
+        }
+        // An order id is one signal's: a second signal naming it (as a buy or a sell) would
+        // take the first order's reports and releases for its own.
+        if let Some(owner) = self.owners.get(&id) {
+            if ClientOrderId::from_text(owner) != key {
+                return refused(
+                    Step::Validation,
+                    format!("client_order_id: {text} is the order of signal {owner}"),
+                );
+            }
+        }
+        if !resuming {
+            if let Some(order) = snapshot.order(id) {
+                return refused(
+                    Step::Validation,
+                    format!("client_order_id: {text} is already an order in the vault ({})", order.state()),
+                );
+            }
+        }
+        if signal.direction == Side::Sell {
+            if let Some(reason) = self.sell_closes_refusal(signal, &snapshot, book, slot) {
+                return refused(Step::Validation, reason);
             }
         }
         let closes = signal.closes();
@@ -464,14 +603,23 @@ impl<B: Broker> Bridge<B> {
         if signal.direction == Side::Buy {
             let command =
                 Command::Reserve { id, book, slot, side: Side::Buy, layer: signal.layer_index, amount };
-            if let Err(rejection) = self.submit(command)? {
-                return Ok((
-                    ResultStatus::Refused,
-                    Step::Vault,
-                    Some(rejection.to_string()),
-                    Some(rejection.code().to_owned()),
-                    Some(amount),
-                ));
+            match self.submit(command)? {
+                Err(rejection) => {
+                    return Ok((
+                        ResultStatus::Refused,
+                        Step::Vault,
+                        Some(rejection.to_string()),
+                        Some(rejection.code().to_owned()),
+                        Some(amount),
+                    ));
+                }
+                // Reserved since the validation by another client of the vault: not this signal's.
+                Ok(Outcome::AlreadyReserved { state }) if !resuming => {
+                    let reason =
+                        format!("client_order_id: {text} is already an order in the vault ({state})");
+                    return Ok((ResultStatus::Refused, Step::Vault, Some(reason), None, None));
+                }
+                Ok(_) => {}
             }
         }
         self.texts.insert(id, text.to_owned());
@@ -483,9 +631,19 @@ impl<B: Broker> Bridge<B> {
             shares: signal.shares,
             closes: closes.clone(),
         };
-        match self.broker.place(&order) {
-            Ok(()) | Err(PlaceError::Duplicate) => {}
-            Err(PlaceError::Refused(reason)) => {
+        // The broker's `Duplicate` is this signal's own earlier send only when resuming its
+        // claim; otherwise the broker holds another order under the id, and it is not ours.
+        let placed = match self.broker.place(&order) {
+            Ok(()) => Ok(()),
+            Err(PlaceError::Duplicate) if resuming => Ok(()),
+            Err(PlaceError::Duplicate) => {
+                Err(format!("client_order_id: {text}: the broker already has an order with this id"))
+            }
+            Err(PlaceError::Refused(reason)) => Err(reason),
+        };
+        match placed {
+            Ok(()) => {}
+            Err(reason) => {
                 if signal.direction == Side::Buy {
                     self.submit(Command::Cancel { id })?.ok();
                 }
@@ -501,6 +659,45 @@ impl<B: Broker> Bridge<B> {
             }
         }
         Ok((ResultStatus::Placed, Step::Order, None, None, Some(amount)))
+    }
+
+    /// Why a sell's `release_client_order_ids` cannot be released by it: each must be a buy of
+    /// the sell's own strategy that the vault holds (live or filled), named once, and not
+    /// already closed by another working sell. Releasing another strategy's buy would hand
+    /// its capital back while the broker still holds its position.
+    fn sell_closes_refusal(
+        &self,
+        signal: &Signal,
+        snapshot: &crate::runtime::Snapshot,
+        book: BookId,
+        slot: u8,
+    ) -> Option<String> {
+        let own = ClientOrderId::from_text(signal.order_text());
+        let mut named = Vec::with_capacity(signal.release_client_order_ids.len());
+        for text in &signal.release_client_order_ids {
+            let id = ClientOrderId::from_text(text);
+            if named.contains(&id) {
+                return Some(format!("release_client_order_ids: {text} is named twice"));
+            }
+            named.push(id);
+            let Some(order) = snapshot.order(id) else {
+                return Some(format!("release_client_order_ids: {text} is no order the vault holds"));
+            };
+            if order.side() != Side::Buy || order.book() != book || order.slot() != slot {
+                return Some(format!(
+                    "release_client_order_ids: {text} is not a buy of this strategy (slot {slot} of {book})"
+                ));
+            }
+            if order.used().is_zero() && order.frozen().is_zero() {
+                return Some(format!("release_client_order_ids: {text} holds nothing ({})", order.state()));
+            }
+            let closer = self.sells.iter().find(|(sell, closes)| **sell != own && closes.contains(&id));
+            if let Some((sell, _)) = closer {
+                let by = self.texts.get(sell).map_or_else(|| sell.to_string(), Clone::clone);
+                return Some(format!("release_client_order_ids: {text} is closed by the working sell {by}"));
+            }
+        }
+        None
     }
 
     fn result(
@@ -524,8 +721,12 @@ impl<B: Broker> Bridge<B> {
     }
 
     fn write_result(&mut self, result: &OrderResult) -> Result<(), BridgeError> {
+        self.write_line(result)
+    }
+
+    fn write_line(&mut self, value: &impl Serialize) -> Result<(), BridgeError> {
         let io = |e| BridgeError::Io(self.config.results.clone(), e);
-        let mut line = serde_json::to_vec(result).unwrap_or_default();
+        let mut line = serde_json::to_vec(value).unwrap_or_default();
         line.push(b'\n');
         // One write per line: a reader sees whole lines, and a crash leaves at most a torn last
         // line, which the reload skips.
@@ -603,11 +804,17 @@ impl<B: Broker> Bridge<B> {
         value: Amount,
         events: &mut Vec<Event>,
     ) -> Result<(), BridgeError> {
-        let filled = match self.snapshot().order(id) {
-            // A fill at a better price than reserved never exceeds the amount; one above it
-            // (a worse price) fills what was reserved and is for the executor to look at.
-            Some(order) => value.min(order.amount()),
-            None => value,
+        let reserved = self.snapshot().order(id).map(crate::ledger::Order::amount);
+        let filled = match reserved {
+            // The vault holds what was reserved; what the broker spent beyond it is an event
+            // and a line of the result file, never a silent cap.
+            Some(reserved) if value > reserved => {
+                let event = Event::FillExceedsReservation { id, value, reserved };
+                self.write_line(&event)?;
+                events.push(event);
+                reserved
+            }
+            _ => value,
         };
         match self.submit(Command::FillTo { id, filled })? {
             Ok(_) => events.push(Event::Filled { id, value: filled }),
@@ -676,12 +883,18 @@ impl<B: Broker> Bridge<B> {
     /// Reconciles the book of `book` with the broker: its total becomes the account's capital,
     /// `cash + what the strategies' positions cost` (the vault's `used` for them), and the
     /// difference (realized profit, fees, anything the vault did not see) goes to the pool.
-    /// Each strategy's `used` is compared with the broker's cost for its code: differences are
-    /// reported, not forced.
+    ///
+    /// The broker's reports are drained first ([`Bridge::pump`], returned in `events`), so a
+    /// sell that filled is released before its proceeds are read as cash. Each strategy's `used`
+    /// is then compared with the broker's cost for its code; with [`Mismatch::Hold`] a
+    /// disagreement leaves the total as it is (`applied: false`), with [`Mismatch::Apply`] the
+    /// total is set anyway. Mismatches are reported either way.
     ///
     /// # Errors
     /// The vault refused the new total (`Rejection` inside `BridgeError::Vault`), or it stopped.
-    pub fn reconcile(&mut self, book: BookId, account: &Account) -> Result<Reconciliation, BridgeError> {
+    pub fn reconcile(&mut self, book: BookId, rule: Mismatch) -> Result<Reconciliation, BridgeError> {
+        let events = self.pump()?;
+        let account = self.broker.account();
         let snapshot = self.snapshot();
         let b =
             snapshot.book(book).ok_or_else(|| BridgeError::Reconcile(format!("{book} does not exist")))?;
@@ -707,13 +920,18 @@ impl<B: Broker> Bridge<B> {
             .ok_or_else(|| BridgeError::Reconcile("capital out of range".into()))?;
         let before = b.total();
         drop(snapshot);
-        let drift = match self.submit(Command::Set { book, slot: 0, amount: capital })? {
-            Ok(Outcome::Set { drift, .. }) => drift,
-            Ok(other) => unreachable!("a set answered {other:?}"),
-            Err(rejection) => return Err(BridgeError::Vault(SubmitError::Rejected(rejection))),
+        let applied = mismatches.is_empty() || rule == Mismatch::Apply;
+        let drift = if applied {
+            match self.submit(Command::Set { book, slot: 0, amount: capital })? {
+                Ok(Outcome::Set { drift, .. }) => drift,
+                Ok(other) => unreachable!("a set answered {other:?}"),
+                Err(rejection) => return Err(BridgeError::Vault(SubmitError::Rejected(rejection))),
+            }
+        } else {
+            capital.checked_sub(before).ok_or_else(|| BridgeError::Reconcile("drift out of range".into()))?
         };
         debug_assert_eq!(before.checked_add(drift), Some(capital));
-        Ok(Reconciliation { cash: account.cash, held, capital, drift, mismatches })
+        Ok(Reconciliation { cash: account.cash, held, capital, drift, mismatches, applied, events })
     }
 
     /// Gives the handle and the broker back.

@@ -153,6 +153,7 @@ impl Inbox {
     /// A file that cannot be renamed or read.
     pub fn take(&mut self) -> std::io::Result<Taken> {
         if !self.taken.exists() {
+            let _lock = lock(&self.path)?;
             match fs::rename(&self.path, &self.taken) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Taken::Nothing),
@@ -206,29 +207,68 @@ impl Inbox {
     }
 }
 
-/// Writes `signals` to `path` as a strategy node should: the whole list to a temporary file,
-/// synced, then renamed over `path`, so a reader never sees half of it. Signals already in the
-/// file and not yet taken are kept (appended to).
+/// The lock file beside a signal file, `order_signal.json.lock`: writers hold it exclusively
+/// for read-append-rename, and [`Inbox::take`] for its rename, so no writer's append is lost
+/// to another writer's rename or to a take between a writer's read and its rename. It is
+/// never removed (removing it would let two holders lock two different files).
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Holds the signal file's lock (an OS file lock: released when the file closes, also when
+/// the process dies).
+fn lock(path: &Path) -> std::io::Result<fs::File> {
+    let file =
+        fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(lock_path(path))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Writes `signals` to `path` as a strategy node should: under the signal file's lock, the
+/// signals not yet taken and these ones to a temporary file of this thread's own, synced, then
+/// renamed over `path`, so a reader never sees half of it and no writer's signals are lost,
+/// whatever the number of writer processes and threads on this host. Writers on other hosts
+/// (a shared folder) must each write their own file (one inbox per node): file locks over a
+/// network file system are not to be trusted.
 ///
 /// # Errors
-/// The file could not be read, written or renamed.
+/// The file could not be locked, read, written or renamed; nothing was added.
 pub fn write_signals(path: &Path, signals: &[Signal]) -> std::io::Result<()> {
+    let _lock = lock(path)?;
     let mut all: Vec<Value> = match fs::read(path) {
         Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(items)) => items,
             Ok(object @ Value::Object(_)) => vec![object],
-            _ => Vec::new(),
+            // Bytes that are not signals (a writer that does not lock, mid-write) are not
+            // thrown away: refuse, and let the caller try again.
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} holds bytes that are not a signal list", path.display()),
+                ))
+            }
         },
-        Err(_) => Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
     };
     all.extend(signals.iter().map(|s| serde_json::to_value(s).unwrap_or(Value::Null)));
+    // A name no other writer uses: this process and thread (one write at a time per thread).
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
     let mut temp = path.to_path_buf().into_os_string();
-    temp.push(format!(".tmp-{}", std::process::id()));
+    temp.push(format!(".tmp-{}-{thread}", std::process::id()));
     let temp = PathBuf::from(temp);
-    let mut file = fs::File::create(&temp)?;
-    file.write_all(&serde_json::to_vec_pretty(&all).unwrap_or_default())?;
-    file.sync_data()?;
-    fs::rename(&temp, path)
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(&serde_json::to_vec_pretty(&all).unwrap_or_default())?;
+        file.sync_data()?;
+        fs::rename(&temp, path)
+    };
+    write().inspect_err(|_| {
+        let _ = fs::remove_file(&temp);
+    })
 }
 
 #[cfg(test)]
