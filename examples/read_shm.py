@@ -35,7 +35,7 @@ AMOUNT_MAX = 10**18  # |amount| <= 1e10 units, as in the ledger
 CODE_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 LABEL_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
 ORDERS_MAX_MAX = 1 << 22
-STATES = {1: "pending", 2: "partially_filled", 3: "filled", 4: "cancelled", 5: "released", 6: "dropped"}
+STATES = {1: "pending", 2: "partially_filled", 3: "filled", 4: "cancelled", 5: "released", 6: "dropped", 7: "expired"}
 
 
 class LayoutError(Exception):

@@ -104,7 +104,9 @@ pub use runtime::{
 #[cfg(all(target_os = "linux", not(capvault_loom)))]
 pub use gateway::{clients, service_dir, Client, ClientInfo, ConnectError, ServeConfig, WIRE_VERSION};
 #[cfg(not(capvault_loom))]
-pub use journal::{recover, CheckpointStats, Durability, JournalError, Recovery, TornTail};
+pub use journal::{
+    recover, CheckpointStats, Durability, JournalError, Recovery, TornTail, FORMAT_VERSION as JOURNAL_VERSION,
+};
 #[cfg(not(capvault_loom))]
 pub use mirror::json::{iso8601, shared_pool_json, MirrorStats};
 #[cfg(not(capvault_loom))]

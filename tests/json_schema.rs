@@ -59,6 +59,13 @@ fn the_cli_the_python_reader_and_serde_print_one_schema() {
             amount: units(5),
         })
         .unwrap();
+    // Every state a live order can have in the mirror: an expired order holding its filled part.
+    handle.submit(buy(id(8), 3, 1, units(300))).unwrap();
+    handle.submit(Command::Fill { id: id(8), amount: units(100) }).unwrap();
+    handle.submit(Command::Expire { id: id(8) }).unwrap();
+    handle.submit(buy(id(9), 3, 1, units(300))).unwrap();
+    handle.submit(Command::Fill { id: id(9), amount: units(100) }).unwrap();
+    handle.submit(Command::Cancel { id: id(9) }).unwrap();
     let snapshot = handle.shutdown().unwrap();
 
     let cli = Process::new(env!("CARGO_BIN_EXE_capvault"))
@@ -99,7 +106,9 @@ fn the_cli_the_python_reader_and_serde_print_one_schema() {
     }
     let states: Vec<&str> =
         from_serde["orders"].as_array().unwrap().iter().map(|o| o["state"].as_str().unwrap()).collect();
-    assert!(states.contains(&"partially_filled") && states.contains(&"filled"), "{states:?}");
+    for state in ["pending", "partially_filled", "filled", "cancelled", "expired"] {
+        assert!(states.contains(&state), "{state} missing from {states:?}");
+    }
     let sides: Vec<&str> =
         from_serde["orders"].as_array().unwrap().iter().map(|o| o["side"].as_str().unwrap()).collect();
     assert!(sides.iter().all(|side| *side == "buy"), "{sides:?}");

@@ -11,8 +11,8 @@ pub(crate) mod store;
 pub(crate) use recover::recover_with;
 pub use recover::{recover, Recovery, TornTail};
 pub(crate) use stage::JournalStage;
-pub use store::CheckpointStats;
 pub(crate) use store::{write_checkpoint, Checkpointer, JournalWriter, LOCK_NAME};
+pub use store::{CheckpointStats, FORMAT_VERSION};
 
 use std::fmt;
 use std::path::PathBuf;

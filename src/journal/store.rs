@@ -21,7 +21,7 @@ pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"CVCHKPNT";
 /// All three are read; a data folder keeps its older files until checkpoints replace them. (A
 /// journal holding a sell reservation, which version 4 refuses, does not replay: start a new
 /// data folder and reconcile.)
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 4;
 /// Segment header: magic (8), version (4), reserved (4).
 pub(crate) const SEGMENT_HEADER: usize = 16;
 /// Record header: payload length (4), CRC-32 of length, sequence and payload (4), sequence (8).

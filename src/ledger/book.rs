@@ -587,6 +587,7 @@ mod tests {
         let mut sound = book(300, 200, 0);
         sound.set_figures(2, Amount::ZERO, Amount::from_units(100).unwrap());
         sound.assert_invariant();
+        sound.assert_slots();
         let broken: [fn(&mut Book); 5] = [
             |b| b.total = Amount::from_units(301).unwrap(),
             |b| b.strategies[1].frozen = Amount::from_units(-1).unwrap(),
@@ -597,7 +598,12 @@ mod tests {
         for (case, breaks) in broken.iter().enumerate() {
             let mut book = sound.clone();
             breaks(&mut book);
-            let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| book.assert_invariant()));
+            // Release builds check the sums in `assert_invariant` and the slots apart (the ones a
+            // command touched): both halves, in every profile.
+            let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                book.assert_invariant();
+                book.assert_slots();
+            }));
             assert!(fired.is_err(), "case {case}: a broken book passed the invariant assertion");
         }
     }

@@ -350,8 +350,10 @@ macro_rules! typed_helpers {
                 totals.iter().map(|&(book, amount)| self.set(book, SLOT_TOTAL, amount)).collect()
             }
 
-            /// Sets a book's total to `balance` with everything in the pool; refused while orders or
-            /// allocations are live unless `force` (which drops them and reports what it dropped).
+            /// Sets a book's total to `balance` with everything in the pool; refused while orders
+            /// are live (`LiveOrders`) unless `force`, which drops them. Direct allocations are
+            /// dropped either way (seed 004's reset starts every strategy at zero); the report
+            /// says what was dropped (`dropped_direct` among it).
             ///
             /// # Errors
             /// As [`Handle::submit`](crate::Handle::submit).
