@@ -153,12 +153,12 @@ class Commands:
         difference from what the vault holds as filled. Idempotent: a repeated or older report is
         answered ``fill_already_applied`` and changes nothing, also after a restart and after
         the order was released. Feed broker reports through this rather than ``fill``."""
-        return self.submit({"op": "fill_to", "id": _id_text(id), "filled": _exact_text(filled)})
+        return self._done(self._core.fill_to(id, filled))
 
     def expire(self, id: OrderIdLike) -> Outcome:
         """Cancels an order whose broker report never came: its remainder returns to the pool,
         it ends ``expired``, and a late fill is refused (``order_expired``)."""
-        return self.submit({"op": "expire", "id": _id_text(id)})
+        return self._done(self._core.expire(id))
 
     def cancel(self, id: OrderIdLike) -> Outcome:
         """Returns an order's unfilled remainder to the pool."""
@@ -317,16 +317,3 @@ def choose(vault: Optional[Commands], service: Optional[str], client: str, embed
     if service is not None:
         return connect(service, client)
     return embedded()
-
-
-def _id_text(id: OrderIdLike) -> str:
-    """An order id in its JSON text form: a UUID's hex, an int's digits, a string as it is."""
-    if hasattr(id, "hex") and not isinstance(id, (str, int)):
-        return id.hex
-    return str(id)
-
-
-def _exact_text(value: AmountLike) -> str:
-    """An amount as exact decimal text: int, str and Decimal as they are; a float by its
-    shortest repr (the ledger refuses more than 8 decimals)."""
-    return repr(value) if isinstance(value, float) else str(value)

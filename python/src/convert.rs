@@ -36,8 +36,10 @@ pub fn amount(value: &Bound<'_, PyAny>, decimals: u8) -> PyResult<Amount> {
     let py = value.py();
     let decimals = u32::from(decimals).min(Amount::DECIMALS);
     let bad = |why: String| errors::invalid_amount(py, format!("{why}: {}", shown(value)));
-    if value.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err("an amount is an int, str, Decimal or float, not a bool"));
+    // `True` is an `int` to Python and `None` a missing value: neither is an amount a caller
+    // meant, and both are refused as amounts (not as types), like every other bad amount.
+    if value.is_instance_of::<PyBool>() || value.is_none() {
+        return Err(bad("an amount is an int, str, Decimal or float".to_owned()));
     }
     let exact = if value.is_instance_of::<PyInt>() {
         let units: i64 = value.extract().map_err(|_| bad("out of range".to_owned()))?;

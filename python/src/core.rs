@@ -547,6 +547,19 @@ impl Core {
         self.submit(py, Command::Fill { id, amount })
     }
 
+    fn fill_to(&self, id: &Bound<'_, PyAny>, filled: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+        let py = id.py();
+        let id = convert::order_id(id)?;
+        let filled = convert::amount(filled, self.order_decimals(py, id)?)?;
+        self.submit(py, Command::FillTo { id, filled })
+    }
+
+    fn expire(&self, id: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+        let py = id.py();
+        let id = convert::order_id(id)?;
+        self.submit(py, Command::Expire { id })
+    }
+
     fn cancel(&self, id: &Bound<'_, PyAny>) -> PyResult<Outcome> {
         let py = id.py();
         let id = convert::order_id(id)?;

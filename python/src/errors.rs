@@ -53,7 +53,9 @@ pub fn submit(py: Python<'_>, error: &SubmitError) -> PyErr {
         SubmitError::Rejected(rejection) => rejected(py, rejection),
         SubmitError::Stopped(stopped) => new(py, "Stopped", (stopped.to_string(),)),
         SubmitError::InDoubt(stopped) => new(py, "InDoubt", (stopped.to_string(),)),
-        SubmitError::Disconnected => new(py, "Disconnected", (error.to_string(),)),
+        SubmitError::Disconnected | SubmitError::AnswersCorrupt => {
+            new(py, "Disconnected", (error.to_string(),))
+        }
         SubmitError::Refused(refusal) => new(py, "Refused", (refusal.to_string(),)),
         _ => new(py, "Error", (error.to_string(),)),
     }

@@ -150,7 +150,7 @@ def test_amounts(vault):
         vault.allocate(0, 2, float("nan"))
     with pytest.raises(InvalidAmount):
         vault.allocate(0, 2, 10**30)
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidAmount):
         vault.allocate(0, 2, True)
     with pytest.raises(TypeError):
         vault.allocate(0, 2, [1])

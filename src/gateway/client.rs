@@ -146,8 +146,12 @@ pub struct Client {
     owner: u32,
     mirror: Option<ShmReader>,
     disconnected: bool,
-    /// Held while connected: the vault sees the place's client alive.
-    _lease: File,
+    /// The answer ring was found corrupt: every call fails with `AnswersCorrupt` until a
+    /// reconnect.
+    corrupt: bool,
+    /// Held while connected: the vault sees the place's client alive. Dropped before a
+    /// reconnect, so a reconnect never needs a second place.
+    lease: Option<File>,
 }
 
 impl Client {
@@ -193,7 +197,8 @@ impl Client {
             owner,
             mirror: None,
             disconnected: false,
-            _lease: lease,
+            lease: Some(lease),
+            corrupt: false,
         })
     }
 
@@ -203,6 +208,9 @@ impl Client {
     /// # Errors
     /// As [`Client::connect`].
     pub fn reconnect(&mut self) -> Result<(), ConnectError> {
+        // The old place is given up first: this client is disconnected from it either way.
+        self.disconnected = true;
+        self.lease = None;
         let mut fresh = Client::connect_with(&self.service, &self.name, self.wait)?;
         fresh.outcomes = std::mem::take(&mut self.outcomes);
         fresh.next_request = self.next_request;
@@ -257,6 +265,9 @@ impl Client {
             return Err(TrySubmitError::Disconnected(command));
         }
         self.drain(None);
+        if self.corrupt {
+            return Err(TrySubmitError::Disconnected(command));
+        }
         if self.head - self.tail >= self.map.capacity as u64 {
             return Err(TrySubmitError::Full(command));
         }
@@ -323,6 +334,9 @@ impl Client {
     /// `Disconnected` if the vault closed the service or this client's place; cheap (two
     /// loads), so every submit starts with it.
     fn check_open(&mut self) -> Result<(), SubmitError> {
+        if self.corrupt {
+            return Err(SubmitError::AnswersCorrupt);
+        }
         let (state, _) = self.map.state(self.slot);
         let open = !self.disconnected
             && self.map.header(l::H_STATE).load(Ordering::Acquire) == l::SERVICE_OPEN
@@ -400,8 +414,24 @@ impl Client {
     fn drain(&mut self, request: Option<u64>) -> Option<(u64, Result<Outcome, SubmitError>)> {
         let answers = self.map.answers(self.slot);
         let mut found = None;
+        // Acquire: as in `Ring::peek`. More answers than requests sent is a head no vault wrote.
+        let ring_head = answers.head_word().load(Ordering::Acquire);
+        if ring_head.wrapping_sub(self.tail) > self.head - self.tail {
+            self.corrupt = true;
+            self.disconnected = true;
+            return None;
+        }
         while self.tail < self.head {
-            let Ok(Some(entry)) = answers.peek(self.tail) else { break };
+            let entry = match answers.peek(self.tail) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                // A head word no vault would write: waiting on would spin forever.
+                Err(_) => {
+                    self.corrupt = true;
+                    self.disconnected = true;
+                    break;
+                }
+            };
             let first = entry[0].load(Ordering::Relaxed);
             let id = entry[1].load(Ordering::Relaxed);
             let seq = entry[2].load(Ordering::Relaxed);
@@ -435,6 +465,11 @@ impl Client {
         loop {
             if let Some(answer) = self.drain(Some(request)) {
                 return Ok(answer);
+            }
+            // Every answer read and none was this request's: its answer was written over.
+            if self.tail == self.head && !self.corrupt {
+                self.corrupt = true;
+                self.disconnected = true;
             }
             if waiter.pause(self)? {
                 self.check_alive()?;

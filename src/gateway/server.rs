@@ -96,8 +96,16 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, OpenE
         Err(TryLockError::WouldBlock) => return Err(OpenError::Active),
         Err(TryLockError::Error(error)) => return Err(io_error(error)),
     }
+    // Leases belong to this vault instance: each lease file is made anew, so a client of an
+    // earlier instance still holding its old lease (while it reconnects, or stuck) holds a lock
+    // on a removed file and blocks no place of this one.
     for slot in 0..config.slots {
-        open_file(&lease_path(&dir, slot), file_mode, config.group).map_err(io_error)?;
+        let path = lease_path(&dir, slot);
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(io_error(error)),
+            _ => {}
+        }
+        open_file(&path, file_mode, config.group).map_err(io_error)?;
     }
     let map = create_service(&dir, config, mirror, file_mode).map_err(io_error)?;
     let map = Arc::new(map);

@@ -89,6 +89,10 @@ pub enum SubmitError {
     Disconnected,
     /// The gateway refused the request before the ledger saw it; nothing changed.
     Refused(Refusal),
+    /// A client found its own answer ring in shared memory broken (another process wrote over
+    /// it): the connection is closed, and a command sent may or may not have been applied, as
+    /// with `Disconnected`. Reconnect (a new place, new rings) and resubmit.
+    AnswersCorrupt,
 }
 
 /// Why a vault's gateway refused a request from another process before the ledger saw it.
@@ -143,6 +147,10 @@ impl fmt::Display for SubmitError {
                 "the vault went away before answering: the command may or may not be applied; reconnect and resubmit",
             ),
             SubmitError::Refused(refusal) => write!(f, "refused by the gateway: {refusal}"),
+            SubmitError::AnswersCorrupt => f.write_str(
+                "this client's answer ring in shared memory is corrupt (written over by another process): \
+                 the connection is closed, the command may or may not be applied; reconnect and resubmit",
+            ),
         }
     }
 }
@@ -153,7 +161,7 @@ impl std::error::Error for SubmitError {
             SubmitError::Rejected(rejection) => Some(rejection),
             SubmitError::Stopped(stopped) | SubmitError::InDoubt(stopped) => Some(stopped),
             SubmitError::Refused(refusal) => Some(refusal),
-            SubmitError::OwnerThread | SubmitError::Disconnected => None,
+            SubmitError::OwnerThread | SubmitError::Disconnected | SubmitError::AnswersCorrupt => None,
         }
     }
 }
