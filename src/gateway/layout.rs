@@ -30,6 +30,9 @@ pub(crate) const H_IN_FLIGHT: usize = 13;
 pub(crate) const H_MIRROR: usize = 16;
 pub(crate) const MIRROR_PATH_MAX: usize = 256;
 
+/// Made, not yet open: the vault is still starting (configuration drift being applied), and
+/// clients are told it is not served.
+pub(crate) const SERVICE_STARTING: u64 = 0;
 pub(crate) const SERVICE_OPEN: u64 = 1;
 pub(crate) const SERVICE_CLOSED: u64 = 2;
 

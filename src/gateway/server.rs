@@ -76,6 +76,26 @@ pub(crate) struct Gateway {
     _vault_lock: File,
 }
 
+/// Opens a made service to clients: `Builder::spawn` calls it last, once recovery, the
+/// mirrors and configuration drift are done, so no client command runs under the settings of
+/// before.
+pub(crate) struct Opener(Arc<ServiceMap>);
+
+impl Opener {
+    pub(crate) fn open(self) {
+        // Release: a client that sees the service open (Acquire) sees the vault started.
+        self.0.header(l::H_STATE).store(SERVICE_OPEN, Ordering::Release);
+    }
+}
+
+impl Gateway {
+    /// What opens the service to clients, kept by the builder while the gateway goes to the
+    /// owner thread.
+    pub(crate) fn opener(&self) -> Opener {
+        Opener(self.map.clone())
+    }
+}
+
 /// Why the service could not be opened.
 pub(crate) enum OpenError {
     /// A file of the service folder, with the folder's path.
@@ -187,7 +207,8 @@ fn create_service(dir: &Path, config: &ServeConfig, mirror: &Path, mode: u32) ->
     set(l::H_INSTANCE, instance_id());
     let mirror_words: Vec<_> = (0..l::MIRROR_PATH_MAX / 8).map(|i| map.header(l::H_MIRROR + i)).collect();
     l::write_text(&mirror_words, &mirror.to_string_lossy());
-    set(l::H_STATE, SERVICE_OPEN);
+    // Opened by `Opener::open` once the vault is what `spawn` returns.
+    set(l::H_STATE, l::SERVICE_STARTING);
     // Release: a client that sees the magic sees every field above.
     map.header(l::H_MAGIC).store(l::MAGIC, Ordering::Release);
     if let Err(error) = fs::rename(&temporary, &path) {

@@ -296,9 +296,11 @@ impl Builder {
         let (json, access) = (self.mirrors.json.take(), self.storage.access);
         let interval = self.mirrors.interval.unwrap_or(Duration::from_millis(100));
         #[cfg(target_os = "linux")]
-        if let Some(gateway) = gateway {
+        let opener = gateway.map(|gateway| {
+            let opener = gateway.opener();
             self.core.inbox(Box::new(gateway));
-        }
+            opener
+        });
         let mut handle = self.core.start(Some(Box::new(services)))?;
         if let Some(writer) = shm {
             let mut follower = Follower::new(writer, signal, handle.reader());
@@ -330,6 +332,11 @@ impl Builder {
         if let Err(error) = storage::apply_drift(&mut handle, &drift_to_apply) {
             let _ = handle.shutdown();
             return Err(error);
+        }
+        // Last: clients command the vault `spawn` returns, never one still starting.
+        #[cfg(target_os = "linux")]
+        if let Some(opener) = opener {
+            opener.open();
         }
         Ok(handle)
     }
