@@ -262,9 +262,20 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// An exclusive lock held on a file for as long as the value lives; the kernel releases it when
 /// the process dies, so a `kill -9` leaves no stale lock.
+///
+/// Dropping it unlocks explicitly before closing: a `flock` belongs to the open file, which a
+/// process forked meanwhile (by any thread: `std::process::Command`, Python's multiprocessing)
+/// shares until it execs or exits. Closing our descriptor alone would leave the lock held by
+/// that child; unlocking through our descriptor releases it for every holder.
 #[derive(Debug)]
 pub(crate) struct ExclusiveLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for ExclusiveLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 /// Why a lock was not taken.
@@ -292,7 +303,7 @@ impl ExclusiveLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(pid.as_bytes()))
             .map_err(LockError::Io)?;
-        Ok(ExclusiveLock { _file: file })
+        Ok(ExclusiveLock { file })
     }
 }
 

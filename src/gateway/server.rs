@@ -73,7 +73,7 @@ pub(crate) struct Gateway {
     path: PathBuf,
     /// Held for the vault's life: the "one vault per name" rule, and how clients tell a live
     /// vault from a dead one.
-    _vault_lock: File,
+    vault_lock: File,
 }
 
 /// Opens a made service to clients: `Builder::spawn` calls it last, once recovery, the
@@ -150,7 +150,7 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, OpenE
         scratch: Vec::with_capacity(256),
         path: service_path(&dir),
         map,
-        _vault_lock: lock,
+        vault_lock: lock,
     })
 }
 
@@ -414,6 +414,9 @@ impl Inbox for Gateway {
         // Clients see the closed state in the file they have mapped; a new client finds no
         // service.
         let _ = fs::remove_file(&self.path);
+        // Unlocked, not only closed: a child forked meanwhile shares the lock until it execs
+        // (see `platform::ExclusiveLock`).
+        let _ = self.vault_lock.unlock();
     }
 }
 

@@ -17,12 +17,26 @@ pub(crate) struct JournalStage {
     pub(crate) interval: Duration,
     pub(crate) last_seq: u64,
     pub(crate) last_at: Instant,
-    pub(crate) jobs: SyncSender<CheckpointJob>,
+    /// `None` once closed: dropping it ends the checkpoint thread.
+    pub(crate) jobs: Option<SyncSender<CheckpointJob>>,
     /// Set while the checkpoint thread holds a job: no rotation until it is done.
     pub(crate) busy: Arc<AtomicBool>,
+    /// The checkpoint thread, which holds the data folder's lock: joined when the stage
+    /// closes, before the vault is marked stopped, so "stopped" means the folder is free.
+    pub(crate) checkpointer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Stage for JournalStage {
+    /// Ends the checkpoint thread (a checkpoint under way is finished) and waits for it: the
+    /// owner closes its stages before it marks the vault stopped, on every path (shutdown, the
+    /// last handle dropped, a failure, a panic).
+    fn close(&mut self, _orderly: bool) {
+        self.jobs = None;
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
+    }
+
     fn accepted(&mut self, seq: u64, command: &Command) {
         self.journal.append(seq, command);
     }
@@ -60,7 +74,7 @@ impl Stage for JournalStage {
         let job = CheckpointJob { seq, owner_stall: started.elapsed() };
         // Relaxed: the channel hand-over below orders the job; the flag only gates rotation.
         self.busy.store(true, Ordering::Relaxed);
-        if self.jobs.try_send(job).is_err() {
+        if self.jobs.as_ref().is_none_or(|jobs| jobs.try_send(job).is_err()) {
             self.busy.store(false, Ordering::Relaxed);
         }
         self.last_seq = seq;

@@ -22,8 +22,6 @@ pub(crate) struct Services {
     pub(crate) mirror_stats: Arc<Mutex<MirrorStats>>,
     /// What the latency log has done.
     pub(crate) latency_log_stats: Arc<Mutex<LatencyLogStats>>,
-    /// The checkpoint thread; it ends when the owner drops its job sender.
-    pub(crate) checkpointer: Mutex<Option<JoinHandle<()>>>,
     /// The mirror threads (shared memory, JSON) with their stop flags.
     pub(crate) mirrors: Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>,
 }
@@ -33,12 +31,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Companion for Services {
-    /// Joins the checkpoint thread, then stops the mirror threads (each writes a last time) and
-    /// joins them.
+    /// Stops the mirror threads (each writes a last time) and joins them. (The checkpoint
+    /// thread was joined by the journal stage when the owner stopped.)
     fn stop(&self) {
-        if let Some(thread) = lock(&self.checkpointer).take() {
-            let _ = thread.join();
-        }
         for (thread, stop) in std::mem::take(&mut *lock(&self.mirrors)) {
             // Release: the mirror's Acquire load sees everything before the stop.
             stop.store(true, Ordering::Release);

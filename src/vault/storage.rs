@@ -46,25 +46,33 @@ impl Builder {
             .map_err(SpawnError::Journal)?;
         let (jobs, receiver) = std::sync::mpsc::sync_channel(1);
         let busy = Arc::new(AtomicBool::new(false));
+        let stats = services.checkpoint_stats.clone();
+        // The checkpoint thread's replica: copied once here, kept up by replaying the journal.
+        let replica = self.core.ledger().clone();
+        let checkpointer = Checkpointer {
+            dir,
+            access,
+            jobs: receiver,
+            busy: busy.clone(),
+            stats,
+            lock,
+            replica,
+            replica_seq: seq,
+        };
+        let thread = std::thread::Builder::new()
+            .name("capvault-checkpoint".into())
+            .spawn(move || checkpointer.run())
+            .map_err(SpawnError::Spawn)?;
         self.core.stage(Box::new(JournalStage {
             journal,
             every: self.storage.checkpoint_every,
             interval: self.storage.checkpoint_interval,
             last_seq: seq,
             last_at: Instant::now(),
-            jobs,
-            busy: busy.clone(),
+            jobs: Some(jobs),
+            busy,
+            checkpointer: Some(thread),
         }));
-        let stats = services.checkpoint_stats.clone();
-        // The checkpoint thread's replica: copied once here, kept up by replaying the journal.
-        let replica = self.core.ledger().clone();
-        let checkpointer =
-            Checkpointer { dir, access, jobs: receiver, busy, stats, lock, replica, replica_seq: seq };
-        let thread = std::thread::Builder::new()
-            .name("capvault-checkpoint".into())
-            .spawn(move || checkpointer.run())
-            .map_err(SpawnError::Spawn)?;
-        *services.checkpointer.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);
         let drift = match (&recovery, self.storage.drift) {
             (Some(recovery), DriftPolicy::Apply) => recovery.config_drift.clone(),
             _ => Vec::new(),
