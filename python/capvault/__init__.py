@@ -26,6 +26,9 @@ from ._capvault import (
     shm_path,
     to_amount,
 )
+import os as _os
+
+from . import _capvault
 from ._vault import Commands, Connection, Vault, connect
 from .errors import (
     ConfigError,
@@ -45,6 +48,11 @@ from .errors import (
 )
 from .seed000 import Decision, GlobalVault
 from .seed004 import Recovery, StrategyBalance, StrategyBalanceManager
+
+# A forked child's copies of vaults and connections refuse at once (Stopped / Disconnected)
+# instead of hanging on an owner thread that is not there or reading the parent's answers.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_capvault._after_fork_in_child)
 
 __version__ = "0.1.0"
 

@@ -214,6 +214,15 @@ class Commands:
     def closed(self) -> bool:
         return self._core.closed
 
+    def reconnect(self, timeout: float = 5.0) -> None:
+        """A connection: connects again under the same service and client name, giving up its
+        old place first; retries for up to ``timeout`` seconds (a vault that is restarting).
+        Use it after ``Disconnected`` (the vault restarted) and in a child process made by
+        ``os.fork()``, where the parent's connection refuses every call until it reconnects.
+        An embedded vault raises ``InvalidInput``: open it again instead."""
+        self._core.reconnect(timeout)
+        self._seq = 0
+
     def close(self) -> Optional[Snapshot]:
         """Embedded: stops the vault (everything queued is applied, the mirrors and journal
         write the last state) and returns its last snapshot. Client: disconnects. Idempotent."""
@@ -295,9 +304,13 @@ def connect(service: str, client: str = "python", wait: Optional[str] = None) ->
 
 
 class Facade:
-    """What the seeds' facades share: the vault they stand on, and closing it."""
+    """What the seeds' facades share: the vault they stand on, reconnecting and closing it."""
 
     vault: Commands
+
+    def reconnect(self, timeout: float = 5.0) -> None:
+        """Connects the facade's connection again (see ``Commands.reconnect``)."""
+        self.vault.reconnect(timeout)
 
     def close(self):
         """Stops an embedded vault (its mirrors write the last state), or disconnects."""

@@ -22,6 +22,18 @@ use crate::convert;
 use crate::errors;
 use crate::views::{Outcome, Snapshot};
 
+/// Forks of this process so far, as seen from the child (`after_fork_in_child`, registered
+/// with `os.register_at_fork` by the package). A core made before a fork belongs to the parent:
+/// in the child its vault's owner thread does not exist and its client place is the parent's,
+/// so every call there fails at once instead of hanging or reading the parent's answers.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// Called in the child after `os.fork()` (and multiprocessing's "fork" start method).
+pub fn after_fork_in_child() {
+    // Relaxed: the child has one thread when this runs; later reads are on its threads.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// One book as the core resolves arguments against it.
 #[derive(Clone)]
 struct BookInfo {
@@ -53,6 +65,9 @@ pub struct Core {
     /// The highest `seq` answered through this core: its own reads wait until they show it.
     seen: AtomicU64,
     description: String,
+    /// `FORKS` when this core was made (or reconnected): another value means this is a forked
+    /// child's copy.
+    process: AtomicU64,
 }
 
 impl std::fmt::Debug for Core {
@@ -110,7 +125,35 @@ fn serve_config(py: Python<'_>, text: &str) -> PyResult<ServeConfig> {
 }
 
 impl Core {
+    /// Refuses a forked child's copy of the core, before any lock is taken (a lock held by
+    /// another thread at the fork stays held in the child forever).
+    fn check_process(&self, py: Python<'_>) -> PyResult<()> {
+        // Relaxed: see `FORKS`.
+        if FORKS.load(Ordering::Relaxed) == self.process.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        Err(match self.backend {
+            Backend::Embedded { .. } => errors::new(
+                py,
+                "Stopped",
+                ("this vault runs in the parent process: a forked child cannot use it (open a vault \
+                  or connect in the child; docs/python.md, \"multiprocessing\")",),
+            ),
+            Backend::Remote { .. } => errors::new(
+                py,
+                "Disconnected",
+                ("this connection belongs to the parent process: call reconnect() in the forked \
+                  child, or connect there (docs/python.md, \"multiprocessing\")",),
+            ),
+        })
+    }
+
+    fn forked(&self) -> bool {
+        FORKS.load(Ordering::Relaxed) != self.process.load(Ordering::Relaxed)
+    }
+
     fn submit(&self, py: Python<'_>, command: Command) -> PyResult<Outcome> {
+        self.check_process(py)?;
         match py.detach(|| self.submit_released(command)) {
             Some(Ok(receipt)) => {
                 self.seen.fetch_max(receipt.seq, Ordering::Relaxed);
@@ -175,6 +218,7 @@ impl Core {
     }
 
     fn latest(&self, py: Python<'_>) -> PyResult<Arc<LedgerSnapshot>> {
+        self.check_process(py)?;
         match &self.backend {
             Backend::Embedded { reader, .. } => Ok(reader.snapshot_arc()),
             Backend::Remote { client } => {
@@ -366,6 +410,7 @@ impl Core {
             books: Mutex::new(Vec::new()),
             seen: AtomicU64::new(0),
             description,
+            process: AtomicU64::new(FORKS.load(Ordering::Relaxed)),
         })
     }
 
@@ -382,6 +427,7 @@ impl Core {
             books: Mutex::new(Vec::new()),
             seen: AtomicU64::new(0),
             description: format!("client {client:?} of the vault serving {service:?}"),
+            process: AtomicU64::new(FORKS.load(Ordering::Relaxed)),
         })
     }
 
@@ -620,6 +666,23 @@ impl Core {
     /// Stops an embedded vault (everything queued is applied, the mirrors write the last state)
     /// and returns its last snapshot; disconnects a client and returns `None`. Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<Option<Snapshot>> {
+        if self.forked() {
+            // A forked child's copy: forget it without touching the parent's vault (no
+            // shutdown sent, no lock taken that another thread may have held at the fork).
+            match &self.backend {
+                Backend::Embedded { origin, .. } => {
+                    if let Ok(mut origin) = origin.try_lock() {
+                        std::mem::forget(origin.take());
+                    }
+                }
+                Backend::Remote { client } => {
+                    if let Ok(mut client) = client.try_lock() {
+                        drop(client.take());
+                    }
+                }
+            }
+            return Ok(None);
+        }
         match &self.backend {
             Backend::Embedded { origin, spare, .. } => {
                 let Some(handle) = lock(origin).take() else { return Ok(None) };
@@ -634,6 +697,35 @@ impl Core {
                 Ok(None)
             }
         }
+    }
+
+    /// A client: connects again under the same service and name, giving up its old place first
+    /// (after the vault restarted, after `Disconnected`, or in a forked child, whose copy of
+    /// the parent's connection is then its own). Retries for up to `timeout` seconds.
+    #[pyo3(signature = (timeout=5.0))]
+    fn reconnect(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let Backend::Remote { client } = &self.backend else {
+            return Err(errors::invalid_input(
+                py,
+                "an embedded vault does not reconnect: open it again".to_owned(),
+            ));
+        };
+        let timeout = Duration::from_secs_f64(timeout.max(0.0));
+        py.detach(|| {
+            let mut guard = lock(client);
+            let Some(connected) = guard.as_mut() else { return Err(None) };
+            connected.reconnect_within(timeout).map_err(Some)
+        })
+        .map_err(|error| match error {
+            Some(error) => errors::connect(py, &error),
+            None => errors::new(py, "Disconnected", ("the client is closed",)),
+        })?;
+        // The new place's answers start from its own seq: reads wait for nothing older.
+        self.seen.store(0, Ordering::Relaxed);
+        lock(&self.books).clear();
+        // Relaxed: see `FORKS`.
+        self.process.store(FORKS.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether `close` has run.

@@ -33,6 +33,13 @@ fn shm_path(name: &str) -> String {
     capvault::shm_path(name).display().to_string()
 }
 
+/// Marks every vault and connection made before a fork as the parent's (registered with
+/// `os.register_at_fork(after_in_child=...)` by the package).
+#[pyfunction]
+fn _after_fork_in_child() {
+    core::after_fork_in_child();
+}
+
 #[pymodule]
 fn _capvault(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<core::Core>()?;
@@ -44,6 +51,7 @@ fn _capvault(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(to_amount, module)?)?;
     module.add_function(wrap_pyfunction!(service_dir, module)?)?;
     module.add_function(wrap_pyfunction!(shm_path, module)?)?;
+    module.add_function(wrap_pyfunction!(_after_fork_in_child, module)?)?;
     module.add("WIRE_VERSION", capvault::WIRE_VERSION)?;
     Ok(())
 }

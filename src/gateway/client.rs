@@ -151,7 +151,7 @@ pub struct Client {
     corrupt: bool,
     /// Held while connected: the vault sees the place's client alive. Dropped before a
     /// reconnect, so a reconnect never needs a second place.
-    lease: Option<File>,
+    lease: Option<Lease>,
 }
 
 impl Client {
@@ -197,7 +197,7 @@ impl Client {
             owner,
             mirror: None,
             disconnected: false,
-            lease: Some(lease),
+            lease: Some(Lease { file: lease, pid: std::process::id() }),
             corrupt: false,
         })
     }
@@ -583,6 +583,23 @@ fn open_service(service: &str, dir: &std::path::Path) -> Result<(ServiceMap, u64
         return Err(not_served());
     }
     Ok((ServiceMap { map, slots, capacity }, platform::file_id(&metadata), platform::owner_of(&metadata)))
+}
+
+/// A place's lease: a lock on its lease file, held while connected. Dropped by the process that
+/// took it, it is unlocked, not only closed: a child forked meanwhile shares the lock until it
+/// execs or exits, and would keep the place taken. Dropped in such a child (a forked copy of a
+/// client, closed or reconnected there), it is only closed: the lock is the parent's.
+struct Lease {
+    file: File,
+    pid: u32,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if std::process::id() == self.pid {
+            let _ = self.file.unlock();
+        }
+    }
 }
 
 /// Takes the first free place: its lease lock, then its state word.
