@@ -45,6 +45,12 @@ pub struct ServeConfig {
     /// user only (0600, 0700).
     #[serde(default)]
     pub group: Option<u32>,
+    /// The acknowledgement that members of `group` are fully trusted: the service file is one
+    /// mapping they can all write, so a member can claim any client name (names are not bound
+    /// to users) and write into every place's rings. A vault refuses to serve a group without
+    /// it (`docs/security.md`, "The gateway").
+    #[serde(default)]
+    pub group_trusted: bool,
 }
 
 impl ServeConfig {
@@ -66,6 +72,7 @@ impl ServeConfig {
             slots: Self::default_slots(),
             in_flight_max: Self::default_in_flight(),
             group: None,
+            group_trusted: false,
         }
     }
 
@@ -97,10 +104,22 @@ impl ServeConfig {
         self
     }
 
-    /// Lets members of `gid` connect too.
+    /// Lets members of `gid` connect too. Alone it does not serve: see
+    /// [`ServeConfig::trusted_group`].
     #[must_use]
     pub fn group(mut self, gid: u32) -> ServeConfig {
         self.group = Some(gid);
+        self
+    }
+
+    /// Lets members of `gid` connect, acknowledging that they are fully trusted: any member may
+    /// connect under any client name, with that name's grant, and can write every place's
+    /// rings (`docs/security.md`, "The gateway"). Serve each strategy user its own vault
+    /// service, or run the strategies as the vault's user, where that is not acceptable.
+    #[must_use]
+    pub fn trusted_group(mut self, gid: u32) -> ServeConfig {
+        self.group = Some(gid);
+        self.group_trusted = true;
         self
     }
 
@@ -117,6 +136,14 @@ impl ServeConfig {
         }
         if !(1..=4096).contains(&self.in_flight_max) || !self.in_flight_max.is_power_of_two() {
             return Err(("serve in_flight_max", "not a power of two in 1..=4096"));
+        }
+        if self.group.is_some() && !self.group_trusted {
+            return Err((
+                "serve group",
+                "group members can claim any client name and write every place's rings: set \
+                 group_trusted (ServeConfig::trusted_group) to acknowledge they are fully trusted \
+                 (docs/security.md)",
+            ));
         }
         Ok(())
     }
