@@ -29,10 +29,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let json_dir = std::env::temp_dir().join("capvault-example");
     std::fs::create_dir_all(&json_dir)?;
     let json = json_dir.join("shared_pool.json");
+    let log = json_dir.join("latency.hlog");
     let mut vault = Builder::from_config(&LedgerConfig::from_json(CONFIG)?)?
         .mirror_shm(&shm)
         .mirror_json(&json)
         .mirror_interval(Duration::from_millis(20))
+        .latency_log(&log, Duration::from_millis(100))
         .spawn()?;
     let reader = vault.reader();
     show(&reader.snapshot_arc(), "start: 300,000 CNY in the pool, two strategies capped at 200,000", None);
@@ -43,7 +45,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let last = vault.shutdown()?;
-    report(&last, &shm, &json)
+    report(&last, &shm, &json)?;
+    println!("  latency log       {} (capvault latency {})", log.display(), log.display());
+    Ok(())
 }
 
 /// The snapshot that shows a submitted command: answers come before publication.
