@@ -56,8 +56,8 @@ SERVER = textwrap.dedent(
 class Server:
     """A vault served by a child Python process."""
 
-    def __init__(self, config: dict):
-        self.name = service_name()
+    def __init__(self, config: dict, name: str | None = None):
+        self.name = service_name() if name is None else name
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVER, json.dumps(config), self.name],
             stdin=subprocess.PIPE,
