@@ -1,6 +1,6 @@
 //! The command mix the instruction-count guard runs (`benches/instructions.py`): seed 000's
 //! book with both mirrors on, `resting` live orders placed first, then
-//! `cycles` rounds of reserve, fill, cancel, release_order and allocate from one synchronous
+//! `cycles` rounds of reserve, fill, cancel, `release_order` and allocate from one synchronous
 //! caller. The owner and the caller block while they wait (no spinning), so the instructions
 //! each thread executes depend on the commands alone, not on timing; the script runs it under
 //! callgrind at two cycle counts and divides the difference by the commands between them.
@@ -26,9 +26,8 @@ fn id(n: u64) -> Result<ClientOrderId> {
 
 fn main() -> Result<()> {
     let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let (resting, cycles) = match args[..] {
-        [resting, cycles, ..] => (resting, cycles),
-        _ => return Err("usage: instructions <resting> <cycles>".into()),
+    let [resting, cycles, ..] = args[..] else {
+        return Err("usage: instructions <resting> <cycles>".into());
     };
     let dir = std::env::temp_dir().join(format!("capvault-instructions-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
