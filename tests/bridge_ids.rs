@@ -6,17 +6,10 @@ mod common;
 
 use std::fs;
 
-use capvault::bridge::{Broker, BrokerOrder, Entry, Event, ResultStatus, Signal, SimBroker, Step};
+use capvault::bridge::{Broker, BrokerOrder, Entry, Event, ResultStatus, Signal, Step};
 use capvault::{ClientOrderId, OrderState, Side};
 use common::bridge::*;
 use common::*;
-
-fn slow_broker() -> SimBroker {
-    let mut broker = SimBroker::new(7, units(300_000)).with_behaviour(1_000, 0, 0);
-    broker.set_price("159201.SZ", amount("1.153"));
-    broker.set_price("512890.SH", amount("1.02"));
-    broker
-}
 
 fn refused_at_validation(result: &capvault::bridge::OrderResult, field: &str) {
     assert_eq!((result.status, result.step), (ResultStatus::Refused, Step::Validation), "{result:?}");
@@ -27,7 +20,7 @@ fn refused_at_validation(result: &capvault::bridge::OrderResult, field: &str) {
 #[test]
 fn a_sell_reusing_a_working_buys_id_is_refused_and_the_buy_still_fills() {
     let dir = scratch("ids-sell-reuse");
-    let mut b = bridge(&dir, vault(&dir), slow_broker(), Some(10_000));
+    let mut b = bridge(&dir, vault(&dir), broker_after(1_000), Some(10_000));
     let buy = signal("b1", "159201.SZ", Side::Buy, "1.153", 10_000);
     assert_eq!(b.consume(Entry::Signal(buy), 0).unwrap().status, ResultStatus::Placed);
     // A sell under another signal id that names the working buy's order id.
@@ -49,7 +42,7 @@ fn a_sell_reusing_a_working_buys_id_is_refused_and_the_buy_still_fills() {
 #[test]
 fn a_second_signal_naming_an_existing_order_is_refused_not_reported_placed() {
     let dir = scratch("ids-second");
-    let mut b = bridge(&dir, vault(&dir), slow_broker(), None);
+    let mut b = bridge(&dir, vault(&dir), broker_after(1_000), None);
     let first =
         Signal { client_order_id: Some("o1".into()), ..signal("s1", "159201.SZ", Side::Buy, "1.153", 1_000) };
     assert_eq!(b.consume(Entry::Signal(first.clone()), 0).unwrap().status, ResultStatus::Placed);
@@ -63,7 +56,7 @@ fn a_second_signal_naming_an_existing_order_is_refused_not_reported_placed() {
     b.pump().unwrap();
     let (handle, _) = b.into_parts();
     handle.shutdown().unwrap();
-    let mut b = bridge(&dir, vault(&dir), slow_broker(), None);
+    let mut b = bridge(&dir, vault(&dir), broker_after(1_000), None);
     let third =
         Signal { client_order_id: Some("o1".into()), ..signal("s3", "159201.SZ", Side::Buy, "1.153", 100) };
     refused_at_validation(&b.consume(Entry::Signal(third), 2).unwrap(), "client_order_id");
@@ -73,7 +66,7 @@ fn a_second_signal_naming_an_existing_order_is_refused_not_reported_placed() {
 #[test]
 fn an_id_the_broker_already_holds_is_refused_for_a_fresh_signal_and_its_reservation_returned() {
     let dir = scratch("ids-broker-dup");
-    let mut b = bridge(&dir, vault(&dir), slow_broker(), None);
+    let mut b = bridge(&dir, vault(&dir), broker_after(1_000), None);
     // An order the broker has under this id, placed by someone else (a manual order, another
     // executor): a fresh signal's send answers `Duplicate`, and it is not this signal's.
     let foreign = BrokerOrder {

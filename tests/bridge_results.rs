@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 
-use capvault::bridge::{read_results, Broker, BrokerOrder, Entry, ResultStatus, SimBroker, Step};
+use capvault::bridge::{read_results, Broker, BrokerOrder, Entry, ResultStatus, Step};
 use capvault::{Builder, ClientOrderId, Command, Durability, Limits, Outcome, Side, SignalStatus};
 use common::bridge::*;
 use common::*;
@@ -64,8 +64,7 @@ fn a_signal_older_than_the_vaults_window_is_still_a_repeat() {
         .durability(Durability::Write)
         .spawn()
         .unwrap();
-    let slow = SimBroker::new(7, units(300_000)).with_behaviour(60_000, 0, 0);
-    let mut b = bridge(&dir, handle, slow, None);
+    let mut b = bridge(&dir, handle, broker_after(60_000), None);
     b.broker().set_price("159201.SZ", amount("1"));
     let signals: Vec<_> =
         (0..12).map(|n| signal(&format!("w{n}"), "159201.SZ", Side::Buy, "1", 100)).collect();

@@ -128,8 +128,7 @@ impl Core {
     /// Refuses a forked child's copy of the core, before any lock is taken (a lock held by
     /// another thread at the fork stays held in the child forever).
     fn check_process(&self, py: Python<'_>) -> PyResult<()> {
-        // Relaxed: see `FORKS`.
-        if FORKS.load(Ordering::Relaxed) == self.process.load(Ordering::Relaxed) {
+        if !self.forked() {
             return Ok(());
         }
         Err(match self.backend {
@@ -148,7 +147,9 @@ impl Core {
         })
     }
 
+    /// Whether this is a forked child's copy of the core.
     fn forked(&self) -> bool {
+        // Relaxed: see `FORKS`.
         FORKS.load(Ordering::Relaxed) != self.process.load(Ordering::Relaxed)
     }
 

@@ -368,7 +368,7 @@ impl<B: Broker> Bridge<B> {
                     amount: None,
                     signal: None,
                 };
-                self.write_result(&result)?;
+                self.write_line(&result)?;
                 vec![result]
             }
             Taken::Entries(entries) => {
@@ -402,14 +402,14 @@ impl<B: Broker> Bridge<B> {
             let reason = format!("signal_id {} was already consumed ({claimed})", signal.signal_id);
             let result =
                 Self::result(&signal, ResultStatus::Duplicate, Step::Idempotency, Some(reason), None, None);
-            self.write_result(&result)?;
+            self.write_line(&result)?;
             return Ok(result);
         }
         // Found in flight, not claimed now: a crash interrupted it.
         let resuming = !fresh && claimed == SignalStatus::InFlight;
         let (status, step, reason, rule, amount) = self.run(&signal, key, resuming, now)?;
         let result = Self::result(&signal, status, step, reason, rule, amount);
-        self.write_result(&result)?;
+        self.write_line(&result)?;
         if status == ResultStatus::Placed {
             self.owners.insert(ClientOrderId::from_text(signal.order_text()), signal.signal_id.clone());
         }
@@ -450,7 +450,7 @@ impl<B: Broker> Bridge<B> {
             amount: None,
             signal: None,
         };
-        self.write_result(&result)?;
+        self.write_line(&result)?;
         if let (Some(key), ResultStatus::Refused) = (key, status) {
             self.consumed.insert(key, result.clone());
             self.submit(Command::ConsumeSignal { signal: key, placed: false })?.ok();
@@ -486,7 +486,7 @@ impl<B: Broker> Bridge<B> {
         };
         let result =
             Self::result(signal, ResultStatus::Duplicate, Step::Idempotency, Some(reason), None, None);
-        self.write_result(&result)?;
+        self.write_line(&result)?;
         Ok(result)
     }
 
@@ -718,10 +718,6 @@ impl<B: Broker> Bridge<B> {
             amount,
             signal: Some(signal.clone()),
         }
-    }
-
-    fn write_result(&mut self, result: &OrderResult) -> Result<(), BridgeError> {
-        self.write_line(result)
     }
 
     fn write_line(&mut self, value: &impl Serialize) -> Result<(), BridgeError> {

@@ -147,7 +147,7 @@ pub struct Client {
     mirror: Option<ShmReader>,
     disconnected: bool,
     /// The answer ring was found corrupt: every call fails with `AnswersCorrupt` until a
-    /// reconnect.
+    /// reconnect (`check_open` looks at it first, on every path).
     corrupt: bool,
     /// Held while connected: the vault sees the place's client alive. Dropped before a
     /// reconnect, so a reconnect never needs a second place.
@@ -418,7 +418,6 @@ impl Client {
         let ring_head = answers.head_word().load(Ordering::Acquire);
         if ring_head.wrapping_sub(self.tail) > self.head - self.tail {
             self.corrupt = true;
-            self.disconnected = true;
             return None;
         }
         while self.tail < self.head {
@@ -428,7 +427,6 @@ impl Client {
                 // A head word no vault would write: waiting on would spin forever.
                 Err(_) => {
                     self.corrupt = true;
-                    self.disconnected = true;
                     break;
                 }
             };
@@ -467,9 +465,8 @@ impl Client {
                 return Ok(answer);
             }
             // Every answer read and none was this request's: its answer was written over.
-            if self.tail == self.head && !self.corrupt {
+            if self.tail == self.head {
                 self.corrupt = true;
-                self.disconnected = true;
             }
             if waiter.pause(self)? {
                 self.check_alive()?;

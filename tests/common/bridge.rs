@@ -28,7 +28,12 @@ pub fn vault(dir: &Path) -> Handle {
 
 /// A broker with 300,000 that fills at once, never rejects and never splits.
 pub fn broker() -> SimBroker {
-    let mut broker = SimBroker::new(7, units(300_000)).with_behaviour(0, 0, 0);
+    broker_after(0)
+}
+
+/// [`broker`] whose orders reach the market `latency_ms` after they are placed.
+pub fn broker_after(latency_ms: u64) -> SimBroker {
+    let mut broker = SimBroker::new(7, units(300_000)).with_behaviour(latency_ms, 0, 0);
     broker.set_price("159201.SZ", amount("1.153"));
     broker.set_price("512890.SH", amount("1.02"));
     broker
