@@ -3,7 +3,9 @@
 #   benches/interleave.sh BEFORE_BINARY AFTER_BINARY [PAIRS]
 # Each binary is a built `examples/latency` (e.g. from `git worktree add /tmp/before <rev>` and
 # `cargo build --release --example latency` there). Prints, per run, the busy-spin round trip p50
-# and p99.9, the floor p50 and the fire-and-forget rate, then the medians of each side.
+# and p99.9, the floor p50 and the fire-and-forget rate, then the medians of each side. A binary
+# that reports the vault as used (`full_*` keys: both mirrors on, latency recording on) is
+# measured by those; an older one, which has no such keys, by its plain busy-spin rows.
 set -euo pipefail
 before=$1 after=$2 pairs=${3:-5}
 for _ in $(seq "$pairs"); do
@@ -13,7 +15,10 @@ for _ in $(seq "$pairs"); do
     "$binary" --quick 2>/dev/null | tail -n 1 | python3 -c "
 import json, sys
 d = json.loads(sys.stdin.read())
-print('$side', d['roundtrip_p50_ns'], d['roundtrip_p999_ns'], d['floor_p50_ns'], round(d['throughput_cmds_per_s']))"
+full = 'full_roundtrip_p50_ns' in d
+p50, p999 = (d['full_roundtrip_p50_ns'], d['full_roundtrip_p999_ns']) if full else (d['roundtrip_p50_ns'], d['roundtrip_p999_ns'])
+rate = d['full_throughput_cmds_per_s'] if full else d['throughput_cmds_per_s']
+print('$side', p50, p999, d['floor_p50_ns'], round(rate))"
   done
 done | tee /dev/stderr | python3 -c "
 import statistics, sys

@@ -40,8 +40,9 @@ fn a_client_commands_the_vault_and_reads_its_snapshot() {
     assert_eq!(fill.remaining, "600".parse().unwrap());
     let error = client.fill("1790000000000000009".parse().unwrap(), "1".parse().unwrap()).unwrap_err();
     assert!(matches!(error, SubmitError::Rejected(Rejection::UnknownOrder { .. })), "{error:?}");
-    // The vault's own view agrees.
-    assert_eq!(handle.snapshot().books()[0].pool(), "299000".parse().unwrap());
+    // The vault's own view agrees, once it shows the client's last command.
+    let own = handle.reader().wait_for(fill.seq, Duration::from_secs(2)).unwrap();
+    assert_eq!(own.books()[0].pool(), "299000".parse().unwrap());
     let seen = client.reader().unwrap().wait_for(fill.seq, Duration::from_secs(2)).unwrap();
     assert_eq!(seen.books()[0].pool(), "299000".parse().unwrap());
     drop(client);

@@ -12,8 +12,10 @@
 //! It also measures the snapshot read and fire-and-forget throughput. The last line is one JSON
 //! object for scripts.
 //!
-//! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`
+//! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`; `-- --group-commit`
+//! runs the group-commit rows alone.
 
+mod group;
 mod ipc;
 mod scaling;
 
@@ -84,26 +86,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("clock: Instant::now() costs {:.1} ns (included in every sample)", clock_cost_ns());
 
+    if args.iter().any(|a| a == "--group-commit") {
+        // The group-commit rows alone (`docs/performance.md`, "Group commit").
+        println!("{{{}}}", group::report(&settings)?);
+        return Ok(());
+    }
     let rows = round_trip_rows(&settings)?;
     print_rows(&rows, &settings)?;
     if let Some(dir) = &plot {
         plot_rows(dir, &rows)?;
     }
     let durability = durability_report(&settings)?;
+    let group = group::report(&settings)?;
     let scaling = scaling::report(&settings)?;
     let (_, ipc_keys) = ipc::report(&settings)?;
 
     let snapshot_read_ns = snapshot_read(&settings)?;
     println!();
     println!("snapshot read (uncontended, wait-free load + field read): {snapshot_read_ns:.1} ns");
-    let throughput_1 = throughput(&settings, 1)?;
-    let throughput_2 = throughput(&settings, 2)?;
-    println!("fire-and-forget throughput, busy-spin owner: 1 producer {throughput_1:.0} cmds/s, 2 producers {throughput_2:.0} cmds/s");
+    let throughput_1 = throughput(&settings, 1, false)?;
+    let throughput_2 = throughput(&settings, 2, false)?;
+    let throughput_full = throughput(&settings, 1, true)?;
+    println!("fire-and-forget throughput, busy-spin owner: 1 producer {throughput_1:.0} cmds/s, 2 producers {throughput_2:.0} cmds/s; 1 producer with both mirrors {throughput_full:.0} cmds/s");
+    let full = rows.iter().find(|(n, _)| n == "vault: busy-spin, mirrors on").ok_or("no full row")?;
+    let full_keys = format!(
+        "\"full_roundtrip_p50_ns\":{},\"full_roundtrip_p999_ns\":{},\"full_throughput_cmds_per_s\":{throughput_full:.0}",
+        full.1.value_at_quantile(0.5),
+        full.1.value_at_quantile(0.999)
+    );
 
     print_summary(
         &rows,
         &settings,
-        &format!("{durability},{scaling},{ipc_keys}"),
+        &format!("{durability},{group},{scaling},{ipc_keys},{full_keys}"),
         snapshot_read_ns,
         (throughput_1, throughput_2),
     )
@@ -162,6 +177,7 @@ fn round_trip_rows(settings: &Settings) -> Result<Rows, Box<dyn std::error::Erro
     for (name, strategy, samples) in strategies {
         rows.push((name.into(), vault_round_trip(settings, strategy, settings.samples(samples))?));
     }
+    rows.push(("vault: busy-spin, mirrors on".into(), full_round_trip(settings)?));
     let (mirrors_off, mirrors_on) = mirror_comparison(settings)?;
     rows.push(("vault: mirrors off (interleaved)".into(), mirrors_off));
     rows.push(("vault: mirrors on (interleaved)".into(), mirrors_on));
@@ -427,22 +443,59 @@ fn mirror_comparison(
     settings: &Settings,
 ) -> Result<(Histogram<u64>, Histogram<u64>), Box<dyn std::error::Error>> {
     let wait = WaitStrategy::SpinPark { spin: Duration::from_micros(20) };
-    let name = format!("capvault-latency-{}", std::process::id());
-    let json_dir = std::env::temp_dir().join(&name);
-    fs::create_dir_all(&json_dir)?;
-    let shm = capvault::shm_path(&name);
+    let mirrors = Mirrors::new("interleaved")?;
     let plain = vault(settings, wait)?;
-    let builder = Builder::new(ledger()?)
-        .wait(wait)
-        .reply_wait(wait)
-        .mirror_shm(&shm)
-        .mirror_json(json_dir.join("shared_pool.json"));
-    let mirrored = vault_with(settings, builder)?;
-    let (off, on) = interleaved(settings, plain, mirrored)?;
-    fs::remove_dir_all(&json_dir)?;
-    fs::remove_file(&shm)?;
-    fs::remove_file(format!("{}.lock", shm.display()))?;
-    Ok((off, on))
+    let mirrored = vault_with(settings, mirrors.attach(Builder::new(ledger()?).wait(wait).reply_wait(wait)))?;
+    interleaved(settings, plain, mirrored)
+}
+
+/// Both mirrors in a scratch place (the shared-memory file and `shared_pool.json`), removed when
+/// dropped.
+struct Mirrors {
+    dir: PathBuf,
+    shm: PathBuf,
+}
+
+impl Mirrors {
+    fn new(tag: &str) -> Result<Mirrors, Box<dyn std::error::Error>> {
+        let name = format!("capvault-latency-{}-{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        fs::create_dir_all(&dir)?;
+        Ok(Mirrors { dir, shm: capvault::shm_path(&name) })
+    }
+
+    fn attach(&self, builder: Builder) -> Builder {
+        if std::env::var("ONLY").as_deref() == Ok("shm") {
+            return builder.mirror_shm(&self.shm);
+        }
+        if std::env::var("ONLY").as_deref() == Ok("json") {
+            return builder.mirror_json(self.dir.join("shared_pool.json"));
+        }
+        builder.mirror_shm(&self.shm).mirror_json(self.dir.join("shared_pool.json"))
+    }
+}
+
+impl Drop for Mirrors {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_file(&self.shm);
+        let _ = fs::remove_file(format!("{}.lock", self.shm.display()));
+    }
+}
+
+/// The busy-spin round trip of the vault as it is used: both mirrors on and latency recording on
+/// (the default), no journal.
+fn full_round_trip(settings: &Settings) -> Result<Histogram<u64>, Box<dyn std::error::Error>> {
+    let mirrors = Mirrors::new("full")?;
+    let wait = WaitStrategy::BusySpin;
+    let mut handle =
+        vault_with(settings, mirrors.attach(Builder::new(ledger()?).wait(wait).reply_wait(wait)))?;
+    let mut h = histogram();
+    for n in 1..=settings.samples(200_000) {
+        timed_pair(&mut handle, &mut h, n)?;
+    }
+    handle.shutdown().map_err(|e| e.to_string())?;
+    Ok(h)
 }
 
 /// The round trip with the vault's own latency recording off and on (`Builder::record_latency`),
@@ -582,8 +635,17 @@ fn snapshot_read(settings: &Settings) -> Result<f64, Box<dyn std::error::Error>>
 
 /// Detached reservations and cancels from `producers` threads as fast as the channel takes them,
 /// busy-spin owner; commands per second until the last is applied.
-fn throughput(settings: &Settings, producers: u64) -> Result<f64, Box<dyn std::error::Error>> {
-    let handle = Builder::new(ledger()?)
+fn throughput(
+    settings: &Settings,
+    producers: u64,
+    mirrored: bool,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let mirrors = Mirrors::new("throughput")?;
+    let mut builder = Builder::new(ledger()?);
+    if mirrored {
+        builder = mirrors.attach(builder);
+    }
+    let handle = builder
         .wait(WaitStrategy::BusySpin)
         .capacity(4096)
         .batch_max(1024)

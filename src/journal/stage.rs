@@ -45,6 +45,10 @@ impl Stage for JournalStage {
         true
     }
 
+    fn syncs(&self) -> bool {
+        self.journal.syncs()
+    }
+
     /// Writes (and syncs, per the durability) the batch's records. On failure the journal cuts
     /// the segment back to the batch start; `undone` says whether that worked.
     fn commit(&mut self) -> Result<(), StageFailure> {

@@ -272,7 +272,7 @@ impl fmt::Display for Health {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(PartialEq, Eq, Hash, Debug)]
 pub struct Book {
     pub(crate) id: BookId,
     pub(crate) spec: BookSpec,
@@ -287,6 +287,29 @@ pub struct Book {
     /// invariant cost O(1) per command whatever the slot count. Wide: a book decoded from a
     /// damaged file may hold figures whose sum leaves `i64`.
     pub(crate) sums: (i128, i128),
+}
+
+impl Clone for Book {
+    fn clone(&self) -> Book {
+        let mut copy = Book::new(self.id, self.spec, self.credit_limit);
+        copy.clone_from(self);
+        copy
+    }
+
+    /// Copies `source` into this book without allocating when the strategies fit: the owner
+    /// refreshes a retired snapshot's copy this way (`runtime::snapshot`).
+    fn clone_from(&mut self, source: &Book) {
+        let Book { id, spec, credit_limit, total, pool, strategies, penalty, orders_live, sums } = source;
+        self.id = *id;
+        self.spec = *spec;
+        self.credit_limit = *credit_limit;
+        self.total = *total;
+        self.pool = *pool;
+        self.strategies.clone_from(strategies);
+        self.penalty = *penalty;
+        self.orders_live = *orders_live;
+        self.sums = *sums;
+    }
 }
 
 impl Book {

@@ -63,6 +63,8 @@ pub struct Handle {
     next_ticket: u64,
     reply_wait: WaitStrategy,
     stamper: Stamper,
+    /// The sequence of the last answer a blocking submit got: `snapshot` shows at least that.
+    seen: u64,
     shared: Arc<Shared>,
 }
 
@@ -84,6 +86,7 @@ impl Handle {
             next_ticket: 0,
             reply_wait,
             stamper: Stamper::new(shared.latency.clone()),
+            seen: 0,
             shared,
         }
     }
@@ -115,6 +118,7 @@ impl Handle {
         match self.reply.wait(self.reply_wait) {
             Some((seq, result)) => {
                 self.stamper.answered(sent);
+                self.seen = self.seen.max(seq);
                 result.map(|outcome| Receipt { seq, outcome })
             }
             // The envelope was dropped unanswered: the owner stopped.
@@ -199,10 +203,20 @@ impl Handle {
         Reader::new(self.shared.clone())
     }
 
-    /// The latest snapshot (wait-free).
+    /// The latest snapshot, at least as new as this handle's last answered blocking submit
+    /// (read your own writes): wait-free when it is published already, as it nearly always is;
+    /// otherwise it waits the moment the owner takes to publish (`Reader::wait_for`). Commands
+    /// of other handles and processes show once published: wait for their `seq` with a
+    /// [`Reader`].
     #[must_use]
     pub fn snapshot(&self) -> crate::runtime::SnapshotRef {
-        self.reader().snapshot()
+        let reader = self.reader();
+        let latest = reader.snapshot();
+        if latest.seq() >= self.seen {
+            return latest;
+        }
+        // A stopped vault published its last snapshot already: the latest is all there is.
+        reader.wait_for(self.seen, std::time::Duration::from_secs(5)).unwrap_or_else(|_| reader.snapshot())
     }
 
     /// Stops the vault: new submissions fail at once, everything already queued is applied and
@@ -262,7 +276,10 @@ impl Drop for Handle {
 
 impl Clone for Handle {
     fn clone(&self) -> Handle {
-        Handle::new(self.commands.clone(), self.shared.clone(), self.outcomes_max, self.reply_wait)
+        let mut handle =
+            Handle::new(self.commands.clone(), self.shared.clone(), self.outcomes_max, self.reply_wait);
+        handle.seen = self.seen;
+        handle
     }
 }
 

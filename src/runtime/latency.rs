@@ -286,7 +286,7 @@ impl Shared {
     }
 
     /// The owner's recorder: the set it records into first.
-    pub(crate) fn recorder(self: &Arc<Self>, batch_max: usize) -> Recorder {
+    pub(crate) fn recorder(self: &Arc<Self>) -> Recorder {
         let now = self.clock.raw();
         Recorder {
             shared: self.clone(),
@@ -295,8 +295,6 @@ impl Shared {
             last_flush: now,
             flush_every: if self.enabled { ticks_in(&self.clock, FLUSH_EVERY) } else { 0 },
             batch_start: now,
-            sent: Vec::with_capacity(if self.enabled { batch_max } else { 0 }),
-            round_trips: Vec::with_capacity(if self.enabled { batch_max } else { 0 }),
         }
     }
 
@@ -383,10 +381,6 @@ pub(crate) struct Recorder {
     last_flush: u64,
     flush_every: u64,
     batch_start: u64,
-    /// Each command's enqueue stamp, for the batch's queue waits (preallocated: `batch_max`).
-    sent: Vec<u64>,
-    /// Round trips the handles reported with their commands, in clock ticks.
-    round_trips: Vec<u64>,
 }
 
 /// Clock readings of one batch.
@@ -423,20 +417,25 @@ impl Recorder {
         }
     }
 
-    /// A command of the batch, with the stamps its handle sent.
+    /// A command of the batch, with the stamps its handle sent: recorded at once, after the
+    /// command was answered (off its round trip). A command taken while the owner lingered after
+    /// its batch's first commands (`runtime::owner`) was sent after the batch started: its queue
+    /// wait counts as 0, the owner having taken it as it arrived.
     pub(crate) fn command(&mut self, sent: u64, round_trip: u64) {
-        if self.shared.enabled && self.sent.len() < self.sent.capacity() {
-            self.sent.push(sent);
+        if self.shared.enabled {
+            let clock = &self.shared.clock;
+            self.current.record(Metric::Queue, clock.delta_as_nanos(sent, self.batch_start));
             if round_trip > 0 {
-                self.round_trips.push(round_trip);
+                self.current.record(Metric::RoundTrip, clock.delta_as_nanos(0, round_trip));
             }
         }
     }
 
     /// A round trip a handle reported on its own (when it was dropped).
     pub(crate) fn round_trip(&mut self, round_trip: u64) {
-        if self.shared.enabled && self.round_trips.len() < self.round_trips.capacity() {
-            self.round_trips.push(round_trip);
+        if self.shared.enabled {
+            let ticks = self.shared.clock.delta_as_nanos(0, round_trip);
+            self.current.record(Metric::RoundTrip, ticks);
         }
     }
 
@@ -450,12 +449,6 @@ impl Recorder {
         let end = clock.raw();
         let start = self.batch_start;
         let set = &mut self.current;
-        for sent in self.sent.drain(..) {
-            set.record(Metric::Queue, clock.delta_as_nanos(sent, start));
-        }
-        for ticks in self.round_trips.drain(..) {
-            set.record(Metric::RoundTrip, clock.delta_as_nanos(0, ticks));
-        }
         set.record(Metric::Apply, clock.delta_as_nanos(start, times.applied));
         if journal {
             set.record(Metric::Journal, clock.delta_as_nanos(times.applied, times.committed));

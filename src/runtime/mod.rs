@@ -68,7 +68,8 @@ pub struct CoreBuilder {
     batch_max: usize,
     outcomes_max: usize,
     wait: WaitStrategy,
-    reply_wait: WaitStrategy,
+    /// `None`: the default, which depends on the stages (`CoreBuilder::reply_wait`).
+    reply_wait: Option<WaitStrategy>,
     core: Option<usize>,
     stages: Vec<Box<dyn Stage>>,
     inbox: Option<Box<dyn Inbox>>,
@@ -92,7 +93,7 @@ impl CoreBuilder {
             batch_max: 256,
             outcomes_max: 1024,
             wait: WaitStrategy::default(),
-            reply_wait: WaitStrategy::default(),
+            reply_wait: None,
             core: None,
             stages: Vec::new(),
             inbox: None,
@@ -132,9 +133,13 @@ impl CoreBuilder {
         self
     }
 
-    /// How a blocking `submit` waits for its answer.
+    /// How a blocking `submit` waits for its answer. By default it spins 50 µs and then parks
+    /// ([`WaitStrategy::default`]), and parks at once when answers wait for an `fsync`
+    /// ([`WaitStrategy::Blocking`]): a sync takes 100-250 µs, and N submitters spinning through
+    /// it would take the cores the owner and the others need (docs/performance.md, "Group
+    /// commit").
     pub fn reply_wait(mut self, wait: WaitStrategy) -> CoreBuilder {
-        self.reply_wait = wait;
+        self.reply_wait = Some(wait);
         self
     }
 
@@ -247,6 +252,9 @@ impl CoreBuilder {
         }
         let (core, outcomes_max, reply_wait) = (self.core, self.outcomes_max, self.reply_wait);
         let holds_answers = self.stages.iter().any(|stage| stage.holds_answers());
+        let syncs = self.stages.iter().any(|stage| stage.syncs());
+        let reply_wait =
+            reply_wait.unwrap_or(if syncs { WaitStrategy::Blocking } else { WaitStrategy::default() });
         let owner = Owner {
             commands: commands_rx,
             shared: shared.clone(),
@@ -264,7 +272,11 @@ impl CoreBuilder {
             orders,
             orders_named: Vec::with_capacity(self.batch_max),
             orders_reset: false,
-            latency: latency.recorder(self.batch_max),
+            latency: latency.recorder(),
+            retired: std::collections::VecDeque::with_capacity(owner::RETIRED),
+            commit_time: std::time::Duration::ZERO,
+            callers_waiting: 0,
+            callers_waited: 0,
         };
         let thread = spawn_owner(owner, core)?;
         *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);

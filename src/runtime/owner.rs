@@ -16,6 +16,15 @@ use crate::runtime::wait::{self, WaitStrategy};
 use crate::sync::channel::Receiver;
 use crate::sync::{mutant, Arc, Ordering};
 
+/// Empty polls the owner makes for a next command before it publishes a batch without a journal:
+/// long enough for a submitter that has just been answered to send again from another core
+/// (a cross-core hand-off costs 80-380 ns here), short enough that an idle vault publishes within
+/// about a microsecond. Measured in docs/performance.md ("Lingering before the publish").
+const LINGER_POLLS: u32 = 32;
+
+/// Replaced snapshots the owner keeps for reuse.
+pub(crate) const RETIRED: usize = 2;
+
 pub(crate) struct Owner {
     pub(crate) ledger: Ledger,
     pub(crate) commands: Receiver<Envelope>,
@@ -42,6 +51,14 @@ pub(crate) struct Owner {
     pub(crate) orders_reset: bool,
     /// The owner's latency histograms.
     pub(crate) latency: Recorder,
+    /// How long the last commit took, and how many submitters waited for it (not detached):
+    /// what `gather` waits for.
+    pub(crate) commit_time: std::time::Duration,
+    pub(crate) callers_waiting: usize,
+    pub(crate) callers_waited: usize,
+    /// Published snapshots replaced since, oldest first (at most `RETIRED`), for `publish` to
+    /// reuse.
+    pub(crate) retired: std::collections::VecDeque<Arc<Snapshot>>,
     /// Commands from other processes (the gateway), polled beside the channel.
     pub(crate) inbox: Option<Box<dyn Inbox>>,
 }
@@ -111,23 +128,45 @@ impl Owner {
             }
             draining |= self.process(first);
             let mut taken = 1;
-            while taken < self.batch_max {
-                match self.commands.try_recv() {
-                    Ok(envelope) => draining |= self.process(envelope),
-                    // Once a shutdown is seen, nothing more is taken from other processes.
-                    Err(_) => {
-                        match self.inbox.as_mut().filter(|_| !draining).and_then(|inbox| inbox.poll()) {
-                            Some(envelope) => draining |= self.process(envelope),
-                            None => break,
-                        }
+            let applied = loop {
+                taken += self.take_queued(taken, &mut draining);
+                let applied = self.latency.now();
+                // With a journal the answers wait for the commit: the batch ends here. Without
+                // one they are out already, and a submitter that has its answer often sends its
+                // next command within a few hundred nanoseconds: the owner lingers briefly for
+                // it, so a tight request/response loop is not serialized behind a publish per
+                // command (docs/design.md, "Batches").
+                if self.holds_answers || draining || taken >= self.batch_max {
+                    if self.holds_answers && !draining {
+                        taken += self.gather(taken, &mut draining);
+                        break self.latency.now();
                     }
+                    break applied;
                 }
+                // The orders change now, while no snapshot shares the nodes a later command of
+                // the batch changes again: those change in place.
+                self.catch_up_orders();
+                let Some(envelope) = self.linger() else { break applied };
+                draining |= self.process(envelope);
                 taken += 1;
-            }
-            let mut times = BatchTimes { applied: self.latency.now(), ..BatchTimes::default() };
+            };
+            let mut times = BatchTimes { applied, ..BatchTimes::default() };
+            let committing = self.holds_answers.then(std::time::Instant::now);
             if let Err(failure) = self.commit() {
                 self.answer_failed(&failure);
                 return false;
+            }
+            if let Some(started) = committing {
+                self.commit_time = started.elapsed();
+                // The larger of the last two batches: submitters that split into two batches
+                // once are gathered into one again.
+                let waiting = self
+                    .pending
+                    .iter()
+                    .filter(|(reply, ..)| !matches!(reply, ReplyTo::Detached { .. }))
+                    .count();
+                self.callers_waiting = waiting.max(self.callers_waited);
+                self.callers_waited = waiting;
             }
             times.committed = if self.holds_answers { self.latency.now() } else { times.applied };
             // Taken out and put back, so the vector keeps its capacity: nothing is allocated.
@@ -151,6 +190,71 @@ impl Owner {
                 return false;
             }
         }
+    }
+
+    /// Takes what is queued, up to `batch_max` commands in the batch, without waiting; returns
+    /// how many it took. Once a shutdown is seen, nothing more is taken from other processes.
+    fn take_queued(&mut self, taken: usize, draining: &mut bool) -> usize {
+        let mut more = 0;
+        while taken + more < self.batch_max {
+            let envelope = match self.commands.try_recv() {
+                Ok(envelope) => envelope,
+                Err(_) => match self.inbox.as_mut().filter(|_| !*draining).and_then(|inbox| inbox.poll()) {
+                    Some(envelope) => envelope,
+                    None => break,
+                },
+            };
+            *draining |= self.process(envelope);
+            more += 1;
+        }
+        more
+    }
+
+    /// Group commit: before a batch that waits for a journal sync is committed, the owner waits
+    /// for the submitters the last batches answered to send again: until as many commands have
+    /// come as the larger of the last two batches answered, or half the last commit's time has
+    /// passed. N synchronous submitters then share one sync per round, instead of splitting into
+    /// a batch of the first to come back and one of the rest. After a batch that answered one
+    /// submitter (a lone caller) it never waits. Returns how many commands it took.
+    fn gather(&mut self, taken: usize, draining: &mut bool) -> usize {
+        if crate::sync::MODELLED || self.callers_waiting < 2 || self.commit_time.is_zero() {
+            return 0;
+        }
+        let started = std::time::Instant::now();
+        let deadline = started + self.commit_time / 2;
+        let mut more = 0;
+        while taken + more < self.batch_max && !*draining {
+            let got = self.take_queued(taken + more, draining);
+            let now = std::time::Instant::now();
+            if got > 0 {
+                more += got;
+                continue;
+            }
+            if now >= deadline || taken + more >= self.callers_waiting {
+                break;
+            }
+            // The submitters need the cores to send: the owner gives its own up.
+            crate::sync::thread::yield_now();
+        }
+        more
+    }
+
+    /// Polls for a next command for about `LINGER_POLLS` spins (well under a microsecond), before
+    /// the batch is published. Not under loom, whose models need no timing.
+    fn linger(&mut self) -> Option<Envelope> {
+        if crate::sync::MODELLED {
+            return None;
+        }
+        for _ in 0..LINGER_POLLS {
+            if let Ok(envelope) = self.commands.try_recv() {
+                return Some(envelope);
+            }
+            if let Some(envelope) = self.inbox.as_mut().and_then(|inbox| inbox.poll()) {
+                return Some(envelope);
+            }
+            crate::sync::spin_loop();
+        }
+        None
     }
 
     /// Commits every stage (the journal writes, and syncs per its durability, the batch's
@@ -201,11 +305,8 @@ impl Owner {
     /// reply is one slot per handle and the outcome queues are bounded. (A parked submitter is
     /// woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
-        let (command, reply) = match envelope {
-            Envelope::Command { command, reply, sent, round_trip } => {
-                self.latency.command(sent, round_trip);
-                (command, reply)
-            }
+        let (command, reply, sent, round_trip) = match envelope {
+            Envelope::Command { command, reply, sent, round_trip } => (command, reply, sent, round_trip),
             Envelope::RoundTrip(round_trip) => {
                 self.latency.round_trip(round_trip);
                 return false;
@@ -240,6 +341,7 @@ impl Owner {
         } else {
             self.answer(reply, self.seq, result);
         }
+        self.latency.command(sent, round_trip);
         false
     }
 
@@ -309,24 +411,50 @@ impl Owner {
 
     /// Publishes one immutable snapshot of the batch's result (the only allocation per batch),
     /// then hands it to the stages (the shared-memory mirror copies it).
+    #[inline(never)]
     fn publish(&mut self) {
         self.stats.batches += 1;
         if !mutant::ORDERS_AFTER_PUBLISH {
             self.catch_up_orders();
         }
-        let snapshot = Arc::new(Snapshot::capture_reusing(
-            &self.ledger,
-            self.seq,
-            self.stats,
-            &mut self.published_books,
-            &self.orders,
-        ));
+        // The oldest retired snapshot is refilled in place when no reader holds it any more:
+        // no allocation, and no snapshot freed on the owner thread (docs/performance.md,
+        // "Recycled snapshots"). One held elsewhere is let go: its last holder frees it.
+        let snapshot =
+            match self.retired.pop_front().map(|mut retired| (Arc::get_mut(&mut retired).is_some(), retired))
+            {
+                Some((true, mut retired)) => {
+                    if let Some(copy) = Arc::get_mut(&mut retired) {
+                        copy.recapture(
+                            &self.ledger,
+                            self.seq,
+                            self.stats,
+                            &mut self.published_books,
+                            &self.orders,
+                        );
+                    }
+                    retired
+                }
+                _ => Arc::new(Snapshot::capture_reusing(
+                    &self.ledger,
+                    self.seq,
+                    self.stats,
+                    &mut self.published_books,
+                    &self.orders,
+                )),
+            };
         if mutant::ORDERS_AFTER_PUBLISH {
             self.catch_up_orders();
         }
-        self.shared.snapshot.store(snapshot.clone());
+        let replaced = self.shared.snapshot.swap(snapshot.clone());
         for stage in &mut self.stages {
             stage.published(&snapshot);
         }
+        // Two generations wait: a mirror keeps the last snapshot it copied to compare the next
+        // one with, so the one before it is the first that may be free.
+        if self.retired.len() == RETIRED {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(replaced);
     }
 }

@@ -36,6 +36,7 @@ const PARKED: u32 = 3;
 /// A command's answer: the sequence of the snapshot that shows it, and the ledger's result.
 pub(crate) type Answer = (u64, Result<Outcome, SubmitError>);
 
+#[repr(align(128))]
 pub(crate) struct ReplySlot {
     state: AtomicU32,
     answer: UnsafeCell<MaybeUninit<Answer>>,

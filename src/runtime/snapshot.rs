@@ -89,30 +89,64 @@ impl Snapshot {
         published: &mut PublishedBooks,
         orders: &OrderTable,
     ) -> Snapshot {
-        let books = ledger
-            .books()
-            .iter()
-            .enumerate()
-            .map(|(index, book)| {
-                let version = ledger.book_version(index);
-                match published.0.get(index) {
-                    Some((seen, copy)) if *seen == version => Arc::clone(copy),
-                    _ => {
-                        let copy = Arc::new(book.clone());
-                        if index < published.0.len() {
-                            published.0[index] = (version, Arc::clone(&copy));
-                        } else {
-                            published.0.push((version, Arc::clone(&copy)));
-                        }
-                        copy
-                    }
-                }
-            })
-            .collect();
-        Snapshot { seq, books, orders: orders.clone(), stats }
+        let mut snapshot =
+            Snapshot { seq, books: Vec::with_capacity(ledger.books().len()), orders: orders.clone(), stats };
+        snapshot.refill(ledger, published);
+        snapshot
     }
 
-    /// A snapshot read back from a mirror.
+    /// Makes a retired snapshot that no reader holds any more (`Arc::get_mut` succeeded) the
+    /// ledger's current state, reusing its allocations: the books the batch changed are copied
+    /// into the retired copies where no one else holds them, the others shared with `published`.
+    pub(crate) fn recapture(
+        &mut self,
+        ledger: &Ledger,
+        seq: u64,
+        stats: Stats,
+        published: &mut PublishedBooks,
+        orders: &OrderTable,
+    ) {
+        self.seq = seq;
+        self.stats = stats;
+        self.orders.clone_from(orders);
+        self.books.truncate(ledger.books().len());
+        self.refill(ledger, published);
+    }
+
+    /// Brings `books` to the ledger's, book by book: a book whose version `published` has is
+    /// shared, another is copied (in place when this snapshot holds the only reference).
+    fn refill(&mut self, ledger: &Ledger, published: &mut PublishedBooks) {
+        for (index, book) in ledger.books().iter().enumerate() {
+            let version = ledger.book_version(index);
+            let copy = match published.0.get(index) {
+                Some((seen, copy)) if *seen == version => Arc::clone(copy),
+                _ => {
+                    let copy = match self.books.get_mut(index).and_then(Arc::get_mut) {
+                        Some(retired) => {
+                            retired.clone_from(book);
+                            Arc::clone(&self.books[index])
+                        }
+                        None => Arc::new(book.clone()),
+                    };
+                    if index < published.0.len() {
+                        published.0[index] = (version, Arc::clone(&copy));
+                    } else {
+                        published.0.push((version, Arc::clone(&copy)));
+                    }
+                    copy
+                }
+            };
+            match self.books.get_mut(index) {
+                Some(slot) => {
+                    if !Arc::ptr_eq(slot, &copy) {
+                        *slot = copy;
+                    }
+                }
+                None => self.books.push(copy),
+            }
+        }
+    }
+
     pub(crate) fn from_parts(seq: u64, books: Vec<Book>, orders: &[Order], stats: Stats) -> Snapshot {
         let orders = OrderTable::from_orders(orders);
         Snapshot { seq, books: books.into_iter().map(Arc::new).collect(), orders, stats }

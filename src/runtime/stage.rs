@@ -22,6 +22,12 @@ pub(crate) trait Stage: Send {
         false
     }
 
+    /// Whether [`Stage::commit`] waits for the disk (an `fsync`): answers then take a sync's
+    /// time, and a submitter waiting for one parks at once instead of spinning.
+    fn syncs(&self) -> bool {
+        false
+    }
+
     /// The end of a batch, before its answers go out.
     ///
     /// # Errors

@@ -68,8 +68,9 @@ mod imp {
             self.0.load_full()
         }
 
-        pub(crate) fn store(&self, value: Arc<T>) {
-            self.0.store(value);
+        /// Stores `value` and returns the snapshot it replaced.
+        pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+            self.0.swap(value)
         }
     }
 }
@@ -122,8 +123,8 @@ mod imp {
             Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
         }
 
-        pub(crate) fn store(&self, value: Arc<T>) {
-            *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+        pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+            std::mem::replace(&mut *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner), value)
         }
     }
 }

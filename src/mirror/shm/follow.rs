@@ -19,6 +19,12 @@ use crate::runtime::{Reader, Snapshot, Stage};
 /// Rounds of `gap` with nothing new before the thread parks until the owner wakes it.
 const QUIET_ROUNDS: u32 = 4;
 
+/// While every round finds something new (a vault under sustained load), the pause between two
+/// writes doubles up to this many `gap`s: each write wakes this thread on a core that a spinning
+/// owner or submitter is using, and the fewer such wakes, the fewer round trips they delay
+/// (docs/performance.md, "The mirror under load"). A quiet round brings it back to `gap`.
+const BUSY_GAPS_MAX: u32 = 8;
+
 /// What the owner's stage and the mirror thread share.
 #[derive(Default)]
 pub(crate) struct Signal {
@@ -112,6 +118,7 @@ impl Follower {
         };
         let mut beat: Option<Instant> = None;
         let mut quiet = 0;
+        let mut pause = self.gap;
         loop {
             let finishing = stop() || self.reader.stopped().is_some();
             let started = Instant::now();
@@ -130,9 +137,11 @@ impl Follower {
             if finishing {
                 return;
             }
+            // A write after a round that wrote too: the vault is busy, the pause grows.
+            pause = if wrote && quiet == 0 { (pause * 2).min(self.gap * BUSY_GAPS_MAX) } else { self.gap };
             quiet = if wrote { 0 } else { quiet + 1 };
             if quiet < QUIET_ROUNDS {
-                std::thread::sleep(self.gap);
+                std::thread::sleep(pause);
                 continue;
             }
             // Relaxed store, then the SeqCst fence that pairs with the owner's in `Signal::wake`.
