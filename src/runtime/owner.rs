@@ -143,9 +143,6 @@ impl Owner {
                     }
                     break applied;
                 }
-                // The orders change now, while no snapshot shares the nodes a later command of
-                // the batch changes again: those change in place.
-                self.catch_up_orders();
                 let Some(envelope) = self.linger() else { break applied };
                 draining |= self.process(envelope);
                 taken += 1;
@@ -245,6 +242,9 @@ impl Owner {
         if crate::sync::MODELLED {
             return None;
         }
+        // The orders change now, while no snapshot shares the nodes a later command of the
+        // batch changes again: those change in place.
+        self.catch_up_orders();
         for _ in 0..LINGER_POLLS {
             if let Ok(envelope) = self.commands.try_recv() {
                 return Some(envelope);
