@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seed_way  # noqa: E402  (the seed's way, measured as benches/seed_way.py does)
 
-POOL = 10**12
+POOL = 10**9
 AMOUNT = 100
 CLIENTS = 8
 

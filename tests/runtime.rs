@@ -248,3 +248,26 @@ fn a_snapshot_shares_the_books_a_batch_did_not_change() {
     drop((first, second, third));
     handle.shutdown().unwrap();
 }
+
+/// A handle's snapshot shows what that handle was last answered, though the owner answers before
+/// it publishes and lingers for a next command first: with spinning waits (the default spins
+/// before it parks), a submitter reads its snapshot within the linger, and without waiting for
+/// its own `seq` it would see the snapshot before its command most of the time.
+#[test]
+fn a_handle_reads_its_own_writes() {
+    let mut handle = Builder::new(seed_000(Limits::default())).spawn().unwrap();
+    let mut clone = handle.clone();
+    for n in 1..=2_000 {
+        let receipt = handle.submit(buy(id(n), 2, 1, units(1))).unwrap();
+        assert!(handle.snapshot().seq() >= receipt.seq, "command {n}: its snapshot is not shown");
+        let receipt = handle.submit(Command::Cancel { id: id(n) }).unwrap();
+        assert!(handle.snapshot().seq() >= receipt.seq, "cancel {n}: its snapshot is not shown");
+    }
+    // A clone starts from what the handle it came from had seen.
+    let receipt = handle.submit(buy(id(9_999), 2, 1, units(1))).unwrap();
+    let cloned = handle.clone();
+    assert!(cloned.snapshot().seq() >= receipt.seq);
+    drop(cloned);
+    assert!(clone.submit(Command::Cancel { id: id(9_999) }).is_ok());
+    handle.shutdown().unwrap();
+}

@@ -275,6 +275,7 @@ impl CoreBuilder {
             latency: latency.recorder(),
             retired: std::collections::VecDeque::with_capacity(owner::RETIRED),
             commit_time: std::time::Duration::ZERO,
+            garbage: orders::Garbage::with_capacity(owner::GARBAGE_HELD),
             callers_waiting: 0,
             callers_waited: 0,
         };

@@ -22,6 +22,12 @@ use crate::sync::{mutant, Arc, Ordering};
 /// about a microsecond. Measured in docs/performance.md ("Lingering before the publish").
 const LINGER_POLLS: u32 = 32;
 
+/// Old order-table nodes freed at each idle look (every few dozen empty polls) and each publish.
+const GARBAGE_PER_IDLE: usize = 8;
+
+/// Old order-table nodes (or references) the owner lets wait before a publish frees the excess.
+pub(crate) const GARBAGE_HELD: usize = 4096;
+
 /// Replaced snapshots the owner keeps for reuse.
 pub(crate) const RETIRED: usize = 2;
 
@@ -56,6 +62,8 @@ pub(crate) struct Owner {
     pub(crate) commit_time: std::time::Duration,
     pub(crate) callers_waiting: usize,
     pub(crate) callers_waited: usize,
+    /// Old order tables, freed a few nodes at a time while the owner waits.
+    pub(crate) garbage: crate::runtime::orders::Garbage,
     /// Published snapshots replaced since, oldest first (at most `RETIRED`), for `publish` to
     /// reuse.
     pub(crate) retired: std::collections::VecDeque<Arc<Snapshot>>,
@@ -113,8 +121,12 @@ impl Owner {
             let first = if draining {
                 self.commands.try_recv().ok()
             } else {
-                let latency = &mut self.latency;
-                let idle = &mut |parking| latency.idle(parking);
+                let (latency, garbage) = (&mut self.latency, &mut self.garbage);
+                // Idle: old order-table nodes are freed a few at a time (all before parking).
+                let idle = &mut |parking| {
+                    garbage.free(if parking { usize::MAX } else { GARBAGE_PER_IDLE });
+                    latency.idle(parking);
+                };
                 match &mut self.inbox {
                     Some(inbox) => wait::recv_with_inbox(&self.commands, self.wait, idle, inbox.as_mut()),
                     None => wait::recv_idle(&self.commands, self.wait, idle),
@@ -126,27 +138,7 @@ impl Owner {
             if mutant::PUBLISH_BEFORE_APPLY {
                 self.publish();
             }
-            draining |= self.process(first);
-            let mut taken = 1;
-            let applied = loop {
-                taken += self.take_queued(taken, &mut draining);
-                let applied = self.latency.now();
-                // With a journal the answers wait for the commit: the batch ends here. Without
-                // one they are out already, and a submitter that has its answer often sends its
-                // next command within a few hundred nanoseconds: the owner lingers briefly for
-                // it, so a tight request/response loop is not serialized behind a publish per
-                // command (docs/design.md, "Batches").
-                if self.holds_answers || draining || taken >= self.batch_max {
-                    if self.holds_answers && !draining {
-                        taken += self.gather(taken, &mut draining);
-                        break self.latency.now();
-                    }
-                    break applied;
-                }
-                let Some(envelope) = self.linger() else { break applied };
-                draining |= self.process(envelope);
-                taken += 1;
-            };
+            let (taken, applied) = self.fill_batch(first, &mut draining);
             let mut times = BatchTimes { applied, ..BatchTimes::default() };
             let committing = self.holds_answers.then(std::time::Instant::now);
             if let Err(failure) = self.commit() {
@@ -154,16 +146,7 @@ impl Owner {
                 return false;
             }
             if let Some(started) = committing {
-                self.commit_time = started.elapsed();
-                // The larger of the last two batches: submitters that split into two batches
-                // once are gathered into one again.
-                let waiting = self
-                    .pending
-                    .iter()
-                    .filter(|(reply, ..)| !matches!(reply, ReplyTo::Detached { .. }))
-                    .count();
-                self.callers_waiting = waiting.max(self.callers_waited);
-                self.callers_waited = waiting;
+                self.committed(started.elapsed());
             }
             times.committed = if self.holds_answers { self.latency.now() } else { times.applied };
             // Taken out and put back, so the vector keeps its capacity: nothing is allocated.
@@ -187,6 +170,44 @@ impl Owner {
                 return false;
             }
         }
+    }
+
+    /// Applies `first` and the commands that follow it into one batch: what is queued, then, with
+    /// a journal, what `gather` waits for, or without one what comes while the owner lingers.
+    /// Returns how many it applied, and the clock when it had applied them.
+    fn fill_batch(&mut self, first: Envelope, draining: &mut bool) -> (usize, u64) {
+        *draining |= self.process(first);
+        let mut taken = 1;
+        loop {
+            taken += self.take_queued(taken, draining);
+            let applied = self.latency.now();
+            // With a journal the answers wait for the commit: the batch ends here. Without one
+            // they are out already, and a submitter that has its answer often sends its next
+            // command within a few hundred nanoseconds: the owner lingers briefly for it, so a
+            // tight request/response loop is not serialized behind a publish per command
+            // (docs/design.md, "Batching and publication").
+            if self.holds_answers || *draining || taken >= self.batch_max {
+                if self.holds_answers && !*draining {
+                    taken += self.gather(taken, draining);
+                    return (taken, self.latency.now());
+                }
+                return (taken, applied);
+            }
+            let Some(envelope) = self.linger() else { return (taken, applied) };
+            *draining |= self.process(envelope);
+            taken += 1;
+        }
+    }
+
+    /// Notes a commit's time and how many submitters it answered, for the next `gather`.
+    fn committed(&mut self, took: std::time::Duration) {
+        self.commit_time = took;
+        // The larger of the last two batches: submitters that split into two batches once are
+        // gathered into one again.
+        let waiting =
+            self.pending.iter().filter(|(reply, ..)| !matches!(reply, ReplyTo::Detached { .. })).count();
+        self.callers_waiting = waiting.max(self.callers_waited);
+        self.callers_waited = waiting;
     }
 
     /// Takes what is queued, up to `batch_max` commands in the batch, without waiting; returns
@@ -252,7 +273,10 @@ impl Owner {
             if let Some(envelope) = self.inbox.as_mut().and_then(|inbox| inbox.poll()) {
                 return Some(envelope);
             }
-            crate::sync::spin_loop();
+            // The wait is put to use: one old order-table node freed instead of a pause.
+            if !self.garbage.free(1) {
+                crate::sync::spin_loop();
+            }
         }
         None
     }
@@ -317,11 +341,17 @@ impl Owner {
         crate::failpoint::panic_at("owner.apply");
         let result = match (&reply, &self.inbox) {
             // A command from another process passes its client's grant first.
-            (ReplyTo::Remote(remote), Some(inbox)) => {
-                inbox.check(remote, &command, &self.ledger).and_then(|()| self.ledger.apply(&command))
-            }
-            _ => self.ledger.apply(&command),
+            (ReplyTo::Remote(remote), Some(inbox)) => inbox
+                .check(remote, &command, &self.ledger)
+                .and_then(|()| self.ledger.apply_unchecked(&command)),
+            _ => self.ledger.apply_unchecked(&command),
         };
+        if self.holds_answers {
+            // The answer waits for the commit anyway: the check comes first.
+            if let Ok(outcome) = &result {
+                self.ledger.check_moved(&command, outcome);
+            }
+        }
         drop(flag);
         if let Ok(Outcome::AlreadyReserved { .. }) = result {
             // An idempotent repeat changes nothing: no new sequence, nothing to journal.
@@ -339,7 +369,16 @@ impl Owner {
         if self.holds_answers {
             self.pending.push((reply, self.seq, result));
         } else {
+            let outcome = result.as_ref().ok().copied();
             self.answer(reply, self.seq, result);
+            // The money check, off the round trip: without a journal an answer is no more durable
+            // than memory, and a check that fails stops the vault before it applies anything
+            // else (docs/design.md, "Batching and publication").
+            if let Some(outcome) = outcome {
+                let flag = PanicFlag(&self.shared);
+                self.ledger.check_moved(&command, &outcome);
+                drop(flag);
+            }
         }
         self.latency.command(sent, round_trip);
         false
@@ -425,13 +464,14 @@ impl Owner {
             {
                 Some((true, mut retired)) => {
                     if let Some(copy) = Arc::get_mut(&mut retired) {
-                        copy.recapture(
+                        let old = copy.recapture(
                             &self.ledger,
                             self.seq,
                             self.stats,
                             &mut self.published_books,
                             &self.orders,
                         );
+                        self.garbage.push(old);
                     }
                     retired
                 }
@@ -456,5 +496,9 @@ impl Owner {
             self.retired.pop_front();
         }
         self.retired.push_back(replaced);
+        // Under a load that leaves no idle moment, the old nodes are freed here, a bounded number
+        // per publish, so they cannot pile up.
+        let over = self.garbage.len().saturating_sub(GARBAGE_HELD);
+        self.garbage.free(over.max(GARBAGE_PER_IDLE));
     }
 }

@@ -98,6 +98,8 @@ impl Snapshot {
     /// Makes a retired snapshot that no reader holds any more (`Arc::get_mut` succeeded) the
     /// ledger's current state, reusing its allocations: the books the batch changed are copied
     /// into the retired copies where no one else holds them, the others shared with `published`.
+    ///
+    /// Returns the order table it held, for the owner to free bit by bit.
     pub(crate) fn recapture(
         &mut self,
         ledger: &Ledger,
@@ -105,12 +107,13 @@ impl Snapshot {
         stats: Stats,
         published: &mut PublishedBooks,
         orders: &OrderTable,
-    ) {
+    ) -> OrderTable {
         self.seq = seq;
         self.stats = stats;
-        self.orders.clone_from(orders);
+        let old = std::mem::replace(&mut self.orders, orders.clone());
         self.books.truncate(ledger.books().len());
         self.refill(ledger, published);
+        old
     }
 
     /// Brings `books` to the ledger's, book by book: a book whose version `published` has is

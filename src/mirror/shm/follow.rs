@@ -19,11 +19,16 @@ use crate::runtime::{Reader, Snapshot, Stage};
 /// Rounds of `gap` with nothing new before the thread parks until the owner wakes it.
 const QUIET_ROUNDS: u32 = 4;
 
-/// While every round finds something new (a vault under sustained load), the pause between two
-/// writes doubles up to this many `gap`s: each write wakes this thread on a core that a spinning
+/// While every round finds at least `BUSY_COMMANDS` new commands (a vault under sustained
+/// load), the pause between two writes doubles up to this many `gap`s: each write wakes this thread on a core that a spinning
 /// owner or submitter is using, and the fewer such wakes, the fewer round trips they delay
 /// (docs/performance.md, "The mirror under load"). A quiet round brings it back to `gap`.
 const BUSY_GAPS_MAX: u32 = 8;
+
+/// Commands between two writes that make a vault busy: 256 in a 500 µs gap is half a million
+/// commands a second. A vault that applies a command every few hundred microseconds is not busy:
+/// its mirror stays one gap behind.
+const BUSY_COMMANDS: u64 = 256;
 
 /// What the owner's stage and the mirror thread share.
 #[derive(Default)]
@@ -119,10 +124,12 @@ impl Follower {
         let mut beat: Option<Instant> = None;
         let mut quiet = 0;
         let mut pause = self.gap;
+        let mut written = 0;
         loop {
             let finishing = stop() || self.reader.stopped().is_some();
             let started = Instant::now();
-            let wrote = self.writer.follow_with(&self.reader.snapshot_arc(), &mut writing);
+            let snapshot = self.reader.snapshot_arc();
+            let wrote = self.writer.follow_with(&snapshot, &mut writing);
             let latency = self.reader.latency_shared();
             if wrote {
                 latency.record(Metric::Shm, started.elapsed().as_nanos() as u64);
@@ -137,8 +144,12 @@ impl Follower {
             if finishing {
                 return;
             }
-            // A write after a round that wrote too: the vault is busy, the pause grows.
-            pause = if wrote && quiet == 0 { (pause * 2).min(self.gap * BUSY_GAPS_MAX) } else { self.gap };
+            // Many commands since the last write: the vault is busy, the pause grows.
+            let busy = wrote && snapshot.seq().saturating_sub(written) >= BUSY_COMMANDS;
+            pause = if busy { (pause * 2).min(self.gap * BUSY_GAPS_MAX) } else { self.gap };
+            if wrote {
+                written = snapshot.seq();
+            }
             quiet = if wrote { 0 } else { quiet + 1 };
             if quiet < QUIET_ROUNDS {
                 std::thread::sleep(pause);
