@@ -56,6 +56,8 @@ struct Conn {
     head: u64,
     /// Requests taken and not yet answered: they will need room in the answer ring.
     pending: u64,
+    /// The round trip the client reported with its last request polled (clock ticks).
+    round_trip: u64,
     grant: GrantMask,
 }
 
@@ -138,7 +140,15 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, OpenE
         .name("capvault-gateway".into())
         .spawn(move || helper.run(&flag))
         .map_err(io_error)?;
-    let empty = Conn { active: false, generation: 0, tail: 0, head: 0, pending: 0, grant: GrantMask::NONE };
+    let empty = Conn {
+        active: false,
+        generation: 0,
+        tail: 0,
+        head: 0,
+        pending: 0,
+        round_trip: 0,
+        grant: GrantMask::NONE,
+    };
     Ok(Gateway {
         conns: vec![empty; config.slots],
         active: Vec::with_capacity(config.slots),
@@ -240,7 +250,15 @@ impl Gateway {
                             .config
                             .grant_of(&name)
                             .map_or(GrantMask::NONE, crate::ledger::Grant::compile);
-                        *conn = Conn { active: true, generation, tail: 0, head: 0, pending: 0, grant };
+                        *conn = Conn {
+                            active: true,
+                            generation,
+                            tail: 0,
+                            head: 0,
+                            pending: 0,
+                            round_trip: 0,
+                            grant,
+                        };
                     }
                     self.active.push(slot);
                 }
@@ -283,6 +301,7 @@ impl Gateway {
         let conn = &mut self.conns[slot];
         conn.tail += 1;
         conn.pending += 1;
+        conn.round_trip = round_trip;
         let reply = RemoteReply { client: slot as u32, generation: conn.generation, request };
         let version = (head & 0xff) as u8;
         let decoded = if version != l::WIRE_VERSION {
@@ -293,9 +312,7 @@ impl Gateway {
             wire::decode_request(&self.scratch).map_err(|_| crate::runtime::Refusal::Malformed)
         };
         match decoded {
-            Ok(command) => {
-                Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent, round_trip }))
-            }
+            Ok(command) => Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent })),
             Err(refusal) => {
                 self.answer(reply, 0, Err(SubmitError::Refused(refusal)));
                 Ok(None)
@@ -339,6 +356,13 @@ impl Inbox for Gateway {
             // The client left while its command waited: apply it under no grant at all.
             _ => GrantMask::NONE.permits(command, ledger),
         }
+    }
+
+    fn round_trip(&self, reply: &RemoteReply) -> u64 {
+        self.conns
+            .get(reply.client as usize)
+            .filter(|conn| conn.generation == reply.generation)
+            .map_or(0, |conn| conn.round_trip)
     }
 
     fn answer(&mut self, reply: RemoteReply, seq: u64, result: Result<Outcome, SubmitError>) {

@@ -9,9 +9,11 @@ use crate::sync::channel::Sender;
 
 /// A message to the owner thread.
 pub(crate) enum Envelope {
-    /// A command and where its outcome goes, with the handle's latency stamps: when it was
-    /// sent, and the handle's previous round trip not yet reported (clock ticks, 0: none).
-    Command { command: Command, reply: ReplyTo, sent: u64, round_trip: u64 },
+    /// A command and where its outcome goes, with when it was sent (clock ticks, 0: not
+    /// stamped). A blocking submitter's previous round trip travels in its reply slot, a remote
+    /// client's in its `RemoteReply`: the envelope stays at 96 bytes, and every byte of it
+    /// crosses between cores (`docs/performance.md`, "Where the time went").
+    Command { command: Command, reply: ReplyTo, sent: u64 },
     /// A dropped handle's last round trip (clock ticks).
     RoundTrip(u64),
     /// Stop after draining everything queued.
@@ -52,4 +54,17 @@ pub struct DetachedOutcome {
     pub seq: u64,
     /// What the ledger answered.
     pub result: Result<Outcome, Rejection>,
+}
+#[cfg(test)]
+mod tests {
+    /// Every byte of an envelope crosses between cores: 16 more bytes (two latency stamps) cost
+    /// the fire-and-forget rate about 15% (`docs/performance.md`, "Where the time went").
+    #[test]
+    fn an_envelope_stays_at_96_bytes() {
+        assert!(
+            std::mem::size_of::<super::Envelope>() <= 96,
+            "{} bytes",
+            std::mem::size_of::<super::Envelope>()
+        );
+    }
 }

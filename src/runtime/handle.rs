@@ -107,9 +107,9 @@ impl Handle {
         if self.shared.on_owner_thread() {
             return Err(SubmitError::OwnerThread);
         }
-        let responder = self.reply.arm();
-        let (sent, round_trip) = (self.stamper.now(), self.stamper.take());
-        let envelope = Envelope::Command { command, reply: ReplyTo::Waiting(responder), sent, round_trip };
+        let responder = self.reply.arm(self.stamper.take());
+        let sent = self.stamper.now();
+        let envelope = Envelope::Command { command, reply: ReplyTo::Waiting(responder), sent };
         match self.commands.send(envelope) {
             // Every receiver is gone; dropping the returned envelope abandons the reply.
             Err(returned) => drop(returned),
@@ -139,9 +139,9 @@ impl Handle {
         }
         let ticket = self.next_ticket;
         let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
-        let (sent, round_trip) = (self.stamper.now(), self.stamper.unreported);
-        match self.commands.try_send(Envelope::Command { command, reply, sent, round_trip }) {
-            Ok(()) => self.stamper.unreported = 0,
+        let sent = self.stamper.now();
+        match self.commands.try_send(Envelope::Command { command, reply, sent }) {
+            Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(TrySubmitError::Full(command)),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(TrySubmitError::Stopped(command, self.shared.stop_reason()))
@@ -169,8 +169,8 @@ impl Handle {
         }
         let ticket = self.next_ticket;
         let reply = ReplyTo::Detached { ticket, outcomes: self.outcomes_tx.clone() };
-        let (sent, round_trip) = (self.stamper.now(), self.stamper.take());
-        if self.commands.send(Envelope::Command { command, reply, sent, round_trip }).is_err() {
+        let sent = self.stamper.now();
+        if self.commands.send(Envelope::Command { command, reply, sent }).is_err() {
             return Err(SubmitError::Stopped(self.shared.stop_reason()));
         }
         self.shared.after_enqueue();

@@ -45,6 +45,10 @@ pub(crate) trait Inbox: Send {
     /// [`Rejection::NotGranted`]: the command is answered with it and changes nothing.
     fn check(&self, reply: &RemoteReply, command: &Command, ledger: &Ledger) -> Result<(), Rejection>;
 
+    /// The previous round trip the client reported with the command `reply` answers (clock
+    /// ticks, 0: none), while that command is the client's last one polled.
+    fn round_trip(&self, reply: &RemoteReply) -> u64;
+
     /// Answers a command taken by [`Inbox::poll`].
     fn answer(&mut self, reply: RemoteReply, seq: u64, result: Result<Outcome, SubmitError>);
 

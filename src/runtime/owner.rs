@@ -22,7 +22,7 @@ use crate::sync::{mutant, Arc, Ordering};
 /// about a microsecond. Measured in docs/performance.md ("Lingering before the publish").
 const LINGER_POLLS: u32 = 32;
 
-/// Old order-table nodes freed at each idle look (every few dozen empty polls) and each publish.
+/// Old order-table nodes freed at each idle look (every few dozen empty polls).
 const GARBAGE_PER_IDLE: usize = 8;
 
 /// Old order-table nodes (or references) the owner lets wait before a publish frees the excess.
@@ -329,13 +329,20 @@ impl Owner {
     /// reply is one slot per handle and the outcome queues are bounded. (A parked submitter is
     /// woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
-        let (command, reply, sent, round_trip) = match envelope {
-            Envelope::Command { command, reply, sent, round_trip } => (command, reply, sent, round_trip),
+        let (command, reply, sent) = match envelope {
+            Envelope::Command { command, reply, sent } => (command, reply, sent),
             Envelope::RoundTrip(round_trip) => {
                 self.latency.round_trip(round_trip);
                 return false;
             }
             Envelope::Shutdown => return true,
+        };
+        let round_trip = match &reply {
+            ReplyTo::Waiting(responder) if self.latency.enabled() => responder.round_trip(),
+            ReplyTo::Remote(remote) if self.latency.enabled() => {
+                self.inbox.as_ref().map_or(0, |inbox| inbox.round_trip(remote))
+            }
+            _ => 0,
         };
         let flag = PanicFlag(&self.shared);
         crate::failpoint::panic_at("owner.apply");
@@ -496,9 +503,12 @@ impl Owner {
             self.retired.pop_front();
         }
         self.retired.push_back(replaced);
-        // Under a load that leaves no idle moment, the old nodes are freed here, a bounded number
-        // per publish, so they cannot pile up.
+        // Under a load that leaves no idle moment, the old nodes past `GARBAGE_HELD` are freed
+        // here, so they cannot pile up; the others wait for an idle moment (each costs a publish
+        // about 100 ns).
         let over = self.garbage.len().saturating_sub(GARBAGE_HELD);
-        self.garbage.free(over.max(GARBAGE_PER_IDLE));
+        if over > 0 {
+            self.garbage.free(over);
+        }
     }
 }

@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 use crate::ledger::outcome::Outcome;
 use crate::runtime::error::SubmitError;
 use crate::runtime::wait::{self, WaitStrategy};
-use crate::sync::{thread, AtomicU32, Mutex, Ordering, UnsafeCell};
+use crate::sync::{thread, AtomicU32, AtomicU64, Mutex, Ordering, UnsafeCell};
 
 const EMPTY: u32 = 0;
 const FILLED: u32 = 1;
@@ -39,6 +39,9 @@ pub(crate) type Answer = (u64, Result<Outcome, SubmitError>);
 #[repr(align(128))]
 pub(crate) struct ReplySlot {
     state: AtomicU32,
+    /// The submitter's previous round trip (clock ticks, 0: none), for the owner to record: kept
+    /// here, in the line the owner writes its answer to, rather than in the envelope.
+    round_trip: AtomicU64,
     answer: UnsafeCell<MaybeUninit<Answer>>,
     /// The parked submitter, set only on the slow path.
     waiter: Mutex<Option<thread::Thread>>,
@@ -53,15 +56,19 @@ impl ReplySlot {
     pub(crate) fn new() -> ReplySlot {
         ReplySlot {
             state: AtomicU32::new(EMPTY),
+            round_trip: AtomicU64::new(0),
             answer: UnsafeCell::new(MaybeUninit::uninit()),
             waiter: Mutex::new(None),
         }
     }
 
-    /// The responder for the next command. The caller must then `wait` before arming again.
-    pub(crate) fn arm(&self) -> Responder {
+    /// The responder for the next command, carrying the submitter's previous `round_trip`. The
+    /// caller must then `wait` before arming again.
+    pub(crate) fn arm(&self, round_trip: u64) -> Responder {
         // Relaxed: only this thread writes EMPTY back; a stale read could only be EMPTY too.
         debug_assert_eq!(self.state.load(Ordering::Relaxed), EMPTY, "a reply is already in flight");
+        // Relaxed: the command's send (release) and the owner's receive (acquire) order it.
+        self.round_trip.store(round_trip, Ordering::Relaxed);
         Responder { slot: NonNull::from(self) }
     }
 
@@ -136,6 +143,13 @@ pub(crate) struct Responder {
 unsafe impl Send for Responder {}
 
 impl Responder {
+    /// The round trip the submitter reported with this command: read before answering, since
+    /// the submitter arms the slot again once it has its answer.
+    pub(crate) fn round_trip(&self) -> u64 {
+        // SAFETY: the slot outlives the responder (module docs).
+        unsafe { self.slot.as_ref() }.round_trip.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn answer(self, answer: Answer) {
         // SAFETY: the slot outlives the responder (module docs).
         let slot = unsafe { self.slot.as_ref() };
