@@ -230,8 +230,8 @@ impl Owner {
 
     /// Group commit: before a batch that waits for a journal sync is committed, the owner waits
     /// for the submitters the last batches answered to send again: until as many commands have
-    /// come as the larger of the last two batches answered, or half the last commit's time has
-    /// passed. N synchronous submitters then share one sync per round, instead of splitting into
+    /// come as the larger of the last two batches answered, or as long as the last commit took
+    /// has passed (Python threads, serialized by the interpreter's lock, come back over most of it). N synchronous submitters then share one sync per round, instead of splitting into
     /// a batch of the first to come back and one of the rest. After a batch that answered one
     /// submitter (a lone caller) it never waits. Returns how many commands it took.
     fn gather(&mut self, taken: usize, draining: &mut bool) -> usize {
@@ -239,7 +239,7 @@ impl Owner {
             return 0;
         }
         let started = std::time::Instant::now();
-        let deadline = started + self.commit_time / 2;
+        let deadline = started + self.commit_time;
         let mut more = 0;
         while taken + more < self.batch_max && !*draining {
             let got = self.take_queued(taken + more, draining);
