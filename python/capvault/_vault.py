@@ -253,9 +253,10 @@ class Vault(Commands):
     - ``serve``: serve other processes (``capvault.connect``) under this service name (any
       client name of this user, every command), or a dict in ``ServeConfig``'s JSON (grants per
       client).
-    - ``wait``: how a command waits for its answer: ``"spin_park"`` (default: spin 50 µs, then
-      park), ``"spin_yield"``, ``"busy_spin"`` or ``"blocking"`` (parks at once: many threads
-      waiting on fsyncs leave the cores to the vault).
+    - ``wait``: how a command waits for its answer: ``"spin_park"`` (spin 50 µs, then park; the
+      default without a journal that syncs), ``"spin_yield"``, ``"busy_spin"`` or ``"blocking"``
+      (parks at once; the default with ``durability="fsync_batch"``: threads waiting on fsyncs
+      leave the cores to the vault).
     """
 
     def __init__(
