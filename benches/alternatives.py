@@ -66,8 +66,16 @@ def percentile(values, share):
     return values[min(len(values) - 1, int(len(values) * share))]
 
 
+WARM_UP = 200
+
+
 def timed(pairs, reserve, cancel):
-    """Runs `pairs` reserve/cancel pairs; returns every operation's time in ns."""
+    """Runs `WARM_UP` untimed pairs (a fresh store's first operations touch memory and files for
+    the first time), then `pairs` reserve/cancel pairs; returns every timed operation's time in
+    ns."""
+    for n in range(pairs, pairs + WARM_UP):
+        reserve(n)
+        cancel(n)
     timings = []
     for n in range(pairs):
         for call, argument in ((reserve, n), (cancel, n)):

@@ -9,8 +9,11 @@
 # measured by those; an older one, which has no such keys, by its plain busy-spin rows.
 set -euo pipefail
 before=$1 after=$2 pairs=${3:-5}
-for _ in $(seq "$pairs"); do
-  for side in before after; do
+for pair in $(seq "$pairs"); do
+  # Alternate which side runs first (ABBA), so a drift within a pair favours neither.
+  order="before after"
+  [ $((pair % 2)) -eq 0 ] && order="after before"
+  for side in $order; do
     binary=$before
     [ "$side" = after ] && binary=$after
     "$binary" --quick 2>/dev/null | tail -n 1 | python3 -c "
@@ -27,7 +30,7 @@ rows = [line.split() for line in sys.stdin]
 # A pair is kept only if both runs met the same machine: this machine's cross-core floor moves
 # between about 60 and 400 ns as its virtual CPUs are placed, and a pair whose floors differ by
 # more than 10% compares two placements, not two builds.
-pairs = [(rows[i], rows[i + 1]) for i in range(0, len(rows) - 1, 2)]
+pairs = [tuple(sorted((rows[i], rows[i + 1]), key=lambda row: row[0] != 'before')) for i in range(0, len(rows) - 1, 2)]
 kept = [p for p in pairs if abs(float(p[0][3]) - float(p[1][3])) <= 0.1 * float(p[0][3])]
 print(f'pairs kept (same floor within 10%): {len(kept)} of {len(pairs)}')
 medians = {}

@@ -400,7 +400,13 @@ impl Owner {
             | Command::FillTo { id, .. }
             | Command::Cancel { id }
             | Command::Expire { id }
-            | Command::ReleaseOrder { id } => self.orders_named.push(id),
+            | Command::ReleaseOrder { id } => {
+                // An order named twice in a row (reserved and cancelled within the batch) is
+                // caught up once.
+                if self.orders_named.last() != Some(&id) {
+                    self.orders_named.push(id);
+                }
+            }
             Command::Reset { .. } => {
                 if matches!(outcome, Outcome::Reset { dropped_orders, .. } if *dropped_orders > 0) {
                     self.orders_reset = true;
