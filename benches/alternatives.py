@@ -32,7 +32,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,13 +68,16 @@ def percentile(values, share):
 WARM_UP = 200
 
 
-def timed(pairs, reserve, cancel):
-    """Runs `WARM_UP` untimed pairs (a fresh store's first operations touch memory and files for
-    the first time), then `pairs` reserve/cancel pairs; returns every timed operation's time in
-    ns."""
+def warm(pairs, reserve, cancel):
+    """`WARM_UP` untimed pairs, numbered after the `pairs` to be timed: a fresh store's or
+    connection's first operations touch its memory and files for the first time."""
     for n in range(pairs, pairs + WARM_UP):
         reserve(n)
         cancel(n)
+
+
+def timed(pairs, reserve, cancel):
+    """Runs `pairs` reserve/cancel pairs; returns every operation's time in ns."""
     timings = []
     for n in range(pairs):
         for call, argument in ((reserve, n), (cancel, n)):
@@ -144,6 +146,7 @@ def redis_ops(port, reserve_sha, cancel_sha, prefix):
 
 def redis_worker(port, reserve_sha, cancel_sha, prefix, pairs, start):
     reserve, cancel = redis_ops(port, reserve_sha, cancel_sha, prefix)
+    warm(pairs, reserve, cancel)
     start.wait()
     timed(pairs, reserve, cancel)
 
@@ -196,6 +199,7 @@ def sqlite_ops(path, synchronous, prefix):
 
 def sqlite_worker(path, synchronous, prefix, pairs, start):
     reserve, cancel = sqlite_ops(path, synchronous, prefix)
+    warm(pairs, reserve, cancel)
     start.wait()
     timed(pairs, reserve, cancel)
 
@@ -238,6 +242,7 @@ def gateway_worker(service, prefix, pairs, start):
 
     connection = capvault.connect(service, f"bench-{prefix}")
     reserve, cancel = capvault_ops(connection, prefix)
+    warm(pairs, reserve, cancel)
     start.wait()
     timed(pairs, reserve, cancel)
     connection.close()
@@ -265,27 +270,12 @@ def processes_rate(target, argument_sets, pairs):
 
 
 def threads_rate(make_ops, threads, pairs):
-    barrier = threading.Barrier(threads + 1)
-    errors = []
-
-    def run(prefix):
+    def caller(prefix):
         reserve, cancel = make_ops(prefix)
-        barrier.wait()
-        try:
-            timed(pairs, reserve, cancel)
-        except Exception as error:  # noqa: BLE001 (raised below)
-            errors.append(error)
+        warm(pairs, reserve, cancel)
+        return lambda: timed(pairs, reserve, cancel)
 
-    workers = [threading.Thread(target=run, args=(prefix + 1,)) for prefix in range(threads)]
-    for worker in workers:
-        worker.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise errors[0]
+    elapsed = seed_way.threads_elapsed([caller(prefix + 1) for prefix in range(threads)])
     return 2 * pairs * threads / elapsed
 
 
@@ -336,6 +326,7 @@ def main():
             server = Redis(fsync)
             try:
                 reserve, cancel = redis_ops(server.port, server.reserve_sha, server.cancel_sha, "one")
+                warm(pairs, reserve, cancel)
                 timings = timed(pairs, reserve, cancel)
                 rate = processes_rate(
                     redis_worker,
@@ -351,6 +342,7 @@ def main():
             path = os.path.join(tempfile.mkdtemp(dir=scratch), "book.db")
             sqlite_create(path)
             reserve, cancel = sqlite_ops(path, synchronous, "one")
+            warm(pairs, reserve, cancel)
             timings = timed(pairs, reserve, cancel)
             rate = processes_rate(sqlite_worker, [(path, synchronous, f"p{c}") for c in range(CLIENTS)], per_client)
             rows.append(row(f"SQLite WAL transaction (synchronous={synchronous})", timings, rate, "processes"))
@@ -359,6 +351,7 @@ def main():
             data_dir = tempfile.mkdtemp(dir=scratch) if fsync else None
             with capvault.Vault(capvault_config(), data_dir=data_dir, durability=durability if fsync else None) as vault:
                 reserve, cancel = capvault_ops(vault, 0)
+                warm(pairs, reserve, cancel)
                 timings = timed(pairs, reserve, cancel)
                 rate = threads_rate(lambda prefix: capvault_ops(vault, prefix), CLIENTS, per_client)
             rows.append(row(f"capvault package, embedded ({durability})", timings, rate, "threads"))
@@ -368,6 +361,7 @@ def main():
             with capvault.Vault(capvault_config(), data_dir=data_dir, serve=service, durability=durability if fsync else None):
                 connection = capvault.connect(service, "one")
                 reserve, cancel = capvault_ops(connection, 100)
+                warm(pairs, reserve, cancel)
                 timings = timed(pairs, reserve, cancel)
                 connection.close()
                 rate = processes_rate(gateway_worker, [(service, 200 + c) for c in range(CLIENTS)], per_client)

@@ -164,23 +164,20 @@ def seed_throughput(callers, ops, fsync):
         return callers * cycles * 3 / elapsed
 
 
-def package_throughput(callers, ops, data_dir, wait):
-    import capvault
-
-    vault = capvault.GlobalVault(data_dir=data_dir, wait=wait)
-    cycles = max(1, ops // 3 // callers)
-    barrier = threading.Barrier(callers + 1)
+def threads_elapsed(works):
+    """Runs each of `works` on its own thread, all started together behind a barrier; returns the
+    seconds until the last finished, or raises the first error one of them raised."""
+    barrier = threading.Barrier(len(works) + 1)
     errors = []
 
-    def caller():
+    def run(work):
         barrier.wait()
         try:
-            for n in range(cycles):
-                cycle(vault, "159201" if n % 2 else "512890", uuid.uuid4().hex)
-        except Exception as error:  # noqa: BLE001 (reported below)
+            work()
+        except Exception as error:  # noqa: BLE001 (raised below)
             errors.append(error)
 
-    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
     for thread in threads:
         thread.start()
     barrier.wait()
@@ -188,9 +185,25 @@ def package_throughput(callers, ops, data_dir, wait):
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
-    vault.close()
     if errors:
         raise errors[0]
+    return elapsed
+
+
+def package_throughput(callers, ops, data_dir, wait):
+    import capvault
+
+    vault = capvault.GlobalVault(data_dir=data_dir, wait=wait)
+    cycles = max(1, ops // 3 // callers)
+
+    def caller():
+        for n in range(cycles):
+            cycle(vault, "159201" if n % 2 else "512890", uuid.uuid4().hex)
+
+    try:
+        elapsed = threads_elapsed([caller] * callers)
+    finally:
+        vault.close()
     return callers * cycles * 3 / elapsed
 
 

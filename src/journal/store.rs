@@ -138,16 +138,16 @@ impl JournalWriter {
         self.batch.extend_from_slice(&self.payload);
     }
 
-    /// Writes the batch (and syncs it for `FsyncBatch`): one system call, one sync, per batch.
-    ///
-    /// On failure (a full disk, an I/O error) the segment is cut back to where the batch began
-    /// and synced, so that no record of a batch answered "not applied" can reappear at recovery;
-    /// [`CommitError::undone`] says whether that worked.
     /// Whether each commit syncs the file (`FsyncBatch`).
     pub(crate) fn syncs(&self) -> bool {
         self.durability == Durability::FsyncBatch
     }
 
+    /// Writes the batch (and syncs it for `FsyncBatch`): one system call, one sync, per batch.
+    ///
+    /// On failure (a full disk, an I/O error) the segment is cut back to where the batch began
+    /// and synced, so that no record of a batch answered "not applied" can reappear at recovery;
+    /// [`CommitError::undone`] says whether that worked.
     pub(crate) fn commit(&mut self) -> Result<(), CommitError> {
         if self.batch.is_empty() {
             return Ok(());

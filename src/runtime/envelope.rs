@@ -11,8 +11,8 @@ use crate::sync::channel::Sender;
 pub(crate) enum Envelope {
     /// A command and where its outcome goes, with when it was sent (clock ticks, 0: not
     /// stamped). A blocking submitter's previous round trip travels in its reply slot, a remote
-    /// client's in its `RemoteReply`: the envelope stays at 96 bytes, and every byte of it
-    /// crosses between cores (`docs/performance.md`, "Where the time went").
+    /// client's with its gateway connection: the envelope stays at 96 bytes, and every byte of it
+    /// crosses between cores (`docs/performance.md`, "Issue 24").
     Command { command: Command, reply: ReplyTo, sent: u64 },
     /// A dropped handle's last round trip (clock ticks).
     RoundTrip(u64),
@@ -55,10 +55,11 @@ pub struct DetachedOutcome {
     /// What the ledger answered.
     pub result: Result<Outcome, Rejection>,
 }
+
 #[cfg(test)]
 mod tests {
     /// Every byte of an envelope crosses between cores: 16 more bytes (two latency stamps) cost
-    /// the fire-and-forget rate about 15% (`docs/performance.md`, "Where the time went").
+    /// the fire-and-forget rate about 15% (`docs/performance.md`, "Issue 24").
     #[test]
     fn an_envelope_stays_at_96_bytes() {
         assert!(

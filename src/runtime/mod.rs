@@ -273,11 +273,10 @@ impl CoreBuilder {
             orders_named: Vec::with_capacity(self.batch_max),
             orders_reset: false,
             latency: latency.recorder(),
-            retired: std::collections::VecDeque::with_capacity(owner::RETIRED),
+            retired: None,
             commit_time: std::time::Duration::ZERO,
             garbage: orders::Garbage::with_capacity(owner::GARBAGE_HELD),
-            callers_waiting: 0,
-            callers_waited: 0,
+            answered: [0, 0],
         };
         let thread = spawn_owner(owner, core)?;
         *shared.join.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);

@@ -116,7 +116,7 @@ impl OrderTable {
 /// Tables the owner let go of, freed a few nodes at a time while it waits for commands
 /// (`runtime::owner`): a snapshot replaced after a batch that changed many orders holds the old
 /// copies of every node on their paths, and freeing them all at once stalled the next command by
-/// tens of microseconds beside 16,000 live orders (`docs/performance.md`, "Scaling, settled").
+/// tens of microseconds beside 16,000 live orders (`docs/performance.md`, "Issue 24").
 pub(crate) struct Garbage(Vec<Arc<Node>>);
 
 impl Garbage {

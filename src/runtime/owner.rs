@@ -19,7 +19,7 @@ use crate::sync::{mutant, Arc, Ordering};
 /// Empty polls the owner makes for a next command before it publishes a batch without a journal:
 /// long enough for a submitter that has just been answered to send again from another core
 /// (a cross-core hand-off costs 80-380 ns here), short enough that an idle vault publishes within
-/// about a microsecond. Measured in docs/performance.md ("Lingering before the publish").
+/// about a microsecond (docs/design.md, "Batching and publication").
 const LINGER_POLLS: u32 = 32;
 
 /// Old order-table nodes freed at each idle look (every few dozen empty polls).
@@ -27,9 +27,6 @@ const GARBAGE_PER_IDLE: usize = 8;
 
 /// Old order-table nodes (or references) the owner lets wait before a publish frees the excess.
 pub(crate) const GARBAGE_HELD: usize = 4096;
-
-/// Replaced snapshots the owner keeps for reuse.
-pub(crate) const RETIRED: usize = 2;
 
 pub(crate) struct Owner {
     pub(crate) ledger: Ledger,
@@ -57,16 +54,14 @@ pub(crate) struct Owner {
     pub(crate) orders_reset: bool,
     /// The owner's latency histograms.
     pub(crate) latency: Recorder,
-    /// How long the last commit took, and how many submitters waited for it (not detached):
-    /// what `gather` waits for.
+    /// How long the last commit took, and how many synchronous submitters (not detached) the
+    /// last two batches answered, the newest first: what `gather` waits for.
     pub(crate) commit_time: std::time::Duration,
-    pub(crate) callers_waiting: usize,
-    pub(crate) callers_waited: usize,
+    pub(crate) answered: [usize; 2],
     /// Old order tables, freed a few nodes at a time while the owner waits.
     pub(crate) garbage: crate::runtime::orders::Garbage,
-    /// Published snapshots replaced since, oldest first (at most `RETIRED`), for `publish` to
-    /// reuse.
-    pub(crate) retired: std::collections::VecDeque<Arc<Snapshot>>,
+    /// The snapshot the last publish replaced, for the next publish to reuse.
+    pub(crate) retired: Option<Arc<Snapshot>>,
     /// Commands from other processes (the gateway), polled beside the channel.
     pub(crate) inbox: Option<Box<dyn Inbox>>,
 }
@@ -202,12 +197,9 @@ impl Owner {
     /// Notes a commit's time and how many submitters it answered, for the next `gather`.
     fn committed(&mut self, took: std::time::Duration) {
         self.commit_time = took;
-        // The larger of the last two batches: submitters that split into two batches once are
-        // gathered into one again.
         let waiting =
             self.pending.iter().filter(|(reply, ..)| !matches!(reply, ReplyTo::Detached { .. })).count();
-        self.callers_waiting = waiting.max(self.callers_waited);
-        self.callers_waited = waiting;
+        self.answered = [waiting, self.answered[0]];
     }
 
     /// Takes what is queued, up to `batch_max` commands in the batch, without waiting; returns
@@ -231,11 +223,14 @@ impl Owner {
     /// Group commit: before a batch that waits for a journal sync is committed, the owner waits
     /// for the submitters the last batches answered to send again: until as many commands have
     /// come as the larger of the last two batches answered, or as long as the last commit took
-    /// has passed (Python threads, serialized by the interpreter's lock, come back over most of it). N synchronous submitters then share one sync per round, instead of splitting into
-    /// a batch of the first to come back and one of the rest. After a batch that answered one
-    /// submitter (a lone caller) it never waits. Returns how many commands it took.
+    /// has passed (Python threads, serialized by the interpreter's lock, come back over most of
+    /// it). N synchronous submitters then share one sync per round, instead of splitting into a
+    /// batch of the first to come back and one of the rest; the larger of two batches gathers
+    /// submitters that split once into one again. After batches that answered one submitter (a
+    /// lone caller) it never waits. Returns how many commands it took.
     fn gather(&mut self, taken: usize, draining: &mut bool) -> usize {
-        if crate::sync::MODELLED || self.callers_waiting < 2 || self.commit_time.is_zero() {
+        let expected = self.answered[0].max(self.answered[1]);
+        if crate::sync::MODELLED || expected < 2 || self.commit_time.is_zero() {
             return 0;
         }
         let started = std::time::Instant::now();
@@ -248,7 +243,7 @@ impl Owner {
                 more += got;
                 continue;
             }
-            if now >= deadline || taken + more >= self.callers_waiting {
+            if now >= deadline || taken + more >= expected {
                 break;
             }
             // The submitters need the cores to send: the owner gives its own up.
@@ -461,41 +456,42 @@ impl Owner {
         }
     }
 
-    /// Publishes one immutable snapshot of the batch's result (the only allocation per batch),
-    /// then hands it to the stages (the shared-memory mirror copies it).
-    #[inline(never)]
+    /// Publishes one immutable snapshot of the batch's result, then hands it to the stages (the
+    /// shared-memory mirror's thread follows it).
     fn publish(&mut self) {
         self.stats.batches += 1;
         if !mutant::ORDERS_AFTER_PUBLISH {
             self.catch_up_orders();
         }
-        // The oldest retired snapshot is refilled in place when no reader holds it any more:
-        // no allocation, and no snapshot freed on the owner thread (docs/performance.md,
-        // "Recycled snapshots"). One held elsewhere is let go: its last holder frees it.
-        let snapshot =
-            match self.retired.pop_front().map(|mut retired| (Arc::get_mut(&mut retired).is_some(), retired))
-            {
-                Some((true, mut retired)) => {
-                    if let Some(copy) = Arc::get_mut(&mut retired) {
-                        let old = copy.recapture(
-                            &self.ledger,
-                            self.seq,
-                            self.stats,
-                            &mut self.published_books,
-                            &self.orders,
-                        );
-                        self.garbage.push(old);
-                    }
-                    retired
-                }
-                _ => Arc::new(Snapshot::capture_reusing(
+        // The snapshot before the current one is refilled in place when no reader holds it any
+        // more (a mirror keeps the last snapshot it copied to compare the next one with, so the
+        // one before it is the first that may be free): no allocation, and no snapshot freed on
+        // the owner thread (docs/design.md, "Batching and publication"). One held elsewhere is
+        // let go: its last holder frees it.
+        let mut retired = self.retired.take();
+        let snapshot = match retired.as_mut().and_then(Arc::get_mut) {
+            Some(copy) => {
+                let old = copy.recapture(
                     &self.ledger,
                     self.seq,
                     self.stats,
                     &mut self.published_books,
                     &self.orders,
-                )),
-            };
+                );
+                self.garbage.push(old);
+                retired.take()
+            }
+            None => None,
+        };
+        let snapshot = snapshot.unwrap_or_else(|| {
+            Arc::new(Snapshot::capture_reusing(
+                &self.ledger,
+                self.seq,
+                self.stats,
+                &mut self.published_books,
+                &self.orders,
+            ))
+        });
         if mutant::ORDERS_AFTER_PUBLISH {
             self.catch_up_orders();
         }
@@ -503,18 +499,10 @@ impl Owner {
         for stage in &mut self.stages {
             stage.published(&snapshot);
         }
-        // Two generations wait: a mirror keeps the last snapshot it copied to compare the next
-        // one with, so the one before it is the first that may be free.
-        if self.retired.len() == RETIRED {
-            self.retired.pop_front();
-        }
-        self.retired.push_back(replaced);
+        self.retired = Some(replaced);
         // Under a load that leaves no idle moment, the old nodes past `GARBAGE_HELD` are freed
         // here, so they cannot pile up; the others wait for an idle moment (each costs a publish
         // about 100 ns).
-        let over = self.garbage.len().saturating_sub(GARBAGE_HELD);
-        if over > 0 {
-            self.garbage.free(over);
-        }
+        self.garbage.free(self.garbage.len().saturating_sub(GARBAGE_HELD));
     }
 }

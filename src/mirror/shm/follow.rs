@@ -20,9 +20,10 @@ use crate::runtime::{Reader, Snapshot, Stage};
 const QUIET_ROUNDS: u32 = 4;
 
 /// While every round finds at least `BUSY_COMMANDS` new commands (a vault under sustained
-/// load), the pause between two writes doubles up to this many `gap`s: each write wakes this thread on a core that a spinning
-/// owner or submitter is using, and the fewer such wakes, the fewer round trips they delay
-/// (docs/performance.md, "The mirror under load"). A quiet round brings it back to `gap`.
+/// load), the pause between two writes doubles up to this many `gap`s: each write wakes this
+/// thread on a core that a spinning owner or submitter is using, and the fewer such wakes, the
+/// fewer round trips they delay (docs/design.md, "The shared-memory mirror"). A round with fewer
+/// brings it back to `gap`.
 const BUSY_GAPS_MAX: u32 = 8;
 
 /// Commands between two writes that make a vault busy: 256 in a 500 µs gap is half a million
