@@ -88,17 +88,18 @@ mod sync;
 mod vault;
 
 pub use ledger::{
-    drift, Amount, AmountError, AmountRule, Book, BookConfig, BookId, BookSpec, ClientOrderId, CodeError,
-    Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy, Grant, GrantMask, Grouped, Health,
-    Label, Ledger, LedgerConfig, Limits, Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView,
-    Ratio, RatioError, RatioSetting, Rejection, ReserveField, Side, SignalStatus, StepPenalty, Strategy,
+    drift, label_matches, securities_capital, Amount, AmountError, AmountRule, Book, BookConfig, BookId,
+    BookSpec, ClientOrderId, CodeError, Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy,
+    Grant, GrantMask, Grouped, Health, Holding, Label, Ledger, LedgerConfig, Limits, Mismatch, Order,
+    OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, PositionMismatch, Ratio, RatioError,
+    RatioSetting, Rejection, ReserveField, SecuritiesCapital, Side, SignalStatus, StepPenalty, Strategy,
     StrategyConfig, StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
-    Balance, Cancellation, DetachedOutcome, FillReport, Handle, HealthReport, Latency, Metric, Orders,
-    PublishHook, Reader, Receipt, Refusal, Reservation, ResetReport, ShutdownError, Snapshot, SnapshotRef,
-    StartError, Stats, Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError,
-    WaitStrategy,
+    Balance, Cancellation, CumulativeFill, DetachedOutcome, FillReport, Handle, HealthReport, Latency,
+    Metric, Orders, PublishHook, Reader, Receipt, Refusal, Reservation, ResetReport, SecuritiesReport,
+    ShutdownError, SignalReport, Snapshot, SnapshotRef, StartError, Stats, Stopped, SubmitError,
+    Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
 };
 
 #[cfg(all(target_os = "linux", not(capvault_loom)))]

@@ -40,7 +40,7 @@ fn each_helper_returns_what_its_command_did() {
     assert_eq!(set.drift, units(100));
     assert_eq!(handle.record_alpha(CNY, 2, amount("12.5")).unwrap().amount, amount("12.5"));
     assert!(!handle.mark_loss(CNY, 2, units(10)).unwrap());
-    let reports = handle.reconcile(&[(CNY, units(299_000))]);
+    let reports = handle.set_totals(&[(CNY, units(299_000))]);
     assert_eq!(reports[0].as_ref().unwrap().drift, units(-1_000));
     let usdt = Currency::new("USDT").unwrap();
     assert_eq!(handle.set_credit_limit(usdt, units(50)).unwrap(), 0);
@@ -121,4 +121,111 @@ fn outcomes_read_as_sentences_and_errors_chain_to_their_cause() {
     let error = Builder::new(seed_000(Limits::default())).data_dir(path.join("sub")).spawn().unwrap_err();
     assert!(error.source().is_some(), "{error}: the io error is its source");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every journalled command has a typed helper: the match below names each `CommandKind` with
+/// no catch-all arm, so a new command without a helper (and an arm here) does not compile, and
+/// each arm checks that its helper did what the command does.
+#[test]
+#[allow(clippy::too_many_lines, reason = "one arm per command kind: the point of the test")]
+fn every_command_has_a_typed_helper() {
+    use capvault::{BookSpec, ClientOrderId, CommandKind, CumulativeFill, SignalStatus, StrategyConfig};
+    let mut handle = Builder::new(seed_000(Limits::default())).spawn().unwrap();
+    let mut next = 100;
+    let mut reserve = |handle: &mut capvault::Handle, amount: Amount| {
+        next += 1;
+        let _ = handle.reserve(id(next), CNY, 2, Side::Buy, 1, amount).unwrap();
+        id(next)
+    };
+    for kind in CommandKind::ALL {
+        match kind {
+            CommandKind::OpenBook => {
+                let spec = BookSpec::new(Venue::new("KRAKEN").unwrap(), Currency::new("USDC").unwrap(), 4);
+                let book = handle.open_book(spec).unwrap();
+                assert!(handle.snapshot().book(book).is_some());
+            }
+            CommandKind::ConfigureStrategy => {
+                let config =
+                    StrategyConfig { label: Some(Label::new("maker").unwrap()), ..StrategyConfig::default() };
+                handle.configure_strategy(CNY, 3, config).unwrap();
+                assert!(handle.snapshot().slot_of(Label::new("maker").unwrap()).is_some());
+            }
+            CommandKind::SetCreditLimit => {
+                assert_eq!(handle.set_credit_limit(Currency::new("USDT").unwrap(), units(5)).unwrap(), 0);
+            }
+            CommandKind::Reset => {
+                assert_eq!(handle.reset(USDT, units(20), false).unwrap().health, Health::Sound);
+            }
+            CommandKind::Set => assert_eq!(handle.set(USDT, SLOT_TOTAL, units(30)).unwrap().drift, units(10)),
+            CommandKind::Adjust => {
+                assert_eq!(handle.adjust(USDT, SLOT_TOTAL, units(-5)).unwrap().drift, units(-5));
+            }
+            CommandKind::Allocate => assert_eq!(handle.allocate(USDT, 2, units(3)).unwrap().amount, units(3)),
+            CommandKind::Release => assert_eq!(handle.release(USDT, 2, units(1)).unwrap().amount, units(2)),
+            CommandKind::Trade => {
+                let healths = handle.trade((CNY, units(-7)), (USDT, units(1))).unwrap();
+                assert_eq!(healths, (Health::Sound, Health::Sound));
+            }
+            CommandKind::Reserve => {
+                let order = reserve(&mut handle, units(10));
+                assert_eq!(
+                    handle.snapshot().order(order).map(capvault::Order::state),
+                    Some(OrderState::Pending)
+                );
+            }
+            CommandKind::Fill => {
+                let order = reserve(&mut handle, units(10));
+                assert_eq!(handle.fill(order, units(4)).unwrap().remaining, units(6));
+            }
+            CommandKind::Cancel => {
+                let order = reserve(&mut handle, units(10));
+                assert_eq!(handle.cancel(order).unwrap().returned, units(10));
+            }
+            CommandKind::ReleaseOrder => {
+                let order = reserve(&mut handle, units(10));
+                handle.fill(order, units(10)).unwrap();
+                assert_eq!(handle.release_order(order).unwrap().amount, units(10));
+            }
+            CommandKind::RecordAlpha => {
+                assert_eq!(handle.record_alpha(CNY, 2, units(2)).unwrap().amount, units(2));
+            }
+            CommandKind::MarkLoss => assert!(!handle.mark_loss(CNY, 2, units(1)).unwrap()),
+            CommandKind::FillTo => {
+                let order = reserve(&mut handle, units(10));
+                match handle.fill_to(order, units(6)).unwrap() {
+                    CumulativeFill::Applied(fill) => assert_eq!(fill.remaining, units(4)),
+                    other @ CumulativeFill::AlreadyApplied { .. } => {
+                        panic!("a first report applies, got {other:?}")
+                    }
+                }
+                match handle.fill_to(order, units(6)).unwrap() {
+                    CumulativeFill::AlreadyApplied { filled, .. } => assert_eq!(filled, units(6)),
+                    other @ CumulativeFill::Applied(_) => {
+                        panic!("a repeated report changes nothing, got {other:?}")
+                    }
+                }
+            }
+            CommandKind::Expire => {
+                let order = reserve(&mut handle, units(10));
+                assert_eq!(handle.expire(order).unwrap().returned, units(10));
+                assert!(matches!(
+                    handle.fill(order, units(1)),
+                    Err(SubmitError::Rejected(Rejection::OrderExpired { .. }))
+                ));
+            }
+            CommandKind::ClaimSignal => {
+                let signal = ClientOrderId::from_text("sig-claim");
+                let claimed = handle.claim_signal(signal).unwrap();
+                assert_eq!((claimed.status, claimed.fresh), (SignalStatus::InFlight, true));
+            }
+            CommandKind::ConsumeSignal => {
+                let signal = ClientOrderId::from_text("sig-consume");
+                handle.claim_signal(signal).unwrap();
+                let consumed = handle.consume_signal(signal, true).unwrap();
+                assert_eq!((consumed.status, consumed.fresh), (SignalStatus::Placed, true));
+                assert!(!handle.consume_signal(signal, true).unwrap().fresh, "a repeat changes nothing");
+            }
+        }
+    }
+    handle.shutdown().unwrap();
 }

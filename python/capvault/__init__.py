@@ -7,7 +7,9 @@ Two ways in, one API:
 - ``capvault.connect(service)``: a client of a vault another process serves.
 
 The seeds' own APIs sit on top: ``StrategyBalanceManager`` (seed 004, virtual sub-accounts)
-and ``GlobalVault`` (seed 000, reservations per order). ``ShmReader`` reads a vault's
+and ``GlobalVault`` (seed 000, reservations per order); they return ``Money`` (an exact
+``Decimal`` that mixes with ``float`` as the seeds' code does), and ``capvault.hft`` has seed
+004's ``Exchange``/``Currency``/``DataType`` names and its ``SingleQuote`` table. ``ShmReader`` reads a vault's
 shared-memory mirror; ``PoolView`` and ``StepPenalty`` give strategy nodes the first-layer rule
 and the 90%/85% step penalty.
 
@@ -18,10 +20,13 @@ the book's minor unit: ``1.153 * 8600`` is 9,915.80) and come back as ``Decimal`
 from ._capvault import (
     WIRE_VERSION,
     Outcome,
+    QuoteReader,
+    QuoteWriter,
     PoolView,
     ShmReader,
     Snapshot,
     StepPenalty,
+    order_id_from_text,
     service_dir,
     shm_path,
     to_amount,
@@ -46,8 +51,10 @@ from .errors import (
     Timeout,
     UnknownName,
 )
+from .money import Money
 from .seed000 import Decision, GlobalVault
 from .seed004 import Recovery, StrategyBalance, StrategyBalanceManager
+from . import hft
 
 # A forked child's copies of vaults and connections refuse at once (Stopped / Disconnected)
 # instead of hanging on an owner thread that is not there or reading the parent's answers.
@@ -70,8 +77,11 @@ __all__ = [
     "InvalidAmount",
     "InvalidInput",
     "MirrorError",
+    "Money",
     "Outcome",
     "PoolView",
+    "QuoteReader",
+    "QuoteWriter",
     "Recovery",
     "Refused",
     "Rejected",
@@ -86,6 +96,8 @@ __all__ = [
     "UnknownName",
     "Vault",
     "connect",
+    "hft",
+    "order_id_from_text",
     "service_dir",
     "shm_path",
     "to_amount",

@@ -205,6 +205,40 @@ class Commands:
         """An order as a dict (amounts as ``Decimal``), or ``None``."""
         return self.snapshot().order(id)
 
+    def orders(self, book: Optional[BookLike] = None) -> list:
+        """Every live order as a dict (amounts as ``Decimal``), of one book if given."""
+        return self.snapshot().orders(book)
+
+    def reconcile_securities(
+        self,
+        book: BookLike,
+        cash: AmountLike,
+        holdings: Union[Mapping[str, AmountLike], "list[tuple[str, AmountLike]]"],
+        apply: bool = False,
+    ) -> dict:
+        """Reconciles a securities account with its broker (QMT): the book's total becomes the
+        broker's ``cash`` plus what the strategies' positions cost by the vault (their ``used``),
+        and the difference (realized profit, fees) goes to the pool. ``holdings`` is the broker's
+        positions, ``{code: cost}`` or ``[(code, cost), ...]``, cost lot by lot (the sum of the
+        unsold buy fills). A labelled strategy whose ``used`` differs from the cost of its codes
+        is a mismatch (a report the vault has not seen); with mismatches the total is left as it
+        is unless ``apply``.
+
+        Returns a dict: ``cash``, ``held``, ``capital``, ``drift`` (``Decimal``), ``mismatches``
+        (``[{"strategy", "broker", "vault"}]``), ``applied`` (bool) and ``seq`` (of the ``set``,
+        or ``None``). Never pass broker cash to ``set``/``StrategyBalanceManager.set`` for a
+        securities account: that drops the positions' cost from the total."""
+        pairs = list(holdings.items()) if isinstance(holdings, Mapping) else [tuple(pair) for pair in holdings]
+        plan = dict(self.snapshot().securities_capital(book, cash, pairs))
+        plan["applied"] = False
+        plan["seq"] = None
+        if not plan["mismatches"] or apply:
+            outcome = self.set(book, 0, plan["capital"])
+            plan["applied"] = True
+            plan["seq"] = outcome.seq
+            plan["drift"] = outcome.drift
+        return plan
+
     @property
     def mode(self) -> str:
         """``"embedded"`` or ``"client"``."""

@@ -9,6 +9,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from ._vault import AmountLike, Commands, Facade, OrderIdLike, PathLike, Vault, choose
 from ._capvault import PoolView, StepPenalty
 from .errors import InvalidInput, Rejected, UnknownName
+from .money import Money
 
 # Larger than any order can hold: a fill of this size is refused with the order's true state
 # (`fill_exceeds_frozen` with what is still frozen, `order_filled`, `unknown_order`, ...).
@@ -196,24 +197,38 @@ class GlobalVault(Facade):
         self._check_symbol(symbol, self._order(client_order_id))
         return self.vault.release_order(client_order_id)
 
-    def _per_symbol(self, field: str) -> Dict[str, Decimal]:
+    def _per_symbol(self, field: str) -> Dict[str, Money]:
         snapshot = self.vault.snapshot()
-        result: Dict[str, Decimal] = {}
+        result: Dict[str, Money] = {}
         for book in snapshot.books:
             for strategy in book["strategies"]:
                 if strategy["label"] is not None:
-                    result[strategy["label"]] = strategy[field]
+                    result[strategy["label"]] = Money(strategy[field], book["decimals"])
         return result
 
-    def get_used_map(self) -> Dict[str, Decimal]:
-        """``{symbol: used}``: capital of filled orders, per symbol."""
+    def _total(self, field: str) -> Money:
+        figures = self._per_symbol(field).values()
+        places = max((figure.decimals for figure in figures), default=2)
+        return Money(sum(figures, Decimal(0)), places)
+
+    def get_used_map(self) -> Dict[str, Money]:
+        """``{symbol: used}``: capital of filled orders, per symbol (``Money``: exact, and
+        usable with ``float`` as the seed's code does)."""
         return self._per_symbol("used")
 
-    def get_frozen_map(self) -> Dict[str, Decimal]:
+    def get_frozen_map(self) -> Dict[str, Money]:
         """``{symbol: frozen}``: capital reserved by working orders, per symbol."""
         return self._per_symbol("frozen")
 
-    def get_alpha_map(self) -> Dict[str, Decimal]:
+    def get_used_total(self) -> Money:
+        """The used capital of every symbol together (seed 000's ``get_used_total()``)."""
+        return self._total("used")
+
+    def get_frozen_total(self) -> Money:
+        """The frozen capital of every symbol together (seed 000's ``get_frozen_total()``)."""
+        return self._total("frozen")
+
+    def get_alpha_map(self) -> Dict[str, Money]:
         """``{symbol: acc_alpha}``: realized alpha per symbol."""
         return self._per_symbol("acc_alpha")
 

@@ -4,11 +4,11 @@ exactly after every call."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, List, Mapping, NamedTuple, Optional, Union
 
 from ._vault import AmountLike, Commands, Facade, PathLike, Vault, choose
 from .errors import Rejected, UnknownName
+from .money import Money
 
 
 def _name(value: Any) -> str:
@@ -20,25 +20,26 @@ def _name(value: Any) -> str:
 
 
 class StrategyBalance(NamedTuple):
-    """One currency's slots (seed 004's ``StrategyBalance``)."""
+    """One currency's slots (seed 004's ``StrategyBalance``), as ``Money``: exact, and usable
+    with ``float`` in the seed's arithmetic."""
 
     exchange: str
     currency: str
     strategy_count: int
     #: ``strategies[0]`` the total, ``[1]`` the pool, ``[2..strategy_count]`` the strategies.
-    strategies: List[Decimal]
-    credit_limit: Decimal
+    strategies: List[Money]
+    credit_limit: Money
 
     @property
-    def total(self) -> Decimal:
+    def total(self) -> Money:
         return self.strategies[0]
 
     @property
-    def pool(self) -> Decimal:
+    def pool(self) -> Money:
         return self.strategies[1]
 
     @property
-    def available(self) -> Decimal:
+    def available(self) -> Money:
         """The pool plus the credit limit: what strategies can still allocate."""
         return self.strategies[1] + self.credit_limit
 
@@ -47,10 +48,10 @@ class Recovery(NamedTuple):
     """What ``recover`` did."""
 
     #: The exchange's balance minus the old total: what the pool absorbed.
-    drift: Decimal
+    drift: Money
     #: The pool after the correction (before any reset).
-    pool: Decimal
-    credit_limit: Decimal
+    pool: Money
+    credit_limit: Money
     #: ``True`` if the pool plus the credit limit was below zero and the book was reset.
     reset: bool
 
@@ -75,6 +76,10 @@ class StrategyBalanceManager(Facade):
 
     ``decimals`` is each currency's minor unit (default 8, an exchange's precision); a float
     amount is rounded half to even to it. ``credit_limits`` sets limits on top of the config.
+
+    Balances come back as ``capvault.Money``: an exact ``Decimal`` that also mixes with
+    ``float`` (``available + 5000.0 < 0`` works as the seed writes it), rounding a float
+    operation half to even to the currency's minor unit.
     """
 
     def __init__(
@@ -153,18 +158,23 @@ class StrategyBalanceManager(Facade):
         """The currency's slots (seed 004 ``get``)."""
         name = self._book(currency, open_missing=False)
         book = self.vault.snapshot().book(name)
-        slots = [book["total"], book["pool"]] + [Decimal(0)] * (book["slot_count"] - 2)
+        places = book["decimals"]
+        slots = [Money(book["total"], places), Money(book["pool"], places)]
+        slots += [Money(0, places)] * (book["slot_count"] - 2)
         for strategy in book["strategies"]:
-            slots[strategy["slot"]] = strategy["committed"]
-        return StrategyBalance(self.exchange, _name(currency), book["slot_count"], slots, book["credit_limit"])
+            slots[strategy["slot"]] = Money(strategy["committed"], places)
+        return StrategyBalance(self.exchange, _name(currency), book["slot_count"], slots, Money(book["credit_limit"], places))
 
-    def get_balance(self, currency: Any, index: int = 0) -> Decimal:
+    def get_balance(self, currency: Any, index: int = 0) -> Money:
         """One slot's balance, by default the total (seed 004 ``get_balance``)."""
-        return self.vault.balance(self._book(currency, open_missing=False), index)
+        name = self._book(currency, open_missing=False)
+        snapshot = self.vault.snapshot()
+        return Money(snapshot.balance(name, index), snapshot.book(name)["decimals"])
 
-    def credit_limit(self, currency: Any) -> Decimal:
+    def credit_limit(self, currency: Any) -> Money:
         """The currency's credit limit (from the configuration or ``set_credit_limit``)."""
-        return self.vault.snapshot().book(self._book(currency, open_missing=False))["credit_limit"]
+        book = self.vault.snapshot().book(self._book(currency, open_missing=False))
+        return Money(book["credit_limit"], book["decimals"])
 
     def set_credit_limit(self, currency: Any, limit: AmountLike):
         """Sets the currency's credit limit for every book in it."""
@@ -177,7 +187,8 @@ class StrategyBalanceManager(Facade):
         strategies must allocate again)."""
         outcome = self.set(currency, real_balance, 0)
         balance = self.get(currency)
+        drift = Money(outcome.drift, balance.pool.decimals)
         if balance.available < 0:
             self.reset(currency, real_balance)
-            return Recovery(outcome.drift, balance.pool, balance.credit_limit, True)
-        return Recovery(outcome.drift, balance.pool, balance.credit_limit, False)
+            return Recovery(drift, balance.pool, balance.credit_limit, True)
+        return Recovery(drift, balance.pool, balance.credit_limit, False)

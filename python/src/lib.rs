@@ -11,6 +11,7 @@ mod convert;
 mod core;
 mod errors;
 mod figures;
+mod quotes;
 mod views;
 
 /// An amount as the ledger would hold it at `decimals` places, as a `Decimal` (the package's
@@ -19,6 +20,15 @@ mod views;
 #[pyo3(signature = (value, decimals=2))]
 fn to_amount<'py>(value: &Bound<'py, PyAny>, decimals: u8) -> PyResult<Bound<'py, PyAny>> {
     convert::decimal(value.py(), convert::amount(value, decimals)?)
+}
+
+/// The order id a free text names (`ClientOrderId::from_text`): a text that parses as an id
+/// (32 hex digits, a uuid, a decimal snowflake) is that id; any other text (a platform's order
+/// id, a `signal_id`) is a `UUIDv8` of its SHA-256. Returned as the id's text, accepted wherever an
+/// id is.
+#[pyfunction]
+fn order_id_from_text(text: &str) -> String {
+    capvault::ClientOrderId::from_text(text).to_string()
 }
 
 /// The service folder of `service` (`/dev/shm/capvault-<service>`).
@@ -48,7 +58,10 @@ fn _capvault(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<views::PoolView>()?;
     module.add_class::<views::StepPenalty>()?;
     module.add_class::<views::ShmReader>()?;
+    module.add_class::<quotes::QuoteWriter>()?;
+    module.add_class::<quotes::QuoteReader>()?;
     module.add_function(wrap_pyfunction!(to_amount, module)?)?;
+    module.add_function(wrap_pyfunction!(order_id_from_text, module)?)?;
     module.add_function(wrap_pyfunction!(service_dir, module)?)?;
     module.add_function(wrap_pyfunction!(shm_path, module)?)?;
     module.add_function(wrap_pyfunction!(_after_fork_in_child, module)?)?;

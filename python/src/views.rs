@@ -208,6 +208,42 @@ impl Snapshot {
         self.inner.order(id).map(|order| to_py(py, order)).transpose()
     }
 
+    /// Every live order as a dict (amounts as `Decimal`), of one book if `book` is given,
+    /// in a fixed order (the same in every process).
+    #[pyo3(signature = (book=None))]
+    fn orders<'py>(&self, py: Python<'py>, book: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let book = book.map(|book| book_in(&self.inner, book).map(Book::id)).transpose()?;
+        let orders: Vec<&capvault::Order> =
+            self.inner.orders().filter(|order| book.is_none_or(|book| order.book() == book)).collect();
+        to_py(py, &orders)
+    }
+
+    /// A securities account's capital by the broker's `cash` and the vault's positions in
+    /// `book`: `cash + what the strategies' positions cost` (their `used` by orders), the drift
+    /// from the total, and each labelled strategy whose `used` differs from the cost of the
+    /// broker's `holdings` of its codes (`[(code, cost), ...]`). Reads only; the rule is the
+    /// ledger's `securities_capital`.
+    fn securities_capital<'py>(
+        &self,
+        py: Python<'py>,
+        book: &Bound<'py, PyAny>,
+        cash: &Bound<'py, PyAny>,
+        holdings: Vec<(String, Bound<'py, PyAny>)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let found = book_in(&self.inner, book)?;
+        let decimals = found.decimals();
+        let cash = convert::amount(cash, decimals)?;
+        let costs = holdings
+            .iter()
+            .map(|(code, cost)| convert::amount(cost, decimals).map(|cost| (code.as_str(), cost)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let holdings: Vec<capvault::Holding<'_>> =
+            costs.iter().map(|&(code, cost)| capvault::Holding { code, cost }).collect();
+        let plan = capvault::securities_capital(found, cash, &holdings)
+            .ok_or_else(|| errors::invalid_input(py, "the capital leaves the amount range".to_owned()))?;
+        to_py(py, &plan)
+    }
+
     /// Counters: accepted, rejected, repeated, batches.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -218,3 +218,25 @@ def test_config_errors(tmp_path):
     path.write_text(json.dumps({"credit_limits": {"CNY": 100}}))
     with capvault.Vault(path) as vault:
         assert vault.snapshot().books == []
+
+
+def test_text_ids_order_listing_and_securities_reconcile(vault):
+    # A platform's text order id maps to one id, the same in every process and run.
+    order = capvault.order_id_from_text("QMT-20261204-000017")
+    assert order == capvault.order_id_from_text("QMT-20261204-000017") != capvault.order_id_from_text("QMT-20261204-000018")
+    assert capvault.order_id_from_text("1790000000000000009") == "1790000000000000009"
+    vault.reserve(order, 0, "159201", "69180", layer=0)
+    vault.fill_to(order, "69180")
+    vault.reserve("1790000000000000009", 0, "512890", "1000.50", layer=0)
+    listed = vault.orders(0)
+    assert sorted((o["slot"], o["frozen"], o["used"]) for o in listed) == [(2, 0, Decimal("69180")), (3, Decimal("1000.50"), 0)]
+    assert vault.orders("USDT") == []
+    # Cash after the buy (300,000 - 69,180) plus a 100 dividend; the position cost 69,180.
+    cash = Decimal("300000") - Decimal("69180") + 100
+    wrong = vault.reconcile_securities(0, cash, {"159201.SZ": "69000"})
+    assert not wrong["applied"] and wrong["mismatches"][0]["broker"] == Decimal("69000")
+    assert vault.balance(0, 0) == 300000, "a mismatch holds the total back"
+    done = vault.reconcile_securities(0, cash, [("159201.SZ", "69180")])
+    assert done["applied"] and (done["capital"], done["drift"]) == (Decimal("300100"), Decimal("100"))
+    assert vault.balance(0, 0) == Decimal("300100")
+    invariant(vault)

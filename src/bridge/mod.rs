@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{
-    Amount, BookId, ClientOrderId, Command, Label, OrderState, Outcome, Rejection, Side, SignalStatus,
+    securities_capital, Amount, BookId, ClientOrderId, Command, Holding, OrderState, Outcome, Rejection,
+    SecuritiesCapital, Side, SignalStatus,
 };
 use crate::runtime::{Handle, SubmitError};
 
@@ -210,23 +211,7 @@ pub struct Reconciliation {
     pub events: Vec<Event>,
 }
 
-/// What a reconciliation does when the broker's positions disagree with what the vault holds.
-///
-/// `capital = cash + held` is only the account's capital when `held` is what the positions
-/// cost. A disagreement means a report the vault has not seen (a sell filled and not yet
-/// reported moves its proceeds into the cash while the vault still holds its buys: counted
-/// twice), or a fill above a reservation: setting the total then puts money in the pool that
-/// does not exist, or takes away money that does.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Mismatch {
-    /// Report the mismatches and leave the total as it is (the default): reconcile again once
-    /// the reports are in, or resolve the position.
-    #[default]
-    Hold,
-    /// Set the total anyway (the operator has checked that cash plus the vault's `used` is the
-    /// capital, for example after booking a position by hand).
-    Apply,
-}
+pub use crate::ledger::Mismatch;
 
 /// The executor bridge over a vault [`Handle`] and a [`Broker`].
 pub struct Bridge<B> {
@@ -263,10 +248,6 @@ impl<B> std::fmt::Debug for Bridge<B> {
 }
 
 /// The strategy label of a security code: `159201.SZ` -> `159201`.
-fn label_of(code: &str) -> Option<Label> {
-    code.split('.').next().and_then(|number| number.parse().ok())
-}
-
 impl<B: Broker> Bridge<B> {
     /// A bridge, reloading the result file: the sells' releases and the consumed signals'
     /// fingerprints survive a restart; buys still live in the vault wait for reports again
@@ -502,7 +483,7 @@ impl<B: Broker> Bridge<B> {
         let refused = |step, reason: String| Ok((ResultStatus::Refused, step, Some(reason), None, None));
         // Validation, naming the field.
         let snapshot = self.snapshot();
-        let Some((book, slot)) = label_of(&signal.code).and_then(|label| snapshot.slot_of(label)) else {
+        let Some((book, slot)) = snapshot.slot_of_security(&signal.code) else {
             return refused(Step::Validation, format!("code: {} is no strategy's label", signal.code));
         };
         if !signal.price.is_positive() {
@@ -891,43 +872,27 @@ impl<B: Broker> Bridge<B> {
     pub fn reconcile(&mut self, book: BookId, rule: Mismatch) -> Result<Reconciliation, BridgeError> {
         let events = self.pump()?;
         let account = self.broker.account();
+        let holdings: Vec<Holding<'_>> =
+            account.positions.iter().map(|p| Holding { code: &p.code, cost: p.cost }).collect();
         let snapshot = self.snapshot();
         let b =
             snapshot.book(book).ok_or_else(|| BridgeError::Reconcile(format!("{book} does not exist")))?;
-        let mut held = Amount::ZERO;
-        let mut mismatches = Vec::new();
-        for (slot, strategy) in b.strategies() {
-            let by_orders = strategy.used().checked_sub(strategy.direct()).unwrap_or(Amount::ZERO);
-            held = held.checked_add(by_orders).unwrap_or(Amount::MAX);
-            let Some(label) = strategy.config().label else { continue };
-            let cost = account
-                .positions
-                .iter()
-                .filter(|p| label_of(&p.code) == Some(label))
-                .map(|p| p.cost)
-                .fold(Amount::ZERO, |a, c| a.checked_add(c).unwrap_or(Amount::MAX));
-            if cost != by_orders {
-                mismatches.push((format!("{label} (slot {slot})"), cost, by_orders));
-            }
-        }
-        let capital = account
-            .cash
-            .checked_add(held)
+        let plan = securities_capital(b, account.cash, &holdings)
             .ok_or_else(|| BridgeError::Reconcile("capital out of range".into()))?;
-        let before = b.total();
         drop(snapshot);
-        let applied = mismatches.is_empty() || rule == Mismatch::Apply;
+        let applied = plan.apply(rule);
         let drift = if applied {
-            match self.submit(Command::Set { book, slot: 0, amount: capital })? {
+            match self.submit(Command::Set { book, slot: 0, amount: plan.capital })? {
                 Ok(Outcome::Set { drift, .. }) => drift,
                 Ok(other) => unreachable!("a set answered {other:?}"),
                 Err(rejection) => return Err(BridgeError::Vault(SubmitError::Rejected(rejection))),
             }
         } else {
-            capital.checked_sub(before).ok_or_else(|| BridgeError::Reconcile("drift out of range".into()))?
+            plan.drift
         };
-        debug_assert_eq!(before.checked_add(drift), Some(capital));
-        Ok(Reconciliation { cash: account.cash, held, capital, drift, mismatches, applied, events })
+        let SecuritiesCapital { cash, held, capital, mismatches, .. } = plan;
+        let mismatches = mismatches.into_iter().map(|m| (m.strategy, m.broker, m.vault)).collect();
+        Ok(Reconciliation { cash, held, capital, drift, mismatches, applied, events })
     }
 
     /// Gives the handle and the broker back.

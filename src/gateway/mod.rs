@@ -22,7 +22,8 @@ use crate::ledger::{Amount, BookId, BookSpec, ClientOrderId, Command, Currency, 
 use crate::ledger::{Side, StrategyConfig, SLOT_TOTAL};
 use crate::runtime::typed::typed_helpers;
 use crate::runtime::{
-    Balance, Cancellation, FillReport, HealthReport, Receipt, Reservation, ResetReport, SubmitError,
+    Balance, Cancellation, CumulativeFill, FillReport, HealthReport, Receipt, Reservation, ResetReport,
+    SignalReport, SubmitError,
 };
 
 typed_helpers!(Client);

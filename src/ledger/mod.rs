@@ -17,6 +17,7 @@ pub(crate) mod outcome;
 pub(crate) mod ratio;
 pub(crate) mod rejection;
 pub(crate) mod resolved;
+pub(crate) mod securities;
 pub(crate) mod view;
 
 pub use book::{
@@ -36,4 +37,7 @@ pub use order_id::{ClientOrderId, OrderIdError};
 pub use outcome::{Outcome, SignalStatus};
 pub use ratio::{Ratio, RatioError};
 pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+pub use securities::{
+    label_matches, securities_capital, Holding, Mismatch, PositionMismatch, SecuritiesCapital,
+};
 pub use view::{PenaltyConfig, PoolView, StepPenalty};

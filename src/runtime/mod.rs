@@ -30,7 +30,10 @@ pub(crate) use shared::Companion;
 use snapshot::PublishedBooks;
 pub use snapshot::{Snapshot, Stats};
 pub(crate) use stage::{HookStage, Stage, StageFailure};
-pub use typed::{Balance, Cancellation, FillReport, HealthReport, Reservation, ResetReport};
+pub use typed::{
+    Balance, Cancellation, CumulativeFill, FillReport, HealthReport, Reservation, ResetReport,
+    SecuritiesReport, SignalReport,
+};
 pub use wait::WaitStrategy;
 
 use crate::ledger::Ledger;

@@ -175,6 +175,17 @@ impl Snapshot {
         found.next().is_none().then_some(first)
     }
 
+    /// The strategy trading the security `code` (`159201.SZ`): the one labelled with the code
+    /// itself, else the one labelled with its number (`159201`); `None` if none or several are.
+    #[must_use]
+    pub fn slot_of_security(&self, code: &str) -> Option<(BookId, u8)> {
+        if let Some(found) = code.parse::<Label>().ok().and_then(|label| self.slot_of(label)) {
+            return Some(found);
+        }
+        let number = code.split('.').next()?;
+        (number != code).then(|| number.parse::<Label>().ok().and_then(|label| self.slot_of(label)))?
+    }
+
     /// How many accepted commands this snapshot reflects. A command answered with receipt
     /// `seq = s` is visible in every snapshot with `seq >= s`.
     #[must_use]

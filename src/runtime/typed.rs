@@ -2,7 +2,8 @@
 //! so a caller never matches an [`Outcome`] with an "unexpected" arm.
 
 use crate::ledger::{
-    Amount, BookId, BookSpec, ClientOrderId, Command, Currency, Health, OrderState, Outcome, Side,
+    securities_capital, Amount, BookId, BookSpec, ClientOrderId, Command, Currency, Health, Holding,
+    Mismatch, OrderState, Outcome, Rejection, SecuritiesCapital, Side, SignalStatus,
 };
 use crate::ledger::{StrategyConfig, SLOT_TOTAL};
 use crate::runtime::error::SubmitError;
@@ -115,7 +116,7 @@ pub struct Balance {
 /// use capvault::{BookId, Builder, Health, LedgerConfig};
 /// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
 /// let mut handle = Builder::from_config(&config)?.spawn()?;
-/// let reports = handle.reconcile(&[(BookId::new(0), "299870.25".parse()?)]);   // what the exchange says
+/// let reports = handle.set_totals(&[(BookId::new(0), "299870.25".parse()?)]);   // what the exchange says
 /// let report = reports[0].as_ref().map_err(|e| e.to_string())?;
 /// assert_eq!((report.drift, report.health), ("-129.75".parse()?, Health::Sound));
 /// handle.shutdown()?;
@@ -126,7 +127,7 @@ pub struct Balance {
 pub struct HealthReport {
     /// The snapshot sequence that shows it.
     pub seq: u64,
-    /// For `set` and `reconcile`: the new amount minus the old.
+    /// For `set` and `set_totals`: the new amount minus the old.
     pub drift: Amount,
     /// Whether the book can still fund its strategies.
     pub health: Health,
@@ -160,6 +161,60 @@ pub struct ResetReport {
     pub dropped_direct: Amount,
     /// The book's health after the reset.
     pub health: Health,
+}
+
+/// What a cumulative fill report ([`Handle::fill_to`]) did.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Builder, CumulativeFill, LedgerConfig, OrderState, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 } ] } ] }"#)?;
+/// let mut handle = Builder::from_config(&config)?.spawn()?;
+/// let id = "1790000000000000001".parse()?;
+/// let _ = handle.reserve(id, BookId::new(0), 2, Side::Buy, 1, "100".parse()?)?;
+/// let first = handle.fill_to(id, "30".parse()?)?;    // the broker: 30 filled so far
+/// let again = handle.fill_to(id, "30".parse()?)?;    // the same report, delivered twice
+/// assert!(matches!(first, CumulativeFill::Applied(fill) if fill.remaining == "70".parse()?));
+/// assert!(matches!(again, CumulativeFill::AlreadyApplied { state: OrderState::PartiallyFilled, .. }));
+/// handle.shutdown()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CumulativeFill {
+    /// The report filled more than the ledger had: the difference moved from frozen to used.
+    Applied(FillReport),
+    /// The report asked for no more than the order has filled (a repeat, a late report):
+    /// nothing changed.
+    AlreadyApplied {
+        /// The snapshot sequence when it was answered.
+        seq: u64,
+        /// Where the order is (or how it ended).
+        state: OrderState,
+        /// What the ledger holds as filled.
+        filled: Amount,
+    },
+}
+
+/// Where a signal is after a claim or a consumption (the executor bridge's idempotency step).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+pub struct SignalReport {
+    /// The snapshot sequence when it was answered.
+    pub seq: u64,
+    /// The signal's status after the command.
+    pub status: SignalStatus,
+    /// `false` if the command found it so already and changed nothing.
+    pub fresh: bool,
+}
+
+/// What [`Handle::reconcile_securities`] found and did.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct SecuritiesReport {
+    /// Cash, what the positions cost by the vault, the capital and the mismatches.
+    pub capital: SecuritiesCapital,
+    /// The `set` of the total, or `None` when mismatches held it back ([`Mismatch::Hold`]).
+    pub applied: Option<HealthReport>,
 }
 
 /// The typed helpers, on [`Handle`] and on the gateway's `Client` (the same API in another
@@ -249,6 +304,67 @@ macro_rules! typed_helpers {
             pub fn fill(&mut self, id: ClientOrderId, amount: Amount) -> Result<FillReport, SubmitError> {
                 self.typed(Command::Fill { id, amount }, |seq, o| match o {
                     Outcome::Filled { state, remaining } => Some(FillReport { seq, state, remaining }),
+                    _ => None,
+                })
+            }
+
+            /// A broker's cumulative fill report: the order has filled `filled` in all. Moves what
+            /// the ledger has not yet seen from frozen to used; a report at or below what is filled
+            /// (delivered twice, replayed, late) changes nothing. Feed broker reports here, not to
+            /// [`fill`](Self::fill).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`](crate::Handle::submit).
+            pub fn fill_to(
+                &mut self,
+                id: ClientOrderId,
+                filled: Amount,
+            ) -> Result<CumulativeFill, SubmitError> {
+                self.typed(Command::FillTo { id, filled }, |seq, o| match o {
+                    Outcome::Filled { state, remaining } => {
+                        Some(CumulativeFill::Applied(FillReport { seq, state, remaining }))
+                    }
+                    Outcome::FillAlreadyApplied { state, filled } => {
+                        Some(CumulativeFill::AlreadyApplied { seq, state, filled })
+                    }
+                    _ => None,
+                })
+            }
+
+            /// Expires order `id` (no broker report came in time): like a cancel, but a late fill is
+            /// refused (`order_expired`) for the executor to resolve with the broker.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`](crate::Handle::submit).
+            pub fn expire(&mut self, id: ClientOrderId) -> Result<Cancellation, SubmitError> {
+                self.typed(Command::Expire { id }, |seq, o| match o {
+                    Outcome::Cancelled { returned, held } => Some(Cancellation { seq, returned, held }),
+                    _ => None,
+                })
+            }
+
+            /// Claims a signal for processing (its key is `ClientOrderId::from_text` of its id).
+            ///
+            /// # Errors
+            /// As [`Handle::submit`](crate::Handle::submit).
+            pub fn claim_signal(&mut self, signal: ClientOrderId) -> Result<SignalReport, SubmitError> {
+                self.typed(Command::ClaimSignal { signal }, |seq, o| match o {
+                    Outcome::Signal { status, fresh } => Some(SignalReport { seq, status, fresh }),
+                    _ => None,
+                })
+            }
+
+            /// Marks a signal consumed, with or without an order placed; a repeat changes nothing.
+            ///
+            /// # Errors
+            /// As [`Handle::submit`](crate::Handle::submit).
+            pub fn consume_signal(
+                &mut self,
+                signal: ClientOrderId,
+                placed: bool,
+            ) -> Result<SignalReport, SubmitError> {
+                self.typed(Command::ConsumeSignal { signal, placed }, |seq, o| match o {
+                    Outcome::Signal { status, fresh } => Some(SignalReport { seq, status, fresh }),
                     _ => None,
                 })
             }
@@ -343,7 +459,11 @@ macro_rules! typed_helpers {
             /// first thing to do after a restart): one `set` of slot 0 per book. Each answer carries the
             /// drift and the book's health; an unrecoverable book (`pool + credit_limit < 0`) is reported
             /// with its figures and left for the caller to `reset`, never reset here.
-            pub fn reconcile(
+            ///
+            /// For a crypto balance or a cash account: the total is the balance. A securities
+            /// account's total is its cash plus what its positions cost: use
+            /// [`Handle::reconcile_securities`] with the broker's cash, never this.
+            pub fn set_totals(
                 &mut self,
                 totals: &[(BookId, Amount)],
             ) -> Vec<Result<HealthReport, SubmitError>> {
@@ -430,3 +550,50 @@ macro_rules! typed_helpers {
 pub(crate) use typed_helpers;
 
 typed_helpers!(Handle);
+
+impl Handle {
+    /// Reconciles a securities account: the book's total becomes the broker's `cash` plus what
+    /// the strategies' positions cost by the vault (their `used`), and the difference (realized
+    /// profit, fees) goes to the pool. Each labelled strategy's `used` is compared with the cost
+    /// of the broker's `holdings` of its codes; with [`Mismatch::Hold`] a disagreement leaves the
+    /// total as it is (`applied: None`). The executor bridge's `reconcile` is this rule with the
+    /// broker's reports drained first.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use capvault::{BookId, Builder, Holding, LedgerConfig, Mismatch, Side};
+    /// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 3, "balance": 300000, "strategies": [ { "slot": 2, "label": "159201" } ] } ] }"#)?;
+    /// let mut handle = Builder::from_config(&config)?.spawn()?;
+    /// let id = "1790000000000000001".parse()?;
+    /// let _ = handle.reserve(id, BookId::new(0), 2, Side::Buy, 0, "69180".parse()?)?;
+    /// handle.fill_to(id, "69180".parse()?)?;
+    /// // The broker: 230,900 cash after the buy and a 100 CNY dividend; the position cost 69,180.
+    /// let holdings = [Holding { code: "159201.SZ", cost: "69180".parse()? }];
+    /// let report = handle.reconcile_securities(BookId::new(0), "230920".parse()?, &holdings, Mismatch::Hold)?;
+    /// assert_eq!((report.capital.capital, report.capital.drift), ("300100".parse()?, "100".parse()?));
+    /// assert!(report.applied.is_some());
+    /// handle.shutdown()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SubmitError::Rejected`] with `unknown_book`, or `overflow` if the capital leaves the
+    /// amount range; as [`Handle::submit`] for the `set`.
+    pub fn reconcile_securities(
+        &mut self,
+        book: BookId,
+        cash: Amount,
+        holdings: &[Holding<'_>],
+        rule: Mismatch,
+    ) -> Result<SecuritiesReport, SubmitError> {
+        let capital = {
+            let snapshot = self.snapshot();
+            let found = snapshot.book(book).ok_or(SubmitError::Rejected(Rejection::UnknownBook { book }))?;
+            securities_capital(found, cash, holdings).ok_or(SubmitError::Rejected(Rejection::Overflow))?
+        };
+        let applied =
+            if capital.apply(rule) { Some(self.set(book, SLOT_TOTAL, capital.capital)?) } else { None };
+        Ok(SecuritiesReport { capital, applied })
+    }
+}
