@@ -21,8 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .client("grid-159201", Grant::strategy(BookId::new(0), 2))
         .client("grid-512890", Grant::strategy(BookId::new(0), 3))
         .client("ops", Grant::all());
-    let handle = Builder::from_config(&config)?.serve(serve).spawn()?;
+    // SIGTERM or Ctrl-C shut the vault down cleanly (its mirror reads `closed`), then end the
+    // process as the signal would.
+    let handle = Builder::from_config(&config)?.serve(serve).stop_on_signals(true).spawn()?;
     println!("serving capvault-demo for {seconds} s: cargo run --release --example client");
+    println!("look at it: capvault list · capvault inspect capvault-demo · capvault clients capvault-demo");
+    println!("  (from this checkout: cargo run --release --bin capvault -- inspect capvault-demo)");
     std::thread::sleep(Duration::from_secs(seconds));
     let last = handle.shutdown()?;
     println!("served; last seq {}, pool {}", last.seq(), last.books()[0].pool());

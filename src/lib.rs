@@ -123,7 +123,7 @@ pub use mirror::shm::{
 #[cfg(all(unix, not(capvault_loom)))]
 pub use platform::FileAccess;
 #[cfg(not(capvault_loom))]
-pub use vault::{Builder, SpawnError};
+pub use vault::{find_vaults, registry_dir, running_vaults, Builder, SpawnError, VaultEntry};
 
 pub mod bridge;
 

@@ -425,6 +425,34 @@ pub(crate) fn uid_of_process(pid: u32) -> Option<u32> {
     fs::metadata(format!("/proc/{pid}")).ok().map(|metadata| metadata.uid())
 }
 
+/// When a running process started (clock ticks since boot, `/proc/PID/stat` field 22): with
+/// its pid, it names one process even after the pid is reused. `None` if it is gone.
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// SIGTERM, SIGINT and SIGHUP, caught on a thread of their own: `on_signal` runs there with the
+/// signal's number, after which the signal's default action ends the process (as if it had not
+/// been caught). Closed (the thread ends, default dispositions stay caught until exit) by the
+/// returned closer.
+pub(crate) fn on_termination(
+    on_signal: impl FnOnce(i32) + Send + 'static,
+) -> io::Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let closer = signals.handle();
+    let thread = std::thread::Builder::new().name("capvault-signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            on_signal(signal);
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    })?;
+    Ok((closer, thread))
+}
+
 /// Gives `path` to `gid` (the vault's user keeps it) and sets its mode.
 pub(crate) fn share_with_group(path: &Path, gid: u32, mode: u32) -> io::Result<()> {
     std::os::unix::fs::chown(path, None, Some(gid))?;

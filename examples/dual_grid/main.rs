@@ -390,7 +390,9 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
         let _ = std::fs::remove_file(file);
         let _ = std::fs::remove_file(file.with_extension("json.taking"));
     }
-    let shm = capvault::shm_path(&format!("capvault-dual-grid-{}", std::process::id()));
+    // One name per machine: `capvault inspect dual_grid` finds it while it runs (the registry)
+    // and after (the file keeps the last state, marked closed).
+    let shm = capvault::shm_path("capvault-dual_grid");
     let json = args.out.join("shared_pool.json");
     let wait = if args.spin {
         WaitStrategy::SpinYield { spin: std::time::Duration::from_micros(50) }
@@ -405,6 +407,7 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
         .mirror_shm(&shm)
         .mirror_json(&json)
         .record_latency(true)
+        .name("dual_grid")
         .spawn()?;
     let reader = handle.reader();
     let paths = strategy::price_paths(args.seed, args.days * MINUTES_PER_DAY);
@@ -439,7 +442,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         return strategy::child(label, args.seed, args.days, shm, &args.out);
     }
     let (mut session, reader, [json, shm, results]) = open(&args)?;
+    // SIGTERM, SIGINT or SIGHUP end the session early, through the same close as its end: the
+    // vault shuts down cleanly and its mirror reads `closed`.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
     let minutes = args.days * MINUTES_PER_DAY;
+    println!(
+        "the vault, while this runs: capvault list · capvault inspect dual_grid · capvault watch dual_grid \
+         (cargo run --release --bin capvault -- inspect dual_grid)"
+    );
     if !args.quiet {
         println!(
             "{:>9} {:>7} {:>7} {:>6} {:>3} {:>9} {:>9} {:>6} {:>5} {:>10} {:>10}",
@@ -456,7 +469,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             "a.512890"
         );
     }
+    let mut ran = minutes;
     for minute in 0..minutes {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            println!("stopped by a signal after {minute} minutes");
+            ran = minute;
+            break;
+        }
         session.minute(minute)?;
         if minute % 60 == 59 {
             let hour = session.hour(minute)?;
@@ -465,7 +484,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
         }
     }
-    let (exact, cash) = session.close(minutes)?;
+    let (exact, cash) = session.close(ran)?;
     let latency = reader.latency().summary(Metric::RoundTrip);
     let chart = args.out.join("dual_grid.svg");
     let fills = [session.replies[0].fills.clone(), session.replies[1].fills.clone()];
@@ -478,7 +497,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let (handle, _) = session.bridge.into_parts();
     handle.shutdown()?;
-    let _ = std::fs::remove_file(&shm);
+    println!("the vault's last state: capvault inspect dual_grid (reads {})", shm.display());
     if !exact {
         return Err("the vault does not reconcile with the broker".into());
     }

@@ -319,6 +319,9 @@ pub fn child(
     shm: &Path,
     signal_path: &Path,
 ) -> Result<(), Box<dyn Error>> {
+    // Ctrl-C reaches the whole process group: the parent ends the session, and this process
+    // ends when the parent closes its input, not before.
+    signal_hook::flag::register(signal_hook::consts::SIGINT, std::sync::Arc::default())?;
     let paths = price_paths(seed, days * MINUTES_PER_DAY);
     let index = usize::from(label != "159201");
     let mut grid = Grid::for_label(label, paths[index][0]).ok_or("unknown strategy")?;

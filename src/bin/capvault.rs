@@ -1,10 +1,15 @@
 //! `capvault`: look at a running vault from another process, through its shared-memory mirror.
 //!
 //! ```text
-//! capvault inspect PATH [--json]                                   one table (or JSON) and exit
-//! capvault watch PATH [--interval-ms N] [--count N] [--json]       a live dashboard; q quits
-//! capvault latency FILE.hlog [--tag T] [--hgrm] [--plot -o SVG]    a latency log's percentiles
+//! capvault list [--json]                                           the vaults running here
+//! capvault inspect NAME|PATH [--json]                              one table (or JSON) and exit
+//! capvault watch NAME|PATH [--interval-ms N] [--count N] [--json]  a live dashboard; q quits
+//! capvault latency NAME|FILE.hlog [--tag T] [--hgrm] [--plot -o SVG]  a latency log's percentiles
+//! capvault submit SERVICE COMMAND / capvault clients SERVICE       command a served vault
 //! ```
+//!
+//! NAME is a running vault's name as `capvault list` shows it (its service, or its mirror's
+//! file name), or the name of a mirror file in /dev/shm (a stopped vault's last state).
 //!
 //! Exit codes: 0 done, 1 the mirror could not be read, 2 a usage error.
 
@@ -19,7 +24,8 @@ use std::path::Path;
 use capvault::hdrhistogram::Histogram;
 use capvault::tools::{dashboard, report};
 use capvault::{
-    read_latency_log, Book, LatencySummary, Metric, ShmError, ShmReader, Snapshot, WriterState, WriterStatus,
+    find_vaults, read_latency_log, running_vaults, shm_path, Book, LatencySummary, Metric, ShmError, ShmReader,
+    Snapshot, VaultEntry, WriterState, WriterStatus,
 };
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -34,18 +40,25 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// List this user's vaults running on this machine: name, pid, mirror state, mirror,
+    /// service, data folder.
+    List {
+        /// One JSON object per vault.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the vault's books, strategies and orders once.
     Inspect {
-        /// The vault's shared-memory file (`Builder::mirror_shm`), e.g. /dev/shm/capvault.
-        path: PathBuf,
+        /// The vault's name (`capvault list`) or its shared-memory file (`Builder::mirror_shm`).
+        vault: String,
         /// One JSON object in the snapshot schema, with the writer's state.
         #[arg(long)]
         json: bool,
     },
     /// Print the same, refreshed in place until interrupted.
     Watch {
-        /// The vault's shared-memory file.
-        path: PathBuf,
+        /// The vault's name or its shared-memory file.
+        vault: String,
         /// Milliseconds between frames (at least 10).
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
         interval_ms: u64,
@@ -59,8 +72,8 @@ enum Command {
     /// Read a latency log (`Builder::latency_log`, or any HdrHistogram V2 interval log): each
     /// metric's percentiles over the whole log.
     Latency {
-        /// The interval log (`.hlog`).
-        file: PathBuf,
+        /// The interval log (`.hlog`), or the name of a running vault that keeps one.
+        log: String,
         /// Only this metric (tag), e.g. `queue`, `journal`, `round_trip`.
         #[arg(long)]
         tag: Option<String>,
@@ -98,13 +111,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Inspect { path, json } => inspect(path, *json),
-        Command::Watch { path, interval_ms, count, json } => {
-            watch(path, Duration::from_millis(*interval_ms), *count, *json)
-        }
-        Command::Latency { file, tag, hgrm, plot, output } => {
-            latency(file, tag.as_deref(), *hgrm, if *plot { output.as_deref() } else { None })
-        }
+        Command::List { json } => list(*json),
+        Command::Inspect { vault, json } => mirror_of(vault).and_then(|path| inspect(&path, *json)),
+        Command::Watch { vault, interval_ms, count, json } => mirror_of(vault)
+            .and_then(|path| watch(&path, Duration::from_millis(*interval_ms), *count, *json)),
+        Command::Latency { log, tag, hgrm, plot, output } => log_of(log).and_then(|file| {
+            latency(&file, tag.as_deref(), *hgrm, if *plot { output.as_deref() } else { None })
+        }),
         Command::Submit { service, command, client } => submit(service, command, client),
         Command::Clients { service, json } => clients(service, *json),
     };
@@ -142,6 +155,105 @@ impl std::fmt::Display for Failure {
             Failure::File(error) => write!(f, "{error}"),
         }
     }
+}
+
+/// The one running vault named `name`; an error naming the candidates if several are.
+fn vault_named(name: &str) -> Result<Option<VaultEntry>, Failure> {
+    let mut found = find_vaults(name);
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => {
+            let which: Vec<String> = found
+                .iter()
+                .map(|v| format!("pid {} ({})", v.pid, v.mirror.as_ref().map_or("-".into(), |m| m.display().to_string())))
+                .collect();
+            Err(Failure::File(format!("{} vaults are named {name:?}: {}; give the mirror's path", found.len(), which.join(", "))))
+        }
+    }
+}
+
+/// The shared-memory file of `vault`: a path, a running vault's name, or a mirror's name in the
+/// shared-memory folder (`example` finds `/dev/shm/capvault-example`).
+fn mirror_of(vault: &str) -> Result<PathBuf, Failure> {
+    let path = Path::new(vault);
+    if path.exists() {
+        return Ok(path.to_owned());
+    }
+    if let Some(entry) = vault_named(vault)? {
+        return entry
+            .mirror
+            .ok_or_else(|| Failure::File(format!("vault {vault:?} (pid {}) keeps no shared-memory mirror", entry.pid)));
+    }
+    if !vault.contains('/') {
+        for candidate in [vault.to_owned(), format!("capvault-{vault}"), format!("capvault-{vault}.shm")] {
+            // A served vault's folder is `capvault-NAME` too: only a file is a mirror.
+            let path = shm_path(&candidate);
+            if path.is_file() {
+                return Ok(path);
+            }
+        }
+    }
+    Err(Failure::File(format!(
+        "no vault named {vault:?} runs here and no such mirror file exists (`capvault list` shows the running vaults)"
+    )))
+}
+
+/// The latency log of `log`: a file, or a running vault's `Builder::latency_log`.
+fn log_of(log: &str) -> Result<PathBuf, Failure> {
+    let path = Path::new(log);
+    if path.exists() {
+        return Ok(path.to_owned());
+    }
+    match vault_named(log)? {
+        Some(VaultEntry { latency_log: Some(file), .. }) => Ok(file),
+        Some(_) => Err(Failure::File(format!(
+            "vault {log:?} keeps no latency log (Builder::latency_log); `capvault inspect {log}` shows its latency summary"
+        ))),
+        None => Err(Failure::File(format!("{log}: no such file, and no vault of that name runs here"))),
+    }
+}
+
+/// `capvault list`: this user's running vaults.
+fn list(json: bool) -> Result<(), Failure> {
+    let vaults = running_vaults();
+    let state = |vault: &VaultEntry| {
+        vault.mirror.as_ref().map_or_else(
+            || "-".to_owned(),
+            |mirror| match ShmReader::open(mirror) {
+                Ok(reader) => format!("{:?}", reader.writer().state).to_lowercase(),
+                Err(error) => format!("unreadable ({error})"),
+            },
+        )
+    };
+    let shown = |path: &Option<PathBuf>| path.as_ref().map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+    let mut out = String::new();
+    if json {
+        for vault in &vaults {
+            let mut value = serde_json::to_value(vault).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                map.insert("state".into(), json!(state(vault)));
+            }
+            out += &format!("{value}
+");
+        }
+    } else if vaults.is_empty() {
+        out += "no capvault vault of this user runs on this machine\n";
+    } else {
+        out += &format!("{:<24} {:>8}  {:<8} {:<40} {:<20} {}\n", "name", "pid", "state", "mirror", "service", "data_dir");
+        for vault in &vaults {
+            out += &format!(
+                "{:<24} {:>8}  {:<8} {:<40} {:<20} {}\n",
+                vault.name,
+                vault.pid,
+                state(vault),
+                shown(&vault.mirror),
+                vault.service.as_deref().unwrap_or("-"),
+                shown(&vault.data_dir)
+            );
+        }
+    }
+    emit(&out)
 }
 
 /// Writes to standard output, returning an error (a closed pipe among them) instead of

@@ -2,10 +2,12 @@
 //! as stages, and the threads that run beside the owner.
 
 mod error;
+mod registry;
 mod services;
 mod storage;
 
 pub use error::SpawnError;
+pub use registry::{find as find_vaults, registry_dir, running as running_vaults, VaultEntry};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +45,8 @@ pub struct Builder {
     mirrors: Mirrors,
     #[cfg(target_os = "linux")]
     serve: Option<crate::gateway::ServeConfig>,
+    name: Option<String>,
+    stop_on_signals: bool,
 }
 
 /// Where the journal and checkpoints go, and how durable answers are.
@@ -90,7 +94,28 @@ impl Builder {
             mirrors: Mirrors::default(),
             #[cfg(target_os = "linux")]
             serve: None,
+            name: None,
+            stop_on_signals: false,
         }
+    }
+
+    /// The name `capvault list` shows and `capvault inspect NAME` finds the vault by (default:
+    /// its service's name, else its shared-memory mirror's file name without `capvault-`). A
+    /// vault with neither a mirror nor a service is not listed: there is nothing to look at.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Shuts the vault down cleanly on SIGTERM, SIGINT or SIGHUP (everything queued is applied,
+    /// the journal synced, the mirrors write their last state and read `closed`), then lets the
+    /// signal end the process as it would have. For programs that own their process (a
+    /// service, an executor); a library inside someone else's program should leave signals to
+    /// it. With it, the vault stops on [`Handle::shutdown`] or a signal, not when every handle is
+    /// dropped (the signal thread holds one).
+    pub fn stop_on_signals(mut self, stop: bool) -> Builder {
+        self.stop_on_signals = stop;
+        self
     }
 
     /// A builder serving a ledger built from `config`.
@@ -294,6 +319,7 @@ impl Builder {
         }
         let latency_log = self.open_latency_log()?;
         let (json, access) = (self.mirrors.json.take(), self.storage.access);
+        let entry = self.registry_entry(json.clone());
         let interval = self.mirrors.interval.unwrap_or(Duration::from_millis(100));
         #[cfg(target_os = "linux")]
         let opener = gateway.map(|gateway| {
@@ -338,7 +364,47 @@ impl Builder {
         if let Some(opener) = opener {
             opener.open();
         }
+        if let Some(registration) = entry.and_then(|entry| registry::register(entry).ok()) {
+            services_of(&handle).set_registration(registration);
+        }
+        if self.stop_on_signals {
+            let stopper = handle.clone();
+            match crate::platform::on_termination(move |_| {
+                let _ = stopper.shutdown();
+            }) {
+                Ok((closer, _thread)) => services_of(&handle).set_signals(closer),
+                Err(error) => {
+                    let _ = handle.shutdown();
+                    return Err(SpawnError::Spawn(error));
+                }
+            }
+        }
         Ok(handle)
+    }
+
+    /// The vault's entry in this user's registry (`capvault list`) if it has a mirror or a
+    /// service; its entry goes when it stops. A registry that cannot be written leaves the vault
+    /// unlisted, not unstarted: it works the same, it is only harder to find.
+    fn registry_entry(&self, json: Option<PathBuf>) -> Option<VaultEntry> {
+        #[cfg(target_os = "linux")]
+        let service = self.serve.as_ref().map(|config| config.name.clone());
+        #[cfg(not(target_os = "linux"))]
+        let service: Option<String> = None;
+        let mirror = self.mirrors.shm.clone();
+        if mirror.is_none() && service.is_none() {
+            return None;
+        }
+        let name = self.name.clone().or_else(|| registry::default_name(service.as_deref(), mirror.as_deref()))?;
+        Some(VaultEntry {
+            name,
+            pid: 0,
+            started: 0,
+            mirror,
+            service,
+            data_dir: self.storage.dir.clone(),
+            json,
+            latency_log: self.mirrors.latency_log.as_ref().map(|(path, _)| path.clone()),
+        })
     }
 
     /// Opens the service for other processes, adding the shared-memory mirror its clients read

@@ -10,6 +10,7 @@ use crate::journal::{CheckpointStats, Recovery};
 use crate::mirror::json::MirrorStats;
 use crate::mirror::latency_log::LatencyLogStats;
 use crate::runtime::{Companion, Handle, Reader};
+use crate::vault::registry::Registration;
 
 /// The threads beside the owner, and their reports.
 #[derive(Default)]
@@ -24,6 +25,20 @@ pub(crate) struct Services {
     pub(crate) latency_log_stats: Arc<Mutex<LatencyLogStats>>,
     /// The mirror threads (shared memory, JSON) with their stop flags.
     pub(crate) mirrors: Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>,
+    /// The vault's entry in this user's registry, removed when it stops.
+    registration: Mutex<Option<Registration>>,
+    /// Closes the signal thread of `Builder::stop_on_signals`.
+    signals: Mutex<Option<signal_hook::iterator::Handle>>,
+}
+
+impl Services {
+    pub(crate) fn set_registration(&self, registration: Registration) {
+        *lock(&self.registration) = Some(registration);
+    }
+
+    pub(crate) fn set_signals(&self, closer: signal_hook::iterator::Handle) {
+        *lock(&self.signals) = Some(closer);
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -39,6 +54,12 @@ impl Companion for Services {
             stop.store(true, Ordering::Release);
             thread.thread().unpark();
             let _ = thread.join();
+        }
+        // After the mirrors' last write: a listed vault's mirror reads `closed`.
+        drop(lock(&self.registration).take());
+        // Not joined: this may be the signal thread itself, stopping the vault.
+        if let Some(closer) = lock(&self.signals).take() {
+            closer.close();
         }
     }
 
