@@ -324,6 +324,31 @@ impl std::ops::Sub<Amount> for Option<Amount> {
     }
 }
 
+/// Price times shares, exactly: `price * shares` is `Some(value)` or `None` if it leaves the
+/// range. The way to value an order (never through `f64`, which loses a price's decimals):
+///
+/// ```
+/// use capvault::Amount;
+/// let price: Amount = "69.18".parse().unwrap();      // from the signal's text, exactly
+/// assert_eq!(price * 1_000_u64, Some("69180".parse().unwrap()));
+/// assert_eq!(1_000_u64 * price, price * 1_000_u64);
+/// assert_eq!(Amount::MAX * 2_u64, None);
+/// ```
+impl std::ops::Mul<u64> for Amount {
+    type Output = Option<Amount>;
+    fn mul(self, shares: u64) -> Option<Amount> {
+        self.checked_mul_int(i64::try_from(shares).ok()?)
+    }
+}
+
+/// Shares times price: `shares * price`, as `price * shares`.
+impl std::ops::Mul<Amount> for u64 {
+    type Output = Option<Amount>;
+    fn mul(self, price: Amount) -> Option<Amount> {
+        price * self
+    }
+}
+
 /// `amounts.into_iter().sum::<Option<Amount>>()`: `None` if any partial sum leaves the range.
 impl std::iter::Sum<Amount> for Option<Amount> {
     fn sum<I: Iterator<Item = Amount>>(iter: I) -> Option<Amount> {
