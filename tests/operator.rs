@@ -27,7 +27,11 @@ fn cli(args: &[&str]) -> std::process::Output {
 fn listed() -> Vec<Value> {
     let output = cli(&["list", "--json"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 /// Waits until `capvault list` shows `name` for the child's process.
@@ -101,7 +105,10 @@ fn a_name_nobody_uses_is_a_clear_error() {
     let output = cli(&["inspect", "no-such-vault-anywhere"]);
     assert!(!output.status.success());
     let said = String::from_utf8_lossy(&output.stderr);
-    assert!(said.contains("no vault named \"no-such-vault-anywhere\"") && said.contains("capvault list"), "{said}");
+    assert!(
+        said.contains("no vault named \"no-such-vault-anywhere\"") && said.contains("capvault list"),
+        "{said}"
+    );
     let output = cli(&["latency", "no-such-vault-anywhere"]);
     assert!(!output.status.success());
 }

@@ -24,8 +24,8 @@ use std::path::Path;
 use capvault::hdrhistogram::Histogram;
 use capvault::tools::{dashboard, report};
 use capvault::{
-    find_vaults, read_latency_log, running_vaults, shm_path, Book, LatencySummary, Metric, ShmError, ShmReader,
-    Snapshot, VaultEntry, WriterState, WriterStatus,
+    find_vaults, read_latency_log, running_vaults, shm_path, Book, LatencySummary, Metric, ShmError,
+    ShmReader, Snapshot, VaultEntry, WriterState, WriterStatus,
 };
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -113,8 +113,9 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::List { json } => list(*json),
         Command::Inspect { vault, json } => mirror_of(vault).and_then(|path| inspect(&path, *json)),
-        Command::Watch { vault, interval_ms, count, json } => mirror_of(vault)
-            .and_then(|path| watch(&path, Duration::from_millis(*interval_ms), *count, *json)),
+        Command::Watch { vault, interval_ms, count, json } => {
+            mirror_of(vault).and_then(|path| watch(&path, Duration::from_millis(*interval_ms), *count, *json))
+        }
         Command::Latency { log, tag, hgrm, plot, output } => log_of(log).and_then(|file| {
             latency(&file, tag.as_deref(), *hgrm, if *plot { output.as_deref() } else { None })
         }),
@@ -166,9 +167,19 @@ fn vault_named(name: &str) -> Result<Option<VaultEntry>, Failure> {
         _ => {
             let which: Vec<String> = found
                 .iter()
-                .map(|v| format!("pid {} ({})", v.pid, v.mirror.as_ref().map_or("-".into(), |m| m.display().to_string())))
+                .map(|v| {
+                    format!(
+                        "pid {} ({})",
+                        v.pid,
+                        v.mirror.as_ref().map_or("-".into(), |m| m.display().to_string())
+                    )
+                })
                 .collect();
-            Err(Failure::File(format!("{} vaults are named {name:?}: {}; give the mirror's path", found.len(), which.join(", "))))
+            Err(Failure::File(format!(
+                "{} vaults are named {name:?}: {}; give the mirror's path",
+                found.len(),
+                which.join(", ")
+            )))
         }
     }
 }
@@ -181,9 +192,9 @@ fn mirror_of(vault: &str) -> Result<PathBuf, Failure> {
         return Ok(path.to_owned());
     }
     if let Some(entry) = vault_named(vault)? {
-        return entry
-            .mirror
-            .ok_or_else(|| Failure::File(format!("vault {vault:?} (pid {}) keeps no shared-memory mirror", entry.pid)));
+        return entry.mirror.ok_or_else(|| {
+            Failure::File(format!("vault {vault:?} (pid {}) keeps no shared-memory mirror", entry.pid))
+        });
     }
     if !vault.contains('/') {
         for candidate in [vault.to_owned(), format!("capvault-{vault}"), format!("capvault-{vault}.shm")] {
@@ -226,7 +237,8 @@ fn list(json: bool) -> Result<(), Failure> {
             },
         )
     };
-    let shown = |path: &Option<PathBuf>| path.as_ref().map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+    let shown =
+        |path: &Option<PathBuf>| path.as_ref().map_or_else(|| "-".to_owned(), |p| p.display().to_string());
     let mut out = String::new();
     if json {
         for vault in &vaults {
@@ -234,13 +246,18 @@ fn list(json: bool) -> Result<(), Failure> {
             if let Value::Object(map) = &mut value {
                 map.insert("state".into(), json!(state(vault)));
             }
-            out += &format!("{value}
-");
+            out += &format!(
+                "{value}
+"
+            );
         }
     } else if vaults.is_empty() {
         out += "no capvault vault of this user runs on this machine\n";
     } else {
-        out += &format!("{:<24} {:>8}  {:<8} {:<40} {:<20} {}\n", "name", "pid", "state", "mirror", "service", "data_dir");
+        out += &format!(
+            "{:<24} {:>8}  {:<8} {:<40} {:<20} {}\n",
+            "name", "pid", "state", "mirror", "service", "data_dir"
+        );
         for vault in &vaults {
             out += &format!(
                 "{:<24} {:>8}  {:<8} {:<40} {:<20} {}\n",

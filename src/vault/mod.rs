@@ -368,15 +368,9 @@ impl Builder {
             services_of(&handle).set_registration(registration);
         }
         if self.stop_on_signals {
-            let stopper = handle.clone();
-            match crate::platform::on_termination(move |_| {
-                let _ = stopper.shutdown();
-            }) {
-                Ok((closer, _thread)) => services_of(&handle).set_signals(closer),
-                Err(error) => {
-                    let _ = handle.shutdown();
-                    return Err(SpawnError::Spawn(error));
-                }
+            if let Err(error) = stop_on_signals(&handle) {
+                let _ = handle.shutdown();
+                return Err(error);
             }
         }
         Ok(handle)
@@ -394,7 +388,8 @@ impl Builder {
         if mirror.is_none() && service.is_none() {
             return None;
         }
-        let name = self.name.clone().or_else(|| registry::default_name(service.as_deref(), mirror.as_deref()))?;
+        let name =
+            self.name.clone().or_else(|| registry::default_name(service.as_deref(), mirror.as_deref()))?;
         Some(VaultEntry {
             name,
             pid: 0,
@@ -448,6 +443,18 @@ impl Builder {
         writer.follow(&Arc::new(self.core.first_snapshot()));
         Ok(Some(Arc::new(writer)))
     }
+}
+
+/// Catches SIGTERM, SIGINT and SIGHUP on a thread that shuts the vault down and then lets the
+/// signal end the process.
+fn stop_on_signals(handle: &Handle) -> Result<(), SpawnError> {
+    let stopper = handle.clone();
+    let (closer, _thread) = crate::platform::on_termination(move |_| {
+        let _ = stopper.shutdown();
+    })
+    .map_err(SpawnError::Spawn)?;
+    services_of(handle).set_signals(closer);
+    Ok(())
 }
 
 /// Starts a thread beside the owner and hands it to the vault's services, which stop it after
