@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         bridge.broker().advance(1);
         for event in bridge.pump()? {
-            println!("  {event:?}");
+            println!("  {}", bridge.describe(&event));
         }
         bridge.broker().set_price("159201.SZ", "1.171".parse()?);
     }

@@ -25,7 +25,7 @@ fn a_buy_is_reserved_placed_filled_and_a_repeat_changes_nothing() {
 
     b.broker().advance(1);
     let events = b.pump().unwrap();
-    assert_eq!(events, [Event::Filled { id, value: amount("9915.8") }]);
+    assert_eq!(events, [Event::Filled { id, value: amount("9915.8"), repeat: false }]);
     let order = *b.snapshot().order(id).unwrap();
     assert_eq!((order.state(), order.used()), (OrderState::Filled, amount("9915.8")));
 
@@ -277,5 +277,47 @@ fn a_sell_sent_before_a_crash_is_resumed_not_refused_and_still_releases() {
     let events = b.pump().unwrap();
     assert!(events.contains(&Event::Released { sell: key, amount: amount("1153") }), "{events:?}");
     assert_eq!(pool(&mut b), units(300_000));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A broker whose reports the test writes.
+struct Scripted {
+    reports: Vec<capvault::bridge::Report>,
+}
+
+impl Broker for Scripted {
+    fn place(&mut self, _: &capvault::bridge::BrokerOrder) -> Result<(), capvault::bridge::PlaceError> {
+        Ok(())
+    }
+    fn cancel(&mut self, _: ClientOrderId) {}
+    fn reports(&mut self) -> Vec<capvault::bridge::Report> {
+        std::mem::take(&mut self.reports)
+    }
+    fn account(&mut self) -> capvault::bridge::Account {
+        capvault::bridge::Account { cash: units(300_000), available: units(300_000), positions: Vec::new() }
+    }
+}
+
+#[test]
+fn a_cancel_after_a_partial_fill_says_its_fill_is_a_repeat_and_events_name_the_signal() {
+    use capvault::bridge::{Bridge, BridgeConfig, Report};
+    let dir = scratch("partial-cancel");
+    let config = BridgeConfig { results: dir.join("order_result.jsonl"), expiry_ms: None, sync: false };
+    let mut b = Bridge::new(vault(&dir), Scripted { reports: Vec::new() }, config, 0).unwrap();
+    let result =
+        b.consume(Entry::Signal(signal("sig-partial", "159201.SZ", Side::Buy, "1.153", 8600)), 0).unwrap();
+    assert_eq!(result.status, ResultStatus::Placed);
+    let id = ClientOrderId::from_text("sig-partial");
+    let half = amount("4957.9");
+    b.broker().reports.push(Report::Fill { id, shares: 4300, value: half, done: false });
+    assert_eq!(b.pump().unwrap(), [Event::Filled { id, value: half, repeat: false }]);
+    b.broker().reports.push(Report::Cancelled { id, value: half });
+    let events = b.pump().unwrap();
+    assert_eq!(events[0], Event::Filled { id, value: half, repeat: true }, "the cancel repeats the fill");
+    assert_eq!(events[1], Event::Returned { id, amount: amount("4957.9") });
+    assert_eq!(b.text_of(id), Some("sig-partial"));
+    let said = b.describe(&events[0]);
+    assert!(said.starts_with("sig-partial filled 4957.9") && said.contains("a repeat"), "{said}");
+    assert!(!b.describe(&events[1]).contains(&id.to_string()), "the signal's text, not the hash");
     let _ = fs::remove_dir_all(&dir);
 }

@@ -75,7 +75,7 @@ fn a_fill_above_the_reservation_is_an_event_and_a_result_line() {
     let id = ClientOrderId::from_text("b1");
     let events = b.pump().unwrap();
     let over = Event::FillExceedsReservation { id, value: units(10_050), reserved: units(10_000) };
-    assert_eq!(events, [over.clone(), Event::Filled { id, value: units(10_000) }]);
+    assert_eq!(events, [over.clone(), Event::Filled { id, value: units(10_000), repeat: false }]);
     let order = *b.snapshot().order(id).unwrap();
     assert_eq!((order.state(), order.used()), (OrderState::Filled, units(10_000)));
     // The result file holds the signal's line and the event's.

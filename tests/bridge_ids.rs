@@ -32,7 +32,7 @@ fn a_sell_reusing_a_working_buys_id_is_refused_and_the_buy_still_fills() {
     // The buy's own fill is applied, and the buy stays in the expiry sweep until it reports.
     b.broker().advance(1_000);
     let id = ClientOrderId::from_text("b1");
-    assert_eq!(b.pump().unwrap(), [Event::Filled { id, value: units(11_530) }]);
+    assert_eq!(b.pump().unwrap(), [Event::Filled { id, value: units(11_530), repeat: false }]);
     let order = *b.snapshot().order(id).unwrap();
     assert_eq!((order.state(), order.used(), order.frozen()), (OrderState::Filled, units(11_530), units(0)));
     assert_eq!(b.broker().working(), 0);

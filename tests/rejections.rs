@@ -158,6 +158,16 @@ fn provoke_all() -> BTreeSet<&'static str> {
         (buy(id(1), 2, 2, units(1000)), ReserveField::Layer { existing: 1, requested: 2 }),
         (buy(id(1), 2, 1, units(999)), ReserveField::Amount { existing: units(1000), requested: units(999) }),
     ] {
+        // Its figures are named in snake_case like every other name in the JSON.
+        let name = match field {
+            ReserveField::Book { .. } => "book",
+            ReserveField::Slot { .. } => "slot",
+            ReserveField::Side { .. } => "side",
+            ReserveField::Layer { .. } => "layer",
+            ReserveField::Amount { .. } => "amount",
+        };
+        let json = serde_json::to_value(Rejection::IdConflict { id: id(1), field }).unwrap();
+        assert!(json.to_string().contains(&format!("\"field\":{{\"{name}\"")), "{json}");
         check(&mut l, command, Rejection::IdConflict { id: id(1), field });
     }
     // The same fields again: already applied, nothing changes.

@@ -367,7 +367,7 @@ fn on_event(
 ) -> Result<Option<Amount>, Box<dyn Error>> {
     let id_of = |text: &str| ClientOrderId::from_text(text);
     match *event {
-        Event::Filled { id, value } => {
+        Event::Filled { id, value, .. } => {
             if let Some(layer) = grid.layers.iter_mut().find(|l| id_of(&l.buy) == id) {
                 layer.cost = value;
                 let done = snapshot.order(id).is_none_or(|o| o.frozen().is_zero());

@@ -1,5 +1,6 @@
 //! The broker the bridge sends orders to: a trait the user implements over QMT or an exchange,
-//! and a simulated broker for tests and the demo.
+//! a lot book for brokers that report average costs, and a simulated broker for tests and the
+//! demo.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -88,18 +89,155 @@ pub struct Account {
 }
 
 /// A broker: QMT, an exchange, or [`SimBroker`].
+///
+/// The bridge calls it from one thread, never concurrently: `place` when a signal's order passed
+/// every check (after the vault reserved its capital), `cancel` when an order expired,
+/// `reports` on every [`Bridge::pump`](crate::bridge::Bridge::pump) and `account` on every
+/// [`Bridge::reconcile`](crate::bridge::Bridge::reconcile). It has no clock of its own: the
+/// bridge's `now` arguments (`Bridge::new`, `consume`, `poll`, `expire`) are milliseconds on the
+/// caller's clock, any origin (the start of the session, the Unix epoch), never going back, and
+/// serve only to expire orders whose first report never came (`BridgeConfig::expiry_ms`).
+///
+/// Reports are cumulative, as brokers send them: [`Report::Fill`]'s `value` is what the order
+/// has filled **in all so far** (cost for a buy, proceeds for a sell, in the book's currency),
+/// `shares` likewise, and `done` says nothing more will fill. A report delivered twice is
+/// harmless. A broker that reports each trade instead adds them up per order before reporting.
+///
+/// An average-cost broker such as QMT cannot give [`Position::cost`] lot by lot (a partial
+/// close changes an average). Keep a [`LotBook`] of the broker's own fill reports instead:
+///
+/// ```
+/// use capvault::bridge::{Account, Broker, BrokerOrder, LotBook, PlaceError, Report};
+/// use capvault::{Amount, ClientOrderId, Side};
+///
+/// /// What QMT's callbacks deliver (`on_stock_trade`, `on_order_stock_async_response`, ...),
+/// /// queued by the executor's callback thread.
+/// enum Callback { Traded { id: ClientOrderId, shares: u64, value: Amount, done: bool }, Cancelled { id: ClientOrderId } }
+///
+/// struct Qmt { cash: Amount, sent: Vec<BrokerOrder>, callbacks: Vec<Callback>, lots: LotBook }
+///
+/// impl Broker for Qmt {
+///     fn place(&mut self, order: &BrokerOrder) -> Result<(), PlaceError> {
+///         if self.sent.iter().any(|o| o.id == order.id) {
+///             return Err(PlaceError::Duplicate); // the order_remark already carries this id
+///         }
+///         self.sent.push(order.clone()); // here: xt_trader.order_stock(..., order_remark = id)
+///         Ok(())
+///     }
+///     fn cancel(&mut self, id: ClientOrderId) {
+///         self.callbacks.push(Callback::Cancelled { id }); // here: xt_trader.cancel_order_stock(...)
+///     }
+///     fn reports(&mut self) -> Vec<Report> {
+///         let mut reports = Vec::new();
+///         for callback in self.callbacks.drain(..) {
+///             match callback {
+///                 Callback::Cancelled { id } => {
+///                     let value = self.lots.filled(id).map_or(Amount::ZERO, |(_, value)| value);
+///                     reports.push(Report::Cancelled { id, value });
+///                 }
+///                 Callback::Traded { id, shares, value, done } => {
+///                     let order = self.sent.iter().find(|o| o.id == id).expect("an order we sent");
+///                     if order.side == Side::Buy {
+///                         let before = self.lots.filled(id).map_or(Amount::ZERO, |(_, value)| value);
+///                         let spent = (value - before).expect("in range");
+///                         self.cash = (self.cash - spent).expect("in range");
+///                         self.lots.bought(&order.code, id, shares, value);
+///                     } else {
+///                         self.cash = (self.cash + value).expect("in range"); // a sell fills once, whole
+///                         if done {
+///                             self.lots.sold(&order.code, &order.closes);
+///                         }
+///                     }
+///                     reports.push(Report::Fill { id, shares, value, done });
+///                 }
+///             }
+///         }
+///         reports
+///     }
+///     fn account(&mut self) -> Account {
+///         // QMT's query_stock_asset gives the cash; the positions' cost comes from the lots.
+///         Account { cash: self.cash, available: self.cash, positions: self.lots.positions() }
+///     }
+/// }
+///
+/// let id: ClientOrderId = "1790000000000000001".parse().unwrap();
+/// let mut qmt = Qmt { cash: "300000".parse().unwrap(), sent: Vec::new(), callbacks: Vec::new(), lots: LotBook::default() };
+/// let order = BrokerOrder { id, code: "159201.SZ".into(), side: Side::Buy, price: "1.153".parse().unwrap(), shares: 8600, closes: vec![] };
+/// qmt.place(&order).unwrap();
+/// assert_eq!(qmt.place(&order), Err(PlaceError::Duplicate));
+/// qmt.callbacks.push(Callback::Traded { id, shares: 8600, value: "9915.80".parse().unwrap(), done: true });
+/// assert_eq!(qmt.reports().len(), 1);
+/// let account = qmt.account();
+/// assert_eq!((account.positions[0].shares, account.positions[0].cost), (8600, "9915.8".parse().unwrap()));
+/// assert_eq!(account.cash, "290084.2".parse().unwrap());
+/// ```
 pub trait Broker {
-    /// Sends an order.
+    /// Sends an order. The broker must remember its id and refuse it a second time: that is
+    /// what makes a resend after a crash safe.
     ///
     /// # Errors
-    /// [`PlaceError::Duplicate`] for an id it already has; [`PlaceError::Refused`] otherwise.
+    /// [`PlaceError::Duplicate`] for an id it already has; [`PlaceError::Refused`] otherwise
+    /// (the bridge returns the reservation to the pool and records the refusal).
     fn place(&mut self, order: &BrokerOrder) -> Result<(), PlaceError>;
-    /// Asks to cancel an order (its report comes later).
+    /// Asks to cancel an order; its [`Report::Cancelled`] (or a last fill) comes later through
+    /// `reports`.
     fn cancel(&mut self, id: ClientOrderId);
-    /// The reports since the last call.
+    /// The reports since the last call, in the order the broker made them.
     fn reports(&mut self) -> Vec<Report>;
-    /// The account now.
+    /// The account now: cash (including what working buys hold at the broker) and positions
+    /// with their lot-exact cost.
     fn account(&mut self) -> Account;
+}
+
+/// The lots a broker's buys made, per security: each buy order's shares and cost, as its
+/// cumulative fill reports say, until a sell closes it. [`LotBook::positions`] is the
+/// lot-exact [`Position::cost`] reconciliation needs, for brokers that report average costs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LotBook {
+    lots: BTreeMap<String, BTreeMap<ClientOrderId, (u64, Amount)>>,
+}
+
+impl LotBook {
+    /// Buy `id` of `code` has filled `shares` for `value` in all so far (cumulative: a repeated
+    /// report changes nothing).
+    pub fn bought(&mut self, code: &str, id: ClientOrderId, shares: u64, value: Amount) {
+        self.lots.entry(code.to_owned()).or_default().insert(id, (shares, value));
+    }
+
+    /// A sell of `code` completed, closing the lots of the buys `closes` (its `BrokerOrder::closes`).
+    pub fn sold(&mut self, code: &str, closes: &[ClientOrderId]) {
+        if let Some(lots) = self.lots.get_mut(code) {
+            for buy in closes {
+                lots.remove(buy);
+            }
+        }
+    }
+
+    /// What buy `id` has filled, `(shares, value)`, while its lot is open.
+    #[must_use]
+    pub fn filled(&self, id: ClientOrderId) -> Option<(u64, Amount)> {
+        self.lots.values().find_map(|lots| lots.get(&id).copied())
+    }
+
+    /// Shares held of `code`.
+    #[must_use]
+    pub fn held(&self, code: &str) -> u64 {
+        self.lots.get(code).map_or(0, |lots| lots.values().map(|lot| lot.0).sum())
+    }
+
+    /// Every security held, with its shares and what they cost, lot by lot.
+    #[must_use]
+    pub fn positions(&self) -> Vec<Position> {
+        self.lots
+            .iter()
+            .map(|(code, lots)| Position {
+                code: code.clone(),
+                shares: lots.values().map(|lot| lot.0).sum(),
+                cost: Amount::checked_sum(lots.values().map(|lot| lot.1)).unwrap_or(Amount::MAX),
+            })
+            .filter(|position| position.shares > 0)
+            .collect()
+    }
 }
 
 /// One order inside the simulated broker.
@@ -128,8 +266,8 @@ pub struct SimBroker {
     prices: BTreeMap<String, Amount>,
     orders: Vec<SimOrder>,
     index: HashMap<ClientOrderId, usize>,
-    /// Per code, each buy order's unsold shares and their cost.
-    lots: BTreeMap<String, BTreeMap<ClientOrderId, (u64, Amount)>>,
+    /// Each buy order's unsold shares and their cost.
+    lots: LotBook,
     reports: VecDeque<Report>,
 }
 
@@ -147,7 +285,7 @@ impl SimBroker {
             prices: BTreeMap::new(),
             orders: Vec::new(),
             index: HashMap::new(),
-            lots: BTreeMap::new(),
+            lots: LotBook::default(),
             reports: VecDeque::new(),
         }
     }
@@ -231,21 +369,17 @@ impl SimBroker {
         o.closed = done;
         let (id, code, side, closes) =
             (o.order.id, o.order.code.clone(), o.order.side, o.order.closes.clone());
-        let report = Report::Fill { id, shares: o.filled, value: o.value, done };
-        let lots = self.lots.entry(code).or_default();
+        let (filled, filled_value) = (o.filled, o.value);
+        let report = Report::Fill { id, shares: filled, value: filled_value, done };
         match side {
             Side::Buy => {
                 self.cash = self.cash.checked_sub(value).unwrap_or(Amount::ZERO);
-                let lot = lots.entry(id).or_insert((0, Amount::ZERO));
-                lot.0 += part;
-                lot.1 = lot.1.checked_add(value).unwrap_or(Amount::MAX);
+                self.lots.bought(&code, id, filled, filled_value);
             }
             Side::Sell => {
                 self.cash = self.cash.checked_add(value).unwrap_or(Amount::MAX);
                 if done {
-                    for buy in closes {
-                        lots.remove(&buy);
-                    }
+                    self.lots.sold(&code, &closes);
                 }
             }
         }
@@ -271,7 +405,7 @@ impl Broker for SimBroker {
             return Err(PlaceError::Refused(format!("{} shares is not a board lot multiple", order.shares)));
         }
         if order.side == Side::Sell {
-            let held: u64 = self.lots.get(&order.code).map_or(0, |lots| lots.values().map(|l| l.0).sum());
+            let held = self.lots.held(&order.code);
             if held < order.shares {
                 return Err(PlaceError::Refused(format!("{held} shares held, {} to sell", order.shares)));
             }
@@ -307,16 +441,7 @@ impl Broker for SimBroker {
 
     fn account(&mut self) -> Account {
         let held = self.held_by_buys();
-        let positions = self
-            .lots
-            .iter()
-            .map(|(code, lots)| Position {
-                code: code.clone(),
-                shares: lots.values().map(|l| l.0).sum(),
-                cost: Amount::checked_sum(lots.values().map(|l| l.1)).unwrap_or(Amount::MAX),
-            })
-            .filter(|p| p.shares > 0)
-            .collect();
+        let positions = self.lots.positions();
         Account { cash: self.cash, available: self.cash.checked_sub(held).unwrap_or(Amount::ZERO), positions }
     }
 }

@@ -26,7 +26,7 @@ use crate::ledger::{
 };
 use crate::runtime::{Handle, SubmitError};
 
-pub use broker::{Account, Broker, BrokerOrder, PlaceError, Position, Report, SimBroker};
+pub use broker::{Account, Broker, BrokerOrder, LotBook, PlaceError, Position, Report, SimBroker};
 pub use signal::{parse_entries, write_signals, Entry, Inbox, Signal, Taken};
 
 /// How a signal ended, as its result line says.
@@ -88,12 +88,17 @@ pub struct OrderResult {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// A fill moved capital from frozen to used (or was already applied).
+    /// A fill report: capital moved from frozen to used, or (`repeat`) the ledger had already
+    /// applied as much (a report delivered twice, or a cancel that repeats the filled value of an
+    /// earlier fill report) and nothing changed.
     Filled {
         /// The order.
         id: ClientOrderId,
         /// Filled so far.
         value: Amount,
+        /// `true` if this report changed nothing: the ledger had already filled `value`.
+        #[serde(default)]
+        repeat: bool,
     },
     /// A buy ended below its reservation (filled at a better price, cancelled or rejected):
     /// the rest went back to the pool.
@@ -153,6 +158,22 @@ pub enum Event {
         /// What the broker says filled.
         value: Amount,
     },
+}
+
+impl Event {
+    /// The order (or sell) the event is about.
+    #[must_use]
+    pub const fn id(&self) -> ClientOrderId {
+        match *self {
+            Event::Filled { id, .. }
+            | Event::Returned { id, .. }
+            | Event::ReleaseRefused { id, .. }
+            | Event::Expired { id, .. }
+            | Event::FillExceedsReservation { id, .. }
+            | Event::LateFill { id, .. } => id,
+            Event::Released { sell, .. } | Event::SellUnfinished { sell, .. } => sell,
+        }
+    }
 }
 
 /// What went wrong outside a signal's own refusal.
@@ -794,7 +815,11 @@ impl<B: Broker> Bridge<B> {
             _ => value,
         };
         match self.submit(Command::FillTo { id, filled })? {
-            Ok(_) => events.push(Event::Filled { id, value: filled }),
+            Ok(outcome) => events.push(Event::Filled {
+                id,
+                value: filled,
+                repeat: matches!(outcome, Outcome::FillAlreadyApplied { .. }),
+            }),
             Err(Rejection::OrderExpired { .. }) => events.push(Event::LateFill { id, value }),
             Err(_) => {}
         }
@@ -893,6 +918,38 @@ impl<B: Broker> Bridge<B> {
         let SecuritiesCapital { cash, held, capital, mismatches, .. } = plan;
         let mismatches = mismatches.into_iter().map(|m| (m.strategy, m.broker, m.vault)).collect();
         Ok(Reconciliation { cash, held, capital, drift, mismatches, applied, events })
+    }
+
+    /// The text a signal named order `id` by (its `client_order_id`, or its `signal_id`), if a
+    /// signal of this bridge (this run or a reloaded result file) did: the vault keys orders by
+    /// `ClientOrderId::from_text` of it, which shows as a UUIDv8.
+    #[must_use]
+    pub fn text_of(&self, id: ClientOrderId) -> Option<&str> {
+        self.texts.get(&id).map(String::as_str)
+    }
+
+    /// One line for `event`, naming orders by their signal's text where there is one.
+    #[must_use]
+    pub fn describe(&self, event: &Event) -> String {
+        let name = |id: ClientOrderId| self.text_of(id).map_or_else(|| id.to_string(), str::to_owned);
+        let id = name(event.id());
+        match event {
+            Event::Filled { value, repeat: false, .. } => format!("{id} filled {value} in all"),
+            Event::Filled { value, repeat: true, .. } => {
+                format!("{id} filled {value} in all (a repeat: already applied, nothing changed)")
+            }
+            Event::Returned { amount, .. } => format!("{id} ended: {amount} back to the pool"),
+            Event::Released { amount, .. } => format!("sell {id} done: its buys released {amount}"),
+            Event::ReleaseRefused { rejection, .. } => format!("{id} not released: {rejection}"),
+            Event::Expired { returned, .. } => format!("{id} expired: {returned} back to the pool"),
+            Event::SellUnfinished { value, .. } => {
+                format!("sell {id} ended after {value} filled: resolve it")
+            }
+            Event::FillExceedsReservation { value, reserved, .. } => {
+                format!("{id} filled {value}, above its reservation of {reserved}: look")
+            }
+            Event::LateFill { value, .. } => format!("{id} filled {value} after it expired: resolve it"),
+        }
     }
 
     /// Gives the handle and the broker back.

@@ -72,6 +72,7 @@ pub enum RatioSetting {
 /// # }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ReserveField {
     /// The book.
     Book {
