@@ -922,7 +922,7 @@ impl<B: Broker> Bridge<B> {
 
     /// The text a signal named order `id` by (its `client_order_id`, or its `signal_id`), if a
     /// signal of this bridge (this run or a reloaded result file) did: the vault keys orders by
-    /// `ClientOrderId::from_text` of it, which shows as a UUIDv8.
+    /// `ClientOrderId::from_text` of it, which shows as a `UUIDv8`.
     #[must_use]
     pub fn text_of(&self, id: ClientOrderId) -> Option<&str> {
         self.texts.get(&id).map(String::as_str)

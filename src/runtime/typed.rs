@@ -462,7 +462,7 @@ macro_rules! typed_helpers {
             ///
             /// For a crypto balance or a cash account: the total is the balance. A securities
             /// account's total is its cash plus what its positions cost: use
-            /// [`Handle::reconcile_securities`] with the broker's cash, never this.
+            /// [`Handle::reconcile_securities`](crate::Handle::reconcile_securities) with the broker's cash, never this.
             pub fn set_totals(
                 &mut self,
                 totals: &[(BookId, Amount)],
