@@ -38,6 +38,10 @@ def _from_float(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
+# The minor unit of each number of decimals, made once.
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(19)}
+
+
 class Money(Decimal):
     """An exact amount at a book's minor unit (``decimals`` places) that mixes with ``float``."""
 
@@ -57,17 +61,26 @@ class Money(Decimal):
         return f"Money('{self}', decimals={self.decimals})"
 
     def _make(self, value: Decimal, rounded: bool) -> "Money":
+        places = self.decimals
         if rounded and value.is_finite():
-            value = value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_EVEN)
-        return Money(value, self.decimals)
+            quantum = _QUANTUM.get(places) or Decimal(1).scaleb(-places)
+            value = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        money = Decimal.__new__(Money, value)
+        money.decimals = places
+        return money
 
     def _binary(self, other: Any, operate, always_round: bool = False) -> Any:
+        # `operate` gets plain Decimals (`Decimal.__add__` and friends on `self` would call
+        # back into these overrides).
+        plain = Decimal.__new__(Decimal, self)
         if isinstance(other, float):
             if not math.isfinite(other):
                 return operate(float(self), other)
-            return self._make(operate(Decimal(self), _from_float(other)), True)
+            return self._make(operate(plain, _from_float(other)), True)
         if isinstance(other, (int, Decimal)) and not isinstance(other, bool):
-            return self._make(operate(Decimal(self), Decimal(other)), always_round)
+            if isinstance(other, Money):
+                other = Decimal.__new__(Decimal, other)
+            return self._make(operate(plain, other), always_round)
         return NotImplemented
 
     def __add__(self, other: _Operand) -> Any:

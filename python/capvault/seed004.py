@@ -110,9 +110,13 @@ class StrategyBalanceManager(Facade):
             self.vault.set_credit_limit(_name(currency), limit)
 
     def _book(self, currency: Any, open_missing: bool = True) -> str:
+        return self._resolve(currency, open_missing)[0]
+
+    def _resolve(self, currency: Any, open_missing: bool = True):
+        """The currency's book name and decimals, opening the book on first use."""
         name = f"{self.exchange}:{_name(currency)}"
         try:
-            self.vault._core.resolve(name)
+            return name, self.vault._core.resolve(name)[1]
         except UnknownName:
             if not open_missing:
                 raise
@@ -125,8 +129,7 @@ class StrategyBalanceManager(Facade):
                 # Another process may have opened it first.
                 if refusal.code != "book_exists":
                     raise
-                self.vault._core.resolve(name)
-        return name
+            return name, self.vault._core.resolve(name)[1]
 
     def reset(self, currency: Any, balance: AmountLike, force: bool = True):
         """Resets: total = pool = ``balance``, every strategy to 0 (seed 004 ``reset``). Opens
@@ -167,14 +170,13 @@ class StrategyBalanceManager(Facade):
 
     def get_balance(self, currency: Any, index: int = 0) -> Money:
         """One slot's balance, by default the total (seed 004 ``get_balance``)."""
-        name = self._book(currency, open_missing=False)
-        snapshot = self.vault.snapshot()
-        return Money(snapshot.balance(name, index), snapshot.book(name)["decimals"])
+        name, places = self._resolve(currency, open_missing=False)
+        return Money(self.vault.balance(name, index), places)
 
     def credit_limit(self, currency: Any) -> Money:
         """The currency's credit limit (from the configuration or ``set_credit_limit``)."""
-        book = self.vault.snapshot().book(self._book(currency, open_missing=False))
-        return Money(book["credit_limit"], book["decimals"])
+        name, places = self._resolve(currency, open_missing=False)
+        return Money(self.vault.snapshot().book(name)["credit_limit"], places)
 
     def set_credit_limit(self, currency: Any, limit: AmountLike):
         """Sets the currency's credit limit for every book in it."""
