@@ -228,6 +228,12 @@ fn capvault_latency_prints_plots_and_writes_hgrm() {
     let queue = out.lines().find(|line| line.starts_with("queue ")).unwrap();
     assert_eq!(queue.split_whitespace().nth(1), Some("40"), "{out}");
     assert!(out.contains("journal") && out.contains("p99.9"), "{out}");
+    // Each row says what it counts: a command, a batch, or commands per batch.
+    assert!(queue.contains("time per command"), "{out}");
+    let journal = out.lines().find(|line| line.starts_with("journal ")).unwrap();
+    assert!(journal.contains("time per batch"), "{out}");
+    let batch = out.lines().find(|line| line.starts_with("batch ")).unwrap();
+    assert!(batch.contains("commands per batch"), "{out}");
 
     let (code, out, _) = capvault(&["latency", log, "--tag", "journal", "--hgrm"]);
     assert_eq!(code, Some(0));
@@ -244,7 +250,9 @@ fn capvault_latency_prints_plots_and_writes_hgrm() {
         drawn.starts_with("<svg")
             && drawn.contains("queue")
             && drawn.contains("90%")
-            && drawn.contains("99%"),
+            && drawn.contains("99%")
+            && drawn.contains("latency (µs, log scale)")
+            && drawn.contains("time per batch"),
         "{drawn}"
     );
 

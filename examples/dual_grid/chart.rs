@@ -3,6 +3,19 @@
 use std::error::Error;
 use std::path::Path;
 
+use capvault::tools::report::{axis_number, PALETTE};
+
+use crate::strategy::MINUTES_PER_DAY;
+
+/// A session minute as the trading day and clock time: `d2 13:30` (240 minutes a day,
+/// 9:30-11:30 and 13:00-15:00).
+fn session_time(minute: f64) -> String {
+    let minute = minute.max(0.0) as u64;
+    let in_day = minute % MINUTES_PER_DAY;
+    let clock = if in_day < 120 { 570 + in_day } else { 780 + in_day - 120 };
+    format!("d{} {:02}:{:02}", minute / MINUTES_PER_DAY + 1, clock / 60, clock % 60)
+}
+
 /// One minute of the session: utilisation and what each strategy has committed.
 pub struct Point {
     pub minute: u64,
@@ -23,22 +36,37 @@ pub fn draw(
     root.fill(&WHITE)?;
     let panels = root.split_evenly((4, 1));
     let minutes = paths[0].len() as f64;
+    // Colour-blind-safe colours (Okabe-Ito), and buys and sells told apart by shape too.
+    let (line, buy_color, sell_color, band) = (PALETTE[5], PALETTE[3], PALETTE[6], PALETTE[1]);
+    let labels = ((minutes / MINUTES_PER_DAY as f64) * 2.0).clamp(2.0, 12.0) as usize;
     for (index, code) in ["159201.SZ", "512890.SH"].iter().enumerate() {
         let (lo, hi) = paths[index].iter().fold((f64::MAX, f64::MIN), |(a, b), &p| (a.min(p), b.max(p)));
         let mut chart = ChartBuilder::on(&panels[index])
-            .caption(format!("{code} price, buys (green) and sells (red)"), ("sans-serif", 16))
+            .caption(format!("{code} price (CNY): buys ▲ (green), sells ▼ (vermillion)"), ("sans-serif", 16))
             .margin(8)
-            .x_label_area_size(24)
-            .y_label_area_size(56)
+            .x_label_area_size(28)
+            .y_label_area_size(64)
             .build_cartesian_2d(0.0..minutes, (lo * 0.998)..(hi * 1.002))?;
-        chart.configure_mesh().x_desc("minute").draw()?;
+        chart
+            .configure_mesh()
+            .x_labels(labels)
+            .x_label_formatter(&|m| session_time(*m))
+            .y_desc("CNY")
+            .y_label_formatter(&|p| format!("{p:.3}"))
+            .draw()?;
         chart.draw_series(LineSeries::new(
             paths[index].iter().enumerate().map(|(m, &p)| (m as f64, p)),
-            &BLUE,
+            &line,
         ))?;
-        chart.draw_series(fills[index].iter().map(|&(m, p, buy)| {
-            let color = if buy { GREEN } else { RED };
-            Circle::new((m as f64, p), 3, color.filled())
+        chart.draw_series(
+            fills[index]
+                .iter()
+                .filter(|fill| fill.2)
+                .map(|&(m, p, _)| TriangleMarker::new((m as f64, p), 5, buy_color.filled())),
+        )?;
+        chart.draw_series(fills[index].iter().filter(|fill| !fill.2).map(|&(m, p, _)| {
+            EmptyElement::at((m as f64, p))
+                + Polygon::new(vec![(-5, -4), (5, -4), (0, 5)], sell_color.filled())
         }))?;
     }
     let mut chart = ChartBuilder::on(&panels[2])
@@ -47,29 +75,48 @@ pub fn draw(
             ("sans-serif", 16),
         )
         .margin(8)
-        .x_label_area_size(24)
-        .y_label_area_size(56)
+        .x_label_area_size(28)
+        .y_label_area_size(64)
         .build_cartesian_2d(0.0..minutes, 0.0..100.0)?;
-    chart.configure_mesh().draw()?;
+    chart
+        .configure_mesh()
+        .x_labels(labels)
+        .x_label_formatter(&|m| session_time(*m))
+        .y_desc("% of the pool")
+        .draw()?;
     chart.draw_series(std::iter::once(Rectangle::new(
         [(0.0, 85.0), (minutes, 90.0)],
-        RGBColor(255, 200, 120).mix(0.4).filled(),
+        band.mix(0.35).filled(),
     )))?;
     chart.draw_series(LineSeries::new([(0.0, 85.0), (minutes, 85.0)], BLACK.stroke_width(1)))?;
     chart.draw_series(LineSeries::new(
         hours.iter().map(|h| (h.minute as f64, h.utilisation * 100.0)),
-        &MAGENTA,
+        line.stroke_width(2),
     ))?;
     let top = hours.iter().map(|h| h.committed[0].max(h.committed[1])).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&panels[3])
-        .caption("committed per strategy (CNY): 159201 blue, 512890 red", ("sans-serif", 16))
+        .caption("committed per strategy (CNY): 159201 solid blue, 512890 dashed orange", ("sans-serif", 16))
         .margin(8)
-        .x_label_area_size(24)
-        .y_label_area_size(56)
+        .x_label_area_size(28)
+        .y_label_area_size(64)
         .build_cartesian_2d(0.0..minutes, 0.0..top * 1.1)?;
-    chart.configure_mesh().draw()?;
-    chart.draw_series(LineSeries::new(hours.iter().map(|h| (h.minute as f64, h.committed[0])), &BLUE))?;
-    chart.draw_series(LineSeries::new(hours.iter().map(|h| (h.minute as f64, h.committed[1])), &RED))?;
+    chart
+        .configure_mesh()
+        .x_labels(labels)
+        .x_label_formatter(&|m| session_time(*m))
+        .y_desc("CNY")
+        .y_label_formatter(&|y| axis_number(*y))
+        .draw()?;
+    chart.draw_series(LineSeries::new(
+        hours.iter().map(|h| (h.minute as f64, h.committed[0])),
+        line.stroke_width(2),
+    ))?;
+    chart.draw_series(DashedLineSeries::new(
+        hours.iter().map(|h| (h.minute as f64, h.committed[1])),
+        8,
+        5,
+        PALETTE[1].stroke_width(2),
+    ))?;
     root.present()?;
     Ok(())
 }

@@ -308,15 +308,16 @@ fn latency_table(latency: &[(Metric, LatencySummary)]) -> String {
         return "\nlatency: nothing recorded (recording off, or no command yet)\n".to_owned();
     }
     let mut out = format!(
-        "\nlatency since start\n  {:<11} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
-        "metric", "count", "p50", "p99", "p99.9", "max"
+        "\nlatency since start\n  {:<11} {:>10} {:<27} {:>10} {:>10} {:>10} {:>10}\n",
+        "metric", "samples", "one sample is", "p50", "p99", "p99.9", "max"
     );
     for (metric, s) in recorded {
         let human = |value| report::human(value, metric.is_time());
         out += &format!(
-            "  {:<11} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+            "  {:<11} {:>10} {:<27} {:>10} {:>10} {:>10} {:>10}\n",
             metric.name(),
             s.count,
+            metric.sample(),
             human(s.p50),
             human(s.p99),
             human(s.p999),

@@ -75,6 +75,19 @@ impl Metric {
         Metric::ALL.into_iter().find(|metric| metric.name() == name)
     }
 
+    /// What one sample of the metric is: a command's time, a batch's time, a mirror write's
+    /// time, or a count of commands per batch (reports say it beside each row).
+    #[must_use]
+    pub fn sample(self) -> &'static str {
+        match self {
+            Metric::Queue | Metric::RoundTrip => "time per command",
+            Metric::Apply | Metric::Journal | Metric::Publish => "time per batch",
+            Metric::Shm => "time per mirror write",
+            Metric::Batch => "commands per batch",
+            Metric::Depth => "commands waiting per batch",
+        }
+    }
+
     /// `true` for a time in nanoseconds, `false` for a count of commands.
     #[must_use]
     pub fn is_time(self) -> bool {

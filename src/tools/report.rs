@@ -17,6 +17,47 @@ const TABLE_QUANTILES: [(f64, &str); 7] = [
     (1.0, "max"),
 ];
 
+/// The Okabe-Ito palette: eight colours told apart with every common colour-vision deficiency
+/// (black first). Plots pair them with shapes or dashes where a series' meaning matters.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 0, 0),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 158, 115),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(204, 121, 167),
+];
+
+/// A number for an axis label: thousands separated (`12,500`), small values with at most three
+/// significant digits (`0.25`).
+#[must_use]
+pub fn axis_number(value: f64) -> String {
+    if !value.is_finite() {
+        return String::new();
+    }
+    if value.abs() >= 1_000.0 {
+        let whole = value.round() as i64;
+        let digits = whole.unsigned_abs().to_string();
+        let mut grouped = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        return if whole < 0 { format!("-{grouped}") } else { grouped };
+    }
+    let text = format!("{value:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text.is_empty() || text == "-" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// A value for people: nanoseconds as ns, µs, ms or s; counts as they are.
 #[must_use]
 pub fn human(value: u64, is_time: bool) -> String {
@@ -32,16 +73,23 @@ pub fn human(value: u64, is_time: bool) -> String {
     }
 }
 
-/// One table row per histogram: count, then the percentiles from p50 to max.
+/// What one sample of a row is (`Metric::sample`), for a metric's name; `-` for a foreign tag.
+#[must_use]
+pub fn sample_of(name: &str) -> &'static str {
+    crate::Metric::from_name(name).map_or("-", crate::Metric::sample)
+}
+
+/// One table row per histogram: how many samples and what one is (a command, a batch, a
+/// mirror write, commands per batch), then the percentiles from p50 to max.
 #[must_use]
 pub fn percentile_table(rows: &[(String, bool, &Histogram<u64>)]) -> String {
-    let mut out = format!("{:<12} {:>10}", "metric", "count");
+    let mut out = format!("{:<12} {:>10} {:<27}", "metric", "samples", "one sample is");
     for (_, name) in TABLE_QUANTILES {
         out += &format!(" {name:>10}");
     }
     out.push('\n');
     for (name, is_time, histogram) in rows {
-        out += &format!("{name:<12} {:>10}", histogram.len());
+        out += &format!("{name:<12} {:>10} {:<27}", histogram.len(), sample_of(name));
         for (quantile, _) in TABLE_QUANTILES {
             let value = if histogram.is_empty() { 0 } else { histogram.value_at_quantile(quantile) };
             out += &format!(" {:>10}", human(value, *is_time));
@@ -109,11 +157,18 @@ pub fn plot_percentiles(
     // x is log10(1/(1-q)) on a linear axis, labelled at whole decades: 0%, 90%, 99%, 99.9%...
     let x_max =
         curves.iter().flat_map(|(_, points)| points.iter().map(|p| p.0)).fold(1.0_f64, f64::max).ceil();
+    // The axis spans the positive values: a zero sample (a clock read twice within its
+    // resolution) is drawn on the axis's floor instead of pulling it down to nothing.
     let (y_min, y_max) = curves
         .iter()
         .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .filter(|y| *y > 0.0)
         .fold((f64::MAX, f64::MIN), |(low, high), y| (low.min(y), high.max(y)));
-    let (y_min, y_max) = if y_min > y_max { (0.01, 1.0) } else { (y_min.max(0.001) / 1.5, y_max * 1.5) };
+    let (y_min, y_max) = if y_min > y_max { (0.01, 1.0) } else { (y_min / 1.5, y_max * 1.5) };
+    let curves: Vec<(String, Vec<(f64, f64)>)> = curves
+        .into_iter()
+        .map(|(name, points)| (name, points.into_iter().map(|(x, y)| (x, y.max(y_min))).collect()))
+        .collect();
     let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -124,17 +179,18 @@ pub fn plot_percentiles(
         .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())?;
     chart
         .configure_mesh()
-        .x_desc("percentile")
-        .y_desc("latency (µs)")
+        .x_desc("percentile (of samples at or below the value)")
+        .y_desc("latency (µs, log scale)")
         .x_labels(x_max as usize + 1)
         .x_label_formatter(&|x| percentile_label(*x))
-        .y_label_formatter(&|y| format!("{y}"))
+        .y_label_formatter(&|y| axis_number(*y))
         .draw()?;
     for (index, (name, points)) in curves.into_iter().enumerate() {
-        let color = Palette99::pick(index).to_rgba();
+        let color = PALETTE[index % PALETTE.len()];
+        let label = format!("{name} ({})", sample_of(&name));
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(name)
+            .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
@@ -152,6 +208,35 @@ fn curve(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
             ((1.0 / (1.0 - quantile)).log10(), histogram.value_at_quantile(quantile) as f64 / 1e3)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_numbers_group_thousands_and_trim_small_values() {
+        assert_eq!(axis_number(12_500.0), "12,500");
+        assert_eq!(axis_number(1_234_567.4), "1,234,567");
+        assert_eq!(axis_number(-3_000.0), "-3,000");
+        assert_eq!(axis_number(0.25), "0.25");
+        assert_eq!(axis_number(100.0), "100");
+        assert_eq!(axis_number(0.0001), "0");
+    }
+
+    #[test]
+    fn a_zero_sample_does_not_pull_the_log_axis_down() {
+        let mut histogram = Histogram::<u64>::new(3).unwrap();
+        for value in [0, 2_000, 2_500, 40_000] {
+            histogram.record(value).unwrap();
+        }
+        let path = std::env::temp_dir().join(format!("capvault-zero-axis-{}.svg", std::process::id()));
+        plot_percentiles(&path, "zeros", &[("queue".to_owned(), &histogram)]).unwrap();
+        let drawn = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(!drawn.contains(">0.001<") && !drawn.contains(">0.01<"), "{drawn}");
+        assert!(drawn.contains("queue (time per command)"), "{drawn}");
+    }
 }
 
 /// The percentile at `x = log10(1/(1-q))`: 0 is 0%, 1 is 90%, 2 is 99%, 3 is 99.9%.
