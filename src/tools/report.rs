@@ -42,7 +42,7 @@ pub fn axis_number(value: f64) -> String {
         let digits = whole.unsigned_abs().to_string();
         let mut grouped = String::new();
         for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index) % 3 == 0 {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(digit);
@@ -210,6 +210,13 @@ fn curve(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The percentile at `x = log10(1/(1-q))`: 0 is 0%, 1 is 90%, 2 is 99%, 3 is 99.9%.
+fn percentile_label(x: f64) -> String {
+    let percent = (1.0 - 10_f64.powf(-x)) * 100.0;
+    let decimals = (x - 2.0).ceil().max(0.0) as usize;
+    format!("{percent:.decimals$}%")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,11 +244,4 @@ mod tests {
         assert!(!drawn.contains(">0.001<") && !drawn.contains(">0.01<"), "{drawn}");
         assert!(drawn.contains("queue (time per command)"), "{drawn}");
     }
-}
-
-/// The percentile at `x = log10(1/(1-q))`: 0 is 0%, 1 is 90%, 2 is 99%, 3 is 99.9%.
-fn percentile_label(x: f64) -> String {
-    let percent = (1.0 - 10_f64.powf(-x)) * 100.0;
-    let decimals = (x - 2.0).ceil().max(0.0) as usize;
-    format!("{percent:.decimals$}%")
 }
