@@ -188,7 +188,8 @@ fn vault_named(name: &str) -> Result<Option<VaultEntry>, Failure> {
 /// shared-memory folder (`example` finds `/dev/shm/capvault-example`).
 fn mirror_of(vault: &str) -> Result<PathBuf, Failure> {
     let path = Path::new(vault);
-    if path.exists() {
+    // A path (it names a folder) is a path, found or not: opening it says what is wrong.
+    if path.exists() || vault.contains('/') {
         return Ok(path.to_owned());
     }
     if let Some(entry) = vault_named(vault)? {
@@ -196,13 +197,11 @@ fn mirror_of(vault: &str) -> Result<PathBuf, Failure> {
             Failure::File(format!("vault {vault:?} (pid {}) keeps no shared-memory mirror", entry.pid))
         });
     }
-    if !vault.contains('/') {
-        for candidate in [vault.to_owned(), format!("capvault-{vault}"), format!("capvault-{vault}.shm")] {
-            // A served vault's folder is `capvault-NAME` too: only a file is a mirror.
-            let path = shm_path(&candidate);
-            if path.is_file() {
-                return Ok(path);
-            }
+    for candidate in [vault.to_owned(), format!("capvault-{vault}"), format!("capvault-{vault}.shm")] {
+        // A served vault's folder is `capvault-NAME` too: only a file is a mirror.
+        let path = shm_path(&candidate);
+        if path.is_file() {
+            return Ok(path);
         }
     }
     Err(Failure::File(format!(
@@ -213,7 +212,7 @@ fn mirror_of(vault: &str) -> Result<PathBuf, Failure> {
 /// The latency log of `log`: a file, or a running vault's `Builder::latency_log`.
 fn log_of(log: &str) -> Result<PathBuf, Failure> {
     let path = Path::new(log);
-    if path.exists() {
+    if path.exists() || log.contains('/') {
         return Ok(path.to_owned());
     }
     match vault_named(log)? {
