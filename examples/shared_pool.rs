@@ -190,7 +190,7 @@ fn report(last: &Snapshot, shm: &std::path::Path, json: &std::path::Path) -> Res
     println!("  shared memory     {}", shm.display());
     println!("  shared_pool.json  {}", json.display());
     println!("look at them:");
-    println!("  cargo run --release --bin capvault -- inspect {}", shm.display());
+    println!("  cargo run --release --bin capvault -- inspect example     (its mirror's name; or the path)");
     println!("  python3 examples/read_shm.py {}", shm.display());
     println!("  cat {}", json.display());
     Ok(())

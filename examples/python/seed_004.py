@@ -1,25 +1,14 @@
 """Seed 004's own example, run on capvault: virtual sub-accounts on one Kraken account.
 
-The seed's code runs as written but for three things: the manager comes from `capvault`
-instead of `hftpy.common`, amounts come back as `Decimal` (so the credit limit in the recovery
-step is a `Decimal` too), and `recover` shows the same recipe in one call.
+The seed's code runs as written but for its imports (`capvault` for `hftpy.common`, and
+`capvault.hft` for the seed's `hft`): amounts come back as `capvault.Money`, exact and usable
+with the seed's floats (`available + 5000.0`); `recover` shows the same recipe in one call.
 
 Run: python examples/python/seed_004.py   (after `pip install ./python`)
 """
 
-from decimal import Decimal
-from enum import Enum
-
 from capvault import StrategyBalanceManager
-
-
-class hft:  # noqa: N801  (the seed's `hft` module, as far as this example needs it)
-    class Exchange(Enum):
-        KRAKEN = 1
-
-    class Currency(Enum):
-        USDC = 1
-        USD = 2
+from capvault import hft
 
 
 # 系统启动: a manager for Kraken with 8 strategy slots; balances from the exchange's API.
@@ -54,7 +43,7 @@ manager.adjust(hft.Currency.USDC, -500.0)
 real_balance = 6000.0
 manager.set(hft.Currency.USDC, real_balance)
 available = manager.get_balance(hft.Currency.USDC, index=1)
-credit_limit = Decimal(5000)  # 借贷额度 (also manager.credit_limit(hft.Currency.USDC))
+credit_limit = 5000.0  # 借贷额度 (also manager.credit_limit(hft.Currency.USDC))
 if available + credit_limit < 0:
     print(f"资金错误无法修复: pool {available}, credit limit {credit_limit}")
     manager.reset(hft.Currency.USDC, real_balance)

@@ -58,7 +58,8 @@ class Money(Decimal):
         return (Money, (str(self), self.decimals))
 
     def __repr__(self) -> str:
-        return f"Money('{self}', decimals={self.decimals})"
+        # As short as a Decimal's: a StrategyBalance of eight slots stays readable.
+        return f"Money('{self}')"
 
     def _make(self, value: Decimal, rounded: bool) -> "Money":
         places = self.decimals
