@@ -76,7 +76,7 @@ pub fn human(value: u64, is_time: bool) -> String {
 /// What one sample of a row is (`Metric::sample`), for a metric's name; `-` for a foreign tag.
 #[must_use]
 pub fn sample_of(name: &str) -> &'static str {
-    crate::Metric::from_name(name).map_or("-", crate::Metric::sample)
+    crate::runtime::Metric::from_name(name).map_or("-", crate::runtime::Metric::sample)
 }
 
 /// One table row per histogram: how many samples and what one is (a command, a batch, a
