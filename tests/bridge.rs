@@ -321,3 +321,29 @@ fn a_cancel_after_a_partial_fill_says_its_fill_is_a_repeat_and_events_name_the_s
     assert!(!b.describe(&events[1]).contains(&id.to_string()), "the signal's text, not the hash");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A strategy labelled with its exchange suffix (`159201.SZ`, as a config may say) trades that
+/// code: the bridge matches it instead of refusing the signal as "no strategy's label".
+#[test]
+fn a_label_with_its_exchange_suffix_matches_its_code() {
+    use capvault::{Builder, LedgerConfig};
+    let dir = scratch("suffixed-label");
+    let config = LedgerConfig::from_json(
+        r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 3, "balance": 300000,
+             "strategies": [ { "slot": 2, "label": "159201.SZ", "cap": 200000 } ] } ] }"#,
+    )
+    .unwrap();
+    let handle = Builder::from_config(&config).unwrap().spawn().unwrap();
+    let mut b = bridge(&dir, handle, broker(), None);
+    let placed =
+        b.consume(Entry::Signal(signal("sig-suffix", "159201.SZ", Side::Buy, "1.153", 100)), 0).unwrap();
+    assert_eq!(placed.status, ResultStatus::Placed, "{:?}", placed.reason);
+    let other =
+        b.consume(Entry::Signal(signal("sig-other", "159201.SH", Side::Buy, "1.153", 100)), 1).unwrap();
+    assert_eq!(
+        (other.status, other.step),
+        (ResultStatus::Refused, Step::Validation),
+        "another exchange's code"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -110,16 +110,15 @@ class GlobalVault(Facade):
 
     def _where(self, symbol: str):
         """``(book, slot)`` of a symbol's strategy (looked up once per symbol: labels are set
-        by configuration, not by trading)."""
+        by configuration, not by trading). ``159201.SZ`` finds a strategy labelled
+        ``159201.SZ``, else one labelled ``159201``."""
         found = self._places.get(symbol)
         if found is not None:
             return found
-        label = symbol_label(symbol)
-        found = self.vault.snapshot().slot_of(label)
-        if found is not None:
-            self._places[symbol] = found
-        else:
-            raise UnknownName(f"no strategy is labelled {label!r} (symbol {symbol!r})")
+        found = self.vault.snapshot().slot_of_security(str(symbol))
+        if found is None:
+            raise UnknownName(f"no strategy is labelled {symbol_label(symbol)!r} or {str(symbol)!r}")
+        self._places[symbol] = found
         return found
 
     def request_allocation(self, symbol: str, amount: AmountLike, layer_index: int, client_order_id: OrderIdLike) -> Decision:

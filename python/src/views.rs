@@ -172,6 +172,12 @@ impl Snapshot {
         self.inner.slot_of(label).map(|(book, slot)| (book.index() as u16, slot))
     }
 
+    /// `(book id, slot)` of the strategy trading the security `code` (`159201.SZ`): the one
+    /// labelled with the code, else with its number (`159201`); `None` if none or several are.
+    fn slot_of_security(&self, code: &str) -> Option<(u16, u8)> {
+        self.inner.slot_of_security(code).map(|(book, slot)| (book.index() as u16, slot))
+    }
+
     /// A slot's balance: 0 the total, 1 the pool, 2.. a strategy's committed capital.
     #[pyo3(signature = (book, slot=None))]
     fn balance<'py>(

@@ -253,3 +253,23 @@ def test_seed_examples(example):
 def test_help_explains_the_rule():
     doc = GlobalVault.request_allocation.__doc__
     assert "15%" in doc and "255,000" in doc and "nominal cap" in doc
+
+
+def test_a_symbol_finds_a_label_with_or_without_its_exchange_suffix():
+    config = {
+        "books": [
+            {
+                "venue": "QMT",
+                "currency": "CNY",
+                "slot_count": 4,
+                "balance": 300000,
+                "strategies": [{"slot": 2, "label": "159201.SZ"}, {"slot": 3, "label": "512890"}],
+            }
+        ]
+    }
+    vault = capvault.GlobalVault(config)
+    assert vault.request_allocation("159201.SZ", 1000, 1, "1790000000000000001")
+    assert vault.request_allocation("512890.SH", 1000, 1, "1790000000000000002")
+    with pytest.raises(capvault.UnknownName):
+        vault.request_allocation("159201.SH", 1000, 1, "1790000000000000003")
+    vault.vault.close()
