@@ -178,6 +178,12 @@ impl QuoteWriter {
         Ok(QuoteWriter { table: Table { map, entries_max, path: path.to_owned() }, _lock: lock })
     }
 
+    /// The table's file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.table.path
+    }
+
     /// Writes one quote (seed 004 `ShareMemorySingleQuote::write`).
     ///
     /// # Errors
