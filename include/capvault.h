@@ -13,9 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
 // Fixed-point units per currency unit: a `cv_amount` of 150000000 is 1.5.
-#define CV_AMOUNT_SCALE 100000000
+#define CV_AMOUNT_SCALE INT64_C(100000000)
 
 // The most figures a result carries.
 #define CV_FIGURES_MAX 16
@@ -284,6 +283,19 @@ cv_status cv_expire(const cv_vault *vault, const char *id, cv_result *result);
 // Thread safety: any thread, concurrently. Safety: `vault` is a live pointer from
 // `cv_open`/`cv_connect`; string arguments are NUL-terminated; `result` is NULL or writable.
 cv_status cv_release_order(const cv_vault *vault, const char *id, cv_result *result);
+
+// Opens a book for (`venue`, `currency`) with `slot_count` slots (2..=64) and `decimals` places
+// (its minor unit), total and pool at zero, the default reserve ratio (15%) and penalty
+// (90%/85%, x1.5). The outcome's `book` figure is its id; `book_exists` if it is open already.
+//
+// Thread safety: any thread, concurrently. Safety: `vault` is a live pointer from
+// `cv_open`/`cv_connect`; string arguments are NUL-terminated; `result` is NULL or writable.
+cv_status cv_open_book(const cv_vault *vault,
+                       const char *venue,
+                       const char *currency,
+                       uint8_t slot_count,
+                       uint8_t decimals,
+                       cv_result *result);
 
 // Moves `amount` from the pool to strategy `slot` (seed 004 `allocate`).
 //

@@ -684,6 +684,37 @@ pub unsafe extern "C" fn cv_release_order(
     unsafe { command(vault, result, || Ok(Command::ReleaseOrder { id: order_id(required(id, "id")?) })) }
 }
 
+/// Opens a book for (`venue`, `currency`) with `slot_count` slots (2..=64) and `decimals` places
+/// (its minor unit), total and pool at zero, the default reserve ratio (15%) and penalty
+/// (90%/85%, x1.5). The outcome's `book` figure is its id; `book_exists` if it is open already.
+///
+/// Thread safety: any thread, concurrently. Safety: `vault` is a live pointer from
+/// `cv_open`/`cv_connect`; string arguments are NUL-terminated; `result` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cv_open_book(
+    vault: *const cv_vault,
+    venue: *const c_char,
+    currency: *const c_char,
+    slot_count: u8,
+    decimals: u8,
+    result: *mut cv_result,
+) -> cv_status {
+    // SAFETY: the caller's contract for `vault`, `result` and the string arguments.
+    unsafe {
+        command(vault, result, || {
+            let venue_text = required(venue, "venue")?;
+            let currency_text = required(currency, "currency")?;
+            let venue: Venue =
+                venue_text.parse().map_err(|e| invalid(format!("venue {venue_text:?}: {e}")))?;
+            let currency: Currency =
+                currency_text.parse().map_err(|e| invalid(format!("currency {currency_text:?}: {e}")))?;
+            let mut spec = vault::BookSpec::new(venue, currency, slot_count);
+            spec.decimals = decimals;
+            Ok(Command::OpenBook { spec })
+        })
+    }
+}
+
 /// Moves `amount` from the pool to strategy `slot` (seed 004 `allocate`).
 ///
 /// Thread safety: any thread, concurrently. Safety: `vault` is a live pointer from
