@@ -474,7 +474,8 @@ impl fmt::Display for Rejection {
                 write!(f, "first layer: committed {committed} + {amount} exceeds {limit}")
             }
             Rejection::ExceedsCreditLimit { pool, amount, credit_limit } => {
-                write!(f, "pool {pool} - {amount} goes below the credit limit -{credit_limit}")
+                // The floor is minus the limit: 0 when there is none (not "-0").
+                write!(f, "pool {pool} - {amount} goes below the floor {} (credit limit {credit_limit})", credit_limit.neg())
             }
             Rejection::Overflow => f.write_str("result leaves the amount range"),
             Rejection::NotGranted { kind, book, slot } => {
