@@ -390,8 +390,13 @@ fn no_rejection_variant_is_left_untested() {
 
 #[test]
 fn a_credit_limit_refusal_names_its_floor_without_a_minus_zero() {
-    let none = Rejection::ExceedsCreditLimit { pool: units(1_000), amount: units(2_000), credit_limit: units(0) };
+    let none =
+        Rejection::ExceedsCreditLimit { pool: units(1_000), amount: units(2_000), credit_limit: units(0) };
     assert_eq!(none.to_string(), "pool 1000 - 2000 goes below the floor 0 (credit limit 0)");
-    let some = Rejection::ExceedsCreditLimit { pool: units(1_000), amount: units(7_000), credit_limit: units(5_000) };
+    let some = Rejection::ExceedsCreditLimit {
+        pool: units(1_000),
+        amount: units(7_000),
+        credit_limit: units(5_000),
+    };
     assert_eq!(some.to_string(), "pool 1000 - 7000 goes below the floor -5000 (credit limit 5000)");
 }

@@ -82,3 +82,57 @@ pub(crate) fn decode_answer(
         _ => return Err(CodecError { offset: 0, what: "bad answer status" }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Rejection;
+
+    /// The vectors of `docs/wire.md`: each `command`, `outcome` or `rejection` line gives a
+    /// value in its JSON form and its bytes on the wire; both directions must hold.
+    #[test]
+    fn the_documented_vectors_encode_and_decode() {
+        let doc = include_str!("../../docs/wire.md");
+        let mut checked = [0_usize; 3];
+        for line in doc.lines() {
+            let Some((kind, rest)) = line.split_once(' ') else { continue };
+            let index = match kind {
+                "command" => 0,
+                "outcome" => 1,
+                "rejection" => 2,
+                _ => continue,
+            };
+            let (json, hex) =
+                rest.rsplit_once(" = ").unwrap_or_else(|| panic!("vector without bytes: {line}"));
+            let bytes: Vec<u8> = hex
+                .split_whitespace()
+                .map(|pair| u8::from_str_radix(pair, 16).unwrap_or_else(|_| panic!("bad hex in {line}")))
+                .collect();
+            let mut out = Vec::new();
+            match index {
+                0 => {
+                    let command: Command =
+                        serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
+                    encode_request(&command, &mut out);
+                    assert_eq!(decode_request(&bytes), Ok(command), "{line}");
+                }
+                1 => {
+                    let outcome: Outcome =
+                        serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
+                    encode_answer(&Ok(outcome), &mut out);
+                    assert_eq!(codec::decode_outcome(&bytes), Ok(outcome), "{line}");
+                }
+                _ => {
+                    let rejection: Rejection =
+                        serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
+                    encode_answer(&Err(SubmitError::Rejected(rejection)), &mut out);
+                    assert_eq!(codec::decode_rejection(&bytes), Ok(rejection), "{line}");
+                }
+            }
+            let shown: Vec<String> = out.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(out, bytes, "{kind} {json} encodes as {}", shown.join(" "));
+            checked[index] += 1;
+        }
+        assert!(checked.iter().all(|&n| n >= 3), "docs/wire.md has too few vectors: {checked:?}");
+    }
+}

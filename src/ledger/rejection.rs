@@ -475,7 +475,11 @@ impl fmt::Display for Rejection {
             }
             Rejection::ExceedsCreditLimit { pool, amount, credit_limit } => {
                 // The floor is minus the limit: 0 when there is none (not "-0").
-                write!(f, "pool {pool} - {amount} goes below the floor {} (credit limit {credit_limit})", credit_limit.neg())
+                write!(
+                    f,
+                    "pool {pool} - {amount} goes below the floor {} (credit limit {credit_limit})",
+                    credit_limit.neg()
+                )
             }
             Rejection::Overflow => f.write_str("result leaves the amount range"),
             Rejection::NotGranted { kind, book, slot } => {
