@@ -62,6 +62,8 @@ pub mod docs {
     pub mod ipc {}
     #[doc = include_str!("../docs/python.md")]
     pub mod python {}
+    #[doc = include_str!("../docs/wire.md")]
+    pub mod wire {}
 }
 
 /// The README's example, compiled and run as a doctest.
