@@ -24,6 +24,8 @@ g++ -std=c++17 -Wall -Wextra -Werror -Iinclude examples/cpp/seed_004.cpp target/
 g++ -std=c++17 -Wall -Wextra -Werror examples/cpp/seed_004.cpp "${link[@]}" -o target/seed_004_cpp
 CAPVAULT_QUOTES="$PWD/target/cpp-quotes" ./target/seed_004_cpp
 CAPVAULT_QUOTES="$PWD/target/cpp-quotes-static" ./target/cpp-seed-004-static >/dev/null
+# The C++ client's round-trip bench (the latency report's ipc_cpp_* keys, CAPVAULT_CPP_CLIENT).
+g++ -O2 -std=c++17 -Wall -Wextra -Werror benches/cpp/round_trip.cpp "${link[@]}" -o target/cpp-round-trip
 # A C++, a Python and a Rust process on one served vault, exact; then a C++ client killed.
 g++ -std=c++17 -Wall -Wextra -Werror tests/cpp/worker.cpp "${link[@]}" -o target/cpp-worker
 cargo build --release --bin capvault

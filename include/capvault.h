@@ -74,6 +74,18 @@ typedef enum {
   CV_PRICE = 3,
 } cv_data_type;
 
+// How a client waits for its answers.
+typedef enum {
+  // Spin 50 µs, then sleep on a futex (the default).
+  CV_WAIT_SPIN_PARK = 0,
+  // Spin without end: the lowest latency, a whole core while waiting.
+  CV_WAIT_BUSY_SPIN = 1,
+  // Spin 50 µs, then yield the core between looks.
+  CV_WAIT_SPIN_YIELD = 2,
+  // Sleep on a futex at once.
+  CV_WAIT_BLOCKING = 3,
+} cv_wait;
+
 // A quote table, as its writer or a reader. Opaque.
 typedef struct cv_quotes cv_quotes;
 
@@ -223,11 +235,21 @@ cv_status cv_open(const char *config,
                   cv_result *result);
 
 // Connects to the vault another process serves under `service`, as the client `client` (its
-// grant applies). On success `*out` is the caller's until `cv_close`.
+// grant applies), waiting for answers the default way (`CV_WAIT_SPIN_PARK`). On success `*out`
+// is the caller's until `cv_close`.
 //
 // Thread safety: any thread. Safety: `service` and `client` are NUL-terminated strings; `out`
 // is writable; `result` is NULL or writable.
 cv_status cv_connect(const char *service, const char *client, cv_vault **out, cv_result *result);
+
+// `cv_connect`, waiting for answers as `wait` says (a `cv_wait` value).
+//
+// Thread safety: any thread. Safety: as `cv_connect`.
+cv_status cv_connect_with(const char *service,
+                          const char *client,
+                          int32_t wait,
+                          cv_vault **out,
+                          cv_result *result);
 
 // Closes a vault from `cv_open` (shuts it down: everything queued is applied, the journal
 // synced, the mirrors write their last state) or `cv_connect` (disconnects), and frees it.

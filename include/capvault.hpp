@@ -144,6 +144,14 @@ inline std::string order_id(const std::string& text) {
 
 enum class Side { Buy = CV_BUY, Sell = CV_SELL };
 
+/// How a client waits for its answers.
+enum class Wait {
+    SpinPark = CV_WAIT_SPIN_PARK,   ///< spin 50 µs, then sleep (the default)
+    BusySpin = CV_WAIT_BUSY_SPIN,   ///< spin without end: lowest latency, a whole core
+    SpinYield = CV_WAIT_SPIN_YIELD, ///< spin 50 µs, then yield between looks
+    Blocking = CV_WAIT_BLOCKING,    ///< sleep at once
+};
+
 /// Where an embedded vault keeps its files (empty: not kept).
 struct OpenOptions {
     std::string data_dir, shm, json, serve;
@@ -167,10 +175,10 @@ public:
     }
 
     /// Connects to the vault served under `service` as the client `client`.
-    static Vault connect(const std::string& service, const std::string& client) {
+    static Vault connect(const std::string& service, const std::string& client, Wait wait = Wait::SpinPark) {
         cv_vault* v = nullptr;
         cv_result r;
-        check(cv_connect(service.c_str(), client.c_str(), &v, &r), &r);
+        check(cv_connect_with(service.c_str(), client.c_str(), static_cast<int32_t>(wait), &v, &r), &r);
         return Vault(v);
     }
 

@@ -13,6 +13,7 @@
 #![allow(clippy::missing_safety_doc, reason = "every function's safety contract is in its doc comment")]
 
 mod figures;
+mod outcome;
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -170,9 +171,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// An accepted command: its `seq`, its outcome's kind and figures.
-type Answer = (u64, String, Vec<(String, Value)>);
-
 /// An error on its way to a `cv_result`.
 struct Failure {
     status: cv_status,
@@ -219,77 +217,121 @@ fn fill(buffer: &mut [c_char], text: &str) {
     buffer[end] = 0;
 }
 
-const EMPTY_FIGURE: cv_figure =
-    cv_figure { name: [0; 40], kind: cv_figure_kind::CV_FIGURE_INT, value: 0, text: [0; 48] };
+/// A figure on its way into a `cv_result`.
+#[derive(Clone, Copy)]
+enum Cell<'a> {
+    Amount(i64),
+    Int(i64),
+    Text(&'a str),
+    Bool(bool),
+}
 
-fn write_result(
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(value: &'a Value) -> Cell<'a> {
+        match value {
+            Value::Amount(raw) => Cell::Amount(*raw),
+            Value::Int(n) => Cell::Int(i64::try_from(*n).unwrap_or(i64::MAX)),
+            Value::Text(text) => Cell::Text(text),
+            Value::Bool(b) => Cell::Bool(*b),
+        }
+    }
+}
+
+impl From<outcome::Figure> for Cell<'static> {
+    fn from(value: outcome::Figure) -> Cell<'static> {
+        match value {
+            outcome::Figure::Amount(raw) => Cell::Amount(raw),
+            outcome::Figure::Int(n) => Cell::Int(n),
+            outcome::Figure::Text(text) => Cell::Text(text),
+            outcome::Figure::Bool(b) => Cell::Bool(b),
+        }
+    }
+}
+
+/// Copies `text` into the C buffer at `dst` of `capacity` bytes, cut to fit, NUL-terminated.
+///
+/// # Safety
+/// `dst` is writable for `capacity >= 1` bytes.
+unsafe fn put_text(dst: *mut c_char, capacity: usize, text: &str) {
+    let mut end = text.len().min(capacity - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // SAFETY: `end < capacity` bytes fit, and the NUL at `end` too (the caller's contract).
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), dst, end);
+        dst.add(end).write(0);
+    }
+}
+
+/// Writes a result into `out` field by field (the caller's struct may be uninitialised; only
+/// the fields a reader may look at are written: `figure_count` figures, each text NUL-ended).
+fn write_result<'a>(
     out: *mut cv_result,
     status: cv_status,
     seq: u64,
     kind: &str,
     message: &str,
-    figures: &[(String, Value)],
+    figures: impl Iterator<Item = (&'a str, Cell<'a>)>,
 ) {
     if out.is_null() {
         return;
     }
-    let mut result = cv_result {
-        status,
-        seq,
-        kind: [0; 40],
-        message: [0; 256],
-        figure_count: 0,
-        figures: [EMPTY_FIGURE; CV_FIGURES_MAX],
-    };
-    fill(&mut result.kind, kind);
-    fill(&mut result.message, message);
-    for ((name, value), slot) in figures.iter().zip(result.figures.iter_mut()) {
-        fill(&mut slot.name, name);
-        match value {
-            Value::Amount(raw) => {
-                slot.kind = cv_figure_kind::CV_FIGURE_AMOUNT;
-                slot.value = *raw;
-            }
-            Value::Int(n) => {
-                slot.kind = cv_figure_kind::CV_FIGURE_INT;
-                slot.value = i64::try_from(*n).unwrap_or(i64::MAX);
-            }
-            Value::Bool(b) => {
-                slot.kind = cv_figure_kind::CV_FIGURE_BOOL;
-                slot.value = i64::from(*b);
-            }
-            Value::Text(text) => {
-                slot.kind = cv_figure_kind::CV_FIGURE_TEXT;
-                fill(&mut slot.text, text);
-            }
+    // SAFETY: `out` is non-null and, by every function's contract, writable for a `cv_result`;
+    // every write goes through raw field pointers, never a reference to uninitialised memory.
+    unsafe {
+        std::ptr::addr_of_mut!((*out).status).write(status);
+        std::ptr::addr_of_mut!((*out).seq).write(seq);
+        put_text(std::ptr::addr_of_mut!((*out).kind).cast::<c_char>(), 40, kind);
+        put_text(std::ptr::addr_of_mut!((*out).message).cast::<c_char>(), 256, message);
+        let mut count = 0_u32;
+        for (index, (name, cell)) in figures.take(CV_FIGURES_MAX).enumerate() {
+            let figure = std::ptr::addr_of_mut!((*out).figures).cast::<cv_figure>().add(index);
+            put_text(std::ptr::addr_of_mut!((*figure).name).cast::<c_char>(), 40, name);
+            let (kind, value, text) = match cell {
+                Cell::Amount(raw) => (cv_figure_kind::CV_FIGURE_AMOUNT, raw, ""),
+                Cell::Int(n) => (cv_figure_kind::CV_FIGURE_INT, n, ""),
+                Cell::Bool(b) => (cv_figure_kind::CV_FIGURE_BOOL, i64::from(b), ""),
+                Cell::Text(text) => (cv_figure_kind::CV_FIGURE_TEXT, 0, text),
+            };
+            std::ptr::addr_of_mut!((*figure).kind).write(kind);
+            std::ptr::addr_of_mut!((*figure).value).write(value);
+            put_text(std::ptr::addr_of_mut!((*figure).text).cast::<c_char>(), 48, text);
+            count += 1;
         }
+        std::ptr::addr_of_mut!((*out).figure_count).write(count);
     }
-    result.figure_count = u32::try_from(figures.len().min(CV_FIGURES_MAX)).unwrap_or(0);
-    // SAFETY: `out` is non-null and, by the function's contract, points to a writable
-    // `cv_result` the caller owns for the call.
-    unsafe { out.write(result) };
 }
 
-/// Runs `body`, catching a panic, and writes what it did into `out`.
-fn run(out: *mut cv_result, body: impl FnOnce() -> Result<Answer, Failure>) -> cv_status {
+fn write_failure(out: *mut cv_result, f: &Failure) {
+    write_result(
+        out,
+        f.status,
+        0,
+        &f.kind,
+        &f.message,
+        f.figures.iter().map(|(n, v)| (n.as_str(), Cell::from(v))),
+    );
+}
+
+fn write_panic(out: *mut cv_result) {
+    let message = "a bug inside capvault was caught at the C boundary";
+    write_result(out, cv_status::CV_PANIC, 0, "panic", message, std::iter::empty());
+}
+
+/// Runs `body` (opening, connecting), catching a panic, and writes what it did into `out`.
+fn run(out: *mut cv_result, body: impl FnOnce() -> Result<&'static str, Failure>) -> cv_status {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok((seq, kind, figures))) => {
-            write_result(out, cv_status::CV_OK, seq, &kind, "", &figures);
+        Ok(Ok(kind)) => {
+            write_result(out, cv_status::CV_OK, 0, kind, "", std::iter::empty());
             cv_status::CV_OK
         }
         Ok(Err(f)) => {
-            write_result(out, f.status, 0, &f.kind, &f.message, &f.figures);
+            write_failure(out, &f);
             f.status
         }
         Err(_) => {
-            write_result(
-                out,
-                cv_status::CV_PANIC,
-                0,
-                "panic",
-                "a bug inside capvault was caught at the C boundary",
-                &[],
-            );
+            write_panic(out);
             cv_status::CV_PANIC
         }
     }
@@ -345,7 +387,7 @@ fn amount(raw: cv_amount, what: &str) -> Result<Amount, Failure> {
 }
 
 impl cv_vault {
-    fn submit(&self, command: Command) -> Result<Answer, Failure> {
+    fn submit(&self, command: Command) -> Result<vault::Receipt, Failure> {
         let result = match &self.backend {
             Backend::Embedded { origin, spare, .. } => {
                 let taken = lock(spare).pop().or_else(|| lock(origin).as_ref().map(Handle::clone));
@@ -364,16 +406,12 @@ impl cv_vault {
             },
         };
         let receipt = result.map_err(|error| submit_failure(&error))?;
-        self.seen.fetch_max(receipt.seq, std::sync::atomic::Ordering::Relaxed);
-        let mut figures = flatten(&receipt.outcome);
-        let kind = match figures.iter().position(|(name, _)| name == "outcome") {
-            Some(at) => match figures.remove(at).1 {
-                Value::Text(kind) => kind,
-                _ => String::new(),
-            },
-            None => String::new(),
-        };
-        Ok((receipt.seq, kind, figures))
+        // Relaxed: a floor for this vault's own reads. Loaded first: the read-modify-write is
+        // paid only when the floor moves (another thread's answer may already be past it).
+        if receipt.seq > self.seen.load(std::sync::atomic::Ordering::Relaxed) {
+            self.seen.fetch_max(receipt.seq, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(receipt)
     }
 
     /// The latest snapshot that shows every command answered through this vault.
@@ -466,12 +504,27 @@ pub unsafe extern "C" fn cv_open(
         });
         // SAFETY: `out` is non-null and writable (checked above; the caller's contract).
         unsafe { out.write(Box::into_raw(boxed)) };
-        Ok((0, "opened".to_owned(), Vec::new()))
+        Ok("opened")
     })
 }
 
+/// How a client waits for its answers.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum cv_wait {
+    /// Spin 50 µs, then sleep on a futex (the default).
+    CV_WAIT_SPIN_PARK = 0,
+    /// Spin without end: the lowest latency, a whole core while waiting.
+    CV_WAIT_BUSY_SPIN = 1,
+    /// Spin 50 µs, then yield the core between looks.
+    CV_WAIT_SPIN_YIELD = 2,
+    /// Sleep on a futex at once.
+    CV_WAIT_BLOCKING = 3,
+}
+
 /// Connects to the vault another process serves under `service`, as the client `client` (its
-/// grant applies). On success `*out` is the caller's until `cv_close`.
+/// grant applies), waiting for answers the default way (`CV_WAIT_SPIN_PARK`). On success `*out`
+/// is the caller's until `cv_close`.
 ///
 /// Thread safety: any thread. Safety: `service` and `client` are NUL-terminated strings; `out`
 /// is writable; `result` is NULL or writable.
@@ -482,13 +535,35 @@ pub unsafe extern "C" fn cv_connect(
     out: *mut *mut cv_vault,
     result: *mut cv_result,
 ) -> cv_status {
+    // SAFETY: forwarded contract.
+    unsafe { cv_connect_with(service, client, cv_wait::CV_WAIT_SPIN_PARK as i32, out, result) }
+}
+
+/// `cv_connect`, waiting for answers as `wait` says (a `cv_wait` value).
+///
+/// Thread safety: any thread. Safety: as `cv_connect`.
+#[no_mangle]
+pub unsafe extern "C" fn cv_connect_with(
+    service: *const c_char,
+    client: *const c_char,
+    wait: i32,
+    out: *mut *mut cv_vault,
+    result: *mut cv_result,
+) -> cv_status {
     run(result, || {
+        let wait = match wait {
+            0 => vault::WaitStrategy::default(),
+            1 => vault::WaitStrategy::BusySpin,
+            2 => vault::WaitStrategy::SpinYield { spin: Duration::from_micros(50) },
+            3 => vault::WaitStrategy::Blocking,
+            other => return Err(invalid(format!("wait {other}: expected a cv_wait value"))),
+        };
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
         // SAFETY: the caller's contract for both strings.
         let (service, name) = unsafe { (required(service, "service")?, required(client, "client")?) };
-        let connected = Client::connect(service, name).map_err(|e| {
+        let connected = Client::connect_with(service, name, wait).map_err(|e| {
             let status = match e {
                 vault::ConnectError::InvalidName => cv_status::CV_INVALID,
                 vault::ConnectError::NotServed { .. } => cv_status::CV_NOT_FOUND,
@@ -502,7 +577,7 @@ pub unsafe extern "C" fn cv_connect(
         });
         // SAFETY: `out` is non-null and writable.
         unsafe { out.write(Box::into_raw(boxed)) };
-        Ok((0, "connected".to_owned(), Vec::new()))
+        Ok("connected")
     })
 }
 
@@ -550,11 +625,37 @@ unsafe fn command(
     result: *mut cv_result,
     build: impl FnOnce() -> Result<Command, Failure>,
 ) -> cv_status {
-    run(result, || {
+    let answered = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the caller's contract for `vault`.
         let vault = unsafe { vault_ref(vault) }?;
         vault.submit(build()?)
-    })
+    }));
+    match answered {
+        Ok(Ok(receipt)) => {
+            if let Some((kind, figures)) = outcome::describe(&receipt.outcome) {
+                let cells =
+                    figures.list[..figures.len].iter().map(|&(name, figure)| (name, Cell::from(figure)));
+                write_result(result, cv_status::CV_OK, receipt.seq, kind, "", cells);
+            } else {
+                let walked = flatten(&receipt.outcome);
+                let kind = match walked.first() {
+                    Some((_, Value::Text(kind))) => kind.as_str(),
+                    _ => "",
+                };
+                let cells = walked.iter().skip(1).map(|(name, value)| (name.as_str(), Cell::from(value)));
+                write_result(result, cv_status::CV_OK, receipt.seq, kind, "", cells);
+            }
+            cv_status::CV_OK
+        }
+        Ok(Err(f)) => {
+            write_failure(result, &f);
+            f.status
+        }
+        Err(_) => {
+            write_panic(result);
+            cv_status::CV_PANIC
+        }
+    }
 }
 
 /// A side from C: enums cross as plain integers, checked here (a C enum may hold any value).

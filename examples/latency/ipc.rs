@@ -8,12 +8,14 @@ use capvault::{Builder, Client, Grant, ServeConfig, WaitStrategy};
 
 use super::{cancel, histogram, ledger, record, reserve, Settings};
 
-/// Runs in the child process: `--ipc-client NAME WAIT SAMPLES` times reserve round trips and
+/// Runs in the child process: `--ipc-client NAME WAIT SAMPLES [FIRST_ID]` times reserve round
+/// trips (order ids from `FIRST_ID`, default 1: ids a ledger has resolved are not reused) and
 /// prints `p50 p999`; `--ipc-detached NAME COUNT` sends detached commands and prints the count
 /// per second.
 pub fn child(args: &[String]) -> Result<bool, Box<dyn std::error::Error>> {
     match args {
-        [flag, name, wait, samples, ..] if flag == "--ipc-client" => {
+        [flag, name, wait, samples, rest @ ..] if flag == "--ipc-client" => {
+            let first: u64 = rest.first().map_or(Ok(1), |id| id.parse())?;
             let wait = match wait.as_str() {
                 "spin" => WaitStrategy::BusySpin,
                 "park" => WaitStrategy::default(),
@@ -22,7 +24,7 @@ pub fn child(args: &[String]) -> Result<bool, Box<dyn std::error::Error>> {
             let mut client = Client::connect_with(name, "bench", wait)?;
             let mut h = histogram();
             let samples: u64 = samples.parse()?;
-            for n in 1..=samples {
+            for n in first..first + samples {
                 let start = Instant::now();
                 client.submit(reserve(n, 2))?;
                 record(&mut h, start);
@@ -54,6 +56,55 @@ pub fn child(args: &[String]) -> Result<bool, Box<dyn std::error::Error>> {
         }
         _ => Ok(false),
     }
+}
+
+/// The C++ client's round trip (`benches/cpp/round_trip.cpp`, built by `.ci/cpp.sh`, named by
+/// `CAPVAULT_CPP_CLIENT`) beside the Rust client's, both busy-spinning, in interleaved pairs
+/// (Rust, C++, C++, Rust, ...): `ipc_cpp_spin_*` and the ratio of the medians of their p50s.
+fn cpp_rows(
+    name: &str,
+    cpp: &std::ffi::OsStr,
+    settings: &Settings,
+    keys: &mut Vec<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let count = settings.samples(100_000);
+    let samples = count.to_string();
+    // Each run its own ids, above the other rows' (a resolved id is not reused).
+    let mut next_id = 1_000_000_000_u64;
+    let parse = |line: String| -> Result<(u64, u64), Box<dyn std::error::Error>> {
+        let mut parts = line.split(' ').map(str::parse::<u64>);
+        Ok((parts.next().ok_or("no p50")??, parts.next().ok_or("no p99.9")??))
+    };
+    let (mut rust, mut cpp_runs) = (Vec::new(), Vec::new());
+    for pair in 0..4 {
+        for first_rust in [pair % 2 == 0, pair % 2 != 0] {
+            let first = next_id.to_string();
+            next_id += count;
+            if first_rust {
+                rust.push(parse(output(spawn(&["--ipc-client", name, "spin", &samples, &first])?)?)?);
+            } else {
+                let args = [name, samples.as_str(), first.as_str()];
+                let child = Process::new(cpp).args(args).stdout(Stdio::piped()).spawn()?;
+                cpp_runs.push(parse(output(child)?)?);
+            }
+        }
+    }
+    let median = |runs: &mut Vec<(u64, u64)>, pick: fn(&(u64, u64)) -> u64| {
+        let mut values: Vec<u64> = runs.iter().map(pick).collect();
+        values.sort_unstable();
+        values[values.len() / 2]
+    };
+    let (rust_p50, cpp_p50) = (median(&mut rust, |r| r.0), median(&mut cpp_runs, |r| r.0));
+    let (rust_p999, cpp_p999) = (median(&mut rust, |r| r.1), median(&mut cpp_runs, |r| r.1));
+    let ratio = cpp_p50 as f64 / rust_p50.max(1) as f64;
+    println!(
+        "ipc round trip, C++ client spin: p50 {cpp_p50} ns, p99.9 {cpp_p999} ns; Rust client in the same pairs: p50 \
+         {rust_p50} ns, p99.9 {rust_p999} ns; C++/Rust p50 {ratio:.2}"
+    );
+    keys.push(format!(
+        "\"ipc_cpp_spin_p50_ns\":{cpp_p50},\"ipc_cpp_spin_p999_ns\":{cpp_p999},\"ipc_cpp_rust_pair_p50_ns\":{rust_p50},\"ipc_cpp_vs_rust_p50\":{ratio:.3}"
+    ));
+    Ok(())
 }
 
 fn spawn(args: &[&str]) -> Result<std::process::Child, Box<dyn std::error::Error>> {
@@ -93,6 +144,9 @@ pub fn report(settings: &Settings) -> Result<(super::Rows, String), Box<dyn std:
         let mut h = histogram();
         let _ = h.record(p50);
         rows.push((format!("ipc: client {label} (p50 only)"), h));
+    }
+    if let Some(cpp) = std::env::var_os("CAPVAULT_CPP_CLIENT") {
+        cpp_rows(&name, &cpp, settings, &mut keys)?;
     }
     let count = settings.samples(2_000_000).to_string();
     let children = [spawn(&["--ipc-detached", &name, &count])?, spawn(&["--ipc-detached", &name, &count])?];

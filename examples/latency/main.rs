@@ -86,6 +86,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("clock: Instant::now() costs {:.1} ns (included in every sample)", clock_cost_ns());
 
+    if args.iter().any(|a| a == "--ipc") {
+        // The cross-process rows alone (with `CAPVAULT_CPP_CLIENT`, the C++ client's too).
+        println!("{{{}}}", ipc::report(&settings)?.1);
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--group-commit") {
         // The group-commit rows alone (`docs/performance.md`, "Group commit").
         println!("{{{}}}", group::report(&settings)?);
