@@ -18,6 +18,11 @@ gcc -std=c11 -Wall -Wextra -Werror tests/cpp/header.c "${link[@]}" -o target/cpp
 ./target/cpp-header-c >/dev/null
 g++ -std=c++17 -Wall -Wextra -Werror tests/cpp/test_capi.cpp "${link[@]}" -o target/cpp-test-capi
 ./target/cpp-test-capi
+# Again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer: every pointer the
+# C ABI hands out is released by its owner, nothing is read or written out of bounds.
+g++ -std=c++17 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Wall -Wextra -Werror \
+  tests/cpp/test_capi.cpp "${link[@]}" -o target/cpp-test-capi-asan
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 ./target/cpp-test-capi-asan
 # The static library links too (with what Rust's standard library needs from the system).
 g++ -std=c++17 -Wall -Wextra -Werror -Iinclude examples/cpp/seed_004.cpp target/release/libcapvault.a \
   -lpthread -ldl -lm -o target/cpp-seed-004-static
