@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 test -f /usr/include/doctest/doctest.h || (apt-get update -qq && apt-get install -y -qq doctest-dev g++ >/dev/null)
 cargo clippy -p capvault-capi --all-targets -- -D warnings
+cargo test -p capvault-capi
 cargo build --release -p capvault-capi
 if ! git diff --exit-code -- include/capvault.h; then
   echo "include/capvault.h differs from what cbindgen makes of capi/src (commit the regenerated header)" >&2
