@@ -164,6 +164,9 @@ enum Backend {
     },
     Remote {
         client: Mutex<Option<Client>>,
+        /// The vault's mirror, opened on the first read (a map per read would cost an open and
+        /// an mmap each).
+        mirror: Mutex<Option<vault::ShmReader>>,
     },
 }
 
@@ -398,7 +401,7 @@ impl cv_vault {
                 lock(spare).push(handle);
                 result
             }
-            Backend::Remote { client } => match lock(client).as_mut() {
+            Backend::Remote { client, .. } => match lock(client).as_mut() {
                 Some(client) => client.submit(command),
                 None => {
                     return Err(failure(cv_status::CV_DISCONNECTED, "disconnected", "the client is closed"))
@@ -426,13 +429,23 @@ impl cv_vault {
                 // At least as new as the one waited for.
                 Ok(reader.snapshot_arc())
             }
-            Backend::Remote { client } => {
-                let mut client = lock(client);
-                let Some(client) = client.as_mut() else {
-                    return Err(failure(cv_status::CV_DISCONNECTED, "disconnected", "the client is closed"));
-                };
+            Backend::Remote { client, mirror } => {
+                let mut mirror = lock(mirror);
+                if mirror.is_none() {
+                    let client = lock(client);
+                    let Some(client) = client.as_ref() else {
+                        return Err(failure(
+                            cv_status::CV_DISCONNECTED,
+                            "disconnected",
+                            "the client is closed",
+                        ));
+                    };
+                    *mirror = Some(
+                        client.reader().map_err(|e| failure(cv_status::CV_IO, "mirror", e.to_string()))?,
+                    );
+                }
                 let reader =
-                    client.reader().map_err(|e| failure(cv_status::CV_IO, "mirror", e.to_string()))?;
+                    mirror.as_ref().ok_or_else(|| failure(cv_status::CV_IO, "mirror", "no mirror"))?;
                 reader
                     .wait_for(seen, timeout)
                     .map(std::sync::Arc::new)
@@ -572,7 +585,7 @@ pub unsafe extern "C" fn cv_connect_with(
             failure(status, "connect", e.to_string())
         })?;
         let boxed = Box::new(cv_vault {
-            backend: Backend::Remote { client: Mutex::new(Some(connected)) },
+            backend: Backend::Remote { client: Mutex::new(Some(connected)), mirror: Mutex::new(None) },
             seen: std::sync::atomic::AtomicU64::new(0),
         });
         // SAFETY: `out` is non-null and writable.
@@ -603,7 +616,8 @@ pub unsafe extern "C" fn cv_close(vault: *mut cv_vault) -> cv_status {
                     _ => cv_status::CV_OK,
                 }
             }
-            Backend::Remote { client } => {
+            Backend::Remote { client, mirror } => {
+                drop(lock(&mirror).take());
                 drop(lock(&client).take());
                 cv_status::CV_OK
             }

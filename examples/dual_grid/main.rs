@@ -490,7 +490,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let fills = [session.replies[0].fills.clone(), session.replies[1].fills.clone()];
     chart::draw(&chart, &session.paths, &fills, &session.series)?;
     // Before the summary: its JSON line stays the last line (scripts and CI read it).
-    println!("the vault's last state, after this run too: capvault inspect dual_grid (reads {})", shm.display());
+    println!(
+        "the vault's last state, after this run too: capvault inspect dual_grid (reads {})",
+        shm.display()
+    );
     print_summary(&session, &args, exact, cash, &latency, &[&json, &shm, &results, &chart]);
     for port in std::mem::take(&mut session.ports) {
         if let Port::Process { mut child, .. } = port {

@@ -1,7 +1,8 @@
 // A C++ client of a served vault, for tests/cpp/processes.py: `worker SERVICE NAME SLOT ROUNDS`
 // runs ROUNDS rounds on its slot (allocate 1.01; every third round release 0.5; an order of 2
 // reserved, filled, cancelled and released; a release it knows is refused) and prints how many
-// refusals it saw. ROUNDS 0 runs until killed, printing "ready" after its first round.
+// refusals it saw and its slot's balance as it reads it from the vault's mirror (its own writes
+// included). ROUNDS 0 runs until killed, printing "ready" after its first round.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -37,6 +38,6 @@ int main(int argc, char** argv) {
             std::fflush(stdout);
         }
     }
-    std::printf("%ld\n", refused);
+    std::printf("%ld %s\n", refused, capvault::to_string(vault.balance(0, slot)).c_str());
     return 0;
 }
