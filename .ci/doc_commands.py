@@ -27,6 +27,7 @@ PREPARE = ["cargo run --release --example shared_pool"]
 # Commands that run until stopped, by their start: how long they get to show they are working.
 UNTIL_STOPPED = {
     "cargo run --release --example serve": 60.0,  # waits for its "serving" line
+    "capvault serve ": 30.0,  # waits for its "ready" line
     "capvault watch ": 2.0,
     "cargo run --release --bin capvault -- watch ": 2.0,
 }

@@ -64,6 +64,8 @@ pub mod docs {
     pub mod python {}
     #[doc = include_str!("../docs/wire.md")]
     pub mod wire {}
+    #[doc = include_str!("../docs/serve.md")]
+    pub mod serve {}
 }
 
 /// The README's example, compiled and run as a doctest.

@@ -1,6 +1,7 @@
 //! `capvault`: look at a running vault from another process, through its shared-memory mirror.
 //!
 //! ```text
+//! capvault serve CONFIG.json                                       a vault as a service (docs/serve.md)
 //! capvault list [--json]                                           the vaults running here
 //! capvault inspect NAME|PATH [--json]                              one table (or JSON) and exit
 //! capvault watch NAME|PATH [--interval-ms N] [--count N] [--json]  a live dashboard; q quits
@@ -40,6 +41,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a vault as a service from a configuration file (docs/serve.md): the ledger, the
+    /// journal, the mirrors and the local gateway. Prints `ready NAME ...` when it serves; stops
+    /// cleanly on SIGTERM, SIGINT or SIGHUP. Exit codes: 0 stopped cleanly, 3 a bad
+    /// configuration, 4 could not start, 5 stopped on an error.
+    Serve {
+        /// The service's configuration (JSON).
+        config: PathBuf,
+    },
     /// List this user's vaults running on this machine: name, pid, mirror state, mirror,
     /// service, data folder.
     List {
@@ -111,6 +120,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Serve { config } => return serve(config),
         Command::List { json } => list(*json),
         Command::Inspect { vault, json } => mirror_of(vault).and_then(|path| inspect(&path, *json)),
         Command::Watch { vault, interval_ms, count, json } => {
@@ -154,6 +164,22 @@ impl std::fmt::Display for Failure {
             Failure::Shm(error) => write!(f, "{error}"),
             Failure::Output(error) => write!(f, "writing the output: {error}"),
             Failure::File(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// `capvault serve`: logs to standard error (`RUST_LOG` filters; `info` by default).
+fn serve(config: &Path) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).init();
+    match capvault::tools::serve::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("capvault serve: {error}");
+            ExitCode::from(error.kind as u8)
         }
     }
 }
