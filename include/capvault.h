@@ -139,6 +139,14 @@ typedef struct {
 // Money: a signed count of 10^-8 currency units (`CV_AMOUNT_SCALE` per unit).
 typedef int64_t cv_amount;
 
+// One position as the broker reports it, for `cv_reconcile_securities`.
+typedef struct {
+  // The security's code (`159201.SZ`), NUL-terminated.
+  const char *code;
+  // What the shares held cost, lot by lot (the sum of the unsold buy fills).
+  cv_amount cost;
+} cv_holding;
+
 // A book's figures.
 typedef struct {
   // Its id.
@@ -417,6 +425,25 @@ cv_status cv_mark_loss(const cv_vault *vault,
 // Thread safety: any thread, concurrently. Safety: `vault` is a live pointer from
 // `cv_open`/`cv_connect`; string arguments are NUL-terminated; `result` is NULL or writable.
 cv_status cv_submit_json(const cv_vault *vault, const char *json, cv_result *result);
+
+// Reconciles a securities account (QMT): `book`'s total becomes the broker's `cash` plus what
+// the strategies' positions cost by the vault (their `used`), the difference going to the
+// pool. Each labelled strategy's `used` is compared with the cost of the broker's `holdings`
+// (`count` of them) of its codes; when one differs the total is left as it is unless `apply`.
+// The result's kind is `set` when applied (figures `drift`, `health.state`, ...) or `held`
+// (figures `capital`, `cash`, `held`, `drift` and `mismatches`, their count). The ledger's one
+// rule (`securities_capital`), as the Rust bridge and Python use it. Never pass broker cash to
+// `cv_set` for a securities account.
+//
+// Thread safety: any thread, concurrently. Safety: `vault` live; `holdings` points to `count`
+// entries whose codes are NUL-terminated (or is NULL with `count` 0); `result` NULL or writable.
+cv_status cv_reconcile_securities(const cv_vault *vault,
+                                  uint16_t book_id,
+                                  cv_amount cash,
+                                  const cv_holding *holdings,
+                                  uintptr_t count,
+                                  bool apply,
+                                  cv_result *result);
 
 // A slot's balance: 0 the total, 1 the pool, 2.. a strategy's committed capital (seed 004
 // `get_balance`). `CV_NOT_FOUND` for a book or slot that does not exist.

@@ -258,6 +258,16 @@ public:
     Outcome mark_loss(uint16_t book, uint8_t slot, cv_amount loss) {
         return done([&](cv_result* r) { return cv_mark_loss(vault_, book, slot, loss, r); });
     }
+    /// A securities account's reconciliation (cash + the positions' cost; `cv_reconcile_securities`):
+    /// kind `set` when applied, `held` when positions disagree and `apply` is false.
+    Outcome reconcile_securities(uint16_t book, cv_amount cash,
+                                 const std::vector<std::pair<std::string, cv_amount>>& holdings, bool apply = false) {
+        std::vector<cv_holding> list;
+        for (const auto& h : holdings) list.push_back(cv_holding{h.first.c_str(), h.second});
+        return done([&](cv_result* r) {
+            return cv_reconcile_securities(vault_, book, cash, list.data(), list.size(), apply, r);
+        });
+    }
     /// Any command in its JSON form.
     Outcome submit_json(const std::string& json) {
         return done([&](cv_result* r) { return cv_submit_json(vault_, json.c_str(), r); });

@@ -1039,6 +1039,98 @@ pub unsafe extern "C" fn cv_submit_json(
     }
 }
 
+/// One position as the broker reports it, for `cv_reconcile_securities`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct cv_holding {
+    /// The security's code (`159201.SZ`), NUL-terminated.
+    pub code: *const c_char,
+    /// What the shares held cost, lot by lot (the sum of the unsold buy fills).
+    pub cost: cv_amount,
+}
+
+/// Reconciles a securities account (QMT): `book`'s total becomes the broker's `cash` plus what
+/// the strategies' positions cost by the vault (their `used`), the difference going to the
+/// pool. Each labelled strategy's `used` is compared with the cost of the broker's `holdings`
+/// (`count` of them) of its codes; when one differs the total is left as it is unless `apply`.
+/// The result's kind is `set` when applied (figures `drift`, `health.state`, ...) or `held`
+/// (figures `capital`, `cash`, `held`, `drift` and `mismatches`, their count). The ledger's one
+/// rule (`securities_capital`), as the Rust bridge and Python use it. Never pass broker cash to
+/// `cv_set` for a securities account.
+///
+/// Thread safety: any thread, concurrently. Safety: `vault` live; `holdings` points to `count`
+/// entries whose codes are NUL-terminated (or is NULL with `count` 0); `result` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cv_reconcile_securities(
+    vault: *const cv_vault,
+    book_id: u16,
+    cash: cv_amount,
+    holdings: *const cv_holding,
+    count: usize,
+    apply: bool,
+    result: *mut cv_result,
+) -> cv_status {
+    let planned = catch_unwind(AssertUnwindSafe(|| -> Result<_, Failure> {
+        // SAFETY: the caller's contract for `vault`.
+        let target = unsafe { vault_ref(vault) }?;
+        let cash = amount(cash, "cash")?;
+        let entries: &[cv_holding] = if count == 0 {
+            &[]
+        } else if holdings.is_null() {
+            return Err(invalid("holdings is NULL"));
+        } else {
+            // SAFETY: `holdings` points to `count` entries (the caller's contract).
+            unsafe { std::slice::from_raw_parts(holdings, count) }
+        };
+        let mut codes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            // SAFETY: each code is NUL-terminated (the caller's contract).
+            codes.push((
+                unsafe { required(entry.code, "holding code") }?,
+                amount(entry.cost, "holding cost")?,
+            ));
+        }
+        let list: Vec<vault::Holding<'_>> =
+            codes.iter().map(|&(code, cost)| vault::Holding { code, cost }).collect();
+        let snapshot = target.snapshot()?;
+        let found = snapshot
+            .book(book(book_id))
+            .ok_or_else(|| failure(cv_status::CV_NOT_FOUND, "unknown_book", "no such book"))?;
+        let plan = vault::securities_capital(found, cash, &list)
+            .ok_or_else(|| invalid("the capital leaves the amount range"))?;
+        Ok(plan)
+    }));
+    let plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(f)) => {
+            write_failure(result, &f);
+            return f.status;
+        }
+        Err(_) => {
+            write_panic(result);
+            return cv_status::CV_PANIC;
+        }
+    };
+    if plan.apply(if apply { vault::Mismatch::Apply } else { vault::Mismatch::Hold }) {
+        // SAFETY: the caller's contract for `vault` and `result`.
+        return unsafe {
+            command(vault, result, || Ok(Command::Set { book: book(book_id), slot: 0, amount: plan.capital }))
+        };
+    }
+    let count = i64::try_from(plan.mismatches.len()).unwrap_or(i64::MAX);
+    let cells = [
+        ("capital", Cell::Amount(plan.capital.raw())),
+        ("cash", Cell::Amount(plan.cash.raw())),
+        ("held", Cell::Amount(plan.held.raw())),
+        ("drift", Cell::Amount(plan.drift.raw())),
+        ("mismatches", Cell::Int(count)),
+    ];
+    let names: Vec<&str> = plan.mismatches.iter().map(|m| m.strategy.as_str()).collect();
+    let message = format!("positions disagree with the vault: {}", names.join(", "));
+    write_result(result, cv_status::CV_OK, 0, "held", &message, cells.into_iter());
+    cv_status::CV_OK
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reads, from the latest snapshot that shows this vault's own answers (an embedded vault's own;
 // a client's from the shared-memory mirror). Thread safety: any thread, concurrently.

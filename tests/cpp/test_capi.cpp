@@ -118,6 +118,22 @@ TEST_CASE("every command through the C++ API, with its figures and rejection cod
     CHECK_FALSE(vault.order("no-such-order").has_value());
 }
 
+TEST_CASE("a securities account reconciles on cash plus the positions' cost") {
+    Vault vault = Vault::open(SEED_000);
+    vault.reserve("sig-buy", 0, 2, Side::Buy, 0, amount("69180"));
+    vault.fill_to("sig-buy", amount("69180"));
+    // The broker: cash after the buy plus a 100 dividend; the position cost what the vault holds.
+    cv_amount cash = amount("230920");
+    Outcome held = vault.reconcile_securities(0, cash, {{"159201.SZ", amount("69000")}});
+    CHECK(held.kind == "held");
+    CHECK(held.value("mismatches") == 1);
+    CHECK(vault.balance(0, 0) == units(300000));
+    Outcome set = vault.reconcile_securities(0, cash, {{"159201.SZ", amount("69180")}});
+    CHECK(set.kind == "set");
+    CHECK(set.value("drift") == units(100));
+    CHECK(vault.balance(0, 0) == units(300100));
+}
+
 TEST_CASE("seed 004's session and its recovery recipe, through StrategyBalanceManager") {
     StrategyBalanceManager manager(Exchange::KRAKEN, 8, R"({"credit_limits": {"USDC": 5000}})");
     manager.reset(Currency::USDC, 10000.0);
