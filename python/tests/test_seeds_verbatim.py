@@ -253,6 +253,10 @@ def test_seed_000_sections_3_3_and_6_2_in_two_processes(tmp_path):
         vault.on_fill("159201.SZ", "1790000000000000001")
         assert vault.request_allocation("159201.SZ", 30_000.0, 1, "1790000000000000002")
         vault.on_fill("159201.SZ", "1790000000000000002", 10_000.0)  # a partial fill report
+        # Another process sees these once the shared-memory mirror has them (it lags the vault by
+        # up to its write gap): wait for that, as the seed's executor would before telling the
+        # nodes to look.
+        capvault.ShmReader(capvault.shm_path(f"capvault-{service}.shm")).wait_for(vault.vault._seq)
         child = textwrap.dedent(
             """
             import json, os
