@@ -400,3 +400,14 @@ fn a_credit_limit_refusal_names_its_floor_without_a_minus_zero() {
     };
     assert_eq!(some.to_string(), "pool 1000 - 7000 goes below the floor -5000 (credit limit 5000)");
 }
+
+#[test]
+fn each_command_kind_is_named_as_its_json_op() {
+    use capvault::CommandKind;
+    for kind in CommandKind::ALL {
+        let json = serde_json::to_value(kind).unwrap();
+        assert_eq!(json.as_str(), Some(kind.name()), "{kind:?}");
+    }
+    let refused = Rejection::NotGranted { kind: CommandKind::ReleaseOrder, book: None, slot: None };
+    assert_eq!(refused.to_string(), "this client's grant does not allow release_order");
+}

@@ -87,6 +87,32 @@ impl CommandKind {
         CommandKind::ReleaseOrder,
     ];
 
+    /// The kind's name: the command's JSON `op` (`allocate`, `release_order`, ...).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            CommandKind::OpenBook => "open_book",
+            CommandKind::ConfigureStrategy => "configure_strategy",
+            CommandKind::SetCreditLimit => "set_credit_limit",
+            CommandKind::Reset => "reset",
+            CommandKind::Set => "set",
+            CommandKind::Adjust => "adjust",
+            CommandKind::Allocate => "allocate",
+            CommandKind::Release => "release",
+            CommandKind::Trade => "trade",
+            CommandKind::Reserve => "reserve",
+            CommandKind::Fill => "fill",
+            CommandKind::Cancel => "cancel",
+            CommandKind::ReleaseOrder => "release_order",
+            CommandKind::RecordAlpha => "record_alpha",
+            CommandKind::MarkLoss => "mark_loss",
+            CommandKind::FillTo => "fill_to",
+            CommandKind::Expire => "expire",
+            CommandKind::ClaimSignal => "claim_signal",
+            CommandKind::ConsumeSignal => "consume_signal",
+        }
+    }
+
     /// The kind of `command`.
     #[must_use]
     pub const fn of(command: &Command) -> CommandKind {

@@ -483,7 +483,7 @@ impl fmt::Display for Rejection {
             }
             Rejection::Overflow => f.write_str("result leaves the amount range"),
             Rejection::NotGranted { kind, book, slot } => {
-                write!(f, "this client's grant does not allow {kind:?}")?;
+                write!(f, "this client's grant does not allow {}", kind.name())?;
                 match (book, slot) {
                     (Some(book), Some(slot)) => write!(f, " on {book} slot {slot}"),
                     (Some(book), None) => write!(f, " on {book}"),
