@@ -64,6 +64,14 @@ fn shared_memory_reads_back_the_snapshot() {
     assert_eq!(read.seq(), expected.seq());
     assert_eq!(read.books(), expected.books());
     assert!(read.orders().eq(expected.orders()), "the same orders, in the same order");
+    // One book alone, from its record only: the same book, at the same seq.
+    for book in [CNY, USDT] {
+        let (seq, alone) = reader.read_book(book).unwrap();
+        assert_eq!(seq, expected.seq());
+        assert_eq!(alone.as_ref(), expected.book(book), "{book}");
+    }
+    assert_eq!(reader.read_book(BookId::new(3)).unwrap(), (expected.seq(), None), "a book the ledger lacks");
+    assert_eq!(reader.read_book(BookId::new(999)).unwrap(), (expected.seq(), None), "past the file's books");
     let view = read.view(CNY).unwrap();
     assert_eq!(view.committed(), amount("272000.5"));
     assert!(read.book(CNY).unwrap().penalty().is_active(), "{view:?}");

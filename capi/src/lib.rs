@@ -417,6 +417,54 @@ impl cv_vault {
         Ok(receipt)
     }
 
+    /// One book as the latest snapshot that shows this vault's answers has it. A client reads
+    /// that book's record from the mirror, not the whole snapshot (`ShmReader::read_book`).
+    fn book(&self, id: BookId) -> Result<Option<vault::Book>, Failure> {
+        let Backend::Remote { .. } = &self.backend else {
+            return Ok(self.snapshot()?.book(id).cloned());
+        };
+        let seen = self.seen.load(std::sync::atomic::Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (seq, found) = self.with_mirror(|reader| reader.read_book(id))?;
+            if seq >= seen {
+                return Ok(found);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(failure(
+                    cv_status::CV_IO,
+                    "mirror",
+                    format!("the mirror never showed seq {seen}"),
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Runs `read` on the client's mirror, opening it on first use.
+    fn with_mirror<T>(
+        &self,
+        read: impl FnOnce(&vault::ShmReader) -> Result<T, vault::ShmError>,
+    ) -> Result<T, Failure> {
+        let Backend::Remote { client, mirror } = &self.backend else {
+            return Err(failure(
+                cv_status::CV_INVALID,
+                "mirror",
+                "an embedded vault reads its own snapshots",
+            ));
+        };
+        let mut mirror = lock(mirror);
+        if mirror.is_none() {
+            let client = lock(client);
+            let Some(client) = client.as_ref() else {
+                return Err(failure(cv_status::CV_DISCONNECTED, "disconnected", "the client is closed"));
+            };
+            *mirror = Some(client.reader().map_err(|e| failure(cv_status::CV_IO, "mirror", e.to_string()))?);
+        }
+        let reader = mirror.as_ref().ok_or_else(|| failure(cv_status::CV_IO, "mirror", "no mirror"))?;
+        read(reader).map_err(|e| failure(cv_status::CV_IO, "mirror", e.to_string()))
+    }
+
     /// The latest snapshot that shows every command answered through this vault.
     fn snapshot(&self) -> Result<std::sync::Arc<Snapshot>, Failure> {
         let seen = self.seen.load(std::sync::atomic::Ordering::Relaxed);
@@ -429,27 +477,8 @@ impl cv_vault {
                 // At least as new as the one waited for.
                 Ok(reader.snapshot_arc())
             }
-            Backend::Remote { client, mirror } => {
-                let mut mirror = lock(mirror);
-                if mirror.is_none() {
-                    let client = lock(client);
-                    let Some(client) = client.as_ref() else {
-                        return Err(failure(
-                            cv_status::CV_DISCONNECTED,
-                            "disconnected",
-                            "the client is closed",
-                        ));
-                    };
-                    *mirror = Some(
-                        client.reader().map_err(|e| failure(cv_status::CV_IO, "mirror", e.to_string()))?,
-                    );
-                }
-                let reader =
-                    mirror.as_ref().ok_or_else(|| failure(cv_status::CV_IO, "mirror", "no mirror"))?;
-                reader
-                    .wait_for(seen, timeout)
-                    .map(std::sync::Arc::new)
-                    .map_err(|e| failure(cv_status::CV_IO, "mirror", e.to_string()))
+            Backend::Remote { .. } => {
+                self.with_mirror(|reader| reader.wait_for(seen, timeout)).map(std::sync::Arc::new)
             }
         }
     }
@@ -1133,7 +1162,9 @@ pub unsafe extern "C" fn cv_reconcile_securities(
 
 // ---------------------------------------------------------------------------------------------
 // Reads, from the latest snapshot that shows this vault's own answers (an embedded vault's own;
-// a client's from the shared-memory mirror). Thread safety: any thread, concurrently.
+// a client's from the shared-memory mirror: `cv_balance`, `cv_book_info` and `cv_strategy_info`
+// copy the one book's record, `cv_find_book`, `cv_slot_of` and `cv_order_info` the whole
+// snapshot). Thread safety: any thread, concurrently.
 
 /// A book's figures.
 #[repr(C)]
@@ -1245,8 +1276,8 @@ pub unsafe extern "C" fn cv_balance(
     read!(out, {
         // SAFETY: the caller's contract for `vault`.
         let vault = unsafe { vault_ref(vault) }.map_err(|f| f.status)?;
-        let snapshot = vault.snapshot().map_err(|f| f.status)?;
-        snapshot.balance(book(book_id), slot).map(Amount::raw).ok_or(cv_status::CV_NOT_FOUND)
+        let found = vault.book(book(book_id)).map_err(|f| f.status)?.ok_or(cv_status::CV_NOT_FOUND)?;
+        found.balance(slot).map(Amount::raw).ok_or(cv_status::CV_NOT_FOUND)
     })
 }
 
@@ -1316,8 +1347,8 @@ pub unsafe extern "C" fn cv_book_info(vault: *const cv_vault, book_id: u16, out:
     read!(out, {
         // SAFETY: the caller's contract for `vault`.
         let vault = unsafe { vault_ref(vault) }.map_err(|f| f.status)?;
-        let snapshot = vault.snapshot().map_err(|f| f.status)?;
-        let b = snapshot.book(book(book_id)).ok_or(cv_status::CV_NOT_FOUND)?;
+        let found = vault.book(book(book_id)).map_err(|f| f.status)?.ok_or(cv_status::CV_NOT_FOUND)?;
+        let b = &found;
         let view = b.view();
         let mut info = cv_book {
             id: book_id,
@@ -1351,8 +1382,7 @@ pub unsafe extern "C" fn cv_strategy_info(
     read!(out, {
         // SAFETY: the caller's contract for `vault`.
         let vault = unsafe { vault_ref(vault) }.map_err(|f| f.status)?;
-        let snapshot = vault.snapshot().map_err(|f| f.status)?;
-        let b = snapshot.book(book(book_id)).ok_or(cv_status::CV_NOT_FOUND)?;
+        let b = vault.book(book(book_id)).map_err(|f| f.status)?.ok_or(cv_status::CV_NOT_FOUND)?;
         let (_, s) = b.strategies().find(|(at, _)| *at == slot).ok_or(cv_status::CV_NOT_FOUND)?;
         let mut info = cv_strategy {
             label: [0; 24],

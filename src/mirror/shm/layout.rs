@@ -457,6 +457,31 @@ pub(crate) fn decode(geometry: &Geometry, get: &dyn Fn(usize) -> u64) -> Result<
     Ok(Snapshot::from_parts(get(word!(Header, snapshot_seq)), books, &orders, stats))
 }
 
+/// The words a reader of book `index` alone copies under the seqlock: the header's, then the
+/// book's record. Copied first and decoded after ([`decode_one_book`]), as whole snapshots are:
+/// a try lasts as long as the copy, and decoding never sees a torn value.
+pub(crate) fn one_book_words(index: usize) -> std::ops::Range<usize> {
+    Geometry::book_word(index)..Geometry::book_word(index) + BOOK_WORDS
+}
+
+/// The snapshot's `seq` and book `index` alone (`None` past the books in use), from the header
+/// and the book's record read through `get`: a reader that wants one book copies its record,
+/// not every order.
+pub(crate) fn decode_one_book(
+    geometry: &Geometry,
+    index: usize,
+    get: &dyn Fn(usize) -> u64,
+) -> Result<(u64, Option<Book>), DecodeError> {
+    let counts_word = word!(Header, books_and_orders);
+    let books_count = low(get(counts_word)) as usize;
+    if books_count > geometry.books_max {
+        return Err(bad(counts_word, "more books than the file holds"));
+    }
+    let seq = get(word!(Header, snapshot_seq));
+    let book = if index < books_count { Some(decode_book(index, get)?) } else { None };
+    Ok((seq, book))
+}
+
 /// Book `index`, its strategies included, checked against its invariant.
 fn decode_book(index: usize, get: &dyn Fn(usize) -> u64) -> Result<Book, DecodeError> {
     let base = Geometry::book_word(index);

@@ -221,6 +221,51 @@ impl ShmReader {
         }
     }
 
+    /// One book of the snapshot the file holds, with the snapshot's `seq`, reading that book's
+    /// record only (a few kilobytes) instead of copying every order: for a reader that asks
+    /// about one book. `None` for a book the ledger does not have.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_book(
+        &self,
+        book: crate::ledger::BookId,
+    ) -> Result<(u64, Option<crate::ledger::Book>), ShmError> {
+        let words = self.map.words();
+        let lock = SeqLock::new(&words[SEQ_WORD], words);
+        Self::patiently(|| {
+            self.check_length()?;
+            if book.index() >= self.geometry.books_max {
+                let seq = self.seq()?;
+                return Ok((seq, None));
+            }
+            // Copy the header and the record under the seqlock, decode after.
+            let range = layout::one_book_words(book.index());
+            let copied = lock.read(Self::TRIES, |get| {
+                let header: Vec<u64> = (0..layout::HEADER_WORDS).map(get).collect();
+                let record: Vec<u64> = range.clone().map(get).collect();
+                Ok::<_, std::convert::Infallible>((header, record))
+            });
+            let (header, record) = match copied {
+                Ok((words, _)) => words,
+                Err(ReadError::Busy) => return Err(self.busy_or_dead(Self::TRIES)),
+                Err(ReadError::Invalid(never)) => match never {},
+            };
+            let get = |index: usize| {
+                if index < header.len() {
+                    header[index]
+                } else {
+                    index.checked_sub(range.start).and_then(|at| record.get(at)).copied().unwrap_or(0)
+                }
+            };
+            layout::decode_one_book(&self.geometry, book.index(), &get).map_err(|error| ShmError::Corrupt {
+                path: self.path.clone(),
+                offset: error.word * 8,
+                reason: error.reason,
+            })
+        })
+    }
+
     /// The `seq` of the snapshot the file holds, without copying the rest: a poller reads it
     /// cheaply and copies the whole snapshot only when it moved.
     ///
