@@ -209,15 +209,10 @@ fn submit_failure(error: &SubmitError) -> Failure {
 
 /// Copies `text` into a fixed C buffer, cut to fit, always NUL-terminated.
 fn fill(buffer: &mut [c_char], text: &str) {
-    let room = buffer.len().saturating_sub(1);
-    let mut end = text.len().min(room);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    if !buffer.is_empty() {
+        // SAFETY: the slice is writable for its length, which is at least 1.
+        unsafe { put_text(buffer.as_mut_ptr(), buffer.len(), text) };
     }
-    for (slot, byte) in buffer.iter_mut().zip(text.as_bytes()[..end].iter()) {
-        *slot = c_char::from_ne_bytes([*byte]);
-    }
-    buffer[end] = 0;
 }
 
 /// A figure on its way into a `cv_result`.
@@ -1427,8 +1422,7 @@ pub unsafe extern "C" fn cv_order_info(
             state: [0; 24],
         };
         fill(&mut info.id, &order.id().to_string());
-        let state = serde_json::to_value(order.state()).ok().and_then(|v| v.as_str().map(str::to_owned));
-        fill(&mut info.state, &state.unwrap_or_default());
+        fill(&mut info.state, order.state().name());
         Ok(info)
     })
 }

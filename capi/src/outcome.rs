@@ -2,7 +2,7 @@
 //! hot path of every command. The names are the serde walk's (`figures::flatten`); a test holds
 //! the two to each other for every outcome kind.
 
-use vault::{Health, OrderState, Outcome, SignalStatus};
+use vault::{Health, Outcome};
 
 /// One figure's value, borrowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,27 +40,6 @@ impl Figures {
                 self.push(prefix[2], Figure::Amount(credit_limit.raw()));
             }
         }
-    }
-}
-
-fn state(state: OrderState) -> &'static str {
-    match state {
-        OrderState::Pending => "pending",
-        OrderState::PartiallyFilled => "partially_filled",
-        OrderState::Filled => "filled",
-        OrderState::Cancelled => "cancelled",
-        OrderState::Released => "released",
-        OrderState::Dropped => "dropped",
-        OrderState::Expired => "expired",
-    }
-}
-
-fn status(status: SignalStatus) -> &'static str {
-    match status {
-        SignalStatus::New => "new",
-        SignalStatus::InFlight => "in_flight",
-        SignalStatus::Placed => "placed",
-        SignalStatus::Refused => "refused",
     }
 }
 
@@ -117,21 +96,21 @@ pub fn describe(outcome: &Outcome) -> Option<(&'static str, Figures)> {
             "reserved"
         }
         Outcome::AlreadyReserved { state: s } => {
-            f.push("state", Figure::Text(state(s)));
+            f.push("state", Figure::Text(s.name()));
             "already_reserved"
         }
         Outcome::Filled { state: s, remaining } => {
-            f.push("state", Figure::Text(state(s)));
+            f.push("state", Figure::Text(s.name()));
             f.push("remaining", Figure::Amount(remaining.raw()));
             "filled"
         }
         Outcome::FillAlreadyApplied { state: s, filled } => {
-            f.push("state", Figure::Text(state(s)));
+            f.push("state", Figure::Text(s.name()));
             f.push("filled", Figure::Amount(filled.raw()));
             "fill_already_applied"
         }
         Outcome::Signal { status: s, fresh } => {
-            f.push("status", Figure::Text(status(s)));
+            f.push("status", Figure::Text(s.name()));
             f.push("fresh", Figure::Bool(fresh));
             "signal"
         }
@@ -161,7 +140,7 @@ pub fn describe(outcome: &Outcome) -> Option<(&'static str, Figures)> {
 mod tests {
     use super::*;
     use crate::figures::{flatten, Value};
-    use vault::{Amount, BookId};
+    use vault::{Amount, BookId, OrderState, SignalStatus};
 
     /// Every outcome kind: the fast path names and values what the serde walk does.
     #[test]

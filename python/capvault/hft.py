@@ -23,7 +23,7 @@ import threading
 from typing import Any, Optional, Tuple
 
 from . import _capvault
-from .seed004 import StrategyBalance, StrategyBalanceManager
+from .seed004 import StrategyBalance, StrategyBalanceManager, _name
 
 __all__ = [
     "Currency",
@@ -117,13 +117,6 @@ def quotes_path() -> str:
     return os.environ.get("CAPVAULT_QUOTES") or _capvault.shm_path("quotes")
 
 
-def _key(value: Any) -> str:
-    name = getattr(value, "value", value)
-    if not isinstance(name, str):
-        raise TypeError(f"expected a name or an enum member, not {type(value).__name__}")
-    return name.upper()
-
-
 class _Tables:
     """This process's writer (made on its first write) and reader (reopened when the file at
     the path is a new one, e.g. after another writer replaced it)."""
@@ -161,10 +154,10 @@ def writeSingleQuoteCurrency(exchange: Any, dataType: Any, currency: Any, quote:
     """Writes ``quote`` for (exchange, data type, currency) (seed 004's
     ``ShareMemorySingleQuote::write``). Raises ``MirrorError`` if another live process writes the
     table, ``InvalidInput`` for a name that is not a venue or currency code."""
-    _TABLES.write(quotes_path(), (_key(exchange), _key(dataType), _key(currency)), quote)
+    _TABLES.write(quotes_path(), (_name(exchange), _name(dataType), _name(currency)), quote)
 
 
 def getSingleQuoteCurrency(exchange: Any, dataType: Any, currency: Any) -> Optional[SingleQuote]:  # noqa: N802,N803
     """The latest quote for (exchange, data type, currency), or ``None`` if none was written
     (seed 004's ``ShareMemorySingleQuote::get``)."""
-    return _TABLES.get(quotes_path(), (_key(exchange), _key(dataType), _key(currency)))
+    return _TABLES.get(quotes_path(), (_name(exchange), _name(dataType), _name(currency)))

@@ -126,10 +126,11 @@ impl OrderState {
     }
 }
 
-/// The state's `snake_case` name, as in the JSON schema: `partially_filled`.
-impl std::fmt::Display for OrderState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl OrderState {
+    /// The state's `snake_case` name, as in the JSON schema: `partially_filled`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
             OrderState::Pending => "pending",
             OrderState::PartiallyFilled => "partially_filled",
             OrderState::Filled => "filled",
@@ -137,7 +138,14 @@ impl std::fmt::Display for OrderState {
             OrderState::Released => "released",
             OrderState::Dropped => "dropped",
             OrderState::Expired => "expired",
-        })
+        }
+    }
+}
+
+/// The state's name ([`OrderState::name`]).
+impl std::fmt::Display for OrderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -50,14 +50,22 @@ impl SignalStatus {
 }
 
 /// `new`, `in_flight`, `placed`, `refused`.
-impl std::fmt::Display for SignalStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl SignalStatus {
+    /// The status's `snake_case` name, as in the JSON schema: `in_flight`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
             SignalStatus::New => "new",
             SignalStatus::InFlight => "in_flight",
             SignalStatus::Placed => "placed",
             SignalStatus::Refused => "refused",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for SignalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
