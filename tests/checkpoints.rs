@@ -307,14 +307,15 @@ fn a_version_2_folder_is_read_with_the_default_minor_unit() {
     // Rewrite the folder as version 2 wrote it: no minor-unit byte at the end of each book's
     // spec (venue 16, currency 8, slot count 1, four ratios 16), no filled amount after the one
     // resolved order (8 bytes, zero) and no signal window (its count, 4 bytes, zero) at the end
-    // (both version 4), version 2 in each header.
+    // (both version 4), no request window and watermarks (two counts of 4 bytes, zero: version
+    // 5), version 2 in each header.
     for entry in fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         match path.extension().and_then(|e| e.to_str()) {
             Some("ckpt") => {
                 patch(&path, |p| {
-                    let end = p.len() - 12;
-                    assert_eq!(p[end..], [0; 12], "a zero filled amount and an empty signal window");
+                    let end = p.len() - 20;
+                    assert_eq!(p[end..], [0; 20], "a zero filled amount, empty signal and request windows");
                     p.truncate(end);
                     for (venue, currency) in [("SSE", "CNY"), ("KRAKEN", "USDT")] {
                         let at = spec_at(p, venue, currency) + 41;
@@ -327,7 +328,7 @@ fn a_version_2_folder_is_read_with_the_default_minor_unit() {
             _ => continue,
         }
         let mut bytes = fs::read(&path).unwrap();
-        assert_eq!(bytes[8..12], 4_u32.to_le_bytes());
+        assert_eq!(bytes[8..12], 5_u32.to_le_bytes());
         bytes[8..12].copy_from_slice(&2_u32.to_le_bytes());
         fs::write(&path, bytes).unwrap();
     }
@@ -335,7 +336,7 @@ fn a_version_2_folder_is_read_with_the_default_minor_unit() {
     assert_eq!(recovery.seq, 5);
     assert_eq!(after, before, "the same ledger, minor units at their default");
     assert!(after.books().iter().all(|book| book.decimals() == 2));
-    // A vault starts on it and writes version 4 from there on.
+    // A vault starts on it and writes version 5 from there on.
     let mut handle = Builder::new(seed_000(Limits::default())).data_dir(&dir).spawn().unwrap();
     handle.submit(buy(id(9), 2, 1, units(1))).unwrap();
     handle.shutdown().unwrap();

@@ -338,6 +338,18 @@ fn provoke_all() -> BTreeSet<&'static str> {
         Rejection::Overflow,
     );
     check(&mut fresh, Command::Set { book: CNY, slot: 0, amount: Amount::MAX.neg() }, Rejection::Overflow);
+    // A keyed request older than the request window (as many keys as `resolved_max`).
+    let mut fresh = seed_000(limits());
+    let key = |n| capvault::RequestKey::new("ops", n).unwrap();
+    let window = u64::from(limits().resolved_max);
+    for n in 1..=window + 1 {
+        fresh.apply_once(key(n), n, &Command::RecordAlpha { book: CNY, slot: 2, amount: units(1) }).unwrap();
+    }
+    let expired = fresh
+        .apply_once(key(1), 0, &Command::RecordAlpha { book: CNY, slot: 2, amount: units(1) })
+        .unwrap_err();
+    assert_eq!(expired, Rejection::RequestExpired { request: 1, watermark: 1 });
+    seen.insert(expired.code());
     seen
 }
 
@@ -383,6 +395,7 @@ fn no_rejection_variant_is_left_untested() {
         "sell_not_reserved",
         "order_expired",
         "fill_exceeds_amount",
+        "request_expired",
     ]
     .into();
     assert_eq!(provoke_all(), all);

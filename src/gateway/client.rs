@@ -245,10 +245,29 @@ impl Client {
     /// vault went away (within 10 ms of noticing; reconnect, and resubmit what was not
     /// answered), [`SubmitError::Refused`] if the gateway refused the request.
     pub fn submit(&mut self, command: Command) -> Result<Receipt, SubmitError> {
+        self.submit_numbered(None, command)
+    }
+
+    /// Applies `command` at most once under this client's request number `request` (at least
+    /// 1; increasing, e.g. microseconds since the epoch) and waits: a number applied before is
+    /// answered with its original outcome and sequence and applies nothing
+    /// (`Handle::submit_once`; the key is this client's name and the number). After a
+    /// `Disconnected`, reconnect and resend under the same number.
+    ///
+    /// # Errors
+    /// As [`Client::submit`], and `Rejected(RequestExpired)` for a number older than the window.
+    pub fn submit_once(&mut self, request: u64, command: Command) -> Result<Receipt, SubmitError> {
+        if request == 0 {
+            return Err(SubmitError::Refused(crate::runtime::Refusal::Malformed));
+        }
+        self.submit_numbered(Some(request), command)
+    }
+
+    fn submit_numbered(&mut self, number: Option<u64>, command: Command) -> Result<Receipt, SubmitError> {
         self.check_open()?;
         self.wait_for_room()?;
         let sent = self.clock.raw();
-        let request = self.publish(&command, sent);
+        let request = self.publish(number, &command, sent);
         let (seq, result) = self.wait_for(request)?;
         self.unreported = self.clock.raw().saturating_sub(sent).max(1);
         result.map(|outcome| Receipt { seq, outcome })
@@ -271,7 +290,7 @@ impl Client {
         if self.head - self.tail >= self.map.capacity as u64 {
             return Err(TrySubmitError::Full(command));
         }
-        Ok(self.publish(&command, self.clock.raw()))
+        Ok(self.publish(None, &command, self.clock.raw()))
     }
 
     /// Enqueues `command`, waiting only while `in_flight_max` requests are unanswered, and
@@ -282,7 +301,7 @@ impl Client {
     pub fn submit_detached(&mut self, command: Command) -> Result<u64, SubmitError> {
         self.check_open()?;
         self.wait_for_room()?;
-        Ok(self.publish(&command, self.clock.raw()))
+        Ok(self.publish(None, &command, self.clock.raw()))
     }
 
     /// The next outcome of a detached submission, if one has arrived, in ticket order. Answers
@@ -378,13 +397,14 @@ impl Client {
     }
 
     /// Writes the request and rings the owner if it sleeps. The caller checked there is room.
-    fn publish(&mut self, command: &Command, sent: u64) -> u64 {
+    fn publish(&mut self, number: Option<u64>, command: &Command, sent: u64) -> u64 {
         let request = self.next_request;
         self.next_request += 1;
-        wire::encode_request(command, &mut self.scratch);
+        wire::encode_request(number, command, &mut self.scratch);
         let (scratch, round_trip) = (&self.scratch, std::mem::take(&mut self.unreported));
+        let flags = if number.is_some() { u64::from(l::FLAG_KEYED) << 8 } else { 0 };
         self.map.requests(self.slot).publish(self.head, |entry| {
-            let first = u64::from(l::WIRE_VERSION) | ((scratch.len() as u64) << 16);
+            let first = u64::from(l::WIRE_VERSION) | flags | ((scratch.len() as u64) << 16);
             entry[0].store(first, Ordering::Relaxed);
             entry[1].store(request, Ordering::Relaxed);
             entry[2].store(sent, Ordering::Relaxed);

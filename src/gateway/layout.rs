@@ -61,6 +61,9 @@ pub(crate) const REASON_PROTOCOL: u64 = 3;
 
 /// Payload bytes in a request entry (words 4..16) and in an answer entry (words 3..16).
 pub(crate) const REQUEST_BYTES: usize = 96;
+/// Request flag (byte 1 of word 0): the payload starts with the client's request number (`u64`,
+/// little-endian), and the command applies at most once under it (`docs/wire.md`).
+pub(crate) const FLAG_KEYED: u8 = 1;
 pub(crate) const ANSWER_BYTES: usize = 104;
 
 /// The words of one client's place: control, request ring, answer ring.

@@ -16,7 +16,7 @@ use crate::gateway::layout::{
     SERVICE_OPEN,
 };
 use crate::gateway::wire;
-use crate::ledger::{Command, GrantMask, Ledger, Outcome, Rejection};
+use crate::ledger::{Command, GrantMask, Ledger, Outcome, Rejection, RequestKey};
 use crate::mirror::shm::map::WordMap;
 use crate::platform;
 use crate::runtime::{Envelope, Inbox, Parked, RemoteReply, ReplyTo, SubmitError};
@@ -59,6 +59,8 @@ struct Conn {
     /// The round trip the client reported with its last request polled (clock ticks).
     round_trip: u64,
     grant: GrantMask,
+    /// The client's tag for keyed requests (`RequestKey::client_tag` of its name).
+    tag: u64,
 }
 
 /// The gateway as the owner sees it.
@@ -148,6 +150,7 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, OpenE
         pending: 0,
         round_trip: 0,
         grant: GrantMask::NONE,
+        tag: 0,
     };
     Ok(Gateway {
         conns: vec![empty; config.slots],
@@ -258,6 +261,7 @@ impl Gateway {
                             pending: 0,
                             round_trip: 0,
                             grant,
+                            tag: RequestKey::client_tag(&name),
                         };
                     }
                     self.active.push(slot);
@@ -304,15 +308,24 @@ impl Gateway {
         conn.round_trip = round_trip;
         let reply = RemoteReply { client: slot as u32, generation: conn.generation, request };
         let version = (head & 0xff) as u8;
+        let keyed = (head >> 8) & 0xff == u64::from(l::FLAG_KEYED);
         let decoded = if version != l::WIRE_VERSION {
             Err(crate::runtime::Refusal::WireVersion { found: version, expected: l::WIRE_VERSION })
-        } else if len > REQUEST_BYTES {
+        } else if len > REQUEST_BYTES || (head >> 8) & 0xff > u64::from(l::FLAG_KEYED) {
             Err(crate::runtime::Refusal::Malformed)
         } else {
-            wire::decode_request(&self.scratch).map_err(|_| crate::runtime::Refusal::Malformed)
+            wire::decode_request(&self.scratch, keyed.then_some(conn.tag))
+                .map_err(|_| crate::runtime::Refusal::Malformed)
         };
         match decoded {
-            Ok(command) => Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent })),
+            Ok((None, command)) => {
+                Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent }))
+            }
+            Ok((Some(key), command)) => Ok(Some(Envelope::Keyed {
+                keyed: Box::new((key, command)),
+                reply: ReplyTo::Remote(reply),
+                sent,
+            })),
             Err(refusal) => {
                 self.answer(reply, 0, Err(SubmitError::Refused(refusal)));
                 Ok(None)

@@ -3,7 +3,7 @@
 
 use crate::journal::codec::{self, CodecError};
 use crate::journal::store::FORMAT_VERSION;
-use crate::ledger::{Command, Outcome};
+use crate::ledger::{Command, Outcome, RequestKey};
 use crate::runtime::{Refusal, Stopped, SubmitError};
 
 /// An answer's status byte.
@@ -15,15 +15,26 @@ pub(crate) const MALFORMED: u8 = 4;
 pub(crate) const WIRE_VERSION: u8 = 5;
 pub(crate) const IN_FLIGHT: u8 = 6;
 
-/// A command's bytes, as the journal writes them.
-pub(crate) fn encode_request(command: &Command, out: &mut Vec<u8>) {
+/// A command's bytes, as the journal writes them, after its request number if keyed.
+pub(crate) fn encode_request(number: Option<u64>, command: &Command, out: &mut Vec<u8>) {
     out.clear();
+    if let Some(number) = number {
+        out.extend_from_slice(&number.to_le_bytes());
+    }
     codec::encode_command(command, out);
 }
 
-/// Reads a request's command; every byte must be used.
-pub(crate) fn decode_request(bytes: &[u8]) -> Result<Command, CodecError> {
-    codec::decode_command(bytes, FORMAT_VERSION)
+/// Reads a request's command; every byte must be used. A keyed request (`tag` given: the
+/// client's tag) starts with its request number.
+pub(crate) fn decode_request(
+    bytes: &[u8],
+    tag: Option<u64>,
+) -> Result<(Option<RequestKey>, Command), CodecError> {
+    let Some(tag) = tag else { return Ok((None, codec::decode_command(bytes, FORMAT_VERSION)?)) };
+    let number = bytes.get(..8).ok_or(CodecError { offset: 0, what: "no request number" })?;
+    let key = RequestKey::from_parts(tag, u64::from_le_bytes(number.try_into().unwrap_or([0; 8])))
+        .ok_or(CodecError { offset: 0, what: "request number 0" })?;
+    Ok((Some(key), codec::decode_command(&bytes[8..], FORMAT_VERSION)?))
 }
 
 fn stop_code(stopped: Stopped) -> u8 {
@@ -113,8 +124,8 @@ mod tests {
                 0 => {
                     let command: Command =
                         serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
-                    encode_request(&command, &mut out);
-                    assert_eq!(decode_request(&bytes), Ok(command), "{line}");
+                    encode_request(None, &command, &mut out);
+                    assert_eq!(decode_request(&bytes, None), Ok((None, command)), "{line}");
                 }
                 1 => {
                     let outcome: Outcome =

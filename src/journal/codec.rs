@@ -15,6 +15,7 @@ use crate::ledger::order_id::ClientOrderId;
 use crate::ledger::outcome::{Outcome, SignalStatus};
 use crate::ledger::ratio::Ratio;
 use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+use crate::ledger::request::RequestKey;
 use crate::ledger::view::{PenaltyConfig, StepPenalty};
 use crate::ledger::{LedgerImage, LedgerParts};
 
@@ -44,6 +45,9 @@ impl Enc<'_> {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn amount(&mut self, v: Amount) {
@@ -137,6 +141,9 @@ impl<'a> Dec<'a> {
     }
     fn u16(&mut self) -> Result<u16, CodecError> {
         Ok(u16::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        Ok(u64::from_le_bytes(self.take()?))
     }
     fn u32(&mut self) -> Result<u32, CodecError> {
         Ok(u32::from_le_bytes(self.take()?))
@@ -323,6 +330,35 @@ pub(crate) fn encode_command(command: &Command, out: &mut Vec<u8>) {
     }
 }
 
+/// The tag of a keyed record (format 5): the client's tag and request number (`u64` each), then
+/// the command's own encoding. Command tags stay below it.
+const KEYED: u8 = 0x80;
+
+/// A journal record: a command, after its request key when it came keyed (`Ledger::apply_once`).
+pub(crate) fn encode_record(key: Option<RequestKey>, command: &Command, out: &mut Vec<u8>) {
+    if let Some(key) = key {
+        let mut e = Enc(out);
+        e.u8(KEYED);
+        e.u64(key.client());
+        e.u64(key.request());
+    }
+    encode_command(command, out);
+}
+
+/// Decodes exactly one record.
+pub(crate) fn decode_record(bytes: &[u8], version: u32) -> Result<(Option<RequestKey>, Command), CodecError> {
+    if version >= 5 && bytes.first() == Some(&KEYED) {
+        let mut d = Dec::new(bytes, version);
+        d.pos = 1;
+        let key = RequestKey::from_parts(d.u64()?, d.u64()?)
+            .ok_or(CodecError { offset: 1, what: "zero client tag or request number" })?;
+        let command = decode_command(&bytes[d.pos..], version)
+            .map_err(|e| CodecError { offset: e.offset + d.pos, ..e })?;
+        return Ok((Some(key), command));
+    }
+    Ok((None, decode_command(bytes, version)?))
+}
+
 /// Decodes exactly one command from `bytes`.
 pub(crate) fn decode_command(bytes: &[u8], version: u32) -> Result<Command, CodecError> {
     let mut d = Dec::new(bytes, version);
@@ -421,6 +457,18 @@ pub(crate) fn encode_ledger(image: &LedgerImage<'_>, out: &mut Vec<u8>) {
         e.id(*id);
         e.u8(status.code());
     }
+    e.u32(image.requests.len() as u32);
+    for (key, seq, outcome) in &image.requests {
+        e.u64(key.client());
+        e.u64(key.request());
+        e.u64(*seq);
+        encode_outcome(outcome, e.0);
+    }
+    e.u32(image.watermarks.len() as u32);
+    for (client, watermark) in &image.watermarks {
+        e.u64(*client);
+        e.u64(*watermark);
+    }
 }
 
 /// Decodes a whole ledger; counts are bounded by the limits read first.
@@ -482,8 +530,20 @@ pub(crate) fn decode_ledger(bytes: &[u8], version: u32) -> Result<LedgerParts, C
             signals.push((id, status));
         }
     }
+    let (mut requests, mut watermarks) = (Vec::new(), Vec::new());
+    if d.version >= 5 {
+        for _ in 0..count(&mut d, limits.resolved_max as usize)? {
+            let at = d.pos;
+            let key = RequestKey::from_parts(d.u64()?, d.u64()?)
+                .ok_or(CodecError { offset: at, what: "zero client tag or request number" })?;
+            requests.push((key, d.u64()?, d.outcome()?));
+        }
+        for _ in 0..count(&mut d, 2 * limits.resolved_max as usize)? {
+            watermarks.push((d.u64()?, d.u64()?));
+        }
+    }
     d.finished()?;
-    Ok(LedgerParts { limits, credit_limits, books, orders, resolved, signals })
+    Ok(LedgerParts { limits, credit_limits, books, orders, resolved, signals, requests, watermarks })
 }
 
 /// Outcomes and rejections, for the gateway's answers (`docs/ipc.md`): a tag byte per variant,
@@ -654,38 +714,45 @@ impl Enc<'_> {
 /// Reads an outcome encoded by [`encode_outcome`].
 pub(crate) fn decode_outcome(bytes: &[u8]) -> Result<Outcome, CodecError> {
     let mut d = Dec::new(bytes, FORMAT_VERSION);
-    let outcome = match d.u8()? {
-        1 => Outcome::BookOpened { book: d.book()? },
-        2 => Outcome::StrategyConfigured,
-        3 => Outcome::CreditLimitSet { books: d.u16()?, books_unrecoverable: d.u16()? },
-        4 => Outcome::Reset {
-            dropped_orders: d.u32()?,
-            dropped_frozen: d.amount()?,
-            dropped_used: d.amount()?,
-            dropped_direct: d.amount()?,
-            health: d.health()?,
-        },
-        5 => Outcome::Set { drift: d.amount()?, health: d.health()? },
-        6 => Outcome::Adjusted { health: d.health()? },
-        7 => Outcome::Allocated { balance: d.amount()? },
-        8 => Outcome::Released { balance: d.amount()? },
-        9 => Outcome::Traded { health_a: d.health()?, health_b: d.health()? },
-        10 => Outcome::Reserved { book: d.book()? },
-        11 => Outcome::AlreadyReserved { state: d.state()? },
-        12 => Outcome::Filled { state: d.state()?, remaining: d.amount()? },
-        13 => Outcome::Cancelled { returned: d.amount()?, held: d.amount()? },
-        14 => Outcome::OrderReleased { returned: d.amount()? },
-        15 => Outcome::AlphaRecorded { acc_alpha: d.amount()? },
-        16 => Outcome::LossMarked { forced_reduce: d.bool()? },
-        17 => Outcome::FillAlreadyApplied { state: d.state()?, filled: d.amount()? },
-        18 => match SignalStatus::from_code(d.u8()?) {
-            Some(status) => Outcome::Signal { status, fresh: d.bool()? },
-            None => return d.fail("bad signal status"),
-        },
-        _ => return d.fail("bad outcome tag"),
-    };
+    let outcome = d.outcome()?;
     d.finished()?;
     Ok(outcome)
+}
+
+impl Dec<'_> {
+    fn outcome(&mut self) -> Result<Outcome, CodecError> {
+        let d = self;
+        Ok(match d.u8()? {
+            1 => Outcome::BookOpened { book: d.book()? },
+            2 => Outcome::StrategyConfigured,
+            3 => Outcome::CreditLimitSet { books: d.u16()?, books_unrecoverable: d.u16()? },
+            4 => Outcome::Reset {
+                dropped_orders: d.u32()?,
+                dropped_frozen: d.amount()?,
+                dropped_used: d.amount()?,
+                dropped_direct: d.amount()?,
+                health: d.health()?,
+            },
+            5 => Outcome::Set { drift: d.amount()?, health: d.health()? },
+            6 => Outcome::Adjusted { health: d.health()? },
+            7 => Outcome::Allocated { balance: d.amount()? },
+            8 => Outcome::Released { balance: d.amount()? },
+            9 => Outcome::Traded { health_a: d.health()?, health_b: d.health()? },
+            10 => Outcome::Reserved { book: d.book()? },
+            11 => Outcome::AlreadyReserved { state: d.state()? },
+            12 => Outcome::Filled { state: d.state()?, remaining: d.amount()? },
+            13 => Outcome::Cancelled { returned: d.amount()?, held: d.amount()? },
+            14 => Outcome::OrderReleased { returned: d.amount()? },
+            15 => Outcome::AlphaRecorded { acc_alpha: d.amount()? },
+            16 => Outcome::LossMarked { forced_reduce: d.bool()? },
+            17 => Outcome::FillAlreadyApplied { state: d.state()?, filled: d.amount()? },
+            18 => match SignalStatus::from_code(d.u8()?) {
+                Some(status) => Outcome::Signal { status, fresh: d.bool()? },
+                None => return d.fail("bad signal status"),
+            },
+            _ => return d.fail("bad outcome tag"),
+        })
+    }
 }
 
 /// Appends a rejection's encoding to `out`.
@@ -823,6 +890,11 @@ pub(crate) fn encode_rejection(rejection: &Rejection, out: &mut Vec<u8>) {
             e.amount(amount);
             e.amount(filled);
         }
+        Rejection::RequestExpired { request, watermark } => {
+            e.u8(36);
+            e.u64(request);
+            e.u64(watermark);
+        }
     }
 }
 
@@ -911,6 +983,7 @@ pub(crate) fn decode_rejection(bytes: &[u8]) -> Result<Rejection, CodecError> {
         33 => Rejection::SellNotReserved { id: d.id()? },
         34 => Rejection::OrderExpired { id: d.id()? },
         35 => Rejection::FillExceedsAmount { id: d.id()?, amount: d.amount()?, filled: d.amount()? },
+        36 => Rejection::RequestExpired { request: d.u64()?, watermark: d.u64()? },
         _ => return d.fail("bad rejection tag"),
     };
     d.finished()?;

@@ -9,13 +9,13 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::journal::codec::{decode_command, decode_ledger};
+use crate::journal::codec::{decode_ledger, decode_record};
 use crate::journal::store::{
     parse_name, record_crc, CHECKPOINT_HEADER, CHECKPOINT_MAGIC, FORMAT_VERSION, RECORD_HEADER,
     RECORD_PAYLOAD_MAX, SEGMENT_HEADER, SEGMENT_MAGIC,
 };
 use crate::journal::{crc, io, JournalError};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Once, Rejection};
 use crate::platform::{self, FileAccess};
 
 /// A torn last record, cut off at recovery.
@@ -264,7 +264,7 @@ impl Replay<'_> {
             // A segment created by a crash before its whole header reached the disk (nothing, zeros,
             // or the start of a header) is an empty tail: it holds no record.
             // (Of this version's header or the previous one's.)
-            let partial = [2, 3, FORMAT_VERSION].into_iter().any(|version: u32| {
+            let partial = [2, 3, 4, FORMAT_VERSION].into_iter().any(|version: u32| {
                 let mut header = [0_u8; SEGMENT_HEADER];
                 header[..8].copy_from_slice(&SEGMENT_MAGIC);
                 header[8..12].copy_from_slice(&version.to_le_bytes());
@@ -296,8 +296,18 @@ impl Replay<'_> {
                 return Err(corrupt(format!("record {seq} where record {expected} belongs")));
             }
             if seq > self.seq {
-                let command = decode_command(payload, version).map_err(|e| corrupt(e.to_string()))?;
-                self.ledger.apply(&command).map_err(|rejection| JournalError::Replay {
+                let (key, command) = decode_record(payload, version).map_err(|e| corrupt(e.to_string()))?;
+                let applied = match key {
+                    Some(key) => self.ledger.apply_once(key, seq, &command).and_then(|once| match once {
+                        Once::Applied(_) => Ok(()),
+                        // A journalled key is new when it was applied: a repeat means a damaged journal.
+                        Once::Repeated { seq: first, .. } => {
+                            Err(Rejection::RequestExpired { request: key.request(), watermark: first })
+                        }
+                    }),
+                    None => self.ledger.apply(&command).map(drop),
+                };
+                applied.map_err(|rejection| JournalError::Replay {
                     path: path.to_owned(),
                     offset: offset as u64,
                     seq,
@@ -313,10 +323,10 @@ impl Replay<'_> {
     }
 }
 
-/// The file's format version, if this build reads it: 2 (no minor unit in a book's spec), 3, or 4.
+/// The file's format version, if this build reads it: 2 (no minor unit in a book's spec), 3, 4 or 5.
 fn check_version(path: &Path, version: u32) -> Result<u32, JournalError> {
     match version {
-        2 | 3 | FORMAT_VERSION => Ok(version),
+        2..=4 | FORMAT_VERSION => Ok(version),
         1 => Err(JournalError::Version {
             path: path.to_owned(),
             found: "format version 1, whose record checksums do not cover the record length; this build \

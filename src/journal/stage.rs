@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::journal::store::{CheckpointJob, JournalWriter};
-use crate::ledger::{Command, Ledger};
+use crate::ledger::{Command, Ledger, RequestKey};
 use crate::runtime::{Stage, StageFailure};
 
 /// The journal and when to checkpoint.
@@ -37,8 +37,8 @@ impl Stage for JournalStage {
         }
     }
 
-    fn accepted(&mut self, seq: u64, command: &Command) {
-        self.journal.append(seq, command);
+    fn accepted(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
+        self.journal.append(seq, key, command);
     }
 
     fn holds_answers(&self) -> bool {

@@ -6,22 +6,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use crate::journal::codec::{encode_command, encode_ledger};
+use crate::journal::codec::{encode_ledger, encode_record};
 use crate::journal::{crc, io, Durability, JournalError};
 use crate::ledger::command::Command;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RequestKey};
 use crate::platform::{self, FileAccess};
 
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"CVJOURNL";
 pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"CVCHKPNT";
 /// Version 2: a record's checksum covers its length and sequence as well as its payload.
 /// Version 3: a book's spec ends with its minor unit (one byte of decimal places).
-/// Version 4 (written now): the commands `fill_to`, `expire`, `claim_signal`, `consume_signal`;
-/// a checkpoint keeps each resolved order's filled amount and the signal window.
-/// All three are read; a data folder keeps its older files until checkpoints replace them. (A
+/// Version 4: the commands `fill_to`, `expire`, `claim_signal`, `consume_signal`; a checkpoint
+/// keeps each resolved order's filled amount and the signal window.
+/// Version 5 (written now): a record may carry a request key before its command (tag `0x80`,
+/// `Ledger::apply_once`); a checkpoint keeps the request window and the clients' watermarks.
+/// All four are read; a data folder keeps its older files until checkpoints replace them. (A
 /// journal holding a sell reservation, which version 4 refuses, does not replay: start a new
 /// data folder and reconcile.)
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Segment header: magic (8), version (4), reserved (4).
 pub(crate) const SEGMENT_HEADER: usize = 16;
 /// Record header: payload length (4), CRC-32 of length, sequence and payload (4), sequence (8).
@@ -122,9 +124,9 @@ impl JournalWriter {
     }
 
     /// Adds an accepted command to the batch.
-    pub(crate) fn append(&mut self, seq: u64, command: &Command) {
+    pub(crate) fn append(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
         self.payload.clear();
-        encode_command(command, &mut self.payload);
+        encode_record(key, command, &mut self.payload);
         assert!(
             self.payload.len() <= RECORD_PAYLOAD_MAX,
             "a command encoded to {} bytes",

@@ -21,6 +21,7 @@ use crate::ledger::order_id::ClientOrderId;
 use crate::ledger::outcome::{Outcome, SignalStatus};
 use crate::ledger::ratio::Ratio;
 use crate::ledger::rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+use crate::ledger::request::{changes, Once, Recall, RequestKey, Requests};
 use crate::ledger::resolved::{Resolved, ResolvedWindow, Window};
 use crate::ledger::view::PoolView;
 
@@ -32,6 +33,8 @@ pub(crate) struct LedgerImage<'a> {
     pub(crate) orders: Vec<Order>,
     pub(crate) resolved: Vec<(ClientOrderId, OrderState, Amount)>,
     pub(crate) signals: Vec<(ClientOrderId, SignalStatus)>,
+    pub(crate) requests: Vec<(RequestKey, u64, Outcome)>,
+    pub(crate) watermarks: Vec<(u64, u64)>,
 }
 
 /// The parts of a ledger decoded from a checkpoint, for `Ledger::from_parts` to validate.
@@ -42,6 +45,8 @@ pub(crate) struct LedgerParts {
     pub(crate) orders: Vec<Order>,
     pub(crate) resolved: Vec<(ClientOrderId, OrderState, Amount)>,
     pub(crate) signals: Vec<(ClientOrderId, SignalStatus)>,
+    pub(crate) requests: Vec<(RequestKey, u64, Outcome)>,
+    pub(crate) watermarks: Vec<(u64, u64)>,
 }
 
 /// The capital ledger. See the crate docs and `docs/model.md`.
@@ -67,6 +72,8 @@ pub struct Ledger {
     resolved: ResolvedWindow,
     /// The signals the executor bridge claimed or consumed, as many as `resolved_max`.
     signals: Window<SignalStatus>,
+    /// The applied keyed commands, for answering a resend with its original outcome.
+    requests: Requests,
     /// When each book last changed, for publishing only what changed (not part of the state).
     versions: Versions,
     /// The money check of the command `apply_unchecked` accepted last, until `check_moved` runs.
@@ -248,6 +255,7 @@ impl Ledger {
             orders: IdMap::new(limits.orders_max as usize),
             resolved: ResolvedWindow::new(limits.resolved_max as usize),
             signals: Window::new(limits.resolved_max as usize),
+            requests: Requests::new(limits.resolved_max as usize),
             versions: Versions { next: 0, of: Vec::with_capacity(usize::from(limits.books_max)) },
             unchecked: Unchecked::default(),
         })
@@ -288,6 +296,7 @@ impl Ledger {
 
     /// The ledger's whole state, for a checkpoint.
     pub(crate) fn image(&self) -> LedgerImage<'_> {
+        let (requests, watermarks) = self.requests.image();
         LedgerImage {
             limits: self.limits,
             credit_limits: &self.credit_limits,
@@ -295,6 +304,8 @@ impl Ledger {
             orders: self.orders.values().copied().collect(),
             resolved: self.resolved.iter().map(|(id, r)| (id, r.state, r.filled)).collect(),
             signals: self.signals.iter().collect(),
+            requests,
+            watermarks,
         }
     }
 
@@ -353,6 +364,8 @@ impl Ledger {
             }
             ledger.signals.insert(id, status);
         }
+        ledger.requests =
+            Requests::restore(parts.limits.resolved_max as usize, parts.requests, parts.watermarks)?;
         ledger.audit()?;
         Ok(ledger)
     }
@@ -519,6 +532,61 @@ impl Ledger {
         let outcome = self.apply_unchecked(command)?;
         self.check_moved(command, &outcome);
         Ok(outcome)
+    }
+
+    /// Applies `command` at most once for `key` (`ledger::request`): a key the window holds is
+    /// answered with its original outcome and sequence ([`Once::Repeated`]) and applies nothing;
+    /// a new one is applied as [`Ledger::apply`] does and, if it changed the ledger, remembered
+    /// with `seq`, the sequence the caller gives it (a vault's journal sequence).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use capvault::{BookId, Command, Ledger, LedgerConfig, Once, RequestKey};
+    /// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000 } ] }"#)?;
+    /// let mut ledger = Ledger::from_config(&config)?;
+    /// let key = RequestKey::new("ops", 1).unwrap();
+    /// let allocate = Command::Allocate { book: BookId::new(0), slot: 2, amount: "1000".parse()? };
+    /// let first = ledger.apply_once(key, 7, &allocate)?;
+    /// let resent = ledger.apply_once(key, 8, &allocate)?;   // the answer was lost; sent again
+    /// assert_eq!(resent, Once::Repeated { outcome: first.outcome(), seq: 7 });
+    /// assert_eq!(ledger.balance(BookId::new(0), 2)?, "1000".parse()?, "allocated once");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The command's [`Rejection`], or [`Rejection::RequestExpired`] for a key older than the
+    /// window that may have been applied.
+    pub fn apply_once(&mut self, key: RequestKey, seq: u64, command: &Command) -> Result<Once, Rejection> {
+        if let Some((outcome, seq)) = self.recall(key)? {
+            return Ok(Once::Repeated { outcome, seq });
+        }
+        let outcome = self.apply(command)?;
+        if changes(&outcome) {
+            self.remember(key, seq, outcome);
+        }
+        Ok(Once::Applied(outcome))
+    }
+
+    /// What the request window holds for `key`: the original outcome and sequence of an applied
+    /// command, `None` for a key not seen.
+    ///
+    /// # Errors
+    /// [`Rejection::RequestExpired`] for a key at or below its client's watermark.
+    pub fn recall(&self, key: RequestKey) -> Result<Option<(Outcome, u64)>, Rejection> {
+        match self.requests.recall(key) {
+            Recall::New => Ok(None),
+            Recall::Applied { outcome, seq } => Ok(Some((outcome, seq))),
+            Recall::Expired { watermark } => {
+                Err(Rejection::RequestExpired { request: key.request(), watermark })
+            }
+        }
+    }
+
+    /// Remembers that `key`'s command was applied at `seq` with `outcome`; the caller had
+    /// `Ok(None)` from [`Ledger::recall`] and the outcome changes the ledger (`request::changes`).
+    pub(crate) fn remember(&mut self, key: RequestKey, seq: u64, outcome: Outcome) {
+        self.requests.remember(key, seq, outcome);
     }
 
     /// [`Ledger::apply`] without its money check, which the caller runs with
@@ -1454,6 +1522,8 @@ mod tests {
             orders,
             resolved: ledger.resolved.iter().map(|(id, r)| (id, r.state, r.filled)).collect(),
             signals: ledger.signals.iter().collect(),
+            requests: ledger.requests.image().0,
+            watermarks: ledger.requests.image().1,
         }
     }
 

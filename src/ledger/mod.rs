@@ -16,6 +16,7 @@ pub(crate) mod order_id;
 pub(crate) mod outcome;
 pub(crate) mod ratio;
 pub(crate) mod rejection;
+pub(crate) mod request;
 pub(crate) mod resolved;
 pub(crate) mod securities;
 pub(crate) mod view;
@@ -37,6 +38,7 @@ pub use order_id::{ClientOrderId, OrderIdError};
 pub use outcome::{Outcome, SignalStatus};
 pub use ratio::{Ratio, RatioError};
 pub use rejection::{AmountRule, RatioSetting, Rejection, ReserveField};
+pub use request::{Once, RequestKey};
 pub use securities::{
     label_matches, securities_capital, Holding, Mismatch, PositionMismatch, SecuritiesCapital,
 };

@@ -342,6 +342,15 @@ pub enum Rejection {
         /// The order.
         id: ClientOrderId,
     },
+    /// A keyed request (`Ledger::apply_once`) older than the request window: it may have been
+    /// applied, and its outcome is no longer held, so it is not applied again. Look at the
+    /// ledger before sending it under a new request number.
+    RequestExpired {
+        /// The request number.
+        request: u64,
+        /// The highest request number of the client that left the window.
+        watermark: u64,
+    },
     /// A cumulative fill report above the order's amount.
     FillExceedsAmount {
         /// The order.
@@ -402,6 +411,7 @@ impl Rejection {
             Rejection::SellNotReserved { .. } => "sell_not_reserved",
             Rejection::OrderExpired { .. } => "order_expired",
             Rejection::FillExceedsAmount { .. } => "fill_exceeds_amount",
+            Rejection::RequestExpired { .. } => "request_expired",
         }
     }
 }
@@ -461,6 +471,10 @@ impl fmt::Display for Rejection {
             Rejection::LiveOrders { book, orders } => {
                 write!(f, "{book} has {orders} live orders; reset with force to drop them")
             }
+            Rejection::RequestExpired { request, watermark } => write!(
+                f,
+                "request {request} is older than the request window (up to {watermark} left it): it may have been applied; look before sending it anew"
+            ),
             Rejection::ExceedsAllocation { slot, direct, amount } => {
                 write!(f, "slot {slot} releases {amount} but holds {direct} allocated directly")
             }

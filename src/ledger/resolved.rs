@@ -45,14 +45,19 @@ impl<V: Copy> Window<V> {
 
     /// Adds a new id; the caller has checked that it is not held.
     pub(crate) fn insert(&mut self, id: ClientOrderId, value: V) {
+        self.insert_evicting(id, value);
+    }
+
+    /// [`Window::insert`], returning the id it forgot to make room, if any.
+    pub(crate) fn insert_evicting(&mut self, id: ClientOrderId, value: V) -> Option<ClientOrderId> {
         debug_assert!(self.states.get(&id).is_none(), "{id} added twice");
-        if self.order.len() == self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.states.remove(&oldest);
-            }
+        let evicted = if self.order.len() == self.capacity { self.order.pop_front() } else { None };
+        if let Some(oldest) = evicted {
+            self.states.remove(&oldest);
         }
         self.order.push_back(id);
         self.states.insert(id, value);
+        evicted
     }
 
     /// Changes the value of an id the window holds, keeping its place in the eviction order.

@@ -3,6 +3,7 @@
 use crate::ledger::command::Command;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
+use crate::ledger::request::RequestKey;
 use crate::runtime::inbox::RemoteReply;
 use crate::runtime::reply::Responder;
 use crate::sync::channel::Sender;
@@ -14,6 +15,9 @@ pub(crate) enum Envelope {
     /// client's with its gateway connection: the envelope stays at 96 bytes, and every byte of it
     /// crosses between cores (`docs/performance.md`, "Issue 24").
     Command { command: Command, reply: ReplyTo, sent: u64 },
+    /// A command under a request key (`Handle::submit_once`): boxed, so the common envelope
+    /// stays small.
+    Keyed { keyed: Box<(RequestKey, Command)>, reply: ReplyTo, sent: u64 },
     /// A dropped handle's last round trip (clock ticks).
     RoundTrip(u64),
     /// Stop after draining everything queued.

@@ -2,6 +2,7 @@
 
 use crate::ledger::command::Command;
 use crate::ledger::outcome::Outcome;
+use crate::ledger::request::RequestKey;
 use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
 use crate::runtime::error::{ShutdownError, Stopped, SubmitError, TrySubmitError};
 use crate::runtime::latency::Stamper;
@@ -99,6 +100,39 @@ impl Handle {
     /// [`SubmitError::InDoubt`] if the vault stopped while making it durable (see
     /// `docs/durability.md`), [`SubmitError::OwnerThread`] if called from an `on_publish` hook.
     pub fn submit(&mut self, command: Command) -> Result<Receipt, SubmitError> {
+        self.send_waiting(command, None)
+    }
+
+    /// Applies `command` at most once for `key` and waits for the answer: a key applied before
+    /// is answered with its original outcome and sequence and applies nothing
+    /// (`Ledger::apply_once`). Front ends that carry commands over an unreliable link resend
+    /// under the same key; the key and the command are journalled together, so this holds
+    /// across a restart.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use capvault::{BookId, Builder, Command, LedgerConfig, RequestKey};
+    /// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 4, "balance": 300000 } ] }"#)?;
+    /// let mut handle = Builder::from_config(&config)?.spawn()?;
+    /// let key = RequestKey::new("ops", 1).unwrap();
+    /// let allocate = Command::Allocate { book: BookId::new(0), slot: 2, amount: "1000".parse()? };
+    /// let first = handle.submit_once(key, allocate)?;
+    /// let resent = handle.submit_once(key, allocate)?;
+    /// assert_eq!(first, resent, "the original outcome and sequence");
+    /// assert_eq!(handle.snapshot().balance(BookId::new(0), 2)?, "1000".parse()?);
+    /// handle.shutdown()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Handle::submit`], and [`Rejection::RequestExpired`](crate::Rejection::RequestExpired)
+    /// for a key older than the window.
+    pub fn submit_once(&mut self, key: RequestKey, command: Command) -> Result<Receipt, SubmitError> {
+        self.send_waiting(command, Some(key))
+    }
+
+    fn send_waiting(&mut self, command: Command, key: Option<RequestKey>) -> Result<Receipt, SubmitError> {
         let stopped = |shared: &Shared| SubmitError::Stopped(shared.stop_reason());
         // Acquire pairs with the SeqCst stores of `shutdown` and the owner's stop guard.
         if self.shared.closing.load(Ordering::Acquire) {
@@ -109,7 +143,11 @@ impl Handle {
         }
         let responder = self.reply.arm(self.stamper.take());
         let sent = self.stamper.now();
-        let envelope = Envelope::Command { command, reply: ReplyTo::Waiting(responder), sent };
+        let reply = ReplyTo::Waiting(responder);
+        let envelope = match key {
+            None => Envelope::Command { command, reply, sent },
+            Some(key) => Envelope::Keyed { keyed: Box::new((key, command)), reply, sent },
+        };
         match self.commands.send(envelope) {
             // Every receiver is gone; dropping the returned envelope abandons the reply.
             Err(returned) => drop(returned),

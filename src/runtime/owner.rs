@@ -324,8 +324,9 @@ impl Owner {
     /// reply is one slot per handle and the outcome queues are bounded. (A parked submitter is
     /// woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
-        let (command, reply, sent) = match envelope {
-            Envelope::Command { command, reply, sent } => (command, reply, sent),
+        let (command, key, reply, sent) = match envelope {
+            Envelope::Command { command, reply, sent } => (command, None, reply, sent),
+            Envelope::Keyed { keyed, reply, sent } => (keyed.1, Some(keyed.0), reply, sent),
             Envelope::RoundTrip(round_trip) => {
                 self.latency.round_trip(round_trip);
                 return false;
@@ -339,11 +340,25 @@ impl Owner {
             }
             _ => 0,
         };
+        // A keyed command the request window holds is answered with its original outcome and
+        // sequence, applying nothing (`ledger::request`).
+        let recalled = key.map_or(Ok(None), |key| self.ledger.recall(key));
+        if let Ok(Some((outcome, seq))) = recalled {
+            self.stats.repeated += 1;
+            if self.holds_answers {
+                self.pending.push((reply, seq, Ok(outcome)));
+            } else {
+                self.answer(reply, seq, Ok(outcome));
+            }
+            self.latency.command(sent, round_trip);
+            return false;
+        }
         let flag = PanicFlag(&self.shared);
         crate::failpoint::panic_at("owner.apply");
-        let result = match (&reply, &self.inbox) {
+        let result = match (recalled, &reply, &self.inbox) {
+            (Err(expired), _, _) => Err(expired),
             // A command from another process passes its client's grant first.
-            (ReplyTo::Remote(remote), Some(inbox)) => inbox
+            (_, ReplyTo::Remote(remote), Some(inbox)) => inbox
                 .check(remote, &command, &self.ledger)
                 .and_then(|()| self.ledger.apply_unchecked(&command)),
             _ => self.ledger.apply_unchecked(&command),
@@ -362,8 +377,11 @@ impl Owner {
             self.seq += 1;
             self.stats.accepted += 1;
             self.track_orders(&command, outcome);
+            if let Some(key) = key {
+                self.ledger.remember(key, self.seq, *outcome);
+            }
             for stage in &mut self.stages {
-                stage.accepted(self.seq, &command);
+                stage.accepted(self.seq, key, &command);
             }
         } else {
             self.stats.rejected += 1;

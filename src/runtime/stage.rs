@@ -2,7 +2,7 @@
 //! interface; the builder plugs in the journal, the shared-memory mirror and the publish hook
 //! (and later the gateway), in that order.
 
-use crate::ledger::{Command, Ledger};
+use crate::ledger::{Command, Ledger, RequestKey};
 use crate::runtime::snapshot::Snapshot;
 
 /// One step of the owner's batch, called on the owner thread in this order per batch:
@@ -13,8 +13,9 @@ use crate::runtime::snapshot::Snapshot;
 /// Every method runs while submitters wait: keep them short, allocation-free on the steady path,
 /// and never wait for the owner itself.
 pub(crate) trait Stage: Send {
-    /// An accepted command and its sequence, in order (the journal appends it).
-    fn accepted(&mut self, _seq: u64, _command: &Command) {}
+    /// An accepted command and its sequence, in order, with its request key if it came keyed
+    /// (the journal appends both).
+    fn accepted(&mut self, _seq: u64, _key: Option<RequestKey>, _command: &Command) {}
 
     /// Whether the batch's answers wait for [`Stage::commit`] (a journal makes them durable
     /// first).
