@@ -66,6 +66,8 @@ pub mod docs {
     pub mod wire {}
     #[doc = include_str!("../docs/serve.md")]
     pub mod serve {}
+    #[doc = include_str!("../docs/distribution.md")]
+    pub mod distribution {}
 }
 
 /// The README's example, compiled and run as a doctest.
@@ -86,6 +88,8 @@ mod ledger;
 mod mirror;
 #[cfg(all(unix, not(capvault_loom)))]
 mod platform;
+#[cfg(all(feature = "nats", not(capvault_loom)))]
+pub mod remote;
 mod runtime;
 mod sync;
 #[cfg(not(capvault_loom))]

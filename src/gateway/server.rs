@@ -19,7 +19,7 @@ use crate::gateway::wire;
 use crate::ledger::{Command, GrantMask, Ledger, Outcome, Rejection, RequestKey};
 use crate::mirror::shm::map::WordMap;
 use crate::platform;
-use crate::runtime::{Envelope, Inbox, Parked, RemoteReply, ReplyTo, SubmitError};
+use crate::runtime::{Envelope, Inbox, Keyed, Parked, RemoteReply, ReplyTo, SubmitError};
 
 /// How often the helper looks for dead clients and new ones when nothing rings.
 const HOUSEKEEPING: Duration = Duration::from_millis(20);
@@ -322,7 +322,7 @@ impl Gateway {
                 Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent }))
             }
             Ok((Some(key), command)) => Ok(Some(Envelope::Keyed {
-                keyed: Box::new((key, command)),
+                keyed: Box::new(Keyed { key, command, grant: None }),
                 reply: ReplyTo::Remote(reply),
                 sent,
             })),

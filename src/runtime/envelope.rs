@@ -1,6 +1,7 @@
 //! What travels over the command channel and back.
 
 use crate::ledger::command::Command;
+use crate::ledger::grant::GrantMask;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
 use crate::ledger::request::RequestKey;
@@ -15,13 +16,20 @@ pub(crate) enum Envelope {
     /// client's with its gateway connection: the envelope stays at 96 bytes, and every byte of it
     /// crosses between cores (`docs/performance.md`, "Issue 24").
     Command { command: Command, reply: ReplyTo, sent: u64 },
-    /// A command under a request key (`Handle::submit_once`): boxed, so the common envelope
-    /// stays small.
-    Keyed { keyed: Box<(RequestKey, Command)>, reply: ReplyTo, sent: u64 },
+    /// A command under a request key (`Handle::submit_once`), and a grant to check it against
+    /// for a front end's client: boxed, so the common envelope stays small.
+    Keyed { keyed: Box<Keyed>, reply: ReplyTo, sent: u64 },
     /// A dropped handle's last round trip (clock ticks).
     RoundTrip(u64),
     /// Stop after draining everything queued.
     Shutdown,
+}
+
+/// A keyed command: applied at most once under `key`, and only if `grant` (when given) permits it.
+pub(crate) struct Keyed {
+    pub(crate) key: RequestKey,
+    pub(crate) command: Command,
+    pub(crate) grant: Option<GrantMask>,
 }
 
 /// Where the owner sends a command's outcome.

@@ -113,6 +113,14 @@ pub enum Refusal {
         /// The limit.
         limit: u32,
     },
+    /// The client's name has no grant (a remote client its NATS user names; `capvault serve`'s
+    /// `nats.clients`).
+    NoGrant,
+    /// The request is larger than the front accepts.
+    TooLarge {
+        /// The limit in bytes.
+        limit: u32,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -123,6 +131,8 @@ impl fmt::Display for Refusal {
                 write!(f, "wire version {found}; this vault reads version {expected}")
             }
             Refusal::InFlightLimit { limit } => write!(f, "{limit} requests are in flight, the limit"),
+            Refusal::NoGrant => f.write_str("the client has no grant on this vault"),
+            Refusal::TooLarge { limit } => write!(f, "the request is larger than {limit} bytes, the limit"),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Handles: how other threads submit commands to the owner.
 
 use crate::ledger::command::Command;
+use crate::ledger::grant::GrantMask;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::request::RequestKey;
-use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, ReplyTo};
 use crate::runtime::error::{ShutdownError, Stopped, SubmitError, TrySubmitError};
 use crate::runtime::latency::Stamper;
 use crate::runtime::reader::Reader;
@@ -119,7 +120,7 @@ impl Handle {
     /// let first = handle.submit_once(key, allocate)?;
     /// let resent = handle.submit_once(key, allocate)?;
     /// assert_eq!(first, resent, "the original outcome and sequence");
-    /// assert_eq!(handle.snapshot().balance(BookId::new(0), 2)?, "1000".parse()?);
+    /// assert_eq!(handle.snapshot().balance(BookId::new(0), 2), Some("1000".parse()?));
     /// handle.shutdown()?;
     /// # Ok(())
     /// # }
@@ -129,10 +130,25 @@ impl Handle {
     /// As [`Handle::submit`], and [`Rejection::RequestExpired`](crate::Rejection::RequestExpired)
     /// for a key older than the window.
     pub fn submit_once(&mut self, key: RequestKey, command: Command) -> Result<Receipt, SubmitError> {
-        self.send_waiting(command, Some(key))
+        self.send_waiting(command, Some((key, None)))
     }
 
-    fn send_waiting(&mut self, command: Command, key: Option<RequestKey>) -> Result<Receipt, SubmitError> {
+    /// [`Handle::submit_once`] for a front end's client: the owner checks `grant` first
+    /// (`Rejection::NotGranted`), as the gateway does for its clients.
+    pub(crate) fn submit_granted(
+        &mut self,
+        grant: GrantMask,
+        key: RequestKey,
+        command: Command,
+    ) -> Result<Receipt, SubmitError> {
+        self.send_waiting(command, Some((key, Some(grant))))
+    }
+
+    fn send_waiting(
+        &mut self,
+        command: Command,
+        key: Option<(RequestKey, Option<GrantMask>)>,
+    ) -> Result<Receipt, SubmitError> {
         let stopped = |shared: &Shared| SubmitError::Stopped(shared.stop_reason());
         // Acquire pairs with the SeqCst stores of `shutdown` and the owner's stop guard.
         if self.shared.closing.load(Ordering::Acquire) {
@@ -146,7 +162,9 @@ impl Handle {
         let reply = ReplyTo::Waiting(responder);
         let envelope = match key {
             None => Envelope::Command { command, reply, sent },
-            Some(key) => Envelope::Keyed { keyed: Box::new((key, command)), reply, sent },
+            Some((key, grant)) => {
+                Envelope::Keyed { keyed: Box::new(Keyed { key, command, grant }), reply, sent }
+            }
         };
         match self.commands.send(envelope) {
             // Every receiver is gone; dropping the returned envelope abandons the reply.

@@ -18,7 +18,7 @@ pub(crate) mod typed;
 pub(crate) mod wait;
 
 pub use envelope::DetachedOutcome;
-pub(crate) use envelope::{Envelope, ReplyTo};
+pub(crate) use envelope::{Envelope, Keyed, ReplyTo};
 pub use error::{Refusal, ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
 pub use handle::{Handle, Receipt};
 pub(crate) use inbox::{Inbox, Parked, RemoteReply};

@@ -324,9 +324,11 @@ impl Owner {
     /// reply is one slot per handle and the outcome queues are bounded. (A parked submitter is
     /// woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
-        let (command, key, reply, sent) = match envelope {
-            Envelope::Command { command, reply, sent } => (command, None, reply, sent),
-            Envelope::Keyed { keyed, reply, sent } => (keyed.1, Some(keyed.0), reply, sent),
+        let (command, key, grant, reply, sent) = match envelope {
+            Envelope::Command { command, reply, sent } => (command, None, None, reply, sent),
+            Envelope::Keyed { keyed, reply, sent } => {
+                (keyed.command, Some(keyed.key), keyed.grant, reply, sent)
+            }
             Envelope::RoundTrip(round_trip) => {
                 self.latency.round_trip(round_trip);
                 return false;
@@ -340,23 +342,21 @@ impl Owner {
             }
             _ => 0,
         };
-        // A keyed command the request window holds is answered with its original outcome and
-        // sequence, applying nothing (`ledger::request`).
+        // A keyed command the window holds: its original answer, nothing applied.
         let recalled = key.map_or(Ok(None), |key| self.ledger.recall(key));
         if let Ok(Some((outcome, seq))) = recalled {
-            self.stats.repeated += 1;
-            if self.holds_answers {
-                self.pending.push((reply, seq, Ok(outcome)));
-            } else {
-                self.answer(reply, seq, Ok(outcome));
-            }
-            self.latency.command(sent, round_trip);
+            self.answer_repeat(reply, seq, outcome, (sent, round_trip));
             return false;
         }
         let flag = PanicFlag(&self.shared);
         crate::failpoint::panic_at("owner.apply");
         let result = match (recalled, &reply, &self.inbox) {
             (Err(expired), _, _) => Err(expired),
+            // A front end's client (`remote`) passes its grant first.
+            _ if grant.is_some() => grant
+                .as_ref()
+                .map_or(Ok(()), |grant| grant.permits(&command, &self.ledger))
+                .and_then(|()| self.ledger.apply_unchecked(&command)),
             // A command from another process passes its client's grant first.
             (_, ReplyTo::Remote(remote), Some(inbox)) => inbox
                 .check(remote, &command, &self.ledger)
@@ -402,6 +402,18 @@ impl Owner {
         }
         self.latency.command(sent, round_trip);
         false
+    }
+
+    /// Answers a keyed command the request window holds with its original outcome and sequence
+    /// (after the batch's commit when answers wait for one, as every answer does).
+    fn answer_repeat(&mut self, reply: ReplyTo, seq: u64, outcome: Outcome, (sent, round_trip): (u64, u64)) {
+        self.stats.repeated += 1;
+        if self.holds_answers {
+            self.pending.push((reply, seq, Ok(outcome)));
+        } else {
+            self.answer(reply, seq, Ok(outcome));
+        }
+        self.latency.command(sent, round_trip);
     }
 
     /// Notes the order an accepted command named (or that a forced reset dropped orders), for

@@ -49,6 +49,9 @@ pub struct ServiceConfig {
     /// A file written when the vault serves (its first line: `ready`), removed when it stops.
     #[serde(default)]
     pub ready_file: Option<PathBuf>,
+    /// The NATS front: clients on other hosts (`docs/distribution.md`); absent: none.
+    #[serde(default)]
+    pub nats: Option<crate::remote::NatsConfig>,
 }
 
 /// Where the ledger's configuration is.
@@ -156,6 +159,9 @@ pub fn load(path: &Path) -> Result<(ServiceConfig, LedgerConfig), ServeError> {
         LedgerSource::Inline(value) => LedgerConfig::from_json(&value.to_string())
             .map_err(|e| config_error(format!("{}: ledger: {e}", path.display())))?,
     };
+    if let Some(nats) = &config.nats {
+        nats.validate().map_err(|e| config_error(format!("{}: at nats.{e}", path.display())))?;
+    }
     if let Some(durability) = &config.durability {
         if !matches!(durability.as_str(), "none" | "write" | "fsync_batch") {
             return Err(config_error(format!(
@@ -219,6 +225,22 @@ pub fn build(config: &ServiceConfig, ledger: &LedgerConfig) -> Result<Builder, S
     Ok(builder)
 }
 
+/// The NATS front, if CONFIG has one.
+fn start_front(
+    config: &ServiceConfig,
+    handle: &crate::runtime::Handle,
+) -> Result<Option<crate::remote::NatsFront>, ServeError> {
+    let Some(nats) = &config.nats else { return Ok(None) };
+    crate::remote::NatsFront::start(&config.name, nats, handle).map(Some).map_err(|e| ServeError {
+        kind: if matches!(e, crate::remote::NatsStartError::Config(_)) {
+            ExitKind::Config
+        } else {
+            ExitKind::Start
+        },
+        message: e.to_string(),
+    })
+}
+
 /// Runs the service until a signal or a failure.
 ///
 /// # Errors
@@ -234,6 +256,8 @@ pub fn run(path: &Path) -> Result<(), ServeError> {
         kind: ExitKind::Start,
         message: format!("the vault did not start: {e}"),
     })?;
+    // Remote clients after local ones: the vault is whole (recovered, drift applied) by now.
+    let front = start_front(&config, &handle)?;
     let snapshot = handle.snapshot();
     tracing::info!(
         name = %config.name,
@@ -268,6 +292,10 @@ pub fn run(path: &Path) -> Result<(), ServeError> {
     };
     if let Some(file) = &config.ready_file {
         let _ = std::fs::remove_file(file);
+    }
+    // No new remote request after this; those taken are answered first.
+    if let Some(front) = front {
+        front.stop();
     }
     match failed {
         None => {

@@ -1,0 +1,432 @@
+//! The vault's NATS front: requests in, answers out, snapshots published and kept in a
+//! JetStream key-value bucket.
+//!
+//! One subscription takes every request on `<prefix>.<vault>.cmd.*`; a bounded queue feeds a
+//! few worker threads, each with its own [`Handle`], so concurrent requests reach the owner
+//! together and share its batches (and a journal's group commit). A client over its in-flight
+//! limit, or a full queue, is answered `busy` at once: a flooding client costs bounded memory and
+//! slows no one else's answers more than the queue allows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::ledger::{Grant, GrantMask, RequestKey};
+use crate::mirror::json::shared_pool_json;
+use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
+use crate::remote::{bucket, command_subject, snapshot_subject, valid_token};
+use crate::runtime::{Handle, Refusal, Snapshot, SubmitError};
+
+/// The NATS front of `capvault serve` (its CONFIG's `nats`).
+///
+/// ```
+/// let config: capvault::remote::NatsConfig = serde_json::from_str(r#"{
+///     "servers": ["nats://127.0.0.1:4222"], "user": "vault", "password": "s3cret",
+///     "clients": { "grid-159201": { "kinds": ["reserve", "fill_to", "cancel", "release_order"], "books": [0], "slots": [2] } }
+/// }"#).unwrap();
+/// assert_eq!(config.prefix, "capvault");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// The NATS servers (`nats://host:port`), tried in order.
+    #[serde(default = "NatsConfig::default_servers")]
+    pub servers: Vec<String>,
+    /// The vault's own NATS user (it needs to subscribe to `<prefix>.<vault>.cmd.*` and publish
+    /// answers and snapshots).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The first subject token. Default `capvault`.
+    #[serde(default = "NatsConfig::default_prefix")]
+    pub prefix: String,
+    /// Each client's name (its NATS user: the last token of the subject it may publish on) and
+    /// its grant.
+    #[serde(default)]
+    pub clients: BTreeMap<String, Grant>,
+    /// The grant of a client not in `clients`; none refuses it (`no_grant`).
+    #[serde(default)]
+    pub others: Option<Grant>,
+    /// Threads submitting to the vault. Default 8.
+    #[serde(default = "NatsConfig::default_workers")]
+    pub workers: usize,
+    /// The largest request body accepted. Default 4,096 bytes.
+    #[serde(default = "NatsConfig::default_request_max")]
+    pub request_max_bytes: usize,
+    /// Requests one client may have waiting. Default 64.
+    #[serde(default = "NatsConfig::default_in_flight")]
+    pub in_flight_max: u32,
+    /// Requests waiting for a worker, all clients together. Default 1,024.
+    #[serde(default = "NatsConfig::default_queue")]
+    pub queue_max: usize,
+    /// Keep the latest snapshot in a JetStream key-value bucket (the server needs JetStream).
+    /// Default true; without JetStream the front logs it and publishes on the subject only.
+    #[serde(default = "NatsConfig::default_kv")]
+    pub kv: bool,
+}
+
+impl NatsConfig {
+    fn default_servers() -> Vec<String> {
+        vec!["nats://127.0.0.1:4222".into()]
+    }
+    fn default_prefix() -> String {
+        "capvault".into()
+    }
+    fn default_workers() -> usize {
+        8
+    }
+    fn default_request_max() -> usize {
+        4096
+    }
+    fn default_in_flight() -> u32 {
+        64
+    }
+    fn default_queue() -> usize {
+        1024
+    }
+    fn default_kv() -> bool {
+        true
+    }
+
+    /// Checks the settings; the message names the field.
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.servers.is_empty() {
+            return Err("servers: at least one".into());
+        }
+        if !valid_token(&self.prefix) {
+            return Err(format!("prefix: {:?} is not one subject token of A-Z a-z 0-9 - _", self.prefix));
+        }
+        if let Some(name) = self.clients.keys().find(|name| !valid_token(name)) {
+            return Err(format!("clients: {name:?} is not one subject token of A-Z a-z 0-9 - _"));
+        }
+        if !(1..=256).contains(&self.workers) {
+            return Err("workers: 1..=256".into());
+        }
+        if !(64..=1 << 20).contains(&self.request_max_bytes) {
+            return Err("request_max_bytes: 64..=1048576".into());
+        }
+        if self.in_flight_max == 0 || self.queue_max == 0 {
+            return Err("in_flight_max and queue_max: at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn grant_of(&self, name: &str) -> Option<GrantMask> {
+        self.clients.get(name).or(self.others.as_ref()).map(Grant::compile)
+    }
+}
+
+/// Why the NATS front did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NatsStartError {
+    /// A setting is out of range.
+    Config(String),
+    /// The NATS servers could not be reached or refused the vault's credentials.
+    Connect(String),
+    /// A thread or the async runtime could not be started.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for NatsStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsStartError::Config(why) => write!(f, "nats: {why}"),
+            NatsStartError::Connect(why) => write!(f, "nats: cannot connect: {why}"),
+            NatsStartError::Io(error) => write!(f, "nats: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for NatsStartError {}
+
+/// One request waiting for a worker.
+struct Job {
+    client: String,
+    grant: GrantMask,
+    payload: bytes::Bytes,
+    reply: async_nats::Subject,
+    in_flight: Arc<AtomicU32>,
+}
+
+/// A running NATS front; [`NatsFront::stop`] (or dropping it) ends it.
+#[derive(Debug)]
+pub struct NatsFront {
+    runtime: Option<tokio::runtime::Runtime>,
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl NatsFront {
+    /// Connects to NATS and serves vault `vault` through `handle`'s clones.
+    ///
+    /// # Errors
+    /// [`NatsStartError`] naming the bad setting or why NATS could not be reached.
+    pub fn start(vault: &str, config: &NatsConfig, handle: &Handle) -> Result<NatsFront, NatsStartError> {
+        config.validate().map_err(NatsStartError::Config)?;
+        if !valid_token(vault) {
+            return Err(NatsStartError::Config(format!(
+                "the vault's name {vault:?} is not one subject token"
+            )));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("capvault-nats")
+            .enable_all()
+            .build()
+            .map_err(NatsStartError::Io)?;
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("capvault-vault-{vault}"))
+            .connection_timeout(Duration::from_secs(5));
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        let servers: Vec<async_nats::ServerAddr> = config
+            .servers
+            .iter()
+            .map(|s| s.parse().map_err(|e| NatsStartError::Config(format!("servers: {s}: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let client =
+            runtime.block_on(options.connect(servers)).map_err(|e| NatsStartError::Connect(e.to_string()))?;
+        let subscriber = runtime
+            .block_on(client.subscribe(format!("{}.{vault}.cmd.*", config.prefix)))
+            .map_err(|e| NatsStartError::Connect(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(config.queue_max);
+        runtime.spawn(intake(subscriber, client.clone(), config.clone(), jobs_tx));
+        let mut threads = Vec::new();
+        for n in 0..config.workers {
+            let (handle, client, jobs, rt) =
+                (handle.clone(), client.clone(), jobs_rx.clone(), runtime.handle().clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("capvault-nats-{n}"))
+                .spawn(move || work(handle, &client, &jobs, &rt))
+                .map_err(NatsStartError::Io)?;
+            threads.push(thread);
+        }
+        let publisher = Publisher {
+            client,
+            subject: snapshot_subject(&config.prefix, vault),
+            bucket: config.kv.then(|| bucket(&config.prefix, vault)),
+        };
+        let (reader, rt, flag) = (handle.reader(), runtime.handle().clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("capvault-nats-snapshots".into())
+            .spawn(move || publisher.run(&reader, &rt, &flag))
+            .map_err(NatsStartError::Io)?;
+        threads.push(thread);
+        tracing::info!(vault, subject = %command_subject(&config.prefix, vault, "*"), "nats front serving");
+        Ok(NatsFront { runtime: Some(runtime), threads, stop })
+    }
+
+    /// Stops taking requests, lets the workers finish what they hold, and disconnects.
+    pub fn stop(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the runtime ends the intake task, which drops the queue's sender: the workers
+        // drain the queue and leave.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for NatsFront {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+/// Takes each request off the subscription: checks what needs no ledger (a reply subject, the
+/// size, the client's grant and in-flight count) and queues it for a worker.
+async fn intake(
+    mut subscriber: async_nats::Subscriber,
+    client: async_nats::Client,
+    config: NatsConfig,
+    jobs: Sender<Job>,
+) {
+    let mut in_flight: HashMap<String, Arc<AtomicU32>> = HashMap::new();
+    while let Some(message) = subscriber.next().await {
+        let Some(reply) = message.reply else { continue };
+        let name = message.subject.rsplit('.').next().unwrap_or_default().to_owned();
+        let refuse = |kind, why: String| Answer::error(kind, why).to_bytes();
+        let refused = if message.payload.len() > config.request_max_bytes {
+            Some(refuse(
+                ErrorKind::TooLarge,
+                format!("{} bytes; the limit is {}", message.payload.len(), config.request_max_bytes),
+            ))
+        } else {
+            None
+        };
+        let grant = config.grant_of(&name);
+        let refused = refused.or_else(|| {
+            grant.is_none().then(|| refuse(ErrorKind::NoGrant, format!("client {name:?} has no grant")))
+        });
+        if let Some(answer) = refused {
+            let _ = client.publish(reply, answer.into()).await;
+            continue;
+        }
+        if in_flight.len() > 4 * config.clients.len() + 1024 {
+            // Names seen once (an `others` grant) are forgotten once idle: the map stays bounded.
+            in_flight.retain(|_, count| count.load(Ordering::Relaxed) > 0);
+        }
+        let count = in_flight.entry(name.clone()).or_default().clone();
+        if count.load(Ordering::Relaxed) >= config.in_flight_max {
+            let answer =
+                refuse(ErrorKind::Busy, format!("{} requests in flight, the limit", config.in_flight_max));
+            let _ = client.publish(reply, answer.into()).await;
+            continue;
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            client: name,
+            grant: grant.unwrap_or(GrantMask::NONE),
+            payload: message.payload,
+            reply,
+            in_flight: count,
+        };
+        match jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                job.in_flight.fetch_sub(1, Ordering::Relaxed);
+                let answer = refuse(ErrorKind::Busy, "the vault's queue is full".into());
+                let _ = client.publish(job.reply, answer.into()).await;
+            }
+        }
+    }
+}
+
+/// A worker: decodes a request, submits it under its key and the client's grant, answers.
+fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, rt: &tokio::runtime::Handle) {
+    for job in jobs {
+        let answer = answer(&mut handle, &job);
+        job.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let bytes = answer.to_bytes();
+        if rt.block_on(client.publish(job.reply, bytes.into())).is_err() {
+            tracing::warn!(client = job.client, "an answer could not be published");
+        }
+    }
+}
+
+fn answer(handle: &mut Handle, job: &Job) -> Answer {
+    let request: Request = match serde_json::from_slice(&job.payload) {
+        Ok(request) => request,
+        Err(error) => {
+            // A request of another version may not parse as this one: say which it is.
+            let v = serde_json::from_slice::<Value>(&job.payload).ok().and_then(|v| v.get("v")?.as_u64());
+            return match v {
+                Some(v) if v != u64::from(REMOTE_VERSION) => Answer::error(
+                    ErrorKind::Version,
+                    format!("version {v}; this vault reads version {REMOTE_VERSION}"),
+                ),
+                _ => Answer::error(ErrorKind::Malformed, error.to_string()),
+            };
+        }
+    };
+    if request.v != REMOTE_VERSION {
+        return Answer::error(
+            ErrorKind::Version,
+            format!("version {}; this vault reads version {REMOTE_VERSION}", request.v),
+        );
+    }
+    let Some(key) = RequestKey::new(&job.client, request.request) else {
+        return Answer::error(ErrorKind::Malformed, "request numbers start at 1");
+    };
+    match handle.submit_granted(job.grant, key, request.command) {
+        Ok(receipt) => Answer::outcome(receipt.seq, receipt.outcome),
+        Err(SubmitError::Rejected(rejection)) => Answer::rejection(rejection),
+        Err(SubmitError::InDoubt(why)) => Answer::error(ErrorKind::InDoubt, why.to_string()),
+        Err(SubmitError::Refused(Refusal::InFlightLimit { .. })) => {
+            Answer::error(ErrorKind::Busy, "in flight")
+        }
+        Err(other) => Answer::error(ErrorKind::Stopped, other.to_string()),
+    }
+}
+
+/// Publishes each new snapshot (at most every 20 ms: a burst of commands costs one message).
+struct Publisher {
+    client: async_nats::Client,
+    subject: String,
+    bucket: Option<String>,
+}
+
+impl Publisher {
+    fn run(self, reader: &crate::runtime::Reader, rt: &tokio::runtime::Handle, stop: &AtomicBool) {
+        let store = self.bucket.as_ref().and_then(|bucket| {
+            let jetstream = async_nats::jetstream::new(self.client.clone());
+            let config = async_nats::jetstream::kv::Config {
+                bucket: bucket.clone(),
+                history: 1,
+                ..Default::default()
+            };
+            match rt.block_on(jetstream.create_key_value(config)) {
+                Ok(store) => Some(store),
+                Err(error) => {
+                    tracing::warn!(%error, bucket, "no key-value bucket: snapshots go to the subject only");
+                    None
+                }
+            }
+        });
+        let mut seq = None;
+        while !stop.load(Ordering::Relaxed) {
+            let next = seq.map_or(0, |s| s + 1);
+            let Ok(snapshot) = reader.wait_for(next, Duration::from_millis(200)) else { continue };
+            seq = Some(snapshot.seq());
+            let now = SystemTime::now();
+            let mut document = shared_pool_json(&snapshot, now);
+            document["seq"] = json!(snapshot.seq());
+            let bytes = serde_json::to_vec(&document).unwrap_or_default();
+            let _ = rt.block_on(self.client.publish(self.subject.clone(), bytes.clone().into()));
+            if let Some(store) = &store {
+                let _ = rt.block_on(store.put("shared_pool", bytes.into()));
+                for (key, value) in books(&snapshot) {
+                    let _ =
+                        rt.block_on(store.put(key, serde_json::to_vec(&value).unwrap_or_default().into()));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Each book's entry: `book.<VENUE>.<CURRENCY>` and its figures with its strategies'.
+fn books(snapshot: &Snapshot) -> Vec<(String, Value)> {
+    snapshot
+        .books()
+        .iter()
+        .map(|book| {
+            let strategies: serde_json::Map<String, Value> = book
+                .strategies()
+                .map(|(slot, s)| {
+                    let name = s.config().label.map_or_else(|| format!("slot{slot}"), |l| l.to_string());
+                    let figures = json!({ "slot": slot, "used": s.used(), "frozen": s.frozen(), "direct": s.direct(), "acc_alpha": s.acc_alpha() });
+                    (name, figures)
+                })
+                .collect();
+            let value = json!({
+                "seq": snapshot.seq(), "venue": book.venue().to_string(), "currency": book.currency().to_string(),
+                "total": book.total(), "pool": book.pool(), "utilisation": book.view().utilisation(),
+                "penalty": book.penalty().is_active(), "strategies": strategies,
+            });
+            (format!("book.{}.{}", book.venue(), book.currency()), value)
+        })
+        .collect()
+}

@@ -1,0 +1,94 @@
+//! The JSON of a remote request and its answer (`docs/wire.md`, "Remote requests over NATS").
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{Command, Outcome, Rejection};
+
+/// The version of the remote encoding: `v` in every request and answer.
+pub const REMOTE_VERSION: u32 = 1;
+
+/// A request: the version, the client's request number (at least 1, increasing) and the command.
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::struct_field_names, reason = "the JSON's field names")]
+pub(crate) struct Request {
+    pub(crate) v: u32,
+    pub(crate) request: u64,
+    pub(crate) command: Command,
+}
+
+/// Why the front refused a request before the ledger saw it; nothing changed.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ErrorKind {
+    /// The body is not a request (bad JSON, an unknown field or command, request number 0).
+    Malformed,
+    /// Another `v`.
+    Version,
+    /// Larger than the front's `request_max_bytes`.
+    TooLarge,
+    /// The client has `in_flight_max` requests waiting, or the front's queue is full.
+    Busy,
+    /// The client's name has no grant.
+    NoGrant,
+    /// The vault stopped before applying it.
+    Stopped,
+    /// The vault stopped while making it durable: it may be applied; resend the same request
+    /// number after the vault restarts to learn which.
+    InDoubt,
+}
+
+/// An answer: an outcome with its sequence, a rejection, or an error.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct Answer {
+    pub(crate) v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rejection: Option<Rejection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
+}
+
+impl Answer {
+    pub(crate) fn outcome(seq: u64, outcome: Outcome) -> Answer {
+        Answer {
+            v: REMOTE_VERSION,
+            seq: Some(seq),
+            outcome: Some(outcome),
+            rejection: None,
+            error: None,
+            message: None,
+        }
+    }
+
+    pub(crate) fn rejection(rejection: Rejection) -> Answer {
+        Answer {
+            v: REMOTE_VERSION,
+            seq: None,
+            outcome: None,
+            message: Some(rejection.to_string()),
+            rejection: Some(rejection),
+            error: None,
+        }
+    }
+
+    pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Answer {
+        Answer {
+            v: REMOTE_VERSION,
+            seq: None,
+            outcome: None,
+            rejection: None,
+            error: Some(kind),
+            message: Some(message.into()),
+        }
+    }
+
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
