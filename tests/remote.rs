@@ -231,16 +231,19 @@ fn identity_comes_from_nats_and_bad_requests_are_refused_for_their_client_only()
     ));
 
     // Malformed, wrong-version and oversized requests: refused, nothing applied.
-    assert!(matches!(grid.submit_raw(b"{not json".to_vec()), Err(SubmitError::Refused(Refusal::Malformed))));
-    let unknown = br#"{"v":1,"request":5,"command":{"op":"steal","book":0}}"#.to_vec();
+    assert!(matches!(grid.submit_raw(b"{not json"), Err(SubmitError::Refused(Refusal::Malformed))));
+    let unknown = br#"{"v":1,"request":5,"command":{"op":"steal","book":0}}"#;
     assert!(matches!(grid.submit_raw(unknown), Err(SubmitError::Refused(Refusal::Malformed))));
-    let zero = br#"{"v":1,"request":0,"command":{"op":"cancel","id":"1790000000000000001"}}"#.to_vec();
+    let zero = br#"{"v":1,"request":0,"command":{"op":"cancel","id":"1790000000000000001"}}"#;
     assert!(matches!(grid.submit_raw(zero), Err(SubmitError::Refused(Refusal::Malformed))));
-    let future = br#"{"v":2,"request":6,"command":{"op":"cancel","id":"1790000000000000001"}}"#.to_vec();
-    assert!(matches!(grid.submit_raw(future), Err(SubmitError::Refused(Refusal::WireVersion { .. }))));
+    let future = br#"{"v":2,"request":6,"command":{"op":"cancel","id":"1790000000000000001"}}"#;
     assert!(matches!(
-        grid.submit_raw(vec![b' '; 10_000]),
-        Err(SubmitError::Refused(Refusal::TooLarge { .. }))
+        grid.submit_raw(future),
+        Err(SubmitError::Refused(Refusal::WireVersion { found: 2, expected: 1 }))
+    ));
+    assert!(matches!(
+        grid.submit_raw(&[b' '; 10_000]),
+        Err(SubmitError::Refused(Refusal::TooLarge { limit: 4096 }))
     ));
     // The client that sent them goes on; the order is still there, whole.
     let cancelled = grid.cancel(id).unwrap();

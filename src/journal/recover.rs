@@ -15,7 +15,7 @@ use crate::journal::store::{
     RECORD_PAYLOAD_MAX, SEGMENT_HEADER, SEGMENT_MAGIC,
 };
 use crate::journal::{crc, io, JournalError};
-use crate::ledger::{Ledger, Once, Rejection};
+use crate::ledger::{Ledger, Once};
 use crate::platform::{self, FileAccess};
 
 /// A torn last record, cut off at recovery.
@@ -298,15 +298,13 @@ impl Replay<'_> {
             if seq > self.seq {
                 let (key, command) = decode_record(payload, version).map_err(|e| corrupt(e.to_string()))?;
                 let applied = match key {
-                    Some(key) => self.ledger.apply_once(key, seq, &command).and_then(|once| match once {
-                        Once::Applied(_) => Ok(()),
-                        // A journalled key is new when it was applied: a repeat means a damaged journal.
-                        Once::Repeated { seq: first, .. } => {
-                            Err(Rejection::RequestExpired { request: key.request(), watermark: first })
-                        }
-                    }),
-                    None => self.ledger.apply(&command).map(drop),
+                    Some(key) => self.ledger.apply_once(key, seq, &command),
+                    None => self.ledger.apply(&command).map(Once::Applied),
                 };
+                // A journalled key was new when it was applied: found again, the journal is damaged.
+                if let Ok(Once::Repeated { seq: first, .. }) = applied {
+                    return Err(corrupt(format!("record {seq} repeats the request key of record {first}")));
+                }
                 applied.map_err(|rejection| JournalError::Replay {
                     path: path.to_owned(),
                     offset: offset as u64,

@@ -1513,6 +1513,7 @@ mod tests {
     }
 
     fn parts(ledger: &Ledger) -> LedgerParts {
+        let (requests, watermarks) = ledger.requests.image();
         let mut orders: Vec<Order> = ledger.orders.values().copied().collect();
         orders.sort_by_key(|o| o.id);
         LedgerParts {
@@ -1522,8 +1523,8 @@ mod tests {
             orders,
             resolved: ledger.resolved.iter().map(|(id, r)| (id, r.state, r.filled)).collect(),
             signals: ledger.signals.iter().collect(),
-            requests: ledger.requests.image().0,
-            watermarks: ledger.requests.image().1,
+            requests,
+            watermarks,
         }
     }
 

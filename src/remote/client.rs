@@ -137,10 +137,16 @@ impl RemoteClient {
     /// # Errors
     /// As [`RemoteClient::submit`].
     #[doc(hidden)]
-    pub fn submit_raw(&mut self, body: Vec<u8>) -> Result<Receipt, SubmitError> {
-        let attempt = self.runtime.block_on(self.client.request(self.subject.clone(), body.into()));
+    pub fn submit_raw(&mut self, body: &[u8]) -> Result<Receipt, SubmitError> {
+        let attempt = self.runtime.block_on(self.client.request(self.subject.clone(), body.to_vec().into()));
         match attempt {
-            Ok(message) => decode(&message.payload).unwrap_or(Err(SubmitError::Disconnected)),
+            Ok(message) => {
+                let sent = serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("v")?.as_u64())
+                    .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX));
+                decode(&message.payload, sent).unwrap_or(Err(SubmitError::Disconnected))
+            }
             Err(_) => Err(SubmitError::Disconnected),
         }
     }
@@ -151,7 +157,7 @@ impl RemoteClient {
             let attempt = self.runtime.block_on(self.client.request(self.subject.clone(), body.clone()));
             // `None`: not applied or not known yet; the same number is sent again.
             let answered = match attempt {
-                Ok(message) => decode(&message.payload),
+                Ok(message) => decode(&message.payload, REMOTE_VERSION),
                 Err(_) => None,
             };
             if let Some(result) = answered {
@@ -165,9 +171,10 @@ impl RemoteClient {
     }
 }
 
-/// An answer as the result of a submit, or `None` for one that asks for a resend (busy, the
-/// vault stopped or in doubt: the same request number learns the truth later).
-fn decode(payload: &[u8]) -> Option<Result<Receipt, SubmitError>> {
+/// An answer to a request of version `sent` as the result of a submit, or `None` for one that
+/// asks for a resend (busy, the vault stopped or in doubt: the same request number learns the
+/// truth later).
+fn decode(payload: &[u8], sent: u32) -> Option<Result<Receipt, SubmitError>> {
     let Ok(answer) = serde_json::from_slice::<Answer>(payload) else {
         return Some(Err(SubmitError::AnswersCorrupt));
     };
@@ -181,10 +188,12 @@ fn decode(payload: &[u8]) -> Option<Result<Receipt, SubmitError>> {
     match answer.error {
         Some(ErrorKind::Busy | ErrorKind::Stopped | ErrorKind::InDoubt) => None,
         Some(ErrorKind::Malformed) => refused(Refusal::Malformed),
-        Some(ErrorKind::Version) => {
-            refused(Refusal::WireVersion { found: REMOTE_VERSION as u8, expected: 0 })
-        }
-        Some(ErrorKind::TooLarge) => refused(Refusal::TooLarge { limit: 0 }),
+        // The answer's own `v` is the version the vault reads.
+        Some(ErrorKind::Version) => refused(Refusal::WireVersion {
+            found: u8::try_from(sent).unwrap_or(u8::MAX),
+            expected: u8::try_from(answer.v).unwrap_or(u8::MAX),
+        }),
+        Some(ErrorKind::TooLarge) => refused(Refusal::TooLarge { limit: answer.limit.unwrap_or(0) }),
         Some(ErrorKind::NoGrant) => refused(Refusal::NoGrant),
         None => Some(Err(SubmitError::Stopped(Stopped::ShutDown))),
     }

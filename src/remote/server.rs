@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,7 +22,7 @@ use crate::ledger::{Grant, GrantMask, RequestKey};
 use crate::mirror::json::shared_pool_json;
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
 use crate::remote::{bucket, command_subject, snapshot_subject, valid_token};
-use crate::runtime::{Handle, Refusal, Snapshot, SubmitError};
+use crate::runtime::{Handle, Snapshot, SubmitError};
 
 /// The NATS front of `capvault serve` (its CONFIG's `nats`).
 ///
@@ -265,53 +265,47 @@ async fn intake(
 ) {
     let mut in_flight: HashMap<String, Arc<AtomicU32>> = HashMap::new();
     while let Some(message) = subscriber.next().await {
-        let Some(reply) = message.reply else { continue };
-        let name = message.subject.rsplit('.').next().unwrap_or_default().to_owned();
-        let refuse = |kind, why: String| Answer::error(kind, why).to_bytes();
-        let refused = if message.payload.len() > config.request_max_bytes {
-            Some(refuse(
-                ErrorKind::TooLarge,
-                format!("{} bytes; the limit is {}", message.payload.len(), config.request_max_bytes),
-            ))
-        } else {
-            None
-        };
-        let grant = config.grant_of(&name);
-        let refused = refused.or_else(|| {
-            grant.is_none().then(|| refuse(ErrorKind::NoGrant, format!("client {name:?} has no grant")))
+        let Some(reply) = message.reply.clone() else { continue };
+        let queued = admit(&config, &mut in_flight, message, reply.clone()).and_then(|job| {
+            jobs.try_send(job).map_err(|refused| {
+                refused.into_inner().in_flight.fetch_sub(1, Ordering::Relaxed);
+                Answer::limited(ErrorKind::Busy, "the vault's queue is full", config.queue_max).to_bytes()
+            })
         });
-        if let Some(answer) = refused {
+        if let Err(answer) = queued {
             let _ = client.publish(reply, answer.into()).await;
-            continue;
-        }
-        if in_flight.len() > 4 * config.clients.len() + 1024 {
-            // Names seen once (an `others` grant) are forgotten once idle: the map stays bounded.
-            in_flight.retain(|_, count| count.load(Ordering::Relaxed) > 0);
-        }
-        let count = in_flight.entry(name.clone()).or_default().clone();
-        if count.load(Ordering::Relaxed) >= config.in_flight_max {
-            let answer =
-                refuse(ErrorKind::Busy, format!("{} requests in flight, the limit", config.in_flight_max));
-            let _ = client.publish(reply, answer.into()).await;
-            continue;
-        }
-        count.fetch_add(1, Ordering::Relaxed);
-        let job = Job {
-            client: name,
-            grant: grant.unwrap_or(GrantMask::NONE),
-            payload: message.payload,
-            reply,
-            in_flight: count,
-        };
-        match jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
-                job.in_flight.fetch_sub(1, Ordering::Relaxed);
-                let answer = refuse(ErrorKind::Busy, "the vault's queue is full".into());
-                let _ = client.publish(job.reply, answer.into()).await;
-            }
         }
     }
+}
+
+/// A request as a job for a worker, counted in its client's in-flight requests, or the encoded
+/// answer that refuses it.
+fn admit(
+    config: &NatsConfig,
+    in_flight: &mut HashMap<String, Arc<AtomicU32>>,
+    message: async_nats::Message,
+    reply: async_nats::Subject,
+) -> Result<Job, Vec<u8>> {
+    let name = message.subject.rsplit('.').next().unwrap_or_default().to_owned();
+    let size = message.payload.len();
+    if size > config.request_max_bytes {
+        return Err(Answer::limited(ErrorKind::TooLarge, format!("{size} bytes"), config.request_max_bytes)
+            .to_bytes());
+    }
+    let grant = config.grant_of(&name).ok_or_else(|| {
+        Answer::error(ErrorKind::NoGrant, format!("client {name:?} has no grant")).to_bytes()
+    })?;
+    if in_flight.len() > 4 * config.clients.len() + 1024 {
+        // Names seen once (an `others` grant) are forgotten once idle: the map stays bounded.
+        in_flight.retain(|_, count| count.load(Ordering::Relaxed) > 0);
+    }
+    let count = in_flight.entry(name.clone()).or_default().clone();
+    if count.load(Ordering::Relaxed) >= config.in_flight_max {
+        let limit = config.in_flight_max as usize;
+        return Err(Answer::limited(ErrorKind::Busy, "requests in flight", limit).to_bytes());
+    }
+    count.fetch_add(1, Ordering::Relaxed);
+    Ok(Job { client: name, grant, payload: message.payload, reply, in_flight: count })
 }
 
 /// A worker: decodes a request, submits it under its key and the client's grant, answers.
@@ -327,36 +321,26 @@ fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, r
 }
 
 fn answer(handle: &mut Handle, job: &Job) -> Answer {
-    let request: Request = match serde_json::from_slice(&job.payload) {
-        Ok(request) => request,
-        Err(error) => {
-            // A request of another version may not parse as this one: say which it is.
-            let v = serde_json::from_slice::<Value>(&job.payload).ok().and_then(|v| v.get("v")?.as_u64());
-            return match v {
-                Some(v) if v != u64::from(REMOTE_VERSION) => Answer::error(
-                    ErrorKind::Version,
-                    format!("version {v}; this vault reads version {REMOTE_VERSION}"),
-                ),
-                _ => Answer::error(ErrorKind::Malformed, error.to_string()),
-            };
-        }
-    };
-    if request.v != REMOTE_VERSION {
+    // The version first, read loosely: a request of another version need not parse as this one.
+    let v = serde_json::from_slice::<Value>(&job.payload).ok().and_then(|v| v.get("v")?.as_u64());
+    if let Some(v) = v.filter(|&v| v != u64::from(REMOTE_VERSION)) {
         return Answer::error(
             ErrorKind::Version,
-            format!("version {}; this vault reads version {REMOTE_VERSION}", request.v),
+            format!("version {v}; this vault reads version {REMOTE_VERSION}"),
         );
     }
+    let request: Request = match serde_json::from_slice(&job.payload) {
+        Ok(request) => request,
+        Err(error) => return Answer::error(ErrorKind::Malformed, error.to_string()),
+    };
     let Some(key) = RequestKey::new(&job.client, request.request) else {
         return Answer::error(ErrorKind::Malformed, "request numbers start at 1");
     };
+    // A handle's submit is answered, refused by the ledger, or stopped: nothing else.
     match handle.submit_granted(job.grant, key, request.command) {
         Ok(receipt) => Answer::outcome(receipt.seq, receipt.outcome),
         Err(SubmitError::Rejected(rejection)) => Answer::rejection(rejection),
         Err(SubmitError::InDoubt(why)) => Answer::error(ErrorKind::InDoubt, why.to_string()),
-        Err(SubmitError::Refused(Refusal::InFlightLimit { .. })) => {
-            Answer::error(ErrorKind::Busy, "in flight")
-        }
         Err(other) => Answer::error(ErrorKind::Stopped, other.to_string()),
     }
 }

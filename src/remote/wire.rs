@@ -38,8 +38,9 @@ pub(crate) enum ErrorKind {
     InDoubt,
 }
 
-/// An answer: an outcome with its sequence, a rejection, or an error.
-#[derive(Serialize, Deserialize, Debug)]
+/// An answer: an outcome with its sequence, a rejection, or an error (with the limit or version
+/// that explains it).
+#[derive(Serialize, Deserialize, Debug, Default)]
 pub(crate) struct Answer {
     pub(crate) v: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,40 +53,32 @@ pub(crate) struct Answer {
     pub(crate) error: Option<ErrorKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) message: Option<String>,
+    /// For `too_large`: the largest body in bytes; for `busy`: the in-flight limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limit: Option<u32>,
 }
 
 impl Answer {
     pub(crate) fn outcome(seq: u64, outcome: Outcome) -> Answer {
-        Answer {
-            v: REMOTE_VERSION,
-            seq: Some(seq),
-            outcome: Some(outcome),
-            rejection: None,
-            error: None,
-            message: None,
-        }
+        Answer { v: REMOTE_VERSION, seq: Some(seq), outcome: Some(outcome), ..Answer::default() }
     }
 
     pub(crate) fn rejection(rejection: Rejection) -> Answer {
         Answer {
             v: REMOTE_VERSION,
-            seq: None,
-            outcome: None,
             message: Some(rejection.to_string()),
             rejection: Some(rejection),
-            error: None,
+            ..Answer::default()
         }
     }
 
     pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Answer {
-        Answer {
-            v: REMOTE_VERSION,
-            seq: None,
-            outcome: None,
-            rejection: None,
-            error: Some(kind),
-            message: Some(message.into()),
-        }
+        Answer { v: REMOTE_VERSION, error: Some(kind), message: Some(message.into()), ..Answer::default() }
+    }
+
+    /// An error with the limit that explains it.
+    pub(crate) fn limited(kind: ErrorKind, message: impl Into<String>, limit: usize) -> Answer {
+        Answer { limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)), ..Answer::error(kind, message) }
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {

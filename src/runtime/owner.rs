@@ -2,9 +2,10 @@
 
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
+use crate::ledger::request::{changes, RequestKey};
 use crate::ledger::Ledger;
 use crate::ledger::{ClientOrderId, Command};
-use crate::runtime::envelope::{DetachedOutcome, Envelope, ReplyTo};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, ReplyTo};
 use crate::runtime::error::{Stopped, SubmitError};
 use crate::runtime::inbox::Inbox;
 use crate::runtime::latency::{BatchTimes, Recorder};
@@ -324,10 +325,11 @@ impl Owner {
     /// reply is one slot per handle and the outcome queues are bounded. (A parked submitter is
     /// woken through a mutex: the slow path.)
     fn process(&mut self, envelope: Envelope) -> bool {
-        let (command, key, grant, reply, sent) = match envelope {
-            Envelope::Command { command, reply, sent } => (command, None, None, reply, sent),
+        let (command, reply, sent) = match envelope {
+            Envelope::Command { command, reply, sent } => (command, reply, sent),
             Envelope::Keyed { keyed, reply, sent } => {
-                (keyed.command, Some(keyed.key), keyed.grant, reply, sent)
+                self.process_keyed(&keyed, reply, sent);
+                return false;
             }
             Envelope::RoundTrip(round_trip) => {
                 self.latency.round_trip(round_trip);
@@ -335,30 +337,12 @@ impl Owner {
             }
             Envelope::Shutdown => return true,
         };
-        let round_trip = match &reply {
-            ReplyTo::Waiting(responder) if self.latency.enabled() => responder.round_trip(),
-            ReplyTo::Remote(remote) if self.latency.enabled() => {
-                self.inbox.as_ref().map_or(0, |inbox| inbox.round_trip(remote))
-            }
-            _ => 0,
-        };
-        // A keyed command the window holds: its original answer, nothing applied.
-        let recalled = key.map_or(Ok(None), |key| self.ledger.recall(key));
-        if let Ok(Some((outcome, seq))) = recalled {
-            self.answer_repeat(reply, seq, outcome, (sent, round_trip));
-            return false;
-        }
+        let round_trip = self.round_trip_of(&reply);
         let flag = PanicFlag(&self.shared);
         crate::failpoint::panic_at("owner.apply");
-        let result = match (recalled, &reply, &self.inbox) {
-            (Err(expired), _, _) => Err(expired),
-            // A front end's client (`remote`) passes its grant first.
-            _ if grant.is_some() => grant
-                .as_ref()
-                .map_or(Ok(()), |grant| grant.permits(&command, &self.ledger))
-                .and_then(|()| self.ledger.apply_unchecked(&command)),
+        let result = match (&reply, &self.inbox) {
             // A command from another process passes its client's grant first.
-            (_, ReplyTo::Remote(remote), Some(inbox)) => inbox
+            (ReplyTo::Remote(remote), Some(inbox)) => inbox
                 .check(remote, &command, &self.ledger)
                 .and_then(|()| self.ledger.apply_unchecked(&command)),
             _ => self.ledger.apply_unchecked(&command),
@@ -370,18 +354,85 @@ impl Owner {
             }
         }
         drop(flag);
-        if let Ok(Outcome::AlreadyReserved { .. }) = result {
+        self.settle(&command, None, reply, result, (sent, round_trip));
+        false
+    }
+
+    /// A keyed command (`Handle::submit_once`, the gateway's keyed requests, the NATS front):
+    /// one the request window holds is answered with its original outcome, nothing applied; a
+    /// new one passes its grant, if it came with one, and is applied and remembered. Off the
+    /// common path, so a plain command pays nothing for it.
+    #[inline(never)]
+    fn process_keyed(&mut self, keyed: &Keyed, reply: ReplyTo, sent: u64) {
+        let round_trip = self.round_trip_of(&reply);
+        let recalled = self.ledger.recall(keyed.key);
+        if let Ok(Some((outcome, seq))) = recalled {
+            self.stats.repeated += 1;
+            if self.holds_answers {
+                self.pending.push((reply, seq, Ok(outcome)));
+            } else {
+                self.answer(reply, seq, Ok(outcome));
+            }
+            self.latency.command(sent, round_trip);
+            return;
+        }
+        let command = keyed.command;
+        let flag = PanicFlag(&self.shared);
+        crate::failpoint::panic_at("owner.apply");
+        let granted = match (recalled, &keyed.grant, &reply, &self.inbox) {
+            (Err(expired), ..) => Err(expired),
+            (_, Some(grant), _, _) => grant.permits(&command, &self.ledger),
+            (_, None, ReplyTo::Remote(remote), Some(inbox)) => inbox.check(remote, &command, &self.ledger),
+            _ => Ok(()),
+        };
+        let result = granted.and_then(|()| self.ledger.apply_unchecked(&command));
+        if self.holds_answers {
+            if let Ok(outcome) = &result {
+                self.ledger.check_moved(&command, outcome);
+            }
+        }
+        drop(flag);
+        self.settle(&command, Some(keyed.key), reply, result, (sent, round_trip));
+    }
+
+    /// The round trip the submitter reported with this command (clock ticks; 0 when not measured).
+    fn round_trip_of(&self, reply: &ReplyTo) -> u64 {
+        match reply {
+            ReplyTo::Waiting(responder) if self.latency.enabled() => responder.round_trip(),
+            ReplyTo::Remote(remote) if self.latency.enabled() => {
+                self.inbox.as_ref().map_or(0, |inbox| inbox.round_trip(remote))
+            }
+            _ => 0,
+        }
+    }
+
+    /// After a command was applied or refused: its sequence, the stages (with its key, if it
+    /// came keyed: the journal keeps both), and its answer.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "the common path's second half: measured, as a call it cost 3% of a command's instructions (docs/performance.md)"
+    )]
+    fn settle(
+        &mut self,
+        command: &Command,
+        key: Option<RequestKey>,
+        reply: ReplyTo,
+        result: Result<Outcome, Rejection>,
+        (sent, round_trip): (u64, u64),
+    ) {
+        if result.as_ref().is_ok_and(|outcome| !changes(outcome)) {
             // An idempotent repeat changes nothing: no new sequence, nothing to journal.
             self.stats.repeated += 1;
         } else if let Ok(outcome) = &result {
             self.seq += 1;
             self.stats.accepted += 1;
-            self.track_orders(&command, outcome);
+            self.track_orders(command, outcome);
             if let Some(key) = key {
                 self.ledger.remember(key, self.seq, *outcome);
             }
             for stage in &mut self.stages {
-                stage.accepted(self.seq, key, &command);
+                stage.accepted(self.seq, key, command);
             }
         } else {
             self.stats.rejected += 1;
@@ -396,22 +447,9 @@ impl Owner {
             // else (docs/design.md, "Batching and publication").
             if let Some(outcome) = outcome {
                 let flag = PanicFlag(&self.shared);
-                self.ledger.check_moved(&command, &outcome);
+                self.ledger.check_moved(command, &outcome);
                 drop(flag);
             }
-        }
-        self.latency.command(sent, round_trip);
-        false
-    }
-
-    /// Answers a keyed command the request window holds with its original outcome and sequence
-    /// (after the batch's commit when answers wait for one, as every answer does).
-    fn answer_repeat(&mut self, reply: ReplyTo, seq: u64, outcome: Outcome, (sent, round_trip): (u64, u64)) {
-        self.stats.repeated += 1;
-        if self.holds_answers {
-            self.pending.push((reply, seq, Ok(outcome)));
-        } else {
-            self.answer(reply, seq, Ok(outcome));
         }
         self.latency.command(sent, round_trip);
     }
