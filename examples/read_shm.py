@@ -161,6 +161,8 @@ def decode(m, books_max, orders_max):
             "total": money(total), "pool": money(pool), "committed": money(committed),
             "utilisation": (committed / SCALE) / (total / SCALE) if total > 0 else None,
             "credit_limit": money(credit), "reserve_ratio": ratio(reserve_ppm),
+            # floor(total × (1 - reserve_ratio)) in raw units, as the ledger's view derives it.
+            "first_layer_limit": money((total * (1_000_000 - reserve_ppm)) // 1_000_000),
             "penalty": {"active": bool(flags & 1), "enter": ratio(enter_ppm), "leave": ratio(leave_ppm),
                         "multiplier": ratio(multiplier_ppm)},
             "health": health, "strategies": strategies,

@@ -89,7 +89,7 @@ impl Nats {
             user(
                 "vault",
                 &format!("\"capvault.{vault}.snapshot\", \"_INBOX.>\", \"$JS.>\", \"$KV.>\""),
-                &format!("\"capvault.{vault}.cmd.*\", \"_INBOX.>\"")
+                &format!("\"capvault.{vault}.cmd.*\", \"capvault.{vault}.read.*\", \"_INBOX.>\"")
             ),
             client("grid-159201"),
             client("ops"),

@@ -560,6 +560,7 @@ impl Serialize for Book {
         map.serialize_entry("utilisation", &view.utilisation())?;
         map.serialize_entry("credit_limit", &self.credit_limit)?;
         map.serialize_entry("reserve_ratio", &self.spec.reserve_ratio)?;
+        map.serialize_entry("first_layer_limit", &view.first_layer_limit())?;
         map.serialize_entry("penalty", &penalty)?;
         map.serialize_entry("health", &self.health())?;
         let strategies: Vec<SlotEntry<'_>> =

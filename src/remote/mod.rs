@@ -33,6 +33,12 @@ pub fn command_subject(prefix: &str, vault: &str, client: &str) -> String {
     format!("{prefix}.{vault}.cmd.{client}")
 }
 
+/// The subject a client named `client` reads the snapshot of vault `vault` on.
+#[must_use]
+pub fn read_subject(prefix: &str, vault: &str, client: &str) -> String {
+    format!("{prefix}.{vault}.read.{client}")
+}
+
 /// The subject the vault publishes each new snapshot (the `shared_pool.json` document) on.
 #[must_use]
 pub fn snapshot_subject(prefix: &str, vault: &str) -> String {

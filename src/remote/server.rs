@@ -1,7 +1,8 @@
 //! The vault's NATS front: requests in, answers out, snapshots published and kept in a
 //! JetStream key-value bucket.
 //!
-//! One subscription takes every request on `<prefix>.<vault>.cmd.*`; a bounded queue feeds a
+//! One subscription takes every request on `<prefix>.<vault>.cmd.*` and another every read on
+//! `<prefix>.<vault>.read.*`; a bounded queue feeds a
 //! few worker threads, each with its own [`Handle`], so concurrent requests reach the owner
 //! together and share its batches (and a journal's group commit). A client over its in-flight
 //! limit, or a full queue, is answered `busy` at once: a flooding client costs bounded memory and
@@ -21,7 +22,7 @@ use serde_json::{json, Value};
 use crate::ledger::{Grant, GrantMask, RequestKey};
 use crate::mirror::json::shared_pool_json;
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
-use crate::remote::{bucket, command_subject, snapshot_subject, valid_token};
+use crate::remote::{bucket, command_subject, read_subject, snapshot_subject, valid_token};
 use crate::runtime::{Handle, Snapshot, SubmitError};
 
 /// The NATS front of `capvault serve` (its CONFIG's `nats`).
@@ -159,6 +160,8 @@ struct Job {
     payload: bytes::Bytes,
     reply: async_nats::Subject,
     in_flight: Arc<AtomicU32>,
+    /// A read of the snapshot, not a command.
+    read: bool,
 }
 
 /// A running NATS front; [`NatsFront::stop`] (or dropping it) ends it.
@@ -200,9 +203,12 @@ impl NatsFront {
             .collect::<Result<_, _>>()?;
         let client =
             runtime.block_on(options.connect(servers)).map_err(|e| NatsStartError::Connect(e.to_string()))?;
-        let subscriber = runtime
-            .block_on(client.subscribe(format!("{}.{vault}.cmd.*", config.prefix)))
-            .map_err(|e| NatsStartError::Connect(e.to_string()))?;
+        let subscribe = |subject: String| {
+            runtime.block_on(client.subscribe(subject)).map_err(|e| NatsStartError::Connect(e.to_string()))
+        };
+        let commands = subscribe(command_subject(&config.prefix, vault, "*"))?;
+        let reads = subscribe(read_subject(&config.prefix, vault, "*"))?;
+        let subscriber = futures_util::stream::select(commands, reads);
         let stop = Arc::new(AtomicBool::new(false));
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(config.queue_max);
         runtime.spawn(intake(subscriber, client.clone(), config.clone(), jobs_tx));
@@ -258,7 +264,7 @@ impl Drop for NatsFront {
 /// Takes each request off the subscription: checks what needs no ledger (a reply subject, the
 /// size, the client's grant and in-flight count) and queues it for a worker.
 async fn intake(
-    mut subscriber: async_nats::Subscriber,
+    mut subscriber: impl futures_util::Stream<Item = async_nats::Message> + Unpin,
     client: async_nats::Client,
     config: NatsConfig,
     jobs: Sender<Job>,
@@ -286,7 +292,9 @@ fn admit(
     message: async_nats::Message,
     reply: async_nats::Subject,
 ) -> Result<Job, Vec<u8>> {
-    let name = message.subject.rsplit('.').next().unwrap_or_default().to_owned();
+    let mut tokens = message.subject.rsplit('.');
+    let name = tokens.next().unwrap_or_default().to_owned();
+    let read = tokens.next() == Some("read");
     let size = message.payload.len();
     if size > config.request_max_bytes {
         return Err(Answer::limited(ErrorKind::TooLarge, format!("{size} bytes"), config.request_max_bytes)
@@ -305,15 +313,14 @@ fn admit(
         return Err(Answer::limited(ErrorKind::Busy, "requests in flight", limit).to_bytes());
     }
     count.fetch_add(1, Ordering::Relaxed);
-    Ok(Job { client: name, grant, payload: message.payload, reply, in_flight: count })
+    Ok(Job { client: name, grant, payload: message.payload, reply, in_flight: count, read })
 }
 
 /// A worker: decodes a request, submits it under its key and the client's grant, answers.
 fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, rt: &tokio::runtime::Handle) {
     for job in jobs {
-        let answer = answer(&mut handle, &job);
+        let bytes = if job.read { read(&handle, &job) } else { answer(&mut handle, &job).to_bytes() };
         job.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let bytes = answer.to_bytes();
         if rt.block_on(client.publish(job.reply, bytes.into())).is_err() {
             tracing::warn!(client = job.client, "an answer could not be published");
         }
@@ -344,6 +351,40 @@ fn answer(handle: &mut Handle, job: &Job) -> Answer {
         Err(other) => Answer::error(ErrorKind::Stopped, other.to_string()),
     }
 }
+
+/// A read: `{"v": 1, "at_least": S}` (`at_least` optional) answered with the first snapshot
+/// whose sequence is at least `S` in the one JSON schema, `{"v": 1, "seq": S, "snapshot": {...}}`,
+/// or a `stopped` error when none comes within the wait (a read never waits on the ledger long).
+fn read(handle: &Handle, job: &Job) -> Vec<u8> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Read {
+        v: u32,
+        #[serde(default)]
+        at_least: u64,
+    }
+    let request: Read = match serde_json::from_slice(&job.payload) {
+        Ok(request) => request,
+        Err(error) => return Answer::error(ErrorKind::Malformed, error.to_string()).to_bytes(),
+    };
+    if request.v != REMOTE_VERSION {
+        let why = format!("version {}; this vault reads version {REMOTE_VERSION}", request.v);
+        return Answer::error(ErrorKind::Version, why).to_bytes();
+    }
+    match handle.reader().wait_for(request.at_least, READ_WAIT) {
+        Ok(snapshot) => {
+            let body = json!({ "v": REMOTE_VERSION, "seq": snapshot.seq(), "snapshot": &*snapshot });
+            serde_json::to_vec(&body).unwrap_or_default()
+        }
+        Err(error) => {
+            let why = format!("no snapshot at {} within {READ_WAIT:?}: {error}", request.at_least);
+            Answer::error(ErrorKind::Stopped, why).to_bytes()
+        }
+    }
+}
+
+/// How long a read waits for the sequence it asks for.
+const READ_WAIT: Duration = Duration::from_secs(2);
 
 /// Publishes each new snapshot (at most every 20 ms: a burst of commands costs one message).
 struct Publisher {
