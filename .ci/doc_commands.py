@@ -28,6 +28,7 @@ PREPARE = ["cargo run --release --example shared_pool"]
 UNTIL_STOPPED = {
     "cargo run --release --example serve": 60.0,  # waits for its "serving" line
     "capvault serve ": 30.0,  # waits for its "ready" line
+    "nats-server -c ": 2.0,
     "capvault watch ": 2.0,
     "cargo run --release --bin capvault -- watch ": 2.0,
 }

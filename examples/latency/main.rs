@@ -12,11 +12,14 @@
 //! It also measures the snapshot read and fire-and-forget throughput. The last line is one JSON
 //! object for scripts.
 //!
-//! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`; `-- --group-commit`
-//! runs the group-commit rows alone.
+//! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`; `-- --group-commit`,
+//! `-- --ipc` or `-- --remote` runs those rows alone (the remote rows need nats-server:
+//! `NATS_SERVER` or PATH).
 
 mod group;
 mod ipc;
+#[cfg(feature = "nats")]
+mod remote;
 mod scaling;
 
 use std::fs::{self, File};
@@ -86,14 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("clock: Instant::now() costs {:.1} ns (included in every sample)", clock_cost_ns());
 
-    if args.iter().any(|a| a == "--ipc") {
-        // The cross-process rows alone (with `CAPVAULT_CPP_CLIENT`, the C++ client's too).
-        println!("{{{}}}", ipc::report(&settings)?.1);
-        return Ok(());
-    }
-    if args.iter().any(|a| a == "--group-commit") {
-        // The group-commit rows alone (`docs/performance.md`, "Group commit").
-        println!("{{{}}}", group::report(&settings)?);
+    if section_alone(&args, &settings)? {
         return Ok(());
     }
     let rows = round_trip_rows(&settings)?;
@@ -105,6 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let group = group::report(&settings)?;
     let scaling = scaling::report(&settings)?;
     let (_, ipc_keys) = ipc::report(&settings)?;
+    let remote_keys = remote_keys(&settings)?;
 
     let snapshot_read_ns = snapshot_read(&settings)?;
     println!();
@@ -123,10 +120,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_summary(
         &rows,
         &settings,
-        &format!("{durability},{group},{scaling},{ipc_keys},{full_keys}"),
+        &[durability, group, scaling, ipc_keys, full_keys, remote_keys]
+            .into_iter()
+            .filter(|keys| !keys.is_empty())
+            .collect::<Vec<_>>()
+            .join(","),
         snapshot_read_ns,
         (throughput_1, throughput_2),
     )
+}
+
+/// The `remote_*` keys (none without the `nats` feature).
+fn remote_keys(settings: &Settings) -> Result<String, Box<dyn std::error::Error>> {
+    #[cfg(feature = "nats")]
+    return remote::report(settings);
+    #[cfg(not(feature = "nats"))]
+    return Ok(String::new());
+}
+
+/// `--ipc`, `--remote` or `--group-commit`: that section's rows alone (for working on it).
+fn section_alone(args: &[String], settings: &Settings) -> Result<bool, Box<dyn std::error::Error>> {
+    if args.iter().any(|a| a == "--ipc") {
+        // The cross-process rows (with `CAPVAULT_CPP_CLIENT`, the C++ client's too).
+        println!("{{{}}}", ipc::report(settings)?.1);
+        return Ok(true);
+    }
+    #[cfg(feature = "nats")]
+    if args.iter().any(|a| a == "--remote") {
+        // The remote rows (`docs/performance.md`, "Remote commands").
+        println!("{{{}}}", remote::report(settings)?);
+        return Ok(true);
+    }
+    if args.iter().any(|a| a == "--group-commit") {
+        // The group-commit rows (`docs/performance.md`, "Group commit").
+        println!("{{{}}}", group::report(settings)?);
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Draws the round-trip rows as percentile curves (the way `capvault latency --plot` draws a

@@ -45,7 +45,7 @@ _QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(_SCALE_DECIMA
 # JSON integers that count or name things; every other number of a figure is an amount.
 _COUNTS = frozenset(
     "seq id book book_a book_b slot slot_count decimals layer orders_live accepted rejected repeated "
-    "batches outcomes_dropped books books_unrecoverable dropped_orders orders request watermark limit "
+    "batches outcomes_dropped books books_unrecoverable dropped_orders orders request watermark "
     "found expected".split()
 )
 # JSON numbers that are ratios (floats), not amounts.
