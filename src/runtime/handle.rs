@@ -135,6 +135,7 @@ impl Handle {
 
     /// [`Handle::submit_once`] for a front end's client: the owner checks `grant` first
     /// (`Rejection::NotGranted`), as the gateway does for its clients.
+    #[cfg(feature = "nats")]
     pub(crate) fn submit_granted(
         &mut self,
         grant: GrantMask,
