@@ -366,6 +366,18 @@ class _Loop:
             raise
 
     def stop(self) -> None:
+        """Cancels what still runs on the loop (a connect given up on), then stops it."""
+
+        async def drain() -> None:
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(drain(), self.loop).result(2)
+        except Exception:  # noqa: BLE001 - stopping is best effort; the thread is a daemon.
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=2)
 
@@ -398,6 +410,8 @@ class Core:
         self._lock = threading.Lock()
         self._last_request = 0
         self._latest: Optional[Snapshot] = None
+        # The highest sequence answered here: reads wait for it (this connection reads its writes).
+        self._answered = 0
         self._closed = False
         self._errors: List[str] = []
         self._loop = _Loop()
@@ -481,6 +495,8 @@ class Core:
         """The answer as an outcome, a raised error, or ``None`` (not applied or not known yet:
         resend the same number)."""
         if "outcome" in answer:
+            with self._lock:
+                self._answered = max(self._answered, answer["seq"])
             return Outcome(answer["seq"], _figures(answer["outcome"]))
         if "rejection" in answer:
             figures = _figures(answer["rejection"])
@@ -526,8 +542,8 @@ class Core:
         return snapshot
 
     def snapshot(self) -> Snapshot:
-        """The vault's latest snapshot (one read)."""
-        return self.snapshot_at_least(0, self.attempt * 2)
+        """The vault's latest snapshot, at least as new as every answer this connection had."""
+        return self.snapshot_at_least(self._answered, self.attempt * 2)
 
     def snapshot_at_least(self, seq: int, timeout: float = 5.0) -> Snapshot:
         """The first snapshot with ``seq >= seq``, waiting up to ``timeout`` seconds."""
@@ -541,7 +557,11 @@ class Core:
                 time.sleep(0.05)
 
     def _known(self) -> Snapshot:
-        return self._latest if self._latest is not None else self.snapshot()
+        """The last snapshot read, if it shows every answer this connection had; else a new read."""
+        latest = self._latest
+        if latest is not None and latest.seq >= self._answered:
+            return latest
+        return self.snapshot()
 
     def resolve(self, book: Any, slot: Any = None) -> Tuple[int, int, Optional[int]]:
         """``(book id, decimals, slot)`` of a book (id, ``"VENUE:CURRENCY"`` or a currency) and
