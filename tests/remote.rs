@@ -250,3 +250,50 @@ fn identity_comes_from_nats_and_bad_requests_are_refused_for_their_client_only()
     assert_eq!(cancelled.returned, units(1_000));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_flooding_client_is_answered_busy_and_its_resends_apply_each_command_once() {
+    let dir = scratch("flood");
+    let nats = Nats::start(&dir, &format!("flood-{}", std::process::id()));
+    let _vault = serve(&dir, &nats);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let raw = runtime
+        .block_on(
+            async_nats::ConnectOptions::new()
+                .user_and_password("ops".into(), "pw-ops".into())
+                .connect(nats.url()),
+        )
+        .unwrap();
+    let subject = format!("capvault.{}.cmd.ops", nats.vault);
+    let allocate = |_: u64| Command::Allocate { book: CNY, slot: 2, amount: units(1) };
+    let body = |n: u64| serde_json::json!({ "v": 1, "request": n, "command": allocate(n) }).to_string();
+    // 300 requests at once from one client: more than its 64 allowed in flight.
+    let answers: Vec<serde_json::Value> =
+        runtime.block_on(futures_util::future::join_all((1..=300).map(|n| {
+            let (raw, subject, body) = (raw.clone(), subject.clone(), body(n));
+            async move {
+                let message = raw.request(subject, body.into()).await.unwrap();
+                serde_json::from_slice(&message.payload).unwrap()
+            }
+        })));
+    let busy: Vec<&serde_json::Value> = answers.iter().filter(|a| a["error"] == "busy").collect();
+    let applied = answers.iter().filter(|a| a.get("outcome").is_some()).count();
+    assert_eq!(busy.len() + applied, 300, "every answer is an outcome or busy: {answers:?}");
+    assert!(!busy.is_empty(), "a client past its in-flight limit is answered busy");
+    assert!(busy.iter().all(|a| a["limit"] == 64 || a["limit"] == 1024), "{busy:?}");
+    // Every request resent under its number: the applied ones answer with their original
+    // sequence, the refused ones apply now; each command is applied exactly once.
+    let mut ops = client(&nats, "ops");
+    for (n, first) in (1..=300).zip(&answers) {
+        let receipt = ops.submit_once(n, allocate(n)).unwrap();
+        if let Some(seq) = first["seq"].as_u64() {
+            assert_eq!(receipt.seq, seq, "request {n} answered with its original sequence");
+        }
+    }
+    let last = ops.submit_once(301, allocate(301)).unwrap();
+    assert!(
+        matches!(last.outcome, capvault::Outcome::Allocated { balance } if balance == units(301)),
+        "{last:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
