@@ -319,7 +319,11 @@ fn admit(
 /// A worker: decodes a request, submits it under its key and the client's grant, answers.
 fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, rt: &tokio::runtime::Handle) {
     for job in jobs {
-        let bytes = if job.read { read(&handle, &job) } else { answer(&mut handle, &job).to_bytes() };
+        let bytes = match version_refusal(&job.payload) {
+            Some(refusal) => refusal.to_bytes(),
+            None if job.read => read(&handle, &job),
+            None => answer(&mut handle, &job).to_bytes(),
+        };
         job.in_flight.fetch_sub(1, Ordering::Relaxed);
         if rt.block_on(client.publish(job.reply, bytes.into())).is_err() {
             tracing::warn!(client = job.client, "an answer could not be published");
@@ -327,15 +331,16 @@ fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, r
     }
 }
 
+/// A request of another version, commands and reads alike: `v` read loosely first, since a
+/// request of another version need not parse as this one.
+fn version_refusal(payload: &[u8]) -> Option<Answer> {
+    let v = serde_json::from_slice::<Value>(payload).ok().and_then(|v| v.get("v")?.as_u64())?;
+    (v != u64::from(REMOTE_VERSION)).then(|| {
+        Answer::error(ErrorKind::Version, format!("version {v}; this vault reads version {REMOTE_VERSION}"))
+    })
+}
+
 fn answer(handle: &mut Handle, job: &Job) -> Answer {
-    // The version first, read loosely: a request of another version need not parse as this one.
-    let v = serde_json::from_slice::<Value>(&job.payload).ok().and_then(|v| v.get("v")?.as_u64());
-    if let Some(v) = v.filter(|&v| v != u64::from(REMOTE_VERSION)) {
-        return Answer::error(
-            ErrorKind::Version,
-            format!("version {v}; this vault reads version {REMOTE_VERSION}"),
-        );
-    }
     let request: Request = match serde_json::from_slice(&job.payload) {
         Ok(request) => request,
         Err(error) => return Answer::error(ErrorKind::Malformed, error.to_string()),
@@ -359,6 +364,7 @@ fn read(handle: &Handle, job: &Job) -> Vec<u8> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Read {
+        #[allow(dead_code, reason = "checked by version_refusal; a field so that it parses")]
         v: u32,
         #[serde(default)]
         at_least: u64,
@@ -367,10 +373,6 @@ fn read(handle: &Handle, job: &Job) -> Vec<u8> {
         Ok(request) => request,
         Err(error) => return Answer::error(ErrorKind::Malformed, error.to_string()).to_bytes(),
     };
-    if request.v != REMOTE_VERSION {
-        let why = format!("version {}; this vault reads version {REMOTE_VERSION}", request.v);
-        return Answer::error(ErrorKind::Version, why).to_bytes();
-    }
     match handle.reader().wait_for(request.at_least, READ_WAIT) {
         Ok(snapshot) => {
             let body = json!({ "v": REMOTE_VERSION, "seq": snapshot.seq(), "snapshot": &*snapshot });

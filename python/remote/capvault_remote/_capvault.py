@@ -581,10 +581,6 @@ class Core:
 
     # Commands: the native Core's signatures.
 
-    def _book_slot(self, book: Any, slot: Any) -> Tuple[int, int, int]:
-        book_id, decimals, index = self.resolve(book, slot)
-        return book_id, decimals, index  # type: ignore[return-value]
-
     def open_book(self, spec: str) -> Outcome:
         try:
             fields = json.loads(spec)
@@ -593,7 +589,7 @@ class Core:
         return self.submit({"op": "open_book", "spec": fields})
 
     def configure_strategy(self, book, slot, label=None, cap=None, loss_limit=None) -> Outcome:
-        book_id, decimals, index = self._book_slot(book, slot)
+        book_id, decimals, index = self.resolve(book, slot)
         config: Dict[str, Any] = {"label": label, "loss_limit": _amount_text(0 if loss_limit is None else loss_limit, decimals)}
         if cap is not None:
             config["cap"] = _amount_text(cap, decimals)
@@ -609,7 +605,7 @@ class Core:
         return self.submit({"op": "reset", "book": book_id, "balance": _amount_text(balance, decimals), "force": bool(force)})
 
     def _slot_command(self, op: str, field: str, book, slot, amount) -> Outcome:
-        book_id, decimals, index = self._book_slot(book, slot)
+        book_id, decimals, index = self.resolve(book, slot)
         return self.submit({"op": op, "book": book_id, "slot": index, field: _amount_text(amount, decimals)})
 
     def set(self, book, slot, amount) -> Outcome:
@@ -639,7 +635,7 @@ class Core:
         })
 
     def reserve(self, id, book, slot, amount, side: str = "buy", layer: int = 0) -> Outcome:
-        book_id, decimals, index = self._book_slot(book, slot)
+        book_id, decimals, index = self.resolve(book, slot)
         if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < 2**32:
             raise InvalidInput(f"layer {layer!r}: 0..2^32")
         return self.submit({
