@@ -425,6 +425,12 @@ pub(crate) fn uid_of_process(pid: u32) -> Option<u32> {
     fs::metadata(format!("/proc/{pid}")).ok().map(|metadata| metadata.uid())
 }
 
+/// This host's name as the kernel has it (`uname -n`); empty when it cannot be read.
+#[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "the NATS front names its host"))]
+pub(crate) fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname").map(|name| name.trim().to_owned()).unwrap_or_default()
+}
+
 /// When a running process started (clock ticks since boot, `/proc/PID/stat` field 22): with
 /// its pid, it names one process even after the pid is reused. `None` if it is gone.
 pub(crate) fn process_start(pid: u32) -> Option<u64> {

@@ -81,18 +81,26 @@ impl Nats {
             format!("{{ user: \"{name}\", password: \"pw-{name}\", permissions: {{ publish: {{ allow: [{publish}] }}, subscribe: {{ allow: [{subscribe}] }} }} }}")
         };
         let client = |name: &str| {
-            user(name, &format!("\"capvault.{vault}.cmd.{name}\", \"$JS.API.>\""), "\"_INBOX.>\"")
+            let publish =
+                format!("\"capvault.{vault}.cmd.{name}\", \"capvault.{vault}.read.{name}\", \"$JS.API.>\"");
+            user(name, &publish, &format!("\"_INBOX.>\", \"capvault.{vault}.snapshot\""))
         };
+        // The operator's CLI also finds vaults (`$SRV`) and asks for their clients.
+        let ops = user(
+            "ops",
+            &format!("\"capvault.{vault}.cmd.ops\", \"capvault.{vault}.read.ops\", \"capvault.{vault}.clients\", \"$SRV.INFO.capvault\", \"$JS.API.>\""),
+            "\"_INBOX.>\"",
+        );
         let text = format!(
-            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\nauthorization {{ users = [\n{},\n{},\n{},\n{}\n] }}\n",
+            "listen: 127.0.0.1:{port}\nmax_pending: 1MB\nwrite_deadline: \"2s\"\njetstream {{ store_dir: \"{}\" }}\nauthorization {{ users = [\n{},\n{},\n{},\n{}\n] }}\n",
             store.display(),
             user(
                 "vault",
                 &format!("\"capvault.{vault}.snapshot\", \"_INBOX.>\", \"$JS.>\", \"$KV.>\""),
-                &format!("\"capvault.{vault}.cmd.*\", \"capvault.{vault}.read.*\", \"_INBOX.>\"")
+                &format!("\"capvault.{vault}.cmd.*\", \"capvault.{vault}.read.*\", \"capvault.{vault}.clients\", \"$SRV.>\", \"_INBOX.>\"")
             ),
             client("grid-159201"),
-            client("ops"),
+            ops,
             client("intruder"),
         );
         std::fs::write(&config, text).unwrap();
@@ -295,5 +303,171 @@ fn a_flooding_client_is_answered_busy_and_its_resends_apply_each_command_once() 
         matches!(last.outcome, capvault::Outcome::Allocated { balance } if balance == units(301)),
         "{last:?}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `capvault ARGS`; its exit status and standard output.
+fn cli(args: &[&str]) -> (bool, String) {
+    let output = Process::new(env!("CARGO_BIN_EXE_capvault")).args(args).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn the_cli_lists_inspects_commands_and_counts_clients_over_nats_and_the_bucket_keeps_the_pool() {
+    let dir = scratch("cli");
+    let nats = Nats::start(&dir, &format!("cli-{}", std::process::id()));
+    let vault = serve(&dir, &nats);
+    let url = format!("nats://ops:pw-ops@127.0.0.1:{}", nats.port);
+    let name = nats.vault.as_str();
+
+    let (ok, out) =
+        cli(&["submit", name, r#"{"op":"allocate","book":0,"slot":2,"amount":700}"#, "--nats", &url]);
+    assert!(ok, "{out}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["seq"], 1, "{out}");
+    // A rejection: a non-zero exit and the ledger's code, nothing applied.
+    let (ok, out) =
+        cli(&["submit", name, r#"{"op":"release","book":0,"slot":3,"amount":1}"#, "--nats", &url]);
+    assert!(!ok);
+    assert!(out.contains("\"rejection\":{"), "{out}");
+
+    let (ok, out) = cli(&["list", "--nats", &url, "--json"]);
+    assert!(ok, "{out}");
+    let found: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ours: Vec<_> = found.iter().filter(|v| v["vault"] == name).collect();
+    assert_eq!(ours.len(), 1, "{out}");
+    assert_eq!(ours[0]["pid"], vault.0.id(), "{out}");
+
+    let (ok, out) = cli(&["inspect", name, "--nats", &url, "--json"]);
+    assert!(ok, "{out}");
+    let snapshot: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(snapshot["seq"], 1, "the rejected release changed nothing: {out}");
+    assert_eq!(snapshot["books"][0]["pool"], 299_300, "{out}");
+    let (ok, text) = cli(&["inspect", name, "--nats", &url]);
+    assert!(ok && text.contains("pool 299300") && text.contains("159201"), "{text}");
+    let (ok, out) = cli(&["watch", name, "--nats", &url, "--json", "--count", "2", "--interval-ms", "10"]);
+    assert!(ok && out.lines().count() == 2, "{out}");
+
+    let (ok, out) = cli(&["clients", name, "--nats", &url, "--json"]);
+    assert!(ok, "{out}");
+    let ops: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|c| c["name"] == "ops")
+        .unwrap();
+    // Two commands, three reads (inspect twice, watch's two frames), each answered.
+    assert_eq!(ops["requests"], 6, "{out}");
+    assert_eq!(ops["answered"], 6, "{out}");
+    assert_eq!(ops["in_flight"], 0, "{out}");
+
+    // A user without a grant reads nothing: a clear error, exit non-zero.
+    let intruder = format!("nats://intruder:pw-intruder@127.0.0.1:{}", nats.port);
+    let (ok, _) = cli(&["inspect", name, "--nats", &intruder]);
+    assert!(!ok);
+
+    // The JetStream key-value bucket holds the latest pool view under `shared_pool` and each book.
+    let pool = bucket_entry(&nats, name, 1);
+    assert_eq!(pool["pool"], 299_300, "{pool}");
+    assert_eq!(pool["used_159201"], 700, "{pool}");
+    drop(vault);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `shared_pool` entry of vault `name`'s key-value bucket once it holds sequence `seq`,
+/// checked against the book's own entry.
+fn bucket_entry(nats: &Nats, name: &str, seq: u64) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::ConnectOptions::new()
+            .user_and_password("ops".into(), "pw-ops".into())
+            .connect(nats.url())
+            .await
+            .unwrap();
+        let store = async_nats::jetstream::new(client)
+            .get_key_value(capvault::remote::bucket("capvault", name))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let entry = store.get("shared_pool").await.unwrap();
+            let book = store.get("book.SSE.CNY").await.unwrap();
+            if let (Some(entry), Some(book)) = (entry, book) {
+                let entry: serde_json::Value = serde_json::from_slice(&entry).unwrap();
+                let book: serde_json::Value = serde_json::from_slice(&book).unwrap();
+                if entry["seq"] == seq {
+                    assert_eq!(book["pool"], entry["pool"], "{book} {entry}");
+                    return entry;
+                }
+            }
+            assert!(Instant::now() < deadline, "the bucket never held seq {seq}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_client_that_never_reads_its_answers_is_cut_off_by_nats_and_costs_the_vault_nothing() {
+    use std::io::{Read, Write};
+    let dir = scratch("slow");
+    let nats = Nats::start(&dir, &format!("slow-{}", std::process::id()));
+    let vault = serve(&dir, &nats);
+    let pid = vault.0.id();
+    let mut ops = client(&nats, "ops");
+    ops.allocate(CNY, 2, units(1)).unwrap();
+    let before = rss_kib(pid);
+
+    // A client speaking NATS's text protocol by hand that asks for snapshot after snapshot and
+    // never reads a byte of the answers.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", nats.port)).unwrap();
+    let mut info = [0_u8; 4096];
+    let _ = slow.read(&mut info).unwrap();
+    let connect =
+        r#"CONNECT {"verbose":false,"pedantic":false,"user":"grid-159201","pass":"pw-grid-159201"}"#;
+    let read = r#"{"v":1,"at_least":0}"#;
+    let mut burst = format!("{connect}\r\nSUB _INBOX.slow.* 1\r\n");
+    for n in 0..200 {
+        burst += &format!(
+            "PUB capvault.{}.read.grid-159201 _INBOX.slow.{n} {}\r\n{read}\r\n",
+            nats.vault,
+            read.len()
+        );
+    }
+    slow.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut cut_off = false;
+    let start = Instant::now();
+    // Until nats-server closes the connection (it holds at most `max_pending` for a client):
+    // every answer meanwhile goes to a socket nobody reads.
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Err(error) = slow.write_all(burst.as_bytes()) {
+            eprintln!("slow client: {error} after {:?}", start.elapsed());
+            cut_off = true;
+            break;
+        }
+        // Meanwhile the vault answers everyone else as usual.
+        ops.allocate(CNY, 2, units(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cut_off, "nats-server never cut the slow client off");
+    // Closed by the server, not merely stalled: what is left to read ends (or the reset says so).
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rest = Vec::new();
+    match slow.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}"),
+    }
+    let balance = ops.allocate(CNY, 2, units(1)).unwrap().amount;
+    assert!(balance > units(2), "{balance:?}");
+    let after = rss_kib(pid);
+    // The answers waited in nats-server, not in the vault: its memory moved by less than the
+    // slow client's share of the server's buffer.
+    assert!(after < before + 64 * 1024, "the vault grew from {before} KiB to {after} KiB");
+    drop(vault);
     let _ = std::fs::remove_dir_all(&dir);
 }

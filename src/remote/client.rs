@@ -6,8 +6,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ledger::Command;
-use crate::remote::command_subject;
+use futures_util::StreamExt;
+
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
+use crate::remote::{clients_subject, command_subject, read_subject, SERVICE_NAME};
 use crate::runtime::{Receipt, Refusal, Stopped, SubmitError};
 
 /// How to reach a vault over NATS.
@@ -44,12 +46,58 @@ impl RemoteOptions {
         }
     }
 
+    /// Options from a URL `nats://USER:PASSWORD@HOST:PORT[/VAULT]`: the user is the client's
+    /// name; the path, if any, the vault's name.
+    ///
+    /// # Errors
+    /// Not a NATS URL, or no user in it.
+    pub fn from_url(url: &str) -> Result<RemoteOptions, String> {
+        let address: async_nats::ServerAddr = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let user =
+            address.username().ok_or_else(|| format!("{url}: no user (nats://USER:PASSWORD@HOST:PORT)"))?;
+        let scheme = if address.tls_required() { "tls" } else { "nats" };
+        let server = format!("{scheme}://{}:{}", address.host(), address.port());
+        let vault = address.as_url_str().split_once("://").and_then(|(_, rest)| rest.split_once('/'));
+        let vault = vault.map_or("", |(_, path)| path.trim_matches('/'));
+        let mut options = RemoteOptions::new(&server, vault, user);
+        options.password = address.password().map(str::to_owned);
+        Ok(options)
+    }
+
     /// With a password.
     #[must_use]
     pub fn password(mut self, password: &str) -> RemoteOptions {
         self.password = Some(password.to_owned());
         self
     }
+}
+
+/// A snapshot read over NATS: its sequence and the snapshot in the one JSON schema.
+#[derive(Clone, Debug)]
+pub struct RemoteSnapshot {
+    /// The snapshot's sequence.
+    pub seq: u64,
+    /// The snapshot (`books`, `orders`, `stats`, ...).
+    pub snapshot: serde_json::Value,
+}
+
+/// A vault announced on NATS (`capvault list --nats`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VaultInfo {
+    /// Its name.
+    pub vault: String,
+    /// Its subjects' first token.
+    pub prefix: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id there.
+    pub pid: u32,
+    /// When it started (milliseconds since the Unix epoch).
+    pub started_ms: u64,
+    /// capvault's version.
+    pub version: String,
+    /// Its NATS service instance id.
+    pub id: String,
 }
 
 /// A client of a vault over NATS; typed helpers as on [`Handle`](crate::Handle).
@@ -149,6 +197,92 @@ impl RemoteClient {
             }
             Err(_) => Err(SubmitError::Disconnected),
         }
+    }
+
+    /// The vault's snapshot in its one JSON schema, the first whose sequence is at least
+    /// `at_least` (0: the latest), waiting up to the vault's read wait (2 s) for it.
+    ///
+    /// # Errors
+    /// As [`RemoteClient::submit`]: `Refused` when the vault refused the read (no grant, busy),
+    /// `Disconnected` when no answer came within one attempt, `Stopped` when the vault had no
+    /// such snapshot in time.
+    pub fn read(&mut self, at_least: u64) -> Result<RemoteSnapshot, SubmitError> {
+        #[derive(serde::Deserialize)]
+        struct Read {
+            seq: u64,
+            snapshot: serde_json::Value,
+        }
+        let subject = read_subject(&self.options.prefix, &self.options.vault, &self.options.user);
+        let body = serde_json::to_vec(&serde_json::json!({ "v": REMOTE_VERSION, "at_least": at_least }))
+            .map_err(|_| SubmitError::Refused(Refusal::Malformed))?;
+        let message = self
+            .runtime
+            .block_on(self.client.request(subject, body.into()))
+            .map_err(|_| SubmitError::Disconnected)?;
+        match serde_json::from_slice::<Read>(&message.payload) {
+            Ok(read) => Ok(RemoteSnapshot { seq: read.seq, snapshot: read.snapshot }),
+            Err(_) => match decode(&message.payload, REMOTE_VERSION) {
+                Some(Err(error)) => Err(error),
+                // An error asking for a retry (busy, stopped) or an outcome where a snapshot was due.
+                _ => Err(SubmitError::Stopped(Stopped::ShutDown)),
+            },
+        }
+    }
+
+    /// The vault's counters of each client name it has seen (`capvault clients --nats`): the
+    /// `clients` array of its answer.
+    ///
+    /// # Errors
+    /// `Disconnected` when the vault did not answer within one attempt (not running, or this
+    /// user may not publish on its `clients` subject); `AnswersCorrupt` for an answer that is
+    /// not the expected JSON.
+    pub fn clients(&mut self) -> Result<Vec<serde_json::Value>, SubmitError> {
+        let subject = clients_subject(&self.options.prefix, &self.options.vault);
+        let message = self
+            .runtime
+            .block_on(self.client.request(subject, bytes::Bytes::new()))
+            .map_err(|_| SubmitError::Disconnected)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&message.payload).map_err(|_| SubmitError::AnswersCorrupt)?;
+        match value.get("clients") {
+            Some(serde_json::Value::Array(list)) => Ok(list.clone()),
+            _ => Err(SubmitError::AnswersCorrupt),
+        }
+    }
+
+    /// Every vault announced on these NATS servers (the NATS services protocol, `$SRV.INFO`),
+    /// collected for `wait`: what `capvault list --nats` prints.
+    ///
+    /// # Errors
+    /// The request could not be published (this user may not publish on `$SRV.INFO.capvault`).
+    pub fn vaults(&mut self, wait: Duration) -> Result<Vec<VaultInfo>, std::io::Error> {
+        let io = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+        let client = self.client.clone();
+        self.runtime.block_on(async move {
+            let inbox = client.new_inbox();
+            let mut answers = client.subscribe(inbox.clone()).await.map_err(|e| io(&e))?;
+            let subject = format!("$SRV.INFO.{SERVICE_NAME}");
+            client.publish_with_reply(subject, inbox, bytes::Bytes::new()).await.map_err(|e| io(&e))?;
+            client.flush().await.map_err(|e| io(&e))?;
+            let mut found = Vec::new();
+            let until = tokio::time::Instant::now() + wait;
+            while let Ok(Some(message)) = tokio::time::timeout_at(until, answers.next()).await {
+                if let Ok(info) = serde_json::from_slice::<async_nats::service::Info>(&message.payload) {
+                    let meta = |key: &str| info.metadata.get(key).cloned().unwrap_or_default();
+                    found.push(VaultInfo {
+                        vault: meta("vault"),
+                        prefix: meta("prefix"),
+                        host: meta("host"),
+                        pid: meta("pid").parse().unwrap_or(0),
+                        started_ms: meta("started_ms").parse().unwrap_or(0),
+                        version: info.version,
+                        id: info.id,
+                    });
+                }
+            }
+            found.sort_by(|a, b| (&a.vault, &a.host, a.pid).cmp(&(&b.vault, &b.host, b.pid)));
+            Ok(found)
+        })
     }
 
     fn send(&mut self, body: &bytes::Bytes) -> Result<Receipt, SubmitError> {

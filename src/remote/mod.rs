@@ -13,8 +13,8 @@ mod client;
 mod server;
 mod wire;
 
-pub use client::{RemoteClient, RemoteOptions};
-pub use server::{NatsConfig, NatsFront, NatsStartError};
+pub use client::{RemoteClient, RemoteOptions, RemoteSnapshot, VaultInfo};
+pub use server::{NatsConfig, NatsFront, NatsStartError, SERVICE_NAME};
 pub use wire::REMOTE_VERSION;
 
 use crate::ledger::{Amount, BookId, BookSpec, ClientOrderId, Command, Currency, Health, Outcome};
@@ -37,6 +37,13 @@ pub fn command_subject(prefix: &str, vault: &str, client: &str) -> String {
 #[must_use]
 pub fn read_subject(prefix: &str, vault: &str, client: &str) -> String {
     format!("{prefix}.{vault}.read.{client}")
+}
+
+/// The subject the vault answers `capvault clients --nats` on: the counters of each client name
+/// it has seen (an endpoint of its NATS service).
+#[must_use]
+pub fn clients_subject(prefix: &str, vault: &str) -> String {
+    format!("{prefix}.{vault}.clients")
 }
 
 /// The subject the vault publishes each new snapshot (the `shared_pool.json` document) on.

@@ -9,10 +9,10 @@
 //! slows no one else's answers more than the queue allows.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use futures_util::StreamExt;
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::ledger::{Grant, GrantMask, RequestKey};
 use crate::mirror::json::shared_pool_json;
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
-use crate::remote::{bucket, command_subject, read_subject, snapshot_subject, valid_token};
+use crate::remote::{bucket, clients_subject, command_subject, read_subject, snapshot_subject, valid_token};
 use crate::runtime::{Handle, Snapshot, SubmitError};
 
 /// The NATS front of `capvault serve` (its CONFIG's `nats`).
@@ -159,9 +159,31 @@ struct Job {
     grant: GrantMask,
     payload: bytes::Bytes,
     reply: async_nats::Subject,
-    in_flight: Arc<AtomicU32>,
+    counters: Arc<Counters>,
     /// A read of the snapshot, not a command.
     read: bool,
+}
+
+/// What the front counts per client name, for `capvault clients --nats`.
+#[derive(Default, Debug)]
+struct Counters {
+    /// Requests queued or being answered.
+    in_flight: AtomicU32,
+    /// Requests taken off the subscription.
+    requests: AtomicU64,
+    /// Refused before the ledger (malformed, too large, busy, no grant, another version).
+    refused: AtomicU64,
+    /// Answered by a worker (an outcome, a rejection, a snapshot, or an error it found).
+    answered: AtomicU64,
+    /// When the last request came (milliseconds since the Unix epoch).
+    last_ms: AtomicU64,
+}
+
+/// The counters of every client name seen, shared by the intake and the `clients` endpoint.
+type Seen = Arc<Mutex<HashMap<String, Arc<Counters>>>>;
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A running NATS front; [`NatsFront::stop`] (or dropping it) ends it.
@@ -211,7 +233,13 @@ impl NatsFront {
         let subscriber = futures_util::stream::select(commands, reads);
         let stop = Arc::new(AtomicBool::new(false));
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(config.queue_max);
-        runtime.spawn(intake(subscriber, client.clone(), config.clone(), jobs_tx));
+        let seen = Seen::default();
+        runtime.spawn(intake(subscriber, client.clone(), config.clone(), jobs_tx, seen.clone()));
+        if let Err(error) = runtime.block_on(announce(&client, vault, config, seen)) {
+            // Only `capvault list --nats` and `capvault clients --nats` miss it: commands and
+            // reads are served either way.
+            tracing::warn!(%error, "not announced as a NATS service ($SRV): check the vault user's permissions");
+        }
         let mut threads = Vec::new();
         for n in 0..config.workers {
             let (handle, client, jobs, rt) =
@@ -261,6 +289,68 @@ impl Drop for NatsFront {
     }
 }
 
+/// Announces the vault as a NATS service named `capvault` (the NATS services protocol: `$SRV.PING`,
+/// `$SRV.INFO`, `$SRV.STATS`, so `capvault list --nats` and `nats micro ls` find it), with its
+/// name, prefix, host and pid as metadata, and serves its `clients` endpoint: the counters of
+/// every client name it has seen.
+async fn announce(
+    client: &async_nats::Client,
+    vault: &str,
+    config: &NatsConfig,
+    seen: Seen,
+) -> Result<(), async_nats::Error> {
+    use async_nats::service::ServiceExt;
+    let started = SystemTime::now();
+    let metadata = HashMap::from([
+        ("vault".to_owned(), vault.to_owned()),
+        ("prefix".to_owned(), config.prefix.clone()),
+        ("host".to_owned(), crate::platform::host_name()),
+        ("pid".to_owned(), std::process::id().to_string()),
+        ("started_ms".to_owned(), unix_ms(started).to_string()),
+    ]);
+    let service = client
+        .service_builder()
+        .description(format!("capvault vault {vault}"))
+        .metadata(metadata)
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await?;
+    let mut endpoint = service.endpoint(clients_subject(&config.prefix, vault)).await?;
+    let vault = vault.to_owned();
+    tokio::spawn(async move {
+        // The service lives as long as this task: dropping it would stop its `$SRV` answers.
+        let _service = service;
+        while let Some(request) = endpoint.next().await {
+            let now = unix_ms(SystemTime::now());
+            let list: Vec<Value> = {
+                let seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut names: Vec<&String> = seen.keys().collect();
+                names.sort();
+                names
+                    .into_iter()
+                    .map(|name| {
+                        let c = &seen[name];
+                        let last = c.last_ms.load(Ordering::Relaxed);
+                        json!({
+                            "name": name,
+                            "in_flight": c.in_flight.load(Ordering::Relaxed),
+                            "requests": c.requests.load(Ordering::Relaxed),
+                            "refused": c.refused.load(Ordering::Relaxed),
+                            "answered": c.answered.load(Ordering::Relaxed),
+                            "idle_ms": now.saturating_sub(last),
+                        })
+                    })
+                    .collect()
+            };
+            let body = json!({ "v": REMOTE_VERSION, "vault": vault, "clients": list });
+            let _ = request.respond(Ok(serde_json::to_vec(&body).unwrap_or_default().into())).await;
+        }
+    });
+    Ok(())
+}
+
+/// The NATS service name every vault announces itself under.
+pub const SERVICE_NAME: &str = "capvault";
+
 /// Takes each request off the subscription: checks what needs no ledger (a reply subject, the
 /// size, the client's grant and in-flight count) and queues it for a worker.
 async fn intake(
@@ -268,13 +358,19 @@ async fn intake(
     client: async_nats::Client,
     config: NatsConfig,
     jobs: Sender<Job>,
+    seen: Seen,
 ) {
-    let mut in_flight: HashMap<String, Arc<AtomicU32>> = HashMap::new();
     while let Some(message) = subscriber.next().await {
         let Some(reply) = message.reply.clone() else { continue };
-        let queued = admit(&config, &mut in_flight, message, reply.clone()).and_then(|job| {
+        let admitted = {
+            let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            admit(&config, &mut seen, message, reply.clone())
+        };
+        let queued = admitted.and_then(|job| {
             jobs.try_send(job).map_err(|refused| {
-                refused.into_inner().in_flight.fetch_sub(1, Ordering::Relaxed);
+                let job = refused.into_inner();
+                job.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+                job.counters.refused.fetch_add(1, Ordering::Relaxed);
                 Answer::limited(ErrorKind::Busy, "the vault's queue is full", config.queue_max).to_bytes()
             })
         });
@@ -288,43 +384,54 @@ async fn intake(
 /// answer that refuses it.
 fn admit(
     config: &NatsConfig,
-    in_flight: &mut HashMap<String, Arc<AtomicU32>>,
+    seen: &mut HashMap<String, Arc<Counters>>,
     message: async_nats::Message,
     reply: async_nats::Subject,
 ) -> Result<Job, Vec<u8>> {
     let mut tokens = message.subject.rsplit('.');
     let name = tokens.next().unwrap_or_default().to_owned();
     let read = tokens.next() == Some("read");
-    let size = message.payload.len();
-    if size > config.request_max_bytes {
-        return Err(Answer::limited(ErrorKind::TooLarge, format!("{size} bytes"), config.request_max_bytes)
-            .to_bytes());
-    }
     let grant = config.grant_of(&name).ok_or_else(|| {
         Answer::error(ErrorKind::NoGrant, format!("client {name:?} has no grant")).to_bytes()
     })?;
-    if in_flight.len() > 4 * config.clients.len() + 1024 {
+    if seen.len() > 4 * config.clients.len() + 1024 {
         // Names seen once (an `others` grant) are forgotten once idle: the map stays bounded.
-        in_flight.retain(|_, count| count.load(Ordering::Relaxed) > 0);
+        seen.retain(|name, counters| {
+            config.clients.contains_key(name) || counters.in_flight.load(Ordering::Relaxed) > 0
+        });
     }
-    let count = in_flight.entry(name.clone()).or_default().clone();
-    if count.load(Ordering::Relaxed) >= config.in_flight_max {
-        let limit = config.in_flight_max as usize;
-        return Err(Answer::limited(ErrorKind::Busy, "requests in flight", limit).to_bytes());
+    let counters = seen.entry(name.clone()).or_default().clone();
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    counters.last_ms.store(unix_ms(SystemTime::now()), Ordering::Relaxed);
+    let size = message.payload.len();
+    let refusal = if size > config.request_max_bytes {
+        Some(Answer::limited(ErrorKind::TooLarge, format!("{size} bytes"), config.request_max_bytes))
+    } else if counters.in_flight.load(Ordering::Relaxed) >= config.in_flight_max {
+        Some(Answer::limited(ErrorKind::Busy, "requests in flight", config.in_flight_max as usize))
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        counters.refused.fetch_add(1, Ordering::Relaxed);
+        return Err(refusal.to_bytes());
     }
-    count.fetch_add(1, Ordering::Relaxed);
-    Ok(Job { client: name, grant, payload: message.payload, reply, in_flight: count, read })
+    counters.in_flight.fetch_add(1, Ordering::Relaxed);
+    Ok(Job { client: name, grant, payload: message.payload, reply, counters, read })
 }
 
 /// A worker: decodes a request, submits it under its key and the client's grant, answers.
 fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, rt: &tokio::runtime::Handle) {
     for job in jobs {
         let bytes = match version_refusal(&job.payload) {
-            Some(refusal) => refusal.to_bytes(),
+            Some(refusal) => {
+                job.counters.refused.fetch_add(1, Ordering::Relaxed);
+                refusal.to_bytes()
+            }
             None if job.read => read(&handle, &job),
             None => answer(&mut handle, &job).to_bytes(),
         };
-        job.in_flight.fetch_sub(1, Ordering::Relaxed);
+        job.counters.answered.fetch_add(1, Ordering::Relaxed);
+        job.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         if rt.block_on(client.publish(job.reply, bytes.into())).is_err() {
             tracing::warn!(client = job.client, "an answer could not be published");
         }
@@ -397,6 +504,8 @@ struct Publisher {
 
 impl Publisher {
     fn run(self, reader: &crate::runtime::Reader, rt: &tokio::runtime::Handle, stop: &AtomicBool) {
+        // The JetStream context spawns its acknowledgement task on the current runtime.
+        let _runtime = rt.enter();
         let store = self.bucket.as_ref().and_then(|bucket| {
             let jetstream = async_nats::jetstream::new(self.client.clone());
             let config = async_nats::jetstream::kv::Config {

@@ -1,4 +1,4 @@
-//! `capvault`: look at a running vault from another process, through its shared-memory mirror.
+//! `capvault`: serve a vault, and look at or command one, locally or over NATS.
 //!
 //! ```text
 //! capvault serve CONFIG.json                                       a vault as a service (docs/serve.md)
@@ -11,6 +11,8 @@
 //!
 //! NAME is a running vault's name as `capvault list` shows it (its service, or its mirror's
 //! file name), or the name of a mirror file in /dev/shm (a stopped vault's last state).
+//! `list`, `inspect`, `watch`, `submit` and `clients` take `--nats nats://USER:PASSWORD@HOST:PORT`
+//! to reach a served vault over NATS from any host instead (`docs/distribution.md`).
 //!
 //! Exit codes: 0 done, 1 the mirror could not be read, 2 a usage error.
 
@@ -29,9 +31,12 @@ use capvault::{
     ShmReader, Snapshot, VaultEntry, WriterState, WriterStatus,
 };
 use clap::{Parser, Subcommand};
+
+mod remote;
 use serde_json::{json, Value};
 
-/// Look at a running capvault vault through its shared-memory mirror.
+/// Serve a capvault vault, and look at or command one: locally through its shared-memory mirror and
+/// gateway, or from any host over NATS (`--nats`).
 #[derive(Parser, Debug)]
 #[command(name = "capvault", version, about, long_about = None)]
 struct Cli {
@@ -55,6 +60,9 @@ enum Command {
         /// One JSON object per vault.
         #[arg(long)]
         json: bool,
+        /// The vaults announced on these NATS servers instead: `nats://USER:PASSWORD@HOST:PORT`.
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
     },
     /// Print the vault's books, strategies and orders once.
     Inspect {
@@ -63,6 +71,9 @@ enum Command {
         /// One JSON object in the snapshot schema, with the writer's state.
         #[arg(long)]
         json: bool,
+        /// Over NATS instead, as this user: `nats://USER:PASSWORD@HOST:PORT` (docs/distribution.md).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
     },
     /// Print the same, refreshed in place until interrupted.
     Watch {
@@ -77,6 +88,9 @@ enum Command {
         /// One JSON object per line per frame.
         #[arg(long)]
         json: bool,
+        /// Over NATS instead, as this user: `nats://USER:PASSWORD@HOST:PORT` (docs/distribution.md).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
     },
     /// Read a latency log (`Builder::latency_log`, or any HdrHistogram V2 interval log): each
     /// metric's percentiles over the whole log.
@@ -103,9 +117,12 @@ enum Command {
         service: String,
         /// The command as JSON, tagged by `op`, e.g. '{"op":"allocate","book":0,"slot":2,"amount":500}'.
         command: String,
-        /// The client name to connect as (its grant applies).
-        #[arg(long, default_value = "ops")]
+        /// The client name to connect as (its grant applies); over NATS the URL's user is.
+        #[arg(long, default_value = "ops", conflicts_with = "nats")]
         client: String,
+        /// Over NATS instead, as this user: `nats://USER:PASSWORD@HOST:PORT` (docs/distribution.md).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
     },
     /// List the clients connected to a served vault.
     Clients {
@@ -114,6 +131,9 @@ enum Command {
         /// One JSON object per client.
         #[arg(long)]
         json: bool,
+        /// Over NATS instead, as this user: `nats://USER:PASSWORD@HOST:PORT` (docs/distribution.md).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
     },
 }
 
@@ -121,16 +141,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Serve { config } => return serve(config),
-        Command::List { json } => list(*json),
-        Command::Inspect { vault, json } => mirror_of(vault).and_then(|path| inspect(&path, *json)),
-        Command::Watch { vault, interval_ms, count, json } => {
+        Command::List { json, nats: Some(url) } => remote::list(url, *json),
+        Command::List { json, nats: None } => list(*json),
+        Command::Inspect { vault, json, nats: Some(url) } => remote::watch(url, vault, None, Some(1), *json),
+        Command::Inspect { vault, json, nats: None } => {
+            mirror_of(vault).and_then(|path| inspect(&path, *json))
+        }
+        Command::Watch { vault, interval_ms, count, json, nats: Some(url) } => {
+            remote::watch(url, vault, Some(Duration::from_millis(*interval_ms)), *count, *json)
+        }
+        Command::Watch { vault, interval_ms, count, json, nats: None } => {
             mirror_of(vault).and_then(|path| watch(&path, Duration::from_millis(*interval_ms), *count, *json))
         }
         Command::Latency { log, tag, hgrm, plot, output } => log_of(log).and_then(|file| {
             latency(&file, tag.as_deref(), *hgrm, if *plot { output.as_deref() } else { None })
         }),
-        Command::Submit { service, command, client } => submit(service, command, client),
-        Command::Clients { service, json } => clients(service, *json),
+        Command::Submit { service, command, nats: Some(url), .. } => remote::submit(url, service, command),
+        Command::Submit { service, command, client, nats: None } => submit(service, command, client),
+        Command::Clients { service, json, nats: Some(url) } => remote::clients(url, service, *json),
+        Command::Clients { service, json, nats: None } => clients(service, *json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
