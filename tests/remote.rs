@@ -57,9 +57,9 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_port(port: u16) {
+fn wait_port(host: &str, port: u16) {
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect((host, port)).is_err() {
         assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -67,6 +67,8 @@ fn wait_port(port: u16) {
 
 struct Nats {
     vault: String,
+    /// The address nats-server listens on (and everyone on this side connects to).
+    host: String,
     port: u16,
     config: PathBuf,
     process: Option<KillOnDrop>,
@@ -74,6 +76,10 @@ struct Nats {
 
 impl Nats {
     fn start(dir: &Path, vault: &str) -> Nats {
+        Nats::start_on(dir, vault, "127.0.0.1")
+    }
+
+    fn start_on(dir: &Path, vault: &str, host: &str) -> Nats {
         let port = free_port();
         let config = dir.join("nats.conf");
         let store = dir.join("jetstream");
@@ -92,7 +98,7 @@ impl Nats {
             "\"_INBOX.>\"",
         );
         let text = format!(
-            "listen: 127.0.0.1:{port}\nmax_pending: 1MB\nwrite_deadline: \"2s\"\njetstream {{ store_dir: \"{}\" }}\nauthorization {{ users = [\n{},\n{},\n{},\n{}\n] }}\n",
+            "listen: {host}:{port}\nmax_pending: 1MB\nwrite_deadline: \"2s\"\njetstream {{ store_dir: \"{}\" }}\nauthorization {{ users = [\n{},\n{},\n{},\n{}\n] }}\n",
             store.display(),
             user(
                 "vault",
@@ -104,7 +110,7 @@ impl Nats {
             client("intruder"),
         );
         std::fs::write(&config, text).unwrap();
-        let mut nats = Nats { vault: vault.to_owned(), port, config, process: None };
+        let mut nats = Nats { vault: vault.to_owned(), host: host.to_owned(), port, config, process: None };
         nats.restart();
         nats
     }
@@ -118,7 +124,7 @@ impl Nats {
             .spawn()
             .unwrap();
         self.process = Some(KillOnDrop(child));
-        wait_port(self.port);
+        wait_port(&self.host, self.port);
     }
 
     fn kill(&mut self) {
@@ -126,7 +132,7 @@ impl Nats {
     }
 
     fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}:{}", self.host, self.port)
     }
 }
 

@@ -48,19 +48,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_port(port: int, process: subprocess.Popen) -> None:
+def wait_port(host: str, port: int, process: subprocess.Popen) -> None:
     for _ in range(200):
         if process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode}")
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
+            if probe.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"port {port} never opened")
 
 
 class Nats:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, host: str = "127.0.0.1"):
+        self.host = host
         self.port = free_port()
         self.config = directory / "nats.conf"
         users = [self._user("vault", [f"capvault.{VAULT}.snapshot", "_INBOX.>", "$JS.>", "$KV.>"],
@@ -68,7 +69,7 @@ class Nats:
         for name in [*CLIENTS, "nobody"]:
             users.append(self._user(name, [f"capvault.{VAULT}.cmd.{name}", f"capvault.{VAULT}.read.{name}"], ["_INBOX.>"]))
         self.config.write_text(
-            f"listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: {json.dumps(str(directory / 'js'))} }}\n"
+            f"listen: {host}:{self.port}\njetstream {{ store_dir: {json.dumps(str(directory / 'js'))} }}\n"
             f"authorization {{ users = [\n{','.join(users)}\n] }}\n"
         )
         self.process = None
@@ -82,7 +83,7 @@ class Nats:
     def start(self) -> None:
         self.process = subprocess.Popen([binary("NATS_SERVER", "nats-server"), "-c", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.process)
+        wait_port(self.host, self.port, self.process)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -90,7 +91,7 @@ class Nats:
             self.process.wait()
 
     def url(self, user: str) -> str:
-        return f"nats://{user}:pw-{user}@127.0.0.1:{self.port}/{VAULT}"
+        return f"nats://{user}:pw-{user}@{self.host}:{self.port}/{VAULT}"
 
 
 class Served:
@@ -107,7 +108,7 @@ class Served:
             }]},
             "data_dir": str(directory / "data"),
             "gateway": False,
-            "nats": {"servers": [f"nats://127.0.0.1:{nats.port}"], "user": "vault", "password": "pw-vault",
+            "nats": {"servers": [f"nats://{nats.host}:{nats.port}"], "user": "vault", "password": "pw-vault",
                      "clients": CLIENTS},
         }))
         self.process = None
@@ -137,3 +138,47 @@ def served(tmp_path, nats_server):
     vault = Served(tmp_path, nats_server)
     yield vault
     vault.kill()
+
+
+class SecondHost:
+    """A network namespace joined to this one by a veth pair: a second host with its own
+    address and its own loopback, `10.231.N.2`, reaching this side at `10.231.N.1` only."""
+
+    def __init__(self):
+        n = os.getpid() % 250
+        self.name = f"capvault-{os.getpid()}"
+        self.here, self.there = f"10.231.{n}.1", f"10.231.{n}.2"
+        outer, inner = f"cv{os.getpid()}a", f"cv{os.getpid()}b"
+        steps = [
+            ["ip", "netns", "add", self.name],
+            ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
+            ["ip", "link", "set", inner, "netns", self.name],
+            ["ip", "addr", "add", f"{self.here}/24", "dev", outer],
+            ["ip", "link", "set", outer, "up"],
+            ["ip", "netns", "exec", self.name, "ip", "addr", "add", f"{self.there}/24", "dev", inner],
+            ["ip", "netns", "exec", self.name, "ip", "link", "set", inner, "up"],
+            ["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"],
+        ]
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True)
+
+    def run(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.name, *command], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def remove(self) -> None:
+        # Deleting the namespace deletes the veth pair with it.
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+
+
+@pytest.fixture()
+def second_host():
+    """A second host, where the tests run as root (CI). Elsewhere the test is skipped, unless
+    `CAPVAULT_REQUIRE_NETNS` is set (CI sets it): then it fails."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        if os.environ.get("CAPVAULT_REQUIRE_NETNS"):
+            pytest.fail("a second host needs root and `ip` (CAPVAULT_REQUIRE_NETNS is set)", pytrace=False)
+        pytest.skip("network namespaces need root and `ip`")
+    host = SecondHost()
+    yield host
+    host.remove()
