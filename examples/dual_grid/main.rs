@@ -11,11 +11,14 @@
 //! results and `dual_grid.svg` under `--out`, and ends with one JSON line of the summary. Every
 //! figure but the latency percentiles is fixed by `--seed` and `--days`, with or without
 //! `--processes` (each strategy in a process of its own, reading the pool view from the
-//! shared-memory mirror).
+//! shared-memory mirror and writing its signal file) or `--remote` (each strategy in a process
+//! that reaches the vault through nats-server only: the pool view read over NATS, its minutes
+//! and signals as NATS requests and replies).
 //!
 //! Run: `cargo run --release --example dual_grid -- --seed 7 --days 5 --processes`
 
 mod chart;
+mod remote;
 mod strategy;
 
 use std::collections::BTreeMap;
@@ -25,13 +28,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command as Process, Stdio};
 
 use capvault::bridge::{
-    Bridge, BridgeConfig, Broker, Event, Inbox, Mismatch, OrderResult, ResultStatus, SimBroker,
+    write_signals, Bridge, BridgeConfig, Broker, Event, Inbox, Mismatch, OrderResult, ResultStatus, SimBroker,
 };
 use capvault::{
     Amount, BookId, Builder, ClientOrderId, Command, Durability, LedgerConfig, Metric, Snapshot, WaitStrategy,
 };
 use clap::Parser;
-use strategy::{Grid, Msg, Reply, MINUTES_PER_DAY};
+use strategy::{Grid, Msg, Reply, View, MINUTES_PER_DAY};
 
 /// Seed 000's account: 300,000 CNY, 159201 and 512890 capped at 200,000 each with a 15,000
 /// loss limit, the 15% reserve and the 90%/85% penalty.
@@ -57,8 +60,12 @@ struct Args {
     #[arg(long)]
     quiet: bool,
     /// Run each strategy in a process of its own.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remote")]
     processes: bool,
+    /// Run each strategy in a process of its own that reaches the vault through NATS only (a
+    /// nats-server this run starts: `$NATS_SERVER` or on `PATH`).
+    #[arg(long)]
+    remote: bool,
     /// The vault's owner and this process spin (yielding) instead of parking when idle: lower
     /// round trips, a busy core.
     #[arg(long)]
@@ -69,6 +76,9 @@ struct Args {
     /// (Internal) the shared-memory mirror a strategy process reads.
     #[arg(long, hide = true)]
     shm: Option<PathBuf>,
+    /// (Internal) the NATS URL a `--remote` strategy process connects with.
+    #[arg(long, hide = true)]
+    nats: Option<String>,
 }
 
 /// Figures kept per simulated hour for the table and the chart.
@@ -83,16 +93,25 @@ struct Hour {
     alpha: [Amount; 2],
 }
 
-/// Where a strategy runs: here, or in a child process spoken to over its stdin and stdout.
+/// Where a strategy runs: here, in a child process spoken to over its stdin and stdout, or in
+/// a child process spoken to over NATS.
 enum Port {
     Here { grid: Box<Grid>, path: Vec<f64>, signals: PathBuf },
     Process { child: Child, to: ChildStdin, from: BufReader<ChildStdout> },
+    Remote { port: remote::Port, signals: PathBuf },
 }
 
 impl Port {
     fn step(&mut self, msg: &Msg, snapshot: &Snapshot) -> Result<Reply, Box<dyn Error>> {
         match self {
-            Port::Here { grid, path, signals } => strategy::step(grid, path, msg, snapshot, signals),
+            Port::Here { grid, path, signals } => {
+                let view = View::of(snapshot, grid.slot)?;
+                let reply = strategy::step(grid, path, msg, &view)?;
+                hand_over(signals, reply)
+            }
+            // The executor's end of the strategy's NATS link hands the signal to the bridge's
+            // inbox, as the seed's file would.
+            Port::Remote { port, signals } => hand_over(signals, port.step(msg)?),
             Port::Process { to, from, .. } => {
                 writeln!(to, "{}", serde_json::to_string(msg)?)?;
                 to.flush()?;
@@ -104,6 +123,15 @@ impl Port {
             }
         }
     }
+}
+
+/// A reply's signal written to the strategy's `order_signal` file, where the executor bridge
+/// takes it; the reply without it.
+fn hand_over(signals: &Path, mut reply: Reply) -> Result<Reply, Box<dyn Error>> {
+    if !reply.signals.is_empty() {
+        write_signals(signals, &std::mem::take(&mut reply.signals))?;
+    }
+    Ok(reply)
 }
 
 /// The session: the strategies, the executor bridge over the vault and the simulated broker, and
@@ -127,6 +155,8 @@ struct Session {
     expired: u64,
     late_fills: u64,
     reconciles: u64,
+    /// `--remote`: the vault's NATS front and the nats-server it uses, stopped in that order.
+    nats: Option<(capvault::remote::NatsFront, remote::Server)>,
 }
 
 impl Session {
@@ -306,7 +336,13 @@ fn print_summary(
         s.expired,
         s.late_fills,
         s.reconciles,
-        if args.processes { "their own processes" } else { "this process" }
+        if args.remote {
+            "their own processes, over NATS"
+        } else if args.processes {
+            "their own processes"
+        } else {
+            "this process"
+        }
     );
     println!(
         "vault round trip p50 {} ns, p99 {} ns, p99.9 {} ns ({} commands)",
@@ -322,6 +358,7 @@ fn print_summary(
         "seed": args.seed,
         "days": args.days,
         "processes": args.processes,
+        "remote": args.remote,
         "trades": trades,
         "buys": buys,
         "sells": sells,
@@ -343,10 +380,14 @@ fn ports(
     paths: &[Vec<f64>; 2],
     shm: &Path,
     signals: &[PathBuf],
+    nats: Option<u16>,
 ) -> Result<Vec<Port>, Box<dyn Error>> {
     let mut ports = Vec::new();
     for (index, label) in LABELS.iter().enumerate() {
-        if args.processes {
+        if let Some(nats) = nats {
+            let port = remote::Port::spawn(label, args.seed, args.days, nats)?;
+            ports.push(Port::Remote { port, signals: signals[index].clone() });
+        } else if args.processes {
             let mut child = Process::new(std::env::current_exe()?)
                 .args([
                     "--strategy",
@@ -410,6 +451,12 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
         .name("dual_grid")
         .spawn()?;
     let reader = handle.reader();
+    let nats = if args.remote {
+        let server = remote::start_server(&args.out)?;
+        Some((remote::front(&server, &handle)?, server))
+    } else {
+        None
+    };
     let paths = strategy::price_paths(args.seed, args.days * MINUTES_PER_DAY);
     let broker =
         SimBroker::new(args.seed, Amount::from_units(300_000).ok_or("cash")?).with_behaviour(400, 20, 250);
@@ -417,7 +464,7 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
     let config = BridgeConfig { results: results.clone(), expiry_ms: Some(20 * 60_000), sync: false };
     let session = Session {
         bridge: Bridge::new(handle, broker, config, 0)?,
-        ports: ports(args, &paths, &shm, &signals)?,
+        ports: ports(args, &paths, &shm, &signals, nats.as_ref().map(|(_, server)| server.port))?,
         inboxes: signals.iter().map(|path| Inbox::new(path, 3)).collect(),
         paths,
         results: Vec::new(),
@@ -432,6 +479,7 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
         expired: 0,
         late_fills: 0,
         reconciles: 0,
+        nats,
     };
     Ok((session, reader, [json, shm, results]))
 }
@@ -440,6 +488,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     if let (Some(label), Some(shm)) = (&args.strategy, &args.shm) {
         return strategy::child(label, args.seed, args.days, shm, &args.out);
+    }
+    if let (Some(label), Some(url)) = (&args.strategy, &args.nats) {
+        return remote::child(label, args.seed, args.days, url);
     }
     let (mut session, reader, [json, shm, results]) = open(&args)?;
     // SIGTERM, SIGINT or SIGHUP end the session early, through the same close as its end: the
@@ -496,9 +547,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     print_summary(&session, &args, exact, cash, &latency, &[&json, &shm, &results, &chart]);
     for port in std::mem::take(&mut session.ports) {
-        if let Port::Process { mut child, .. } = port {
-            child.wait()?;
+        match port {
+            Port::Process { mut child, .. } => drop(child.wait()?),
+            Port::Remote { port, .. } => port.wait()?,
+            Port::Here { .. } => {}
         }
+    }
+    if let Some((front, server)) = session.nats.take() {
+        front.stop();
+        drop(server);
     }
     let (handle, _) = session.bridge.into_parts();
     handle.shutdown()?;

@@ -1,8 +1,10 @@
 //! A grid strategy node of seed 000 (section 4), the same code in the session's process or in
-//! its own (`--processes`): each minute it gets the last minute's order results and broker
-//! events, reads the pool view at a given seq (from the session's vault, or from the shared-memory
-//! mirror in a child process), decides, and writes its signal to its own `order_signal` file.
+//! its own (`--processes`, `--remote`): each minute it gets the last minute's order results and
+//! broker events, reads the pool view at a given seq (from the session's vault, from the
+//! shared-memory mirror, or from the vault over NATS), decides, and sends its signal: to its own
+//! `order_signal` file, or over NATS in its answer to the session.
 
+use std::collections::HashSet;
 use std::error::Error;
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -241,6 +243,44 @@ impl Grid {
     }
 }
 
+/// What a strategy reads of the vault: the step penalty, its own loss stop, and which orders
+/// still hold frozen capital. The same from a snapshot in memory or its JSON over NATS.
+pub struct View {
+    penalty: bool,
+    forced: bool,
+    working: HashSet<ClientOrderId>,
+}
+
+impl View {
+    pub fn of(snapshot: &Snapshot, slot: u8) -> Result<View, Box<dyn Error>> {
+        let book = snapshot.books().first().ok_or("no book")?;
+        Ok(View {
+            penalty: book.penalty().is_active(),
+            forced: book.strategy(slot).is_some_and(capvault::Strategy::is_forced_reduce),
+            working: snapshot.orders().filter(|o| !o.frozen().is_zero()).map(capvault::Order::id).collect(),
+        })
+    }
+
+    /// From the snapshot's one JSON schema (`RemoteClient::read`).
+    pub fn of_json(snapshot: &serde_json::Value, slot: u8) -> Result<View, Box<dyn Error>> {
+        let book = &snapshot["books"][0];
+        let strategies = book["strategies"].as_array().ok_or("no strategies")?;
+        let mine = strategies.iter().find(|s| s["slot"] == slot).ok_or("no such slot")?;
+        let mut working = HashSet::new();
+        for order in snapshot["orders"].as_array().ok_or("no orders")? {
+            let frozen: Amount = serde_json::from_value(order["frozen"].clone())?;
+            if !frozen.is_zero() {
+                working.insert(serde_json::from_value(order["client_order_id"].clone())?);
+            }
+        }
+        Ok(View {
+            penalty: book["penalty"]["active"].as_bool().ok_or("no penalty")?,
+            forced: mine["forced_reduce"].as_bool().ok_or("no forced_reduce")?,
+            working,
+        })
+    }
+}
+
 /// What the session sends a strategy each minute.
 #[derive(Serialize, Deserialize)]
 pub struct Msg {
@@ -272,24 +312,21 @@ pub struct Reply {
     pub alpha_total: Amount,
     /// At the end: the fills, for the chart (minute, price, buy).
     pub fills: Vec<(u64, f64, bool)>,
+    /// This minute's signal, when it goes back in the answer (`--remote`) instead of a file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Signal>,
 }
 
 /// One step of a strategy: last minute's results and events, the loss mark, then this
-/// minute's decision written to `signal_path`. `snapshot` is the vault at `msg.seq`.
-pub fn step(
-    grid: &mut Grid,
-    path: &[f64],
-    msg: &Msg,
-    snapshot: &Snapshot,
-    signal_path: &Path,
-) -> Result<Reply, Box<dyn Error>> {
+/// minute's decision, in the reply's `signals`. `view` is the vault at `msg.seq`.
+pub fn step(grid: &mut Grid, path: &[f64], msg: &Msg, view: &View) -> Result<Reply, Box<dyn Error>> {
     for result in &msg.results {
         on_result(grid, result);
     }
     let mut reply = Reply::default();
     let last = msg.minute.saturating_sub(1);
     for event in &msg.events {
-        reply.alpha.extend(on_event(grid, event, last, snapshot)?);
+        reply.alpha.extend(on_event(grid, event, last, view)?);
     }
     // Loss marks every 15 minutes (seed 000 section 5.3), at the last minute's price.
     if msg.minute > 0 && msg.minute.is_multiple_of(15) {
@@ -298,12 +335,7 @@ pub fn step(
     if msg.finish {
         reply.fills = grid.fills.iter().map(|&(m, p, side)| (m, p, side == Side::Buy)).collect();
     } else {
-        let book = snapshot.books().first().ok_or("no book")?;
-        let penalty = book.penalty().is_active();
-        let forced = book.strategy(grid.slot).is_some_and(capvault::Strategy::is_forced_reduce);
-        if let Some(signal) = grid.decide(msg.minute, path, penalty, forced) {
-            write_signals(signal_path, &[signal])?;
-        }
+        reply.signals.extend(grid.decide(msg.minute, path, view.penalty, view.forced));
     }
     (reply.trades, reply.buys, reply.sells, reply.forced_sells, reply.alpha_total) =
         (grid.trades, grid.buys, grid.sells, grid.forced_sells, grid.alpha);
@@ -331,7 +363,12 @@ pub fn child(
     for line in stdin.lock().lines() {
         let msg: Msg = serde_json::from_str(&line?)?;
         let snapshot = reader.wait_for(msg.seq, Duration::from_secs(30))?;
-        let reply = step(&mut grid, &paths[index], &msg, &snapshot, signal_path)?;
+        let view = View::of(&snapshot, grid.slot)?;
+        let mut reply = step(&mut grid, &paths[index], &msg, &view)?;
+        // The seed's way between a strategy node and the executor: its signal file.
+        if !reply.signals.is_empty() {
+            write_signals(signal_path, &std::mem::take(&mut reply.signals))?;
+        }
         writeln!(stdout, "{}", serde_json::to_string(&reply)?)?;
         stdout.flush()?;
         if msg.finish {
@@ -363,14 +400,14 @@ fn on_event(
     grid: &mut Grid,
     event: &Event,
     minute: u64,
-    snapshot: &Snapshot,
+    view: &View,
 ) -> Result<Option<Amount>, Box<dyn Error>> {
     let id_of = |text: &str| ClientOrderId::from_text(text);
     match *event {
         Event::Filled { id, value, .. } => {
             if let Some(layer) = grid.layers.iter_mut().find(|l| id_of(&l.buy) == id) {
                 layer.cost = value;
-                let done = snapshot.order(id).is_none_or(|o| o.frozen().is_zero());
+                let done = !view.working.contains(&id);
                 if done && !layer.filled {
                     layer.filled = true;
                     grid.pending = None;
