@@ -46,6 +46,7 @@ const SLOTS: [u8; 2] = [2, 3];
 /// The session's options.
 #[derive(Parser, Debug)]
 #[command(about = "Seed 000's dual-grid session on a simulated market")]
+#[allow(clippy::struct_excessive_bools, reason = "command-line flags")]
 struct Args {
     /// The seed of the price paths and the broker.
     #[arg(long, default_value_t = 1)]
@@ -66,6 +67,10 @@ struct Args {
     /// nats-server this run starts: `$NATS_SERVER` or on `PATH`).
     #[arg(long)]
     remote: bool,
+    /// With `--remote`: the strategies on a second host, a network namespace joined by a veth
+    /// pair (needs root and `ip`); nats-server listens on this side's address only.
+    #[arg(long, requires = "remote")]
+    netns: bool,
     /// The vault's owner and this process spin (yielding) instead of parking when idle: lower
     /// round trips, a busy core.
     #[arg(long)]
@@ -98,7 +103,7 @@ struct Hour {
 enum Port {
     Here { grid: Box<Grid>, path: Vec<f64>, signals: PathBuf },
     Process { child: Child, to: ChildStdin, from: BufReader<ChildStdout> },
-    Remote { port: remote::Port, signals: PathBuf },
+    Remote { port: Box<remote::Port>, signals: PathBuf },
 }
 
 impl Port {
@@ -155,8 +160,9 @@ struct Session {
     expired: u64,
     late_fills: u64,
     reconciles: u64,
-    /// `--remote`: the vault's NATS front and the nats-server it uses, stopped in that order.
-    nats: Option<(capvault::remote::NatsFront, remote::Server)>,
+    /// `--remote`: the vault's NATS front, the nats-server it uses and the second host, stopped
+    /// in that order.
+    nats: Option<(capvault::remote::NatsFront, remote::Server, Option<remote::SecondHost>)>,
 }
 
 impl Session {
@@ -220,6 +226,24 @@ impl Session {
         if book.penalty().is_active() != self.penalty_was {
             self.penalty_switches += 1;
             self.penalty_was = book.penalty().is_active();
+        }
+        Ok(())
+    }
+
+    /// Waits for the strategy processes to end (after their last minute), then stops the NATS
+    /// front, nats-server and the second host.
+    fn end_strategies(&mut self) -> Result<(), Box<dyn Error>> {
+        for port in std::mem::take(&mut self.ports) {
+            match port {
+                Port::Process { mut child, .. } => drop(child.wait()?),
+                Port::Remote { port, .. } => port.wait()?,
+                Port::Here { .. } => {}
+            }
+        }
+        if let Some((front, server, second)) = self.nats.take() {
+            front.stop();
+            drop(server);
+            drop(second);
         }
         Ok(())
     }
@@ -336,7 +360,9 @@ fn print_summary(
         s.expired,
         s.late_fills,
         s.reconciles,
-        if args.remote {
+        if args.netns {
+            "their own processes on a second host (a network namespace), over NATS"
+        } else if args.remote {
             "their own processes, over NATS"
         } else if args.processes {
             "their own processes"
@@ -359,6 +385,7 @@ fn print_summary(
         "days": args.days,
         "processes": args.processes,
         "remote": args.remote,
+        "netns": args.netns,
         "trades": trades,
         "buys": buys,
         "sells": sells,
@@ -380,13 +407,13 @@ fn ports(
     paths: &[Vec<f64>; 2],
     shm: &Path,
     signals: &[PathBuf],
-    nats: Option<u16>,
+    nats: Option<(&remote::Server, Option<&str>)>,
 ) -> Result<Vec<Port>, Box<dyn Error>> {
     let mut ports = Vec::new();
     for (index, label) in LABELS.iter().enumerate() {
-        if let Some(nats) = nats {
-            let port = remote::Port::spawn(label, args.seed, args.days, nats)?;
-            ports.push(Port::Remote { port, signals: signals[index].clone() });
+        if let Some((server, netns)) = nats {
+            let port = remote::Port::spawn(label, args.seed, args.days, server, netns)?;
+            ports.push(Port::Remote { port: Box::new(port), signals: signals[index].clone() });
         } else if args.processes {
             let mut child = Process::new(std::env::current_exe()?)
                 .args([
@@ -452,8 +479,10 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
         .spawn()?;
     let reader = handle.reader();
     let nats = if args.remote {
-        let server = remote::start_server(&args.out)?;
-        Some((remote::front(&server, &handle)?, server))
+        let second = if args.netns { Some(remote::SecondHost::create()?) } else { None };
+        let host = second.as_ref().map_or("127.0.0.1", |s| s.here.as_str());
+        let server = remote::start_server(&args.out, host)?;
+        Some((remote::front(&server, &handle)?, server, second))
     } else {
         None
     };
@@ -464,7 +493,13 @@ fn open(args: &Args) -> Result<(Session, capvault::Reader, [PathBuf; 3]), Box<dy
     let config = BridgeConfig { results: results.clone(), expiry_ms: Some(20 * 60_000), sync: false };
     let session = Session {
         bridge: Bridge::new(handle, broker, config, 0)?,
-        ports: ports(args, &paths, &shm, &signals, nats.as_ref().map(|(_, server)| server.port))?,
+        ports: ports(
+            args,
+            &paths,
+            &shm,
+            &signals,
+            nats.as_ref().map(|(_, server, second)| (server, second.as_ref().map(|s| s.name.as_str()))),
+        )?,
         inboxes: signals.iter().map(|path| Inbox::new(path, 3)).collect(),
         paths,
         results: Vec::new(),
@@ -546,17 +581,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         shm.display()
     );
     print_summary(&session, &args, exact, cash, &latency, &[&json, &shm, &results, &chart]);
-    for port in std::mem::take(&mut session.ports) {
-        match port {
-            Port::Process { mut child, .. } => drop(child.wait()?),
-            Port::Remote { port, .. } => port.wait()?,
-            Port::Here { .. } => {}
-        }
-    }
-    if let Some((front, server)) = session.nats.take() {
-        front.stop();
-        drop(server);
-    }
+    session.end_strategies()?;
     let (handle, _) = session.bridge.into_parts();
     handle.shutdown()?;
     if !exact {

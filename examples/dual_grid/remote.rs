@@ -26,7 +26,59 @@ pub const VAULT: &str = "dual_grid";
 /// nats-server as a child, killed on drop.
 pub struct Server {
     child: Child,
+    /// Where it listens: loopback, or this side of the veth pair with `--netns`.
+    pub host: String,
     pub port: u16,
+}
+
+/// `--netns`: a network namespace joined to this one by a veth pair, a second host with its own
+/// address and its own loopback (as root, with `ip`). Deleted on drop, the pair with it.
+pub struct SecondHost {
+    pub name: String,
+    /// This side's address, the one nats-server listens on.
+    pub here: String,
+}
+
+impl SecondHost {
+    pub fn create() -> Result<SecondHost, Box<dyn Error>> {
+        let pid = std::process::id();
+        let (name, outer, inner) =
+            (format!("capvault-dual-{pid}"), format!("cvd{pid}a"), format!("cvd{pid}b"));
+        let net = format!("10.232.{}", pid % 250);
+        let (here, there) = (format!("{net}.1"), format!("{net}.2"));
+        let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<String>>();
+        let inside = |text: &str| words(&format!("netns exec {name} ip {text}"));
+        let steps = [
+            words(&format!("netns add {name}")),
+            words(&format!("link add {outer} type veth peer name {inner}")),
+            words(&format!("link set {inner} netns {name}")),
+            words(&format!("addr add {here}/24 dev {outer}")),
+            words(&format!("link set {outer} up")),
+            inside(&format!("addr add {there}/24 dev {inner}")),
+            inside(&format!("link set {inner} up")),
+            inside("link set lo up"),
+        ];
+        // From here on, dropping it deletes what was made.
+        let host = SecondHost { name: name.clone(), here };
+        for step in steps {
+            let output = Process::new("ip").args(&step).output()?;
+            if !output.status.success() {
+                return Err(format!(
+                    "ip {}: {}",
+                    step.join(" "),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )
+                .into());
+            }
+        }
+        Ok(host)
+    }
+}
+
+impl Drop for SecondHost {
+    fn drop(&mut self) {
+        let _ = Process::new("ip").args(["netns", "delete", &self.name]).output();
+    }
 }
 
 impl Drop for Server {
@@ -57,13 +109,13 @@ fn user(name: &str, publish: &[String], subscribe: &[String]) -> String {
 
 /// nats-server on a free loopback port with one user per process: the vault, the session, and
 /// each strategy, which may only read the vault's snapshot and answer its own minutes.
-pub fn start_server(dir: &Path) -> Result<Server, Box<dyn Error>> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+pub fn start_server(dir: &Path, host: &str) -> Result<Server, Box<dyn Error>> {
+    let port = std::net::TcpListener::bind((host, 0))?.local_addr()?.port();
     let inbox = "_INBOX.>".to_owned();
     let mut users = vec![
         user(
             "vault",
-            &[inbox.clone(), format!("capvault.{VAULT}.snapshot"), "$JS.>".into(), "$KV.>".into()],
+            &[inbox.clone(), format!("capvault.{VAULT}.snapshot")],
             &[format!("capvault.{VAULT}.cmd.*"), format!("capvault.{VAULT}.read.*"), inbox.clone()],
         ),
         user("session", &[format!("{VAULT}.minute.*")], std::slice::from_ref(&inbox)),
@@ -79,16 +131,17 @@ pub fn start_server(dir: &Path) -> Result<Server, Box<dyn Error>> {
     let config = dir.join("nats.conf");
     std::fs::write(
         &config,
-        format!(
-            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\nauthorization {{ users = [\n{}\n] }}\n",
-            dir.join("jetstream"),
-            users.join(",\n")
-        ),
+        format!("listen: {host}:{port}\nauthorization {{ users = [\n{}\n] }}\n", users.join(",\n")),
     )?;
-    let child = Process::new(nats_server()?).arg("-c").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-    let server = Server { child, port };
+    let child = Process::new(nats_server()?)
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let server = Server { child, host: host.to_owned(), port };
     for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect((host, port)).is_ok() {
             return Ok(server);
         }
         std::thread::sleep(Duration::from_millis(25));
@@ -101,7 +154,7 @@ pub fn front(server: &Server, handle: &Handle) -> Result<NatsFront, Box<dyn Erro
     let clients: serde_json::Map<String, serde_json::Value> =
         LABELS.iter().map(|label| (format!("grid-{label}"), serde_json::json!({ "kinds": [] }))).collect();
     let config: NatsConfig = serde_json::from_value(serde_json::json!({
-        "servers": [format!("nats://127.0.0.1:{}", server.port)],
+        "servers": [format!("nats://{}:{}", server.host, server.port)],
         "user": "vault", "password": "pw-vault", "clients": clients, "kv": false,
     }))?;
     Ok(NatsFront::start(VAULT, &config, handle)?)
@@ -116,12 +169,37 @@ pub struct Port {
 }
 
 impl Port {
-    /// Starts strategy `label` as a process connecting to nats-server on `port`, and waits until
-    /// it listens for its minutes.
-    pub fn spawn(label: &str, seed: u64, days: u64, port: u16) -> Result<Port, Box<dyn Error>> {
-        let url = format!("nats://grid-{label}:pw-grid-{label}@127.0.0.1:{port}/{VAULT}");
-        let mut child = Process::new(std::env::current_exe()?)
-            .args(["--strategy", label, "--seed", &seed.to_string(), "--days", &days.to_string(), "--nats", &url])
+    /// Starts strategy `label` as a process connecting to `server` (in namespace `netns` when
+    /// given), and waits until it listens for its minutes.
+    pub fn spawn(
+        label: &str,
+        seed: u64,
+        days: u64,
+        server: &Server,
+        netns: Option<&str>,
+    ) -> Result<Port, Box<dyn Error>> {
+        let (host, port) = (&server.host, server.port);
+        let url = format!("nats://grid-{label}:pw-grid-{label}@{host}:{port}/{VAULT}");
+        let exe = std::env::current_exe()?;
+        let mut command = match netns {
+            Some(name) => {
+                let mut ip = Process::new("ip");
+                ip.args(["netns", "exec", name]).arg(&exe);
+                ip
+            }
+            None => Process::new(&exe),
+        };
+        let mut child = command
+            .args([
+                "--strategy",
+                label,
+                "--seed",
+                &seed.to_string(),
+                "--days",
+                &days.to_string(),
+                "--nats",
+                &url,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -135,7 +213,7 @@ impl Port {
             async_nats::ConnectOptions::new()
                 .user_and_password("session".into(), "pw-session".into())
                 .request_timeout(Some(Duration::from_secs(30)))
-                .connect(format!("nats://127.0.0.1:{port}")),
+                .connect(format!("nats://{host}:{port}")),
         )?;
         Ok(Port { child, runtime, client, subject: format!("{VAULT}.minute.{label}") })
     }
@@ -150,6 +228,17 @@ impl Port {
     pub fn wait(mut self) -> Result<(), Box<dyn Error>> {
         self.child.wait()?;
         Ok(())
+    }
+}
+
+impl Drop for Port {
+    /// A session that ends early leaves no strategy waiting for a minute that never comes (its
+    /// client would reconnect to a stopped nats-server forever).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -177,7 +266,8 @@ pub fn child(label: &str, seed: u64, days: u64, url: &str) -> Result<(), Box<dyn
         let msg: Msg = serde_json::from_slice(&message.payload)?;
         // The view the decision reads: the vault at the minute's seq or later, over NATS.
         let read = vault.read(msg.seq)?;
-        let reply = strategy::step(&mut grid, &paths[index], &msg, &View::of_json(&read.snapshot, SLOTS[index])?)?;
+        let reply =
+            strategy::step(&mut grid, &paths[index], &msg, &View::of_json(&read.snapshot, SLOTS[index])?)?;
         let to = message.reply.ok_or("a minute without a reply subject")?;
         runtime.block_on(nats.publish(to, serde_json::to_vec(&reply)?.into()))?;
         runtime.block_on(nats.flush())?;
