@@ -23,7 +23,7 @@ use crate::ledger::{Grant, GrantMask, RequestKey};
 use crate::mirror::json::shared_pool_json;
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
 use crate::remote::{bucket, clients_subject, command_subject, read_subject, snapshot_subject, valid_token};
-use crate::runtime::{Handle, Snapshot, SubmitError};
+use crate::runtime::{Handle, Snapshot, SubmitError, TrySubmitError};
 
 /// The NATS front of `capvault serve` (its CONFIG's `nats`).
 ///
@@ -234,7 +234,16 @@ impl NatsFront {
         let stop = Arc::new(AtomicBool::new(false));
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(config.queue_max);
         let seen = Seen::default();
-        runtime.spawn(intake(subscriber, client.clone(), config.clone(), jobs_tx, seen.clone()));
+        let (answers_tx, answers_rx) = tokio::sync::mpsc::unbounded_channel();
+        runtime.spawn(publish_answers(client.clone(), answers_rx));
+        runtime.spawn(intake(
+            subscriber,
+            client.clone(),
+            config.clone(),
+            (jobs_tx, handle.clone()),
+            seen.clone(),
+            answers_tx,
+        ));
         if let Err(error) = runtime.block_on(announce(&client, vault, config, seen)) {
             // Only `capvault list --nats` and `capvault clients --nats` miss it: commands and
             // reads are served either way.
@@ -246,7 +255,7 @@ impl NatsFront {
                 (handle.clone(), client.clone(), jobs_rx.clone(), runtime.handle().clone());
             let thread = std::thread::Builder::new()
                 .name(format!("capvault-nats-{n}"))
-                .spawn(move || work(handle, &client, &jobs, &rt))
+                .spawn(move || work(&handle, &client, &jobs, &rt))
                 .map_err(NatsStartError::Io)?;
             threads.push(thread);
         }
@@ -351,14 +360,17 @@ async fn announce(
 /// The NATS service name every vault announces itself under.
 pub const SERVICE_NAME: &str = "capvault";
 
-/// Takes each request off the subscription: checks what needs no ledger (a reply subject, the
-/// size, the client's grant and in-flight count) and queues it for a worker.
+/// Takes each request off the subscription and checks what needs no ledger (a reply subject,
+/// the size, the client's grant and in-flight count). A command goes to the owner from here,
+/// without waiting: its answer wakes [`publish_answers`]. A read, which may wait for a sequence,
+/// is queued for a worker.
 async fn intake(
     mut subscriber: impl futures_util::Stream<Item = async_nats::Message> + Unpin,
     client: async_nats::Client,
     config: NatsConfig,
-    jobs: Sender<Job>,
+    (jobs, mut handle): (Sender<Job>, Handle),
     seen: Seen,
+    answers: tokio::sync::mpsc::UnboundedSender<Answered>,
 ) {
     while let Some(message) = subscriber.next().await {
         let Some(reply) = message.reply.clone() else { continue };
@@ -367,6 +379,9 @@ async fn intake(
             admit(&config, &mut seen, message, reply.clone())
         };
         let queued = admitted.and_then(|job| {
+            if !job.read {
+                return submit(&mut handle, &job, &answers, config.queue_max);
+            }
             jobs.try_send(job).map_err(|refused| {
                 let job = refused.into_inner();
                 job.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -377,6 +392,97 @@ async fn intake(
         if let Err(answer) = queued {
             let _ = client.publish(reply, answer.into()).await;
         }
+    }
+}
+
+/// A command's answer on its way to the NATS runtime: the owner hands it over (a channel send
+/// that wakes [`publish_answers`]), never a thread that waits for it.
+struct Answered {
+    reply: async_nats::Subject,
+    counters: Arc<Counters>,
+    answer: crate::runtime::ReplyAnswer,
+}
+
+/// Where the owner hands one command's answer.
+struct Pending {
+    reply: async_nats::Subject,
+    counters: Arc<Counters>,
+    answers: tokio::sync::mpsc::UnboundedSender<Answered>,
+}
+
+impl crate::runtime::Notify for Pending {
+    fn answer(&self, answer: crate::runtime::ReplyAnswer) {
+        // The channel is unbounded, but what it holds is bounded by the in-flight limits.
+        let _ = self.answers.send(Answered {
+            reply: self.reply.clone(),
+            counters: self.counters.clone(),
+            answer,
+        });
+    }
+}
+
+/// Decodes a command and hands it to the owner under its key and grant; `Err` with the answer
+/// that refuses it now (nothing applied).
+fn submit(
+    handle: &mut Handle,
+    job: &Job,
+    answers: &tokio::sync::mpsc::UnboundedSender<Answered>,
+    queue_max: usize,
+) -> Result<(), Vec<u8>> {
+    let refuse = |answer: Answer| {
+        job.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        job.counters.refused.fetch_add(1, Ordering::Relaxed);
+        Err(answer.to_bytes())
+    };
+    if let Some(refusal) = version_refusal(&job.payload) {
+        return refuse(refusal);
+    }
+    let request: Request = match serde_json::from_slice(&job.payload) {
+        Ok(request) => request,
+        Err(error) => return refuse(Answer::error(ErrorKind::Malformed, error.to_string())),
+    };
+    let Some(key) = RequestKey::new(&job.client, request.request) else {
+        return refuse(Answer::error(ErrorKind::Malformed, "request numbers start at 1"));
+    };
+    let pending = Arc::new(Pending {
+        reply: job.reply.clone(),
+        counters: job.counters.clone(),
+        answers: answers.clone(),
+    });
+    match handle.try_submit_notified(job.grant, key, request.command, pending) {
+        Ok(()) => Ok(()),
+        Err(TrySubmitError::Full(_)) => {
+            refuse(Answer::limited(ErrorKind::Busy, "the vault's command channel is full", queue_max))
+        }
+        Err(stopped) => refuse(Answer::error(ErrorKind::Stopped, stopped.to_string())),
+    }
+}
+
+/// Publishes each command's answer as the owner hands it over.
+async fn publish_answers(
+    client: async_nats::Client,
+    mut answers: tokio::sync::mpsc::UnboundedReceiver<Answered>,
+) {
+    while let Some(Answered { reply, counters, answer: (seq, result) }) = answers.recv().await {
+        let answer = match result {
+            Ok(outcome) => Answer::outcome(seq, outcome),
+            Err(error) => answer_of_error(error),
+        };
+        counters.answered.fetch_add(1, Ordering::Relaxed);
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if client.publish(reply, answer.to_bytes().into()).await.is_err() {
+            tracing::warn!("an answer could not be published");
+        }
+    }
+}
+
+/// A submit's error as the answer's: a rejection, in doubt, or stopped (nothing else reaches a
+/// handle's submit).
+fn answer_of_error(error: SubmitError) -> Answer {
+    match error {
+        SubmitError::Rejected(rejection) => Answer::rejection(rejection),
+        SubmitError::InDoubt(why) => Answer::error(ErrorKind::InDoubt, why.to_string()),
+        other => Answer::error(ErrorKind::Stopped, other.to_string()),
     }
 }
 
@@ -420,15 +526,15 @@ fn admit(
 }
 
 /// A worker: decodes a request, submits it under its key and the client's grant, answers.
-fn work(mut handle: Handle, client: &async_nats::Client, jobs: &Receiver<Job>, rt: &tokio::runtime::Handle) {
+fn work(handle: &Handle, client: &async_nats::Client, jobs: &Receiver<Job>, rt: &tokio::runtime::Handle) {
     for job in jobs {
+        // Only reads come here: commands go to the owner from the intake.
         let bytes = match version_refusal(&job.payload) {
             Some(refusal) => {
                 job.counters.refused.fetch_add(1, Ordering::Relaxed);
                 refusal.to_bytes()
             }
-            None if job.read => read(&handle, &job),
-            None => answer(&mut handle, &job).to_bytes(),
+            None => read(handle, &job),
         };
         job.counters.answered.fetch_add(1, Ordering::Relaxed);
         job.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -445,23 +551,6 @@ fn version_refusal(payload: &[u8]) -> Option<Answer> {
     (v != u64::from(REMOTE_VERSION)).then(|| {
         Answer::error(ErrorKind::Version, format!("version {v}; this vault reads version {REMOTE_VERSION}"))
     })
-}
-
-fn answer(handle: &mut Handle, job: &Job) -> Answer {
-    let request: Request = match serde_json::from_slice(&job.payload) {
-        Ok(request) => request,
-        Err(error) => return Answer::error(ErrorKind::Malformed, error.to_string()),
-    };
-    let Some(key) = RequestKey::new(&job.client, request.request) else {
-        return Answer::error(ErrorKind::Malformed, "request numbers start at 1");
-    };
-    // A handle's submit is answered, refused by the ledger, or stopped: nothing else.
-    match handle.submit_granted(job.grant, key, request.command) {
-        Ok(receipt) => Answer::outcome(receipt.seq, receipt.outcome),
-        Err(SubmitError::Rejected(rejection)) => Answer::rejection(rejection),
-        Err(SubmitError::InDoubt(why)) => Answer::error(ErrorKind::InDoubt, why.to_string()),
-        Err(other) => Answer::error(ErrorKind::Stopped, other.to_string()),
-    }
 }
 
 /// A read: `{"v": 1, "at_least": S}` (`at_least` optional) answered with the first snapshot

@@ -5,8 +5,9 @@ use crate::ledger::grant::GrantMask;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
 use crate::ledger::request::RequestKey;
+use crate::runtime::error::{Stopped, SubmitError};
 use crate::runtime::inbox::RemoteReply;
-use crate::runtime::reply::Responder;
+use crate::runtime::reply::{Answer, Responder};
 use crate::sync::channel::Sender;
 
 /// A message to the owner thread.
@@ -41,6 +42,47 @@ pub(crate) enum ReplyTo {
     Detached { ticket: u64, outcomes: Sender<DetachedOutcome> },
     /// A command from another process, answered through the inbox it came from.
     Remote(RemoteReply),
+    /// A front end's command, answered by a call on the owner's thread (the NATS front's wakes
+    /// the task that publishes the answer: no thread waits for it).
+    #[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "only the NATS front notifies"))]
+    Notify(Notified),
+}
+
+/// Receives a notified command's answer, on the owner's thread: it must only hand the answer on
+/// (a channel send), never block or work.
+pub(crate) trait Notify: Send + Sync {
+    fn answer(&self, answer: Answer);
+}
+
+/// A notified command's reply: answered once, or told `Stopped` when dropped unanswered (the
+/// owner stopped with it queued).
+pub(crate) struct Notified(Option<std::sync::Arc<dyn Notify>>);
+
+impl Notified {
+    #[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "only the NATS front notifies"))]
+    pub(crate) fn new(notify: std::sync::Arc<dyn Notify>) -> Notified {
+        Notified(Some(notify))
+    }
+
+    pub(crate) fn answer(mut self, answer: Answer) {
+        if let Some(notify) = self.0.take() {
+            notify.answer(answer);
+        }
+    }
+
+    /// Never answered: its command was handed back before the owner saw it.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "only the NATS front notifies"))]
+    pub(crate) fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        if let Some(notify) = self.0.take() {
+            notify.answer((0, Err(SubmitError::Stopped(Stopped::ShutDown))));
+        }
+    }
 }
 
 /// The outcome of a detached submission.

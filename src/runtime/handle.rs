@@ -133,16 +133,47 @@ impl Handle {
         self.send_waiting(command, Some((key, None)))
     }
 
-    /// [`Handle::submit_once`] for a front end's client: the owner checks `grant` first
-    /// (`Rejection::NotGranted`), as the gateway does for its clients.
+    /// [`Handle::submit_once`] for a front end's client, without waiting: the owner checks
+    /// `grant` first (`Rejection::NotGranted`), as the gateway does for its clients, and hands
+    /// the answer to `notify`, called once on its thread (with `Stopped` if the vault stops
+    /// first). Never blocks.
+    ///
+    /// # Errors
+    /// The channel is full (`Ok(false)` would lie): [`TrySubmitError::Full`]; the vault stopped:
+    /// [`TrySubmitError::Stopped`]. Either way `notify` is not called.
     #[cfg(feature = "nats")]
-    pub(crate) fn submit_granted(
+    pub(crate) fn try_submit_notified(
         &mut self,
         grant: GrantMask,
         key: RequestKey,
         command: Command,
-    ) -> Result<Receipt, SubmitError> {
-        self.send_waiting(command, Some((key, Some(grant))))
+        notify: Arc<dyn crate::runtime::Notify>,
+    ) -> Result<(), TrySubmitError> {
+        // Acquire: see `submit`.
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(TrySubmitError::Stopped(command, self.shared.stop_reason()));
+        }
+        let reply = ReplyTo::Notify(crate::runtime::Notified::new(notify));
+        let sent = self.stamper.now();
+        let keyed = Box::new(Keyed { key, command, grant: Some(grant) });
+        match self.commands.try_send(Envelope::Keyed { keyed, reply, sent }) {
+            Ok(()) => {
+                self.shared.after_enqueue();
+                Ok(())
+            }
+            Err(refused) => {
+                let full = matches!(refused, TrySendError::Full(_));
+                let (TrySendError::Full(envelope) | TrySendError::Disconnected(envelope)) = refused;
+                if let Envelope::Keyed { reply: ReplyTo::Notify(mut notified), .. } = envelope {
+                    notified.disarm();
+                }
+                if full {
+                    Err(TrySubmitError::Full(command))
+                } else {
+                    Err(TrySubmitError::Stopped(command, self.shared.stop_reason()))
+                }
+            }
+        }
     }
 
     fn send_waiting(

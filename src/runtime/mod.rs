@@ -35,6 +35,11 @@ pub use typed::{
     SecuritiesReport, SignalReport,
 };
 pub use wait::WaitStrategy;
+#[cfg(feature = "nats")]
+pub(crate) use {
+    envelope::{Notified, Notify},
+    reply::Answer as ReplyAnswer,
+};
 
 use crate::ledger::Ledger;
 use crate::sync::channel;

@@ -310,6 +310,7 @@ impl Owner {
             };
             match reply {
                 ReplyTo::Waiting(responder) => responder.answer((seq, answer)),
+                ReplyTo::Notify(notified) => notified.answer((seq, answer)),
                 ReplyTo::Remote(remote) => {
                     if let Some(inbox) = &mut self.inbox {
                         inbox.answer(remote, seq, answer);
@@ -521,6 +522,7 @@ impl Owner {
                     inbox.answer(remote, seq, result.map_err(SubmitError::Rejected));
                 }
             }
+            ReplyTo::Notify(notified) => notified.answer((seq, result.map_err(SubmitError::Rejected))),
         }
     }
 
