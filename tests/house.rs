@@ -64,8 +64,8 @@ fn each_layer_imports_only_the_layers_below_it() {
         // The executor bridge drives a vault through a handle: the model and the runtime only.
         ("bridge", &["ledger", "runtime"]),
         // The NATS front and client: a front end over handles, rendering snapshots as the JSON
-        // mirror does.
-        ("remote", &["ledger", "runtime", "mirror"]),
+        // mirror does, naming its host (platform).
+        ("remote", &["ledger", "runtime", "mirror", "platform"]),
         (
             "tools",
             &["ledger", "runtime", "sync", "platform", "journal", "mirror", "vault", "gateway", "remote"],
