@@ -207,7 +207,7 @@ impl NatsFront {
             )));
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("capvault-nats")
             .enable_all()
             .build()
