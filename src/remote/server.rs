@@ -2,11 +2,13 @@
 //! JetStream key-value bucket.
 //!
 //! One subscription takes every request on `<prefix>.<vault>.cmd.*` and another every read on
-//! `<prefix>.<vault>.read.*`; a bounded queue feeds a
-//! few worker threads, each with its own [`Handle`], so concurrent requests reach the owner
-//! together and share its batches (and a journal's group commit). A client over its in-flight
-//! limit, or a full queue, is answered `busy` at once: a flooding client costs bounded memory and
-//! slows no one else's answers more than the queue allows.
+//! `<prefix>.<vault>.read.*`, on a tokio runtime of one thread. The task that receives a command
+//! hands it to the owner without waiting (a notified reply): concurrent commands reach the owner
+//! together and share its batches (and a journal's group commit), and the owner's answer wakes
+//! the task that publishes it. Reads, which may wait for a sequence, go through a bounded queue
+//! to a few worker threads. A client over its in-flight limit, a full queue or a full command
+//! channel is answered `busy` at once: a flooding client costs bounded memory and slows no one
+//! else's answers more than the limits allow.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -57,7 +59,7 @@ pub struct NatsConfig {
     /// The grant of a client not in `clients`; none refuses it (`no_grant`).
     #[serde(default)]
     pub others: Option<Grant>,
-    /// Threads submitting to the vault. Default 8.
+    /// Threads answering reads. Default 8.
     #[serde(default = "NatsConfig::default_workers")]
     pub workers: usize,
     /// The largest request body accepted. Default 4,096 bytes.
@@ -66,7 +68,8 @@ pub struct NatsConfig {
     /// Requests one client may have waiting. Default 64.
     #[serde(default = "NatsConfig::default_in_flight")]
     pub in_flight_max: u32,
-    /// Requests waiting for a worker, all clients together. Default 1,024.
+    /// Reads waiting for a worker, all clients together; the busy answer's limit for a full
+    /// command channel. Default 1,024.
     #[serde(default = "NatsConfig::default_queue")]
     pub queue_max: usize,
     /// Keep the latest snapshot in a JetStream key-value bucket (the server needs JetStream).
