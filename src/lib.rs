@@ -90,6 +90,8 @@ mod mirror;
 mod platform;
 #[cfg(all(feature = "nats", not(capvault_loom)))]
 pub mod remote;
+#[cfg(all(feature = "nats", not(capvault_loom)))]
+pub mod replication;
 mod runtime;
 mod sync;
 #[cfg(not(capvault_loom))]

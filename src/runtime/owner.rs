@@ -279,8 +279,18 @@ impl Owner {
 
     /// Commits every stage (the journal writes, and syncs per its durability, the batch's
     /// records), before any answer of the batch goes out.
+    /// A stage that fails after another made the batch durable (the stream acknowledged it,
+    /// the local journal could not write it) cannot undo it: the batch is in doubt.
     fn commit(&mut self) -> Result<(), StageFailure> {
-        self.stages.iter_mut().try_for_each(|stage| stage.commit())
+        let mut held = false;
+        for stage in &mut self.stages {
+            if let Err(mut failure) = stage.commit() {
+                failure.undone &= !held;
+                return Err(failure);
+            }
+            held |= stage.holds_answers();
+        }
+        Ok(())
     }
 
     fn after_batch(&mut self) -> Result<(), StageFailure> {

@@ -42,6 +42,9 @@ pub enum SpawnError {
     Config(ConfigError),
     /// The data directory could not be recovered or its journal started.
     Journal(JournalError),
+    /// Replication (`Builder::replicate`) could not start: NATS, the stream, or a stream that
+    /// does not end where the recovered ledger does.
+    Replication(String),
     /// Another vault (in this process or another) holds the data directory's lock.
     DataDirLocked {
         /// The lock file.
@@ -98,6 +101,7 @@ impl fmt::Display for SpawnError {
             SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
             SpawnError::LatencyLog { path, error } => write!(f, "latency log {}: {error}", path.display()),
             SpawnError::Journal(error) => write!(f, "data directory: {error}"),
+            SpawnError::Replication(error) => write!(f, "{error}"),
             SpawnError::DataDirLocked { path, pid } => match pid {
                 Some(pid) => write!(f, "{}: the data directory is in use by process {pid}", path.display()),
                 None => write!(f, "{}: the data directory is in use by another vault", path.display()),

@@ -45,6 +45,8 @@ pub struct Builder {
     mirrors: Mirrors,
     #[cfg(target_os = "linux")]
     serve: Option<crate::gateway::ServeConfig>,
+    #[cfg(feature = "nats")]
+    replication: Option<crate::replication::ReplicationConfig>,
     name: Option<String>,
     stop_on_signals: bool,
 }
@@ -94,6 +96,8 @@ impl Builder {
             mirrors: Mirrors::default(),
             #[cfg(target_os = "linux")]
             serve: None,
+            #[cfg(feature = "nats")]
+            replication: None,
             name: None,
             stop_on_signals: false,
         }
@@ -104,6 +108,17 @@ impl Builder {
     /// vault with neither a mirror nor a service is not listed: there is nothing to look at.
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Replicates the journal through a NATS JetStream stream (`docs/distribution.md`,
+    /// "Replication"): each batch is published to the stream as one message, chained on the
+    /// previous one, and acknowledged before the local journal writes it and before its answers
+    /// go out. Needs a data directory. At spawn the stream must end where the recovered ledger
+    /// does ([`ReplicationError::Diverged`](crate::replication::ReplicationError) otherwise).
+    #[cfg(feature = "nats")]
+    pub fn replicate(mut self, config: crate::replication::ReplicationConfig) -> Builder {
+        self.replication = Some(config);
         self
     }
 

@@ -63,6 +63,14 @@ impl Builder {
             .name("capvault-checkpoint".into())
             .spawn(move || checkpointer.run())
             .map_err(SpawnError::Spawn)?;
+        // Replication commits first: a batch the stream refuses (fenced) never reaches the
+        // local journal, so its callers are truthfully told it was not applied.
+        #[cfg(feature = "nats")]
+        if let Some(config) = self.replication.take() {
+            let stage = crate::replication::ReplicationStage::start(&config, seq)
+                .map_err(|error| SpawnError::Replication(error.to_string()))?;
+            self.core.stage(Box::new(stage));
+        }
         self.core.stage(Box::new(JournalStage {
             journal,
             every: self.storage.checkpoint_every,

@@ -1,0 +1,402 @@
+//! The journal replicated through NATS JetStream (`docs/distribution.md`, "Replication"): a
+//! stage of the owner that publishes each batch's journal records to the vault's stream as one
+//! message and waits for the stream's acknowledgement before the local journal writes the batch
+//! and before any answer goes out.
+//!
+//! **Fencing.** Each message names the previous message's id (`Nats-Expected-Last-Msg-Id`): the
+//! stream stores it only if nothing else was appended since this vault's last message. A vault
+//! that takes over appends an epoch marker chained on the last message it read ([`fence`]);
+//! the old leader's next batch is then refused by the stream, its callers are told it was not
+//! applied (the local journal never saw it), and it stops. A publish whose acknowledgement does
+//! not come is in doubt (the stream may hold it): the vault stops and says so.
+//!
+//! JetStream replicates the stream (Raft, across the servers of a cluster); capvault writes no
+//! consensus of its own.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use serde::Deserialize;
+
+use crate::journal::codec::{decode_record, encode_record};
+use crate::journal::FORMAT_VERSION;
+use crate::ledger::{Command, Ledger, RequestKey};
+use crate::runtime::{Stage, StageFailure};
+
+/// The header naming a message's epoch: the leader's term that appended it.
+pub const EPOCH_HEADER: &str = "Capvault-Epoch";
+/// The header naming the ledger sequences a message holds, `FIRST-LAST` (an epoch marker holds
+/// none: `LAST-LAST` of the ledger it continues, and no records).
+pub const SEQ_HEADER: &str = "Capvault-Seq";
+
+/// Where and how a vault replicates its journal.
+///
+/// ```
+/// let config: capvault::replication::ReplicationConfig = serde_json::from_str(r#"{
+///     "servers": ["nats://127.0.0.1:4222"], "stream": "CAPVAULT_DESK", "subject": "capvault.desk.journal"
+/// }"#).unwrap();
+/// assert_eq!(config.replicas, 3);
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// The NATS servers (`nats://host:port`).
+    pub servers: Vec<String>,
+    /// The vault's NATS user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The JetStream stream holding the journal (created if missing).
+    pub stream: String,
+    /// Its subject.
+    pub subject: String,
+    /// The stream's replicas when this vault creates it: 3 survives the loss of one server.
+    /// Default 3.
+    #[serde(default = "ReplicationConfig::default_replicas")]
+    pub replicas: usize,
+    /// How long a batch waits for the stream's acknowledgement before the vault stops in doubt.
+    /// Default 5 s.
+    #[serde(default = "ReplicationConfig::default_ack_ms")]
+    pub ack_timeout_ms: u64,
+}
+
+impl ReplicationConfig {
+    fn default_replicas() -> usize {
+        3
+    }
+    fn default_ack_ms() -> u64 {
+        5_000
+    }
+}
+
+/// Why replication could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplicationError {
+    /// NATS or the stream could not be reached or created.
+    Nats(String),
+    /// The stream and the local ledger disagree: the stream holds up to `stream`, the local
+    /// ledger up to `local`. A vault behind the stream must catch up from it first (as a
+    /// standby); one ahead of it holds what the stream never acknowledged.
+    Diverged {
+        /// The last ledger sequence in the stream.
+        stream: u64,
+        /// The local ledger's.
+        local: u64,
+    },
+    /// A message in the stream is not a capvault batch.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for ReplicationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplicationError::Nats(why) => write!(f, "replication: {why}"),
+            ReplicationError::Diverged { stream, local } => write!(
+                f,
+                "replication: the stream holds the ledger up to seq {stream}, this vault's journal up to {local}: \
+                 start from the stream (a standby) or restore the journal that matches it"
+            ),
+            ReplicationError::Corrupt(why) => write!(f, "replication: the stream holds {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplicationError {}
+
+/// The end of the stream: the last message's id, its epoch and the last ledger sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The last message's `Nats-Msg-Id`; `None` for an empty stream.
+    pub id: Option<String>,
+    /// Its epoch (0 for an empty stream).
+    pub epoch: u64,
+    /// The last ledger sequence the stream holds.
+    pub seq: u64,
+}
+
+/// A connection to the stream, on a runtime of its own (the owner's thread blocks on it).
+struct Link {
+    runtime: tokio::runtime::Runtime,
+    jetstream: jetstream::Context,
+    config: ReplicationConfig,
+}
+
+impl Link {
+    fn open(config: &ReplicationConfig) -> Result<Link, ReplicationError> {
+        let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(e.to_string());
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| nats(&e))?;
+        let mut options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        let servers: Vec<async_nats::ServerAddr> =
+            config.servers.iter().map(|s| s.parse().map_err(|e| nats(&e))).collect::<Result<_, _>>()?;
+        let client = runtime.block_on(options.connect(servers)).map_err(|e| nats(&e))?;
+        let jetstream = {
+            let _inside = runtime.enter();
+            jetstream::new(client)
+        };
+        let stream_config = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![config.subject.clone()],
+            num_replicas: config.replicas,
+            storage: stream::StorageType::File,
+            allow_direct: true,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        runtime.block_on(jetstream.get_or_create_stream(stream_config)).map_err(|e| nats(&e))?;
+        Ok(Link { runtime, jetstream, config: config.clone() })
+    }
+
+    fn head(&self) -> Result<Head, ReplicationError> {
+        let stream = self
+            .runtime
+            .block_on(self.jetstream.get_stream_no_info(&self.config.stream))
+            .map_err(|e| ReplicationError::Nats(e.to_string()))?;
+        match self.runtime.block_on(stream.get_last_raw_message_by_subject(&self.config.subject)) {
+            Ok(message) => {
+                let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+                let id = header("Nats-Msg-Id")
+                    .ok_or_else(|| ReplicationError::Corrupt("a message without an id".into()))?;
+                let epoch = header(EPOCH_HEADER).and_then(|e| e.parse().ok()).unwrap_or(0);
+                let (_, last) = seq_range(header(SEQ_HEADER).as_deref())?;
+                Ok(Head { id: Some(id), epoch, seq: last })
+            }
+            Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                Ok(Head { id: None, epoch: 0, seq: 0 })
+            }
+            Err(error) => Err(ReplicationError::Nats(error.to_string())),
+        }
+    }
+
+    /// Appends one message chained on `head`; its acknowledgement, or why not.
+    fn append(
+        &self,
+        head: &Head,
+        id: &str,
+        epoch: u64,
+        seqs: (u64, u64),
+        body: Vec<u8>,
+    ) -> Result<(), Append> {
+        let mut message = jetstream::message::PublishMessage::build()
+            .payload(body.into())
+            .message_id(id)
+            .header(EPOCH_HEADER, epoch.to_string().as_str())
+            .header(SEQ_HEADER, format!("{}-{}", seqs.0, seqs.1).as_str());
+        message = match &head.id {
+            Some(previous) => message.expected_last_message_id(previous),
+            None => message.expected_last_sequence(0),
+        };
+        let timeout = Duration::from_millis(self.config.ack_timeout_ms);
+        let subject = self.config.subject.clone();
+        let result = self.runtime.block_on(async {
+            let ack = self.jetstream.send_publish(subject, message).await?;
+            tokio::time::timeout(timeout, ack)
+                .await
+                .map_err(|_| jetstream::context::PublishError::new(PublishErrorKind::TimedOut))?
+        });
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.kind() {
+                PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
+                    Err(Append::Fenced(error.to_string()))
+                }
+                _ => Err(Append::InDoubt(error.to_string())),
+            },
+        }
+    }
+}
+
+impl Link {
+    /// Appends the epoch marker after `head`: the next epoch, no records.
+    fn take_over(&self, head: &Head) -> Result<Head, ReplicationError> {
+        let epoch = head.epoch + 1;
+        let id = format!("{epoch}.{}.epoch", head.seq);
+        match self.append(head, &id, epoch, (head.seq, head.seq), Vec::new()) {
+            Ok(()) => Ok(Head { id: Some(id), epoch, seq: head.seq }),
+            Err(Append::Fenced(why) | Append::InDoubt(why)) => Err(ReplicationError::Nats(why)),
+        }
+    }
+}
+
+/// Why an append failed.
+enum Append {
+    /// The stream holds something this vault did not append: it was refused, nothing stored.
+    Fenced(String),
+    /// No acknowledgement: the stream may or may not hold it.
+    InDoubt(String),
+}
+
+fn seq_range(header: Option<&str>) -> Result<(u64, u64), ReplicationError> {
+    let corrupt = || ReplicationError::Corrupt(format!("a message with {SEQ_HEADER} {header:?}"));
+    let (first, last) = header.and_then(|h| h.split_once('-')).ok_or_else(corrupt)?;
+    Ok((first.parse().map_err(|_| corrupt())?, last.parse().map_err(|_| corrupt())?))
+}
+
+/// The owner's replication stage.
+pub(crate) struct ReplicationStage {
+    link: Link,
+    head: Head,
+    batch: Vec<u8>,
+    first: u64,
+    last: u64,
+}
+
+impl ReplicationStage {
+    /// Connects, creates the stream if it is missing, checks that it ends where the local
+    /// ledger (at `seq`) does, and takes it for a new epoch (an epoch marker: any vault that
+    /// appended before can append nothing more).
+    pub(crate) fn start(config: &ReplicationConfig, seq: u64) -> Result<ReplicationStage, ReplicationError> {
+        let link = Link::open(config)?;
+        let head = link.head()?;
+        if head.seq != seq {
+            return Err(ReplicationError::Diverged { stream: head.seq, local: seq });
+        }
+        let head = link.take_over(&head)?;
+        tracing::info!(stream = config.stream, epoch = head.epoch, seq, "replicating the journal");
+        Ok(ReplicationStage { link, head, batch: Vec::with_capacity(64 * 1024), first: 0, last: 0 })
+    }
+}
+
+impl Stage for ReplicationStage {
+    fn accepted(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
+        if self.batch.is_empty() {
+            self.first = seq;
+        }
+        self.last = seq;
+        // One record: its length, its sequence, the journal's encoding of the key and command.
+        let at = self.batch.len();
+        self.batch.extend_from_slice(&[0; 4]);
+        self.batch.extend_from_slice(&seq.to_le_bytes());
+        encode_record(key, command, &mut self.batch);
+        let len = u32::try_from(self.batch.len() - at - 4).unwrap_or(u32::MAX);
+        self.batch[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    fn holds_answers(&self) -> bool {
+        true
+    }
+
+    fn syncs(&self) -> bool {
+        true
+    }
+
+    fn commit(&mut self) -> Result<(), StageFailure> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let (epoch, seqs) = (self.head.epoch, (self.first, self.last));
+        let id = format!("{epoch}.{}", self.last);
+        let body = std::mem::replace(&mut self.batch, Vec::with_capacity(64 * 1024));
+        match self.link.append(&self.head, &id, epoch, seqs, body) {
+            Ok(()) => {
+                self.head = Head { id: Some(id), epoch, seq: self.last };
+                Ok(())
+            }
+            Err(Append::Fenced(why)) => Err(StageFailure {
+                error: format!(
+                    "replication: fenced: the stream holds a message this vault did not append (another vault took over): {why}"
+                ),
+                undone: true,
+            }),
+            Err(Append::InDoubt(why)) => Err(StageFailure {
+                error: format!("replication: no acknowledgement for seq {}-{}: {why}", seqs.0, seqs.1),
+                undone: false,
+            }),
+        }
+    }
+}
+
+/// One batch read back from the stream.
+#[derive(Debug)]
+pub struct Batch {
+    /// The message's epoch.
+    pub epoch: u64,
+    /// Its records: sequence, request key, command.
+    pub records: Vec<(u64, Option<RequestKey>, Command)>,
+}
+
+/// Decodes a message's body into its records.
+fn decode_batch(body: &[u8]) -> Result<Vec<(u64, Option<RequestKey>, Command)>, ReplicationError> {
+    let corrupt = |what: &str| ReplicationError::Corrupt(format!("a batch with {what}"));
+    let mut records = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let len = rest.get(..4).ok_or_else(|| corrupt("a torn length"))?;
+        let len = u32::from_le_bytes(len.try_into().map_err(|_| corrupt("a torn length"))?) as usize;
+        let record = rest.get(4..4 + len).ok_or_else(|| corrupt("a torn record"))?;
+        let seq = u64::from_le_bytes(
+            record
+                .get(..8)
+                .ok_or_else(|| corrupt("no sequence"))?
+                .try_into()
+                .map_err(|_| corrupt("no sequence"))?,
+        );
+        let (key, command) =
+            decode_record(&record[8..], FORMAT_VERSION).map_err(|e| corrupt(&e.to_string()))?;
+        records.push((seq, key, command));
+        rest = &rest[4 + len..];
+    }
+    Ok(records)
+}
+
+/// Every batch in the stream, in order (epoch markers as batches without records).
+///
+/// # Errors
+/// The stream could not be read, or holds something that is not a capvault batch.
+pub fn read_stream(config: &ReplicationConfig) -> Result<Vec<Batch>, ReplicationError> {
+    let link = Link::open(config)?;
+    let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(e.to_string());
+    link.runtime.block_on(async {
+        let stream = link.jetstream.get_stream(&config.stream).await.map_err(|e| nats(&e))?;
+        let last = stream.cached_info().state.last_sequence;
+        let mut batches = Vec::new();
+        for sequence in stream.cached_info().state.first_sequence..=last {
+            let Ok(message) = stream.get_raw_message(sequence).await else { continue };
+            let epoch = message.headers.get(EPOCH_HEADER).and_then(|v| v.as_str().parse().ok()).unwrap_or(0);
+            batches.push(Batch { epoch, records: decode_batch(&message.payload)? });
+        }
+        Ok(batches)
+    })
+}
+
+/// Replays the stream's records on `ledger` (a plain ledger built from the vault's
+/// configuration): the state every vault following the stream must equal. Returns the last
+/// sequence applied.
+///
+/// # Errors
+/// A record out of sequence, or one the ledger refuses to replay.
+pub fn replay(batches: &[Batch], ledger: &mut Ledger) -> Result<u64, ReplicationError> {
+    let mut last = 0;
+    for (seq, key, command) in batches.iter().flat_map(|b| &b.records) {
+        if *seq != last + 1 {
+            return Err(ReplicationError::Corrupt(format!("seq {seq} after {last}")));
+        }
+        let applied = match key {
+            Some(key) => ledger.apply_once(*key, *seq, command).map(|_| ()),
+            None => ledger.apply(command).map(|_| ()),
+        };
+        applied.map_err(|rejection| {
+            ReplicationError::Corrupt(format!("seq {seq} refused on replay: {rejection}"))
+        })?;
+        last = *seq;
+    }
+    Ok(last)
+}
+
+/// Takes the stream over for a new epoch: appends an epoch marker chained on the stream's last
+/// message, after which the previous leader can append nothing. Returns the new head.
+///
+/// # Errors
+/// NATS could not be reached, or something was appended between reading the head and the
+/// marker (try again: read to the end first).
+pub fn fence(config: &ReplicationConfig) -> Result<Head, ReplicationError> {
+    let link = Link::open(config)?;
+    let head = link.head()?;
+    link.take_over(&head)
+}
