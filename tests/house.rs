@@ -83,7 +83,18 @@ fn each_layer_imports_only_the_layers_below_it() {
         ("remote", &["ledger", "runtime", "mirror", "platform"]),
         (
             "tools",
-            &["ledger", "runtime", "sync", "platform", "journal", "mirror", "vault", "gateway", "remote"],
+            &[
+                "ledger",
+                "runtime",
+                "sync",
+                "platform",
+                "journal",
+                "mirror",
+                "vault",
+                "gateway",
+                "remote",
+                "replication",
+            ],
         ),
     ];
     let mut broken = Vec::new();

@@ -18,6 +18,12 @@ use std::time::Duration;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use serde::Deserialize;
 
+mod follow;
+mod lease;
+
+pub use follow::Follower;
+pub use lease::Lease;
+
 use crate::journal::codec::{decode_record, encode_record};
 use crate::journal::FORMAT_VERSION;
 use crate::ledger::{Command, Ledger, RequestKey};
@@ -48,9 +54,12 @@ pub struct ReplicationConfig {
     /// Its password.
     #[serde(default)]
     pub password: Option<String>,
-    /// The JetStream stream holding the journal (created if missing).
+    /// The JetStream stream holding the journal (created if missing). `capvault serve`
+    /// defaults it to `CAPVAULT_<NAME>`.
+    #[serde(default)]
     pub stream: String,
-    /// Its subject.
+    /// Its subject. `capvault serve` defaults it to `capvault.<name>.journal`.
+    #[serde(default)]
     pub subject: String,
     /// The stream's replicas when this vault creates it: 3 survives the loss of one server.
     /// Default 3.
@@ -60,6 +69,10 @@ pub struct ReplicationConfig {
     /// Default 5 s.
     #[serde(default = "ReplicationConfig::default_ack_ms")]
     pub ack_timeout_ms: u64,
+    /// The leader's lease (a JetStream key-value entry that lapses this long after the leader's
+    /// last renewal): a standby takes over once it lapses. Default 3,000 ms.
+    #[serde(default = "ReplicationConfig::default_lease_ms")]
+    pub lease_ttl_ms: u64,
 }
 
 impl ReplicationConfig {
@@ -68,6 +81,41 @@ impl ReplicationConfig {
     }
     fn default_ack_ms() -> u64 {
         5_000
+    }
+    fn default_lease_ms() -> u64 {
+        3_000
+    }
+
+    /// Fills the stream's and subject's defaults for vault `name`.
+    #[must_use]
+    pub fn for_vault(mut self, name: &str) -> ReplicationConfig {
+        if self.stream.is_empty() {
+            self.stream = format!("CAPVAULT_{}", name.to_uppercase().replace(['.', '-'], "_"));
+        }
+        if self.subject.is_empty() {
+            self.subject = format!("capvault.{name}.journal");
+        }
+        self
+    }
+
+    /// Checks the settings; the message names the field.
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.servers.is_empty() {
+            return Err("servers: at least one".into());
+        }
+        if self.stream.is_empty() || self.subject.is_empty() {
+            return Err("stream and subject: not empty".into());
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err("replicas: 1..=5".into());
+        }
+        if self.ack_timeout_ms == 0 || self.lease_ttl_ms < 300 {
+            return Err("ack_timeout_ms: at least 1; lease_ttl_ms: at least 300".into());
+        }
+        Ok(())
     }
 }
 
@@ -118,14 +166,15 @@ pub struct Head {
 }
 
 /// A connection to the stream, on a runtime of its own (the owner's thread blocks on it).
-struct Link {
-    runtime: tokio::runtime::Runtime,
-    jetstream: jetstream::Context,
-    config: ReplicationConfig,
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) jetstream: jetstream::Context,
+    pub(crate) config: ReplicationConfig,
 }
 
 impl Link {
-    fn open(config: &ReplicationConfig) -> Result<Link, ReplicationError> {
+    pub(crate) fn open(config: &ReplicationConfig) -> Result<Link, ReplicationError> {
         let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(e.to_string());
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| nats(&e))?;
@@ -232,7 +281,7 @@ enum Append {
     InDoubt(String),
 }
 
-fn seq_range(header: Option<&str>) -> Result<(u64, u64), ReplicationError> {
+pub(crate) fn seq_range(header: Option<&str>) -> Result<(u64, u64), ReplicationError> {
     let corrupt = || ReplicationError::Corrupt(format!("a message with {SEQ_HEADER} {header:?}"));
     let (first, last) = header.and_then(|h| h.split_once('-')).ok_or_else(corrupt)?;
     Ok((first.parse().map_err(|_| corrupt())?, last.parse().map_err(|_| corrupt())?))
@@ -252,6 +301,7 @@ impl ReplicationStage {
     /// ledger (at `seq`) does, and takes it for a new epoch (an epoch marker: any vault that
     /// appended before can append nothing more).
     pub(crate) fn start(config: &ReplicationConfig, seq: u64) -> Result<ReplicationStage, ReplicationError> {
+        config.validate().map_err(|why| ReplicationError::Nats(format!("replication.{why}")))?;
         let link = Link::open(config)?;
         let head = link.head()?;
         if head.seq != seq {
@@ -322,7 +372,7 @@ pub struct Batch {
 }
 
 /// Decodes a message's body into its records.
-fn decode_batch(body: &[u8]) -> Result<Vec<(u64, Option<RequestKey>, Command)>, ReplicationError> {
+pub(crate) fn decode_batch(body: &[u8]) -> Result<Vec<(u64, Option<RequestKey>, Command)>, ReplicationError> {
     let corrupt = |what: &str| ReplicationError::Corrupt(format!("a batch with {what}"));
     let mut records = Vec::new();
     let mut rest = body;

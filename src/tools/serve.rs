@@ -24,6 +24,8 @@ use crate::journal::Durability;
 use crate::ledger::LedgerConfig;
 use crate::vault::Builder;
 
+mod standby;
+
 /// The service's configuration file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +54,10 @@ pub struct ServiceConfig {
     /// The NATS front: clients on other hosts (`docs/distribution.md`); absent: none.
     #[serde(default)]
     pub nats: Option<crate::remote::NatsConfig>,
+    /// The journal replicated through JetStream, the lease, and `--standby`
+    /// (`docs/distribution.md`, "Replication"); absent: the local journal only.
+    #[serde(default)]
+    pub replication: Option<crate::replication::ReplicationConfig>,
 }
 
 /// Where the ledger's configuration is.
@@ -162,6 +168,19 @@ pub fn load(path: &Path) -> Result<(ServiceConfig, LedgerConfig), ServeError> {
     if let Some(nats) = &config.nats {
         nats.validate().map_err(|e| config_error(format!("{}: at nats.{e}", path.display())))?;
     }
+    if let Some(replication) = config.replication.take() {
+        let replication = replication.for_vault(&config.name);
+        replication
+            .validate()
+            .map_err(|e| config_error(format!("{}: at replication.{e}", path.display())))?;
+        if config.data_dir.is_none() || config.durability.as_deref() == Some("none") {
+            return Err(config_error(format!(
+                "{}: at replication: a replicated vault needs a data_dir and a local durability (its own journal)",
+                path.display()
+            )));
+        }
+        config.replication = Some(replication);
+    }
     if let Some(durability) = &config.durability {
         if !matches!(durability.as_str(), "none" | "write" | "fsync_batch") {
             return Err(config_error(format!(
@@ -198,6 +217,20 @@ fn serve_config(config: &ServiceConfig) -> Result<Option<ServeConfig>, ServeErro
 /// # Errors
 /// [`ExitKind::Config`] for a setting the builder refuses, [`ExitKind::Start`] if it cannot start.
 pub fn build(config: &ServiceConfig, ledger: &LedgerConfig) -> Result<Builder, ServeError> {
+    let mut builder = follower(config, ledger)?;
+    #[cfg(target_os = "linux")]
+    if let Some(serve) = serve_config(config)? {
+        builder = builder.serve(serve);
+    }
+    if let Some(replication) = &config.replication {
+        builder = builder.replicate(replication.clone());
+    }
+    Ok(builder)
+}
+
+/// The vault without what takes commands (the gateway) or appends to the stream: a standby's,
+/// which follows the leader's stream.
+pub(super) fn follower(config: &ServiceConfig, ledger: &LedgerConfig) -> Result<Builder, ServeError> {
     let mut builder = Builder::from_config(ledger).map_err(|e| config_error(format!("ledger: {e}")))?;
     builder = builder.name(config.name.clone());
     if let Some(dir) = &config.data_dir {
@@ -218,10 +251,6 @@ pub fn build(config: &ServiceConfig, ledger: &LedgerConfig) -> Result<Builder, S
     if let Some(log) = &config.mirrors.latency_log {
         builder = builder.record_latency(true).latency_log(log, Duration::from_secs(1));
     }
-    #[cfg(target_os = "linux")]
-    if let Some(serve) = serve_config(config)? {
-        builder = builder.serve(serve);
-    }
     Ok(builder)
 }
 
@@ -241,23 +270,8 @@ fn start_front(
     })
 }
 
-/// Runs the service until a signal or a failure.
-///
-/// # Errors
-/// How it failed, with its exit kind; `Ok` is a clean stop.
-pub fn run(path: &Path) -> Result<(), ServeError> {
-    let (config, ledger) = load(path)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| ServeError { kind: ExitKind::Start, message: format!("signals: {e}") })?;
-    }
-    let handle = build(&config, &ledger)?.spawn().map_err(|e| ServeError {
-        kind: ExitKind::Start,
-        message: format!("the vault did not start: {e}"),
-    })?;
-    // Remote clients after local ones: the vault is whole (recovered, drift applied) by now.
-    let front = start_front(&config, &handle)?;
+/// Logs that the vault serves, writes the ready file and prints the ready line.
+fn announce_ready(config: &ServiceConfig, handle: &crate::runtime::Handle) -> Result<(), ServeError> {
     let snapshot = handle.snapshot();
     tracing::info!(
         name = %config.name,
@@ -280,13 +294,40 @@ pub fn run(path: &Path) -> Result<(), ServeError> {
             .map_err(|e| ServeError { kind: ExitKind::Start, message: format!("{}: {e}", file.display()) })?;
     }
     println!("{ready}");
+    Ok(())
+}
+
+/// Runs the service until a signal or a failure.
+///
+/// # Errors
+/// How it failed, with its exit kind; `Ok` is a clean stop.
+pub fn run(path: &Path, standby: bool) -> Result<(), ServeError> {
+    let (config, ledger) = load(path)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| ServeError { kind: ExitKind::Start, message: format!("signals: {e}") })?;
+    }
+    let lease = match standby::lead(&config, &ledger, standby, &stop)? {
+        standby::Leading::Stopped => return Ok(()),
+        standby::Leading::Alone => None,
+        standby::Leading::Leased(lease) => Some(lease),
+    };
+    let handle = standby::spawn_leader(&config, &ledger)?;
+    let lost = lease.map(|lease| standby::keep(lease, config.replication.as_ref()));
+    // Remote clients after local ones: the vault is whole (recovered, drift applied) by now.
+    let front = start_front(&config, &handle)?;
+    announce_ready(&config, &handle)?;
     let reader = handle.reader();
     let failed = loop {
+        if lost.as_ref().is_some_and(standby::Keeper::lost) {
+            break Some("the lease was lost (another vault may lead now): this one stopped".to_owned());
+        }
         if stop.load(Ordering::Relaxed) {
             break None;
         }
         if let Some(stopped) = reader.stopped() {
-            break Some(stopped);
+            break Some(stopped.to_string());
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -305,6 +346,9 @@ pub fn run(path: &Path) -> Result<(), ServeError> {
                 message: format!("the vault stopped on an error while shutting down: {e}"),
             })?;
             tracing::info!(name = %config.name, seq = last.seq(), "vault stopped cleanly");
+            if let Some(keeper) = lost {
+                keeper.release();
+            }
             Ok(())
         }
         Some(stopped) => {

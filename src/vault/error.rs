@@ -44,7 +44,8 @@ pub enum SpawnError {
     Journal(JournalError),
     /// Replication (`Builder::replicate`) could not start: NATS, the stream, or a stream that
     /// does not end where the recovered ledger does.
-    Replication(String),
+    #[cfg(feature = "nats")]
+    Replication(crate::replication::ReplicationError),
     /// Another vault (in this process or another) holds the data directory's lock.
     DataDirLocked {
         /// The lock file.
@@ -101,6 +102,7 @@ impl fmt::Display for SpawnError {
             SpawnError::Shm(error) => write!(f, "shared-memory mirror: {error}"),
             SpawnError::LatencyLog { path, error } => write!(f, "latency log {}: {error}", path.display()),
             SpawnError::Journal(error) => write!(f, "data directory: {error}"),
+            #[cfg(feature = "nats")]
             SpawnError::Replication(error) => write!(f, "{error}"),
             SpawnError::DataDirLocked { path, pid } => match pid {
                 Some(pid) => write!(f, "{}: the data directory is in use by process {pid}", path.display()),

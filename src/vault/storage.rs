@@ -67,8 +67,8 @@ impl Builder {
         // local journal, so its callers are truthfully told it was not applied.
         #[cfg(feature = "nats")]
         if let Some(config) = self.replication.take() {
-            let stage = crate::replication::ReplicationStage::start(&config, seq)
-                .map_err(|error| SpawnError::Replication(error.to_string()))?;
+            let stage =
+                crate::replication::ReplicationStage::start(&config, seq).map_err(SpawnError::Replication)?;
             self.core.stage(Box::new(stage));
         }
         self.core.stage(Box::new(JournalStage {

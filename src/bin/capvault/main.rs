@@ -53,6 +53,11 @@ enum Command {
     Serve {
         /// The service's configuration (JSON).
         config: PathBuf,
+        /// Follow the leader's replicated journal and take over when its lease lapses (CONFIG
+        /// needs `replication`; docs/distribution.md). Prints `standby NAME ...` while it
+        /// follows, `ready NAME ...` once it leads.
+        #[arg(long)]
+        standby: bool,
     },
     /// List this user's vaults running on this machine: name, pid, mirror state, mirror,
     /// service, data folder.
@@ -140,7 +145,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Serve { config } => return serve(config),
+        Command::Serve { config, standby } => return serve(config, *standby),
         Command::List { json, nats: Some(url) } => remote::list(url, *json),
         Command::List { json, nats: None } => list(*json),
         Command::Inspect { vault, json, nats: Some(url) } => remote::watch(url, vault, None, Some(1), *json),
@@ -198,12 +203,12 @@ impl std::fmt::Display for Failure {
 }
 
 /// `capvault serve`: logs to standard error (`RUST_LOG` filters; `info` by default).
-fn serve(config: &Path) -> ExitCode {
+fn serve(config: &Path, standby: bool) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let colour = std::io::stderr().is_terminal();
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).init();
-    match capvault::tools::serve::run(config) {
+    match capvault::tools::serve::run(config, standby) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");

@@ -1,0 +1,117 @@
+//! A standby's side of the stream: every batch appended since its ledger's sequence, applied to
+//! its own vault in order, each record at the sequence the leader gave it.
+
+use crate::ledger::Command;
+use crate::replication::{
+    decode_batch, seq_range, Link, ReplicationConfig, ReplicationError, EPOCH_HEADER, SEQ_HEADER,
+};
+use crate::runtime::{Handle, SubmitError};
+
+/// Follows the stream into a vault (`capvault serve --standby`): its own ledger, journal,
+/// checkpoints and mirrors, kept equal to the leader's.
+#[derive(Debug)]
+pub struct Follower {
+    link: Link,
+    /// The next stream message to read (0: the stream's first).
+    position: u64,
+    /// The last ledger sequence applied.
+    seq: u64,
+    /// The highest epoch seen.
+    epoch: u64,
+}
+
+impl Follower {
+    /// A follower of `config`'s stream for a vault whose ledger is at `seq`.
+    ///
+    /// # Errors
+    /// NATS or the stream could not be reached.
+    pub fn start(config: &ReplicationConfig, seq: u64) -> Result<Follower, ReplicationError> {
+        config.validate().map_err(|why| ReplicationError::Nats(format!("replication.{why}")))?;
+        Ok(Follower { link: Link::open(config)?, position: 0, seq, epoch: 0 })
+    }
+
+    /// The last ledger sequence applied.
+    #[must_use]
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The highest epoch read from the stream.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Applies to `handle` every record the stream holds beyond the follower's sequence, and
+    /// returns how many.
+    ///
+    /// # Errors
+    /// The stream could not be read; it was trimmed past this vault's sequence (start from a
+    /// newer checkpoint); or the vault answered a record differently from the leader (another
+    /// sequence, a rejection): the two ledgers diverged, and following stops.
+    pub fn catch_up(&mut self, handle: &mut Handle) -> Result<u64, ReplicationError> {
+        let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(e.to_string());
+        let config = &self.link.config;
+        let stream = self
+            .link
+            .runtime
+            .block_on(self.link.jetstream.get_stream(&config.stream))
+            .map_err(|e| nats(&e))?;
+        let state = stream.cached_info().state.clone();
+        if self.position == 0 {
+            self.position = state.first_sequence.max(1);
+        }
+        let mut applied = 0;
+        while self.position <= state.last_sequence {
+            let message = self.link.runtime.block_on(stream.get_raw_message(self.position));
+            self.position += 1;
+            // A message deleted from the stream (an operator's purge) is not a batch.
+            let Ok(message) = message else { continue };
+            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+            self.epoch = self.epoch.max(header(EPOCH_HEADER).and_then(|e| e.parse().ok()).unwrap_or(0));
+            let (first, last) = seq_range(header(SEQ_HEADER).as_deref())?;
+            if last <= self.seq {
+                continue;
+            }
+            if first > self.seq + 1 {
+                return Err(ReplicationError::Corrupt(format!(
+                    "seq {first}-{last} after this vault's {}: the stream was trimmed past it (start from a newer checkpoint)",
+                    self.seq
+                )));
+            }
+            for (seq, key, command) in decode_batch(&message.payload)? {
+                if seq <= self.seq {
+                    continue;
+                }
+                apply(handle, seq, key, command)?;
+                self.seq = seq;
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+}
+
+/// Applies one record; the vault must give it the leader's sequence.
+fn apply(
+    handle: &mut Handle,
+    seq: u64,
+    key: Option<crate::ledger::RequestKey>,
+    command: Command,
+) -> Result<(), ReplicationError> {
+    let receipt = match key {
+        Some(key) => handle.submit_once(key, command),
+        None => handle.submit(command),
+    };
+    match receipt {
+        Ok(receipt) if receipt.seq == seq => Ok(()),
+        Ok(receipt) => Err(ReplicationError::Corrupt(format!(
+            "record {seq} applied here as seq {}: the ledgers diverged",
+            receipt.seq
+        ))),
+        Err(SubmitError::Rejected(rejection)) => Err(ReplicationError::Corrupt(format!(
+            "record {seq} refused here ({rejection}): the ledgers diverged"
+        ))),
+        Err(error) => Err(ReplicationError::Nats(format!("the standby's vault: {error}"))),
+    }
+}

@@ -1,0 +1,91 @@
+//! The leader's lease: one JetStream key-value entry that lapses `lease_ttl_ms` after its last
+//! renewal. Who holds it may serve; a standby takes it once it lapses. Safety does not rest on
+//! it (a paused leader may still believe it holds the lease): the stream's chain fences a stale
+//! leader's next batch. The lease only decides who should try.
+
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+
+use crate::replication::{Link, ReplicationConfig, ReplicationError};
+
+const KEY: &str = "leader";
+
+/// A lease held.
+#[derive(Debug)]
+pub struct Lease {
+    link: Link,
+    store: kv::Store,
+    holder: String,
+    revision: u64,
+}
+
+fn nats(error: &dyn std::fmt::Display) -> ReplicationError {
+    ReplicationError::Nats(error.to_string())
+}
+
+/// The lease bucket of `config`'s stream: entries live `lease_ttl_ms` after their last write.
+fn store(link: &Link) -> Result<kv::Store, ReplicationError> {
+    let config = &link.config;
+    let bucket = format!("{}_LEASE", config.stream);
+    link.runtime.block_on(async {
+        if let Ok(store) = link.jetstream.get_key_value(&bucket).await {
+            return Ok(store);
+        }
+        link.jetstream
+            .create_key_value(kv::Config {
+                bucket: bucket.clone(),
+                history: 1,
+                max_age: Duration::from_millis(config.lease_ttl_ms),
+                num_replicas: config.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats(&e))
+    })
+}
+
+impl Lease {
+    /// Takes the lease for `holder` if no one holds it; `None` if someone does.
+    ///
+    /// # Errors
+    /// NATS or the bucket could not be reached.
+    pub fn try_acquire(config: &ReplicationConfig, holder: &str) -> Result<Option<Lease>, ReplicationError> {
+        let link = Link::open(config)?;
+        let store = store(&link)?;
+        match link.runtime.block_on(store.create(KEY, holder.as_bytes().to_vec().into())) {
+            Ok(revision) => Ok(Some(Lease { link, store, holder: holder.to_owned(), revision })),
+            Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+            Err(error) => Err(nats(&error)),
+        }
+    }
+
+    /// Who holds the lease now, if anyone.
+    ///
+    /// # Errors
+    /// NATS or the bucket could not be reached.
+    pub fn holder(config: &ReplicationConfig) -> Result<Option<String>, ReplicationError> {
+        let link = Link::open(config)?;
+        let store = store(&link)?;
+        let value = link.runtime.block_on(store.get(KEY)).map_err(|e| nats(&e))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Renews the lease. Call it well within `lease_ttl_ms` (a third of it, say).
+    ///
+    /// # Errors
+    /// The lease was lost (it lapsed and another took it) or NATS could not be reached: stop
+    /// serving.
+    pub fn renew(&mut self) -> Result<(), ReplicationError> {
+        let value = self.holder.as_bytes().to_vec().into();
+        let revision =
+            self.link.runtime.block_on(self.store.update(KEY, value, self.revision)).map_err(|e| nats(&e))?;
+        self.revision = revision;
+        Ok(())
+    }
+
+    /// Gives the lease up at once (a clean stop): a standby need not wait for it to lapse.
+    pub fn release(self) {
+        let _ = self.link.runtime.block_on(self.store.delete_expect_revision(KEY, Some(self.revision)));
+    }
+}
