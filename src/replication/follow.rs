@@ -12,7 +12,7 @@ use crate::runtime::{Handle, SubmitError};
 #[derive(Debug)]
 pub struct Follower {
     link: Link,
-    /// The next stream message to read (0: the stream's first).
+    /// The next stream message to read (0: the first).
     position: u64,
     /// The last ledger sequence applied.
     seq: u64,

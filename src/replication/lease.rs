@@ -11,13 +11,14 @@ use crate::replication::{Link, ReplicationConfig, ReplicationError};
 
 const KEY: &str = "leader";
 
-/// A lease held.
+/// The lease of one stream, held or not, on one connection.
 #[derive(Debug)]
 pub struct Lease {
     link: Link,
     store: kv::Store,
     holder: String,
-    revision: u64,
+    /// The revision of the entry this process wrote: `Some` while it holds the lease.
+    revision: Option<u64>,
 }
 
 fn nats(error: &dyn std::fmt::Display) -> ReplicationError {
@@ -46,16 +47,28 @@ fn store(link: &Link) -> Result<kv::Store, ReplicationError> {
 }
 
 impl Lease {
-    /// Takes the lease for `holder` if no one holds it; `None` if someone does.
+    /// The lease of `config`'s stream, for `holder` (its name as others read it), not yet held.
     ///
     /// # Errors
     /// NATS or the bucket could not be reached.
-    pub fn try_acquire(config: &ReplicationConfig, holder: &str) -> Result<Option<Lease>, ReplicationError> {
+    pub fn open(config: &ReplicationConfig, holder: &str) -> Result<Lease, ReplicationError> {
         let link = Link::open(config)?;
         let store = store(&link)?;
-        match link.runtime.block_on(store.create(KEY, holder.as_bytes().to_vec().into())) {
-            Ok(revision) => Ok(Some(Lease { link, store, holder: holder.to_owned(), revision })),
-            Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+        Ok(Lease { link, store, holder: holder.to_owned(), revision: None })
+    }
+
+    /// Takes the lease if no one holds it; `false` if someone does.
+    ///
+    /// # Errors
+    /// NATS or the bucket could not be reached.
+    pub fn try_take(&mut self) -> Result<bool, ReplicationError> {
+        let value = self.holder.as_bytes().to_vec().into();
+        match self.link.runtime.block_on(self.store.create(KEY, value)) {
+            Ok(revision) => {
+                self.revision = Some(revision);
+                Ok(true)
+            }
+            Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
             Err(error) => Err(nats(&error)),
         }
     }
@@ -64,28 +77,28 @@ impl Lease {
     ///
     /// # Errors
     /// NATS or the bucket could not be reached.
-    pub fn holder(config: &ReplicationConfig) -> Result<Option<String>, ReplicationError> {
-        let link = Link::open(config)?;
-        let store = store(&link)?;
-        let value = link.runtime.block_on(store.get(KEY)).map_err(|e| nats(&e))?;
+    pub fn holder(&self) -> Result<Option<String>, ReplicationError> {
+        let value = self.link.runtime.block_on(self.store.get(KEY)).map_err(|e| nats(&e))?;
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Renews the lease. Call it well within `lease_ttl_ms` (a third of it, say).
+    /// Renews the lease this process holds. Call it well within `lease_ttl_ms` (a third of it).
     ///
     /// # Errors
-    /// The lease was lost (it lapsed and another took it) or NATS could not be reached: stop
-    /// serving.
+    /// The lease was lost (it lapsed and another took it, or it was never taken) or NATS could
+    /// not be reached: stop serving.
     pub fn renew(&mut self) -> Result<(), ReplicationError> {
+        let held = self.revision.ok_or_else(|| ReplicationError::Nats("the lease is not held".into()))?;
         let value = self.holder.as_bytes().to_vec().into();
-        let revision =
-            self.link.runtime.block_on(self.store.update(KEY, value, self.revision)).map_err(|e| nats(&e))?;
-        self.revision = revision;
+        let revision = self.link.runtime.block_on(self.store.update(KEY, value, held)).map_err(|e| nats(&e))?;
+        self.revision = Some(revision);
         Ok(())
     }
 
     /// Gives the lease up at once (a clean stop): a standby need not wait for it to lapse.
     pub fn release(self) {
-        let _ = self.link.runtime.block_on(self.store.delete_expect_revision(KEY, Some(self.revision)));
+        if let Some(revision) = self.revision {
+            let _ = self.link.runtime.block_on(self.store.delete_expect_revision(KEY, Some(revision)));
+        }
     }
 }

@@ -31,6 +31,9 @@ use crate::runtime::{Stage, StageFailure};
 
 /// The header naming a message's epoch: the leader's term that appended it.
 pub const EPOCH_HEADER: &str = "Capvault-Epoch";
+/// The header naming the vault process that appended a message (`PID.START`, its start in
+/// nanoseconds since the Unix epoch): a checker finds which vault wrote each epoch's batches.
+pub const WRITER_HEADER: &str = "Capvault-Writer";
 /// The header naming the ledger sequences a message holds, `FIRST-LAST` (an epoch marker holds
 /// none: `LAST-LAST` of the ledger it continues, and no records).
 pub const SEQ_HEADER: &str = "Capvault-Seq";
@@ -171,6 +174,8 @@ pub(crate) struct Link {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) jetstream: jetstream::Context,
     pub(crate) config: ReplicationConfig,
+    /// This process's name in [`WRITER_HEADER`].
+    writer: String,
 }
 
 impl Link {
@@ -189,20 +194,47 @@ impl Link {
             let _inside = runtime.enter();
             jetstream::new(client)
         };
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let writer = format!("{}.{started}", std::process::id());
+        Ok(Link { runtime, jetstream, config: config.clone(), writer })
+    }
+
+    /// Creates the stream if it is missing. Only here does the vault need JetStream's meta
+    /// leader; appends and reads of one message go to the stream's own leader.
+    fn ensure_stream(&self) -> Result<(), ReplicationError> {
+        let config = &self.config;
         let stream_config = stream::Config {
             name: config.stream.clone(),
             subjects: vec![config.subject.clone()],
             num_replicas: config.replicas,
             storage: stream::StorageType::File,
-            allow_direct: true,
+            // Reads of the head go to the stream's leader: a replica's direct answer may lag.
+            allow_direct: false,
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         };
-        runtime.block_on(jetstream.get_or_create_stream(stream_config)).map_err(|e| nats(&e))?;
-        Ok(Link { runtime, jetstream, config: config.clone() })
+        self.runtime
+            .block_on(self.jetstream.get_or_create_stream(stream_config))
+            .map(|_| ())
+            .map_err(|e| ReplicationError::Nats(e.to_string()))
+    }
+
+    /// The head, creating the stream first if it is missing.
+    fn head_or_create(&self) -> Result<Head, ReplicationError> {
+        match self.head() {
+            Ok(head) => Ok(head),
+            Err(ReplicationError::Nats(_)) => {
+                self.ensure_stream()?;
+                self.head()
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn head(&self) -> Result<Head, ReplicationError> {
+        // No request: the stream's handle, for reads that go to its leader.
         let stream = self
             .runtime
             .block_on(self.jetstream.get_stream_no_info(&self.config.stream))
@@ -236,7 +268,8 @@ impl Link {
             .payload(body.into())
             .message_id(id)
             .header(EPOCH_HEADER, epoch.to_string().as_str())
-            .header(SEQ_HEADER, format!("{}-{}", seqs.0, seqs.1).as_str());
+            .header(SEQ_HEADER, format!("{}-{}", seqs.0, seqs.1).as_str())
+            .header(WRITER_HEADER, self.writer.as_str());
         message = match &head.id {
             Some(previous) => message.expected_last_message_id(previous),
             None => message.expected_last_sequence(0),
@@ -303,7 +336,7 @@ impl ReplicationStage {
     pub(crate) fn start(config: &ReplicationConfig, seq: u64) -> Result<ReplicationStage, ReplicationError> {
         config.validate().map_err(|why| ReplicationError::Nats(format!("replication.{why}")))?;
         let link = Link::open(config)?;
-        let head = link.head()?;
+        let head = link.head_or_create()?;
         if head.seq != seq {
             return Err(ReplicationError::Diverged { stream: head.seq, local: seq });
         }
@@ -367,6 +400,8 @@ impl Stage for ReplicationStage {
 pub struct Batch {
     /// The message's epoch.
     pub epoch: u64,
+    /// The vault process that appended it ([`WRITER_HEADER`]).
+    pub writer: String,
     /// Its records: sequence, request key, command.
     pub records: Vec<(u64, Option<RequestKey>, Command)>,
 }
@@ -408,8 +443,10 @@ pub fn read_stream(config: &ReplicationConfig) -> Result<Vec<Batch>, Replication
         let mut batches = Vec::new();
         for sequence in stream.cached_info().state.first_sequence..=last {
             let Ok(message) = stream.get_raw_message(sequence).await else { continue };
-            let epoch = message.headers.get(EPOCH_HEADER).and_then(|v| v.as_str().parse().ok()).unwrap_or(0);
-            batches.push(Batch { epoch, records: decode_batch(&message.payload)? });
+            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+            let epoch = header(EPOCH_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let writer = header(WRITER_HEADER).unwrap_or_default();
+            batches.push(Batch { epoch, writer, records: decode_batch(&message.payload)? });
         }
         Ok(batches)
     })
@@ -447,6 +484,6 @@ pub fn replay(batches: &[Batch], ledger: &mut Ledger) -> Result<u64, Replication
 /// marker (try again: read to the end first).
 pub fn fence(config: &ReplicationConfig) -> Result<Head, ReplicationError> {
     let link = Link::open(config)?;
-    let head = link.head()?;
+    let head = link.head_or_create()?;
     link.take_over(&head)
 }

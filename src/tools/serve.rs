@@ -313,8 +313,10 @@ pub fn run(path: &Path, standby: bool) -> Result<(), ServeError> {
         standby::Leading::Alone => None,
         standby::Leading::Leased(lease) => Some(lease),
     };
-    let handle = standby::spawn_leader(&config, &ledger)?;
+    // The lease is renewed from here on: starting may take a few tries (the stream's cluster
+    // electing a leader).
     let lost = lease.map(|lease| standby::keep(lease, config.replication.as_ref()));
+    let handle = standby::spawn_leader(&config, &ledger)?;
     // Remote clients after local ones: the vault is whole (recovered, drift applied) by now.
     let front = start_front(&config, &handle)?;
     announce_ready(&config, &handle)?;

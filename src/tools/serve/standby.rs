@@ -54,10 +54,11 @@ pub(super) fn lead(
 
 /// The lease for a vault started to lead: refused with who holds it if another does.
 fn acquire(replication: &ReplicationConfig, name: &str) -> Result<Lease, ServeError> {
-    match Lease::try_acquire(replication, &holder(name)) {
-        Ok(Some(lease)) => Ok(lease),
-        Ok(None) => {
-            let who = Lease::holder(replication).ok().flatten().unwrap_or_else(|| "another vault".into());
+    let mut lease = Lease::open(replication, &holder(name)).map_err(|e| start_error(format!("the lease: {e}")))?;
+    match lease.try_take() {
+        Ok(true) => Ok(lease),
+        Ok(false) => {
+            let who = lease.holder().ok().flatten().unwrap_or_else(|| "another vault".into());
             Err(start_error(format!(
                 "the lease of {} is held by {who}: start this vault with --standby (it takes over when the lease lapses)",
                 replication.stream
@@ -94,27 +95,43 @@ fn follow(
     );
     tracing::info!(name = %config.name, stream = replication.stream, seq = follower.seq(), "standby following");
     let poll = Duration::from_millis((replication.lease_ttl_ms / 10).clamp(20, 200));
+    let mut lease = Lease::open(replication, &holder(&config.name)).map_err(|e| failed(&e))?;
     loop {
         if stop.load(Ordering::Relaxed) {
             handle.shutdown().map_err(|e| failed(&ReplicationError::Nats(e.to_string())))?;
             return Ok(None);
         }
-        follower.catch_up(&mut handle).map_err(|e| failed(&e))?;
-        if let Some(lease) = Lease::try_acquire(replication, &holder(&config.name)).map_err(|e| failed(&e))? {
-            // The old leader's last batches: everything it appended before the lease lapsed.
-            follower.catch_up(&mut handle).map_err(|e| failed(&e))?;
-            tracing::info!(name = %config.name, seq = follower.seq(), epoch = follower.epoch(), "lease taken: taking over");
-            handle.shutdown().map_err(|e| failed(&ReplicationError::Nats(e.to_string())))?;
-            return Ok(Some(lease));
+        match step(&mut follower, &mut handle, &mut lease) {
+            Ok(true) => {
+                tracing::info!(name = %config.name, seq = follower.seq(), epoch = follower.epoch(), "lease taken: taking over");
+                handle.shutdown().map_err(|e| failed(&ReplicationError::Nats(e.to_string())))?;
+                return Ok(Some(lease));
+            }
+            Ok(false) => {}
+            // NATS unreachable for a moment (a server restarting): keep following.
+            Err(ReplicationError::Nats(why)) => tracing::warn!(why, "standby: the stream is unreachable"),
+            Err(error) => return Err(failed(&error)),
         }
         std::thread::sleep(poll);
     }
 }
 
+/// One turn of the standby: follow the stream; take the lease if it lapsed, and then read to
+/// the end (the old leader's last batches). `true` once it holds the lease.
+fn step(follower: &mut Follower, handle: &mut Handle, lease: &mut Lease) -> Result<bool, ReplicationError> {
+    follower.catch_up(handle)?;
+    if !lease.try_take()? {
+        return Ok(false);
+    }
+    follower.catch_up(handle)?;
+    Ok(true)
+}
+
 /// The leading vault. A stale leader that appended after the standby read to the end makes the
 /// stream end past the local journal: catch up once more and try again.
 pub(super) fn spawn_leader(config: &ServiceConfig, ledger: &LedgerConfig) -> Result<Handle, ServeError> {
-    for _ in 0..5 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
         match build(config, ledger)?.spawn() {
             Err(SpawnError::Replication(ReplicationError::Diverged { stream, local })) if stream > local => {
                 let replication =
@@ -126,11 +143,19 @@ pub(super) fn spawn_leader(config: &ServiceConfig, ledger: &LedgerConfig) -> Res
                 follower.catch_up(&mut handle).map_err(|e| failed(&e))?;
                 handle.shutdown().map_err(|e| failed(&ReplicationError::Nats(e.to_string())))?;
             }
+            // NATS or JetStream not ready (a server restarting, the cluster electing a stream
+            // leader): try again for a while.
+            Err(SpawnError::Replication(ReplicationError::Nats(why))) if Instant::now() < deadline => {
+                tracing::warn!(why, "replication not ready: trying again");
+                std::thread::sleep(Duration::from_millis(250));
+            }
             Err(error) => return Err(start_error(format!("the vault did not start: {error}"))),
             Ok(handle) => return Ok(handle),
         }
+        if Instant::now() >= deadline {
+            return Err(start_error("the stream kept moving past this vault's journal: another vault still appends".into()));
+        }
     }
-    Err(start_error("the stream kept moving past this vault's journal: another vault still appends".into()))
 }
 
 /// The thread that renews the lease while the vault leads.
