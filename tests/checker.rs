@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use capvault::remote::{RemoteClient, RemoteOptions};
 use capvault::replication::{read_stream, replay, ReplicationConfig};
-use capvault::{BookId, Builder, ClientOrderId, Command, Ledger, LedgerConfig, RequestKey, Side, SubmitError};
+use capvault::{
+    BookId, Builder, ClientOrderId, Command, Ledger, LedgerConfig, RequestKey, Side, SubmitError,
+};
 use common::nats::{free_port, nats_server, wait_port};
 use common::{units, KillOnDrop};
 
@@ -61,11 +63,16 @@ struct Server {
 
 impl Server {
     fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.with_extension("log"))
+            .unwrap();
         let child = Process::new(nats_server())
             .arg("-c")
             .arg(&self.config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         self.process = Some(KillOnDrop(child));
@@ -120,7 +127,11 @@ impl Vault {
     fn start(&mut self, standby: bool) {
         let mut command = Process::new(env!("CARGO_BIN_EXE_capvault"));
         // Each vault's log, appended across its restarts, for a failed run to be read.
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.config.with_extension("log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.with_extension("log"))
+            .unwrap();
         command.arg("serve").arg(&self.config).stdout(Stdio::piped()).stderr(log);
         if standby {
             command.arg("--standby");
@@ -150,7 +161,7 @@ impl Vault {
                         self.ready_at = Some(at);
                     }
                     Ok((_, line)) if line.starts_with("standby ") => self.role = Role::Standby,
-                    Ok(_) | Err(TryRecvError::Disconnected) | Err(TryRecvError::Empty) => break,
+                    Ok(_) | Err(TryRecvError::Disconnected | TryRecvError::Empty) => break,
                 }
             }
         }
@@ -192,7 +203,13 @@ fn replication(urls: &[String]) -> serde_json::Value {
 type Told = Arc<Mutex<BTreeMap<String, BTreeMap<u64, Option<u64>>>>>;
 
 /// A client's load until `stop`: commands of every kind on its own orders and slots.
-fn client(name: String, urls: Vec<String>, seed: u64, stop: Arc<AtomicBool>, told: Told) -> std::thread::JoinHandle<()> {
+fn client(
+    name: String,
+    urls: Vec<String>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    told: Told,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut options = RemoteOptions::new(&urls[0], "ha", &name);
         options.servers = urls;
@@ -208,7 +225,9 @@ fn client(name: String, urls: Vec<String>, seed: u64, stop: Arc<AtomicBool>, tol
                 (0, _) => Command::Allocate { book: CNY, slot, amount: units(3) },
                 (1, _) => Command::Release { book: CNY, slot, amount: units(1) },
                 (2, _) => Command::Adjust { book: CNY, slot, delta: units(1) },
-                (4, Some(&id)) => Command::FillTo { id, filled: units(1 + i64::try_from(rng.below(5)).unwrap()) },
+                (4, Some(&id)) => {
+                    Command::FillTo { id, filled: units(1 + i64::try_from(rng.below(5)).unwrap()) }
+                }
                 (5, Some(&id)) => Command::Cancel { id },
                 (6, Some(_)) => Command::ReleaseOrder { id: orders.remove(0) },
                 _ => {
@@ -239,7 +258,9 @@ fn dying_client(urls: &[String], n: u64) {
         if let Ok(client) = async_nats::connect(urls[0].as_str()).await {
             let body = serde_json::json!({ "v": 1, "request": n,
                 "command": { "op": "allocate", "book": 0, "slot": 2, "amount": 1 } });
-            let _ = client.publish_with_reply("capvault.ha.cmd.dying", "_INBOX.dead", body.to_string().into()).await;
+            let _ = client
+                .publish_with_reply("capvault.ha.cmd.dying", "_INBOX.dead", body.to_string().into())
+                .await;
             let _ = client.flush().await;
         }
     });
@@ -264,7 +285,11 @@ fn settle(vaults: &mut [Vault; 2]) -> usize {
         if leaders == 1 && vaults.iter().all(|v| matches!(v.role, Role::Leader | Role::Standby)) {
             return vaults.iter().position(|v| v.role == Role::Leader).unwrap();
         }
-        assert!(Instant::now() < deadline, "no leader and standby within 60 s: {:?}", vaults.iter().map(|v| v.role).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "no leader and standby within 60 s: {:?}",
+            vaults.iter().map(|v| v.role).collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -291,8 +316,12 @@ fn ready_after(vaults: &mut [Vault; 2], fault: Instant, paused: Option<usize>) -
     }
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+/// The `q` quantile of `sorted`, in milliseconds (0 for none).
+fn percentile_ms(sorted: &[Duration], q: f64) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize].as_millis()
 }
 
 #[test]
@@ -324,7 +353,7 @@ fn the_replicated_vault_survives_faults_with_every_acknowledged_command_once() {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|n| client(format!("c{n}"), urls.clone(), n as u64 + 1, stop.clone(), told.clone()))
         .collect();
-    let mut rng = Rng(0xC0FFEE);
+    let mut rng = Rng(0x00C0_FFEE);
     let mut takeovers = Vec::new();
     let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
     for round in 0..rounds {
@@ -332,33 +361,8 @@ fn the_replicated_vault_survives_faults_with_every_acknowledged_command_once() {
         let leader = settle(&mut vaults);
         let fault = ["kill_leader", "pause_leader", "kill_nats", "dying_client"][rng.below(4) as usize];
         *faults.entry(fault).or_default() += 1;
-        let at = Instant::now();
-        eprintln!("round {round}: {fault} (leader {leader})");
-        match fault {
-            "kill_leader" => {
-                vaults[leader].process = None;
-                vaults[leader].role = Role::Dead;
-                takeovers.push(ready_after(&mut vaults, at, None));
-            }
-            "pause_leader" => {
-                vaults[leader].signal("-STOP");
-                takeovers.push(ready_after(&mut vaults, at, Some(leader)));
-                vaults[leader].signal("-CONT");
-                // Resumed, it finds itself fenced or without its lease, and stops.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while vaults[leader].role != Role::Dead {
-                    assert!(Instant::now() < deadline, "round {round}: a resumed stale leader kept running");
-                    vaults[leader].poll();
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-            "kill_nats" => {
-                let n = rng.below(3) as usize;
-                servers[n].process = None;
-                std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
-                servers[n].start();
-            }
-            _ => dying_client(&urls, round + 1),
+        if let Some(took) = inject(fault, round, leader, &mut vaults, &mut servers, &urls, &mut rng) {
+            takeovers.push(took);
         }
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -372,12 +376,54 @@ fn the_replicated_vault_survives_faults_with_every_acknowledged_command_once() {
     let told_count: usize = told.lock().unwrap().values().map(BTreeMap::len).sum();
     println!(
         "checker: {rounds} rounds {faults:?}, {told_count} commands answered; takeover_p50_ms {} takeover_p99_ms {} takeover_max_ms {} ({} takeovers, lease {TTL_MS} ms)",
-        takeovers.is_empty().then_some(0).unwrap_or_else(|| percentile(&takeovers, 0.5).as_millis() as u64),
-        takeovers.is_empty().then_some(0).unwrap_or_else(|| percentile(&takeovers, 0.99).as_millis() as u64),
+        percentile_ms(&takeovers, 0.5),
+        percentile_ms(&takeovers, 0.99),
         takeovers.last().map_or(0, Duration::as_millis),
         takeovers.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Injects `fault` in round `round`; the takeover's time when the leader was the victim.
+fn inject(
+    fault: &str,
+    round: u64,
+    leader: usize,
+    vaults: &mut [Vault; 2],
+    servers: &mut [Server],
+    urls: &[String],
+    rng: &mut Rng,
+) -> Option<Duration> {
+    let at = Instant::now();
+    eprintln!("round {round}: {fault} (leader {leader})");
+    match fault {
+        "kill_leader" => {
+            vaults[leader].process = None;
+            vaults[leader].role = Role::Dead;
+            return Some(ready_after(vaults, at, None));
+        }
+        "pause_leader" => {
+            vaults[leader].signal("-STOP");
+            let took = ready_after(vaults, at, Some(leader));
+            vaults[leader].signal("-CONT");
+            // Resumed, it finds itself fenced or without its lease, and stops.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while vaults[leader].role != Role::Dead {
+                assert!(Instant::now() < deadline, "round {round}: a resumed stale leader kept running");
+                vaults[leader].poll();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Some(took);
+        }
+        "kill_nats" => {
+            let n = rng.below(3) as usize;
+            servers[n].process = None;
+            std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
+            servers[n].start();
+        }
+        _ => dying_client(urls, round + 1),
+    }
+    None
 }
 
 /// The final checks: the stream against what clients were told and against both journals.
@@ -407,7 +453,9 @@ fn check(urls: &[String], vaults: &mut [Vault; 2], told: &Told) {
         for (request, answer) in answers {
             let found = in_stream.get(&(tag, *request));
             match answer {
-                Some(seq) => assert_eq!(found, Some(&vec![*seq]), "{name} request {request}: acknowledged at {seq}"),
+                Some(seq) => {
+                    assert_eq!(found, Some(&vec![*seq]), "{name} request {request}: acknowledged at {seq}");
+                }
                 None => assert_eq!(found, None, "{name} request {request}: rejected, yet in the stream"),
             }
         }

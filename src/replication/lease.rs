@@ -90,7 +90,8 @@ impl Lease {
     pub fn renew(&mut self) -> Result<(), ReplicationError> {
         let held = self.revision.ok_or_else(|| ReplicationError::Nats("the lease is not held".into()))?;
         let value = self.holder.as_bytes().to_vec().into();
-        let revision = self.link.runtime.block_on(self.store.update(KEY, value, held)).map_err(|e| nats(&e))?;
+        let revision =
+            self.link.runtime.block_on(self.store.update(KEY, value, held)).map_err(|e| nats(&e))?;
         self.revision = Some(revision);
         Ok(())
     }

@@ -3,12 +3,13 @@
 //! message and waits for the stream's acknowledgement before the local journal writes the batch
 //! and before any answer goes out.
 //!
-//! **Fencing.** Each message names the previous message's id (`Nats-Expected-Last-Msg-Id`): the
-//! stream stores it only if nothing else was appended since this vault's last message. A vault
-//! that takes over appends an epoch marker chained on the last message it read ([`fence`]);
-//! the old leader's next batch is then refused by the stream, its callers are told it was not
-//! applied (the local journal never saw it), and it stops. A publish whose acknowledgement does
-//! not come is in doubt (the stream may hold it): the vault stops and says so.
+//! **Fencing.** Epoch E appends on `<subject>.E` and the stream takes only the leading epoch's
+//! subject. A vault that takes over ([`fence`], or a leader starting) first moves the stream to
+//! its new epoch's subject, then reads the head and appends an epoch marker after it. The old
+//! leader's next batch then finds no stream: it was not stored, its callers are told it was not
+//! applied (the local journal never saw it), and it stops. Within an epoch each message names the
+//! previous one's id (`Nats-Expected-Last-Msg-Id`). A publish whose acknowledgement does not come
+//! is in doubt (the stream may hold it): the vault stops and says so.
 //!
 //! JetStream replicates the stream (Raft, across the servers of a cluster); capvault writes no
 //! consensus of its own.
@@ -61,7 +62,8 @@ pub struct ReplicationConfig {
     /// defaults it to `CAPVAULT_<NAME>`.
     #[serde(default)]
     pub stream: String,
-    /// Its subject. `capvault serve` defaults it to `capvault.<name>.journal`.
+    /// Its subjects' root: epoch E appends on `<subject>.E`, and the stream takes only the
+    /// leading epoch's. `capvault serve` defaults it to `capvault.<name>.journal`.
     #[serde(default)]
     pub subject: String,
     /// The stream's replicas when this vault creates it: 3 survives the loss of one server.
@@ -194,9 +196,8 @@ impl Link {
             let _inside = runtime.enter();
             jetstream::new(client)
         };
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let writer = format!("{}.{started}", std::process::id());
         Ok(Link { runtime, jetstream, config: config.clone(), writer })
     }
@@ -207,7 +208,7 @@ impl Link {
         let config = &self.config;
         let stream_config = stream::Config {
             name: config.stream.clone(),
-            subjects: vec![config.subject.clone()],
+            subjects: vec![format!("{}.0", config.subject)],
             num_replicas: config.replicas,
             storage: stream::StorageType::File,
             // Reads of the head go to the stream's leader: a replica's direct answer may lag.
@@ -218,7 +219,7 @@ impl Link {
         self.runtime
             .block_on(self.jetstream.get_or_create_stream(stream_config))
             .map(|_| ())
-            .map_err(|e| ReplicationError::Nats(e.to_string()))
+            .map_err(|e| ReplicationError::Nats(format!("creating stream {}: {e}", config.stream)))
     }
 
     /// The head, creating the stream first if it is missing.
@@ -234,25 +235,30 @@ impl Link {
     }
 
     fn head(&self) -> Result<Head, ReplicationError> {
-        // No request: the stream's handle, for reads that go to its leader.
-        let stream = self
-            .runtime
-            .block_on(self.jetstream.get_stream_no_info(&self.config.stream))
-            .map_err(|e| ReplicationError::Nats(e.to_string()))?;
-        match self.runtime.block_on(stream.get_last_raw_message_by_subject(&self.config.subject)) {
-            Ok(message) => {
-                let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
-                let id = header("Nats-Msg-Id")
-                    .ok_or_else(|| ReplicationError::Corrupt("a message without an id".into()))?;
-                let epoch = header(EPOCH_HEADER).and_then(|e| e.parse().ok()).unwrap_or(0);
-                let (_, last) = seq_range(header(SEQ_HEADER).as_deref())?;
-                Ok(Head { id: Some(id), epoch, seq: last })
+        let nats = |what: &str, e: &dyn std::fmt::Display| ReplicationError::Nats(format!("{what}: {e}"));
+        self.runtime.block_on(async {
+            // The stream's last sequence, then that message by its sequence: both answered by
+            // the stream's leader. (Asking for the last message of the subject instead was
+            // answered "JetStream system temporarily unavailable" by a three-server cluster after
+            // a takeover, run after run, while reads by sequence were served.)
+            let mut stream = self
+                .jetstream
+                .get_stream(&self.config.stream)
+                .await
+                .map_err(|e| nats("the stream's info", &e))?;
+            let last = stream.info().await.map_err(|e| nats("the stream's info", &e))?.state.last_sequence;
+            if last == 0 {
+                return Ok(Head { id: None, epoch: 0, seq: 0 });
             }
-            Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
-                Ok(Head { id: None, epoch: 0, seq: 0 })
-            }
-            Err(error) => Err(ReplicationError::Nats(error.to_string())),
-        }
+            let message =
+                stream.get_raw_message(last).await.map_err(|e| nats("the stream's last message", &e))?;
+            let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+            let id = header("Nats-Msg-Id")
+                .ok_or_else(|| ReplicationError::Corrupt("a message without an id".into()))?;
+            let epoch = header(EPOCH_HEADER).and_then(|e| e.parse().ok()).unwrap_or(0);
+            let (_, seq) = seq_range(header(SEQ_HEADER).as_deref())?;
+            Ok(Head { id: Some(id), epoch, seq })
+        })
     }
 
     /// Appends one message chained on `head`; its acknowledgement, or why not.
@@ -275,7 +281,7 @@ impl Link {
             None => message.expected_last_sequence(0),
         };
         let timeout = Duration::from_millis(self.config.ack_timeout_ms);
-        let subject = self.config.subject.clone();
+        let subject = self.epoch_subject(epoch);
         let result = self.runtime.block_on(async {
             let ack = self.jetstream.send_publish(subject, message).await?;
             tokio::time::timeout(timeout, ack)
@@ -285,9 +291,11 @@ impl Link {
         match result {
             Ok(_) => Ok(()),
             Err(error) => match error.kind() {
-                PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
-                    Err(Append::Fenced(error.to_string()))
-                }
+                // Refused by the chain, or no stream takes this epoch's subject any more (another
+                // vault took over): nothing was stored.
+                PublishErrorKind::WrongLastMessageId
+                | PublishErrorKind::WrongLastSequence
+                | PublishErrorKind::StreamNotFound => Err(Append::Fenced(error.to_string())),
                 _ => Err(Append::InDoubt(error.to_string())),
             },
         }
@@ -296,13 +304,45 @@ impl Link {
 
 impl Link {
     /// Appends the epoch marker after `head`: the next epoch, no records.
-    fn take_over(&self, head: &Head) -> Result<Head, ReplicationError> {
+    /// Takes the stream for the epoch after `head`'s: first the stream's subject becomes the new
+    /// epoch's (a change of the stream's configuration, ordered by JetStream's meta layer), so
+    /// nothing the previous leader sends is stored any more; then the head is read again (what
+    /// the previous leader appended before that), and the epoch marker is appended after it.
+    ///
+    /// Fencing by the subject, not by the chain alone: two writers racing on
+    /// `Nats-Expected-Last-Msg-Id` both pass the stream leader's check while both are in flight,
+    /// and a three-server cluster then fails the second at apply time as a critical write error
+    /// that takes the stream offline (measured with nats-server 2.15.1). With one subject per
+    /// epoch there is never more than one writer on it.
+    fn take_over(&self, head: &Head, seq: Option<u64>) -> Result<Head, ReplicationError> {
         let epoch = head.epoch + 1;
+        self.subject_for(epoch)?;
+        let head = self.head()?;
+        if let Some(local) = seq.filter(|local| *local != head.seq) {
+            return Err(ReplicationError::Diverged { stream: head.seq, local });
+        }
+        let epoch = epoch.max(head.epoch + 1);
         let id = format!("{epoch}.{}.epoch", head.seq);
-        match self.append(head, &id, epoch, (head.seq, head.seq), Vec::new()) {
+        match self.append(&head, &id, epoch, (head.seq, head.seq), Vec::new()) {
             Ok(()) => Ok(Head { id: Some(id), epoch, seq: head.seq }),
             Err(Append::Fenced(why) | Append::InDoubt(why)) => Err(ReplicationError::Nats(why)),
         }
+    }
+
+    /// The subject epoch `epoch` appends on.
+    fn epoch_subject(&self, epoch: u64) -> String {
+        format!("{}.{epoch}", self.config.subject)
+    }
+
+    /// Makes the stream take only epoch `epoch`'s subject.
+    fn subject_for(&self, epoch: u64) -> Result<(), ReplicationError> {
+        let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(format!("fencing the stream: {e}"));
+        self.runtime.block_on(async {
+            let mut stream = self.jetstream.get_stream(&self.config.stream).await.map_err(|e| nats(&e))?;
+            let mut config = stream.info().await.map_err(|e| nats(&e))?.config.clone();
+            config.subjects = vec![self.epoch_subject(epoch)];
+            self.jetstream.update_stream(config).await.map(|_| ()).map_err(|e| nats(&e))
+        })
     }
 }
 
@@ -340,7 +380,7 @@ impl ReplicationStage {
         if head.seq != seq {
             return Err(ReplicationError::Diverged { stream: head.seq, local: seq });
         }
-        let head = link.take_over(&head)?;
+        let head = link.take_over(&head, Some(seq))?;
         tracing::info!(stream = config.stream, epoch = head.epoch, seq, "replicating the journal");
         Ok(ReplicationStage { link, head, batch: Vec::with_capacity(64 * 1024), first: 0, last: 0 })
     }
@@ -485,5 +525,5 @@ pub fn replay(batches: &[Batch], ledger: &mut Ledger) -> Result<u64, Replication
 pub fn fence(config: &ReplicationConfig) -> Result<Head, ReplicationError> {
     let link = Link::open(config)?;
     let head = link.head_or_create()?;
-    link.take_over(&head)
+    link.take_over(&head, None)
 }

@@ -54,7 +54,8 @@ pub(super) fn lead(
 
 /// The lease for a vault started to lead: refused with who holds it if another does.
 fn acquire(replication: &ReplicationConfig, name: &str) -> Result<Lease, ServeError> {
-    let mut lease = Lease::open(replication, &holder(name)).map_err(|e| start_error(format!("the lease: {e}")))?;
+    let mut lease =
+        Lease::open(replication, &holder(name)).map_err(|e| start_error(format!("the lease: {e}")))?;
     match lease.try_take() {
         Ok(true) => Ok(lease),
         Ok(false) => {
@@ -153,7 +154,9 @@ pub(super) fn spawn_leader(config: &ServiceConfig, ledger: &LedgerConfig) -> Res
             Ok(handle) => return Ok(handle),
         }
         if Instant::now() >= deadline {
-            return Err(start_error("the stream kept moving past this vault's journal: another vault still appends".into()));
+            return Err(start_error(
+                "the stream kept moving past this vault's journal: another vault still appends".into(),
+            ));
         }
     }
 }
