@@ -102,9 +102,9 @@ pub use ledger::{
     BookSpec, ClientOrderId, CodeError, Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy,
     Grant, GrantMask, Grouped, Health, Holding, Label, Ledger, LedgerConfig, Limits, Mismatch, Once, Order,
     OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, PositionMismatch, Ratio, RatioError,
-    RatioSetting, Rejection, RequestKey, ReserveField, SecuritiesCapital, Side, SignalStatus, StepPenalty,
-    Strategy, StrategyConfig, StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL,
-    SLOT_TOTAL,
+    RatioSetting, Rejection, RequestKey, ReserveField, SecuritiesCapital, SellRule, Side, SignalStatus,
+    StepPenalty, Strategy, StrategyConfig, StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY,
+    SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
     Balance, Cancellation, CumulativeFill, DetachedOutcome, FillReport, Handle, HealthReport, Latency,

@@ -362,6 +362,7 @@ fn the_replicated_vault_survives_faults_with_every_acknowledged_command_once() {
         let fault = ["kill_leader", "pause_leader", "kill_nats", "dying_client"][rng.below(4) as usize];
         *faults.entry(fault).or_default() += 1;
         if let Some(took) = inject(fault, round, leader, &mut vaults, &mut servers, &urls, &mut rng) {
+            eprintln!("round {round}: taken over in {} ms", took.as_millis());
             takeovers.push(took);
         }
     }
@@ -395,7 +396,12 @@ fn inject(
     rng: &mut Rng,
 ) -> Option<Duration> {
     let at = Instant::now();
-    eprintln!("round {round}: {fault} (leader {leader})");
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    eprintln!(
+        "round {round}: {fault} (leader {leader}) at {}.{:03} s since the epoch",
+        wall.as_secs(),
+        wall.subsec_millis()
+    );
     match fault {
         "kill_leader" => {
             vaults[leader].process = None;

@@ -196,6 +196,53 @@ fn forced_reduce_blocks_buys_but_not_releases_and_a_sell_holds_nothing() {
 }
 
 #[test]
+fn a_sell_in_a_spending_book_holds_what_it_spends_and_moves_as_a_buy() {
+    // Seed 004's venue: selling BTC for USD spends BTC, a book of its own.
+    let config = LedgerConfig::from_json(
+        r#"{ "books": [
+            { "venue": "KRAKEN", "currency": "USD", "slot_count": 4, "balance": 10000 },
+            { "venue": "KRAKEN", "currency": "BTC", "slot_count": 4, "balance": 2, "decimals": 8, "sells": "spend",
+              "strategies": [ { "slot": 2, "cap": "1.9" } ] } ] }"#,
+    )
+    .unwrap();
+    let mut l = Ledger::from_config(&config).unwrap();
+    let (usd, btc) = (BookId::new(0), BookId::new(1));
+    assert_eq!(l.book(btc).unwrap().spec().sells, SellRule::Spend);
+    let btc_amount = |text: &str| text.parse::<Amount>().unwrap();
+    let sell = |n, layer, amount| Command::Reserve {
+        id: id(n),
+        book: btc,
+        slot: 2,
+        side: Side::Sell,
+        layer,
+        amount,
+    };
+
+    ok(&mut l, sell(1, 1, btc_amount("0.5")));
+    assert_eq!(l.balance(btc, 1).unwrap(), btc_amount("1.5"));
+    assert_eq!(l.order(id(1)).unwrap().side(), Side::Sell);
+    // The same rules as a buy, in the same order: the nominal cap, then the funds.
+    assert!(matches!(rejected(&mut l, sell(2, 1, btc_amount("1.5"))), Rejection::ExceedsNominalCap { .. }));
+    // The first-layer rule too: 15% of the 2 BTC stays in the pool.
+    assert!(matches!(rejected(&mut l, sell(3, 0, btc_amount("1.3"))), Rejection::ExceedsReserveRatio { .. }));
+    // Fill, cancel the rest, release what was spent: the model table's moves.
+    ok(&mut l, Command::Fill { id: id(1), amount: btc_amount("0.2") });
+    assert_eq!(
+        ok(&mut l, Command::Cancel { id: id(1) }),
+        Outcome::Cancelled { returned: btc_amount("0.3"), held: btc_amount("0.2") }
+    );
+    assert_eq!(l.balance(btc, 1).unwrap(), btc_amount("1.8"));
+    ok(&mut l, Command::ReleaseOrder { id: id(1) });
+    assert_eq!(l.balance(btc, 1).unwrap(), btc_amount("2"));
+    l.audit().unwrap();
+
+    // The USD book keeps the default: its sells hold nothing, as seed 000's cash book.
+    let usd_sell =
+        Command::Reserve { id: id(4), book: usd, slot: 2, side: Side::Sell, layer: 1, amount: units(10) };
+    assert_eq!(rejected(&mut l, usd_sell), Rejection::SellNotReserved { id: id(4) });
+}
+
+#[test]
 fn books_are_found_by_venue_and_currency_and_config_loads_from_disk() {
     let dir = std::env::temp_dir().join(format!("capvault-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,4 +1,5 @@
-//! Random command sequences, valid and invalid, over two books in two currencies, checked after
+//! Random command sequences, valid and invalid, over two books in two currencies (a securities
+//! cash book whose sells hold nothing, and a crypto book whose sells spend it), checked after
 //! every step against a reference model written separately from the ledger (plain maps, `i128`
 //! arithmetic, the rules restated from `docs/model.md`). After each step: the same accept or
 //! reject decision and rejection code, the same figures in every slot, order and resolved id, the
@@ -33,6 +34,8 @@ struct RefBook {
     slots: BTreeMap<u8, RefSlot>,
     slot_count: u8,
     penalty: bool,
+    /// The book's sells spend its currency (`"sells": "spend"`): reserved as buys are.
+    sells_spend: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,6 +98,7 @@ impl Model {
                     slots: cny,
                     slot_count: 5,
                     penalty: false,
+                    sells_spend: false,
                 },
                 RefBook {
                     currency: 1,
@@ -103,6 +107,7 @@ impl Model {
                     slots: usdt,
                     slot_count: 4,
                     penalty: false,
+                    sells_spend: true,
                 },
             ],
             credit: [0, 0],
@@ -337,7 +342,7 @@ impl Model {
                 if self.resolved_state(id).is_some() {
                     return Err("id_resolved");
                 }
-                if sell {
+                if sell && !self.books[b].sells_spend {
                     return Err("sell_not_reserved");
                 }
                 if self.orders.len() >= ORDERS_MAX {
@@ -575,7 +580,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (book.clone(), slot.clone(), amount()).prop_map(|(book, slot, amount)| Op::Release { book, slot, amount }),
         1 => (amount(), amount()).prop_map(|(delta_a, delta_b)| Op::Trade { delta_a, delta_b }),
         10 => (id.clone(), book.clone(), slot.clone(), any::<bool>(), 0..3_u32, amount())
-            .prop_map(|(id, book, slot, sell, layer, amount)| Op::Reserve { id, book, slot, sell: sell && layer == 2, layer, amount }),
+            .prop_map(|(id, book, slot, sell, layer, amount)| Op::Reserve { id, book, slot, sell: sell && layer != 1, layer, amount }),
         8 => (id.clone(), amount()).prop_map(|(id, amount)| Op::Fill { id, amount }),
         4 => (id.clone(), amount()).prop_map(|(id, filled)| Op::FillTo { id, filled }),
         4 => id.clone().prop_map(|id| Op::Cancel { id }),
@@ -595,7 +600,7 @@ fn ledger() -> Ledger {
             { "venue": "SSE", "currency": "CNY", "slot_count": 5, "balance": 300000,
               "strategies": [ { "slot": 2, "label": "159201", "cap": 200000 },
                               { "slot": 3, "label": "512890", "cap": 200000 } ] },
-            { "venue": "KRAKEN", "currency": "USDT", "slot_count": 4, "balance": 10000,
+            { "venue": "KRAKEN", "currency": "USDT", "slot_count": 4, "balance": 10000, "sells": "spend",
               "strategies": [ { "slot": 2, "cap": 3000 } ] }
           ]
         }"#,

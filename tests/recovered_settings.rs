@@ -37,6 +37,7 @@ fn config(cap_159201: i64, usdt_credit: Option<i64>, with_bnb: bool) -> LedgerCo
         reserve_ratio: capvault::Ratio::from_ppm(150_000),
         penalty: capvault::PenaltyConfig::default(),
         decimals: 2,
+        sells: capvault::SellRule::HoldNothing,
         balance: units(balance),
         strategies,
     };

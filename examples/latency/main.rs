@@ -13,13 +13,15 @@
 //! object for scripts.
 //!
 //! Run: `cargo run --release --example latency [-- --quick] [-- --hgrm DIR]`; `-- --group-commit`,
-//! `-- --ipc` or `-- --remote` runs those rows alone (the remote rows need nats-server:
-//! `NATS_SERVER` or PATH).
+//! `-- --ipc`, `-- --remote` or `-- --replicated` runs those rows alone (the remote and replicated
+//! rows need nats-server: `NATS_SERVER` or PATH).
 
 mod group;
 mod ipc;
 #[cfg(feature = "nats")]
 mod remote;
+#[cfg(feature = "nats")]
+mod replicated;
 mod scaling;
 
 use std::fs::{self, File};
@@ -130,10 +132,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
 }
 
-/// The `remote_*` keys (none without the `nats` feature).
+/// The `remote_*` and `replicated_*` keys (none without the `nats` feature).
 fn remote_keys(settings: &Settings) -> Result<String, Box<dyn std::error::Error>> {
     #[cfg(feature = "nats")]
-    return remote::report(settings);
+    return Ok([remote::report(settings)?, replicated::report(settings, false)?]
+        .into_iter()
+        .filter(|keys| !keys.is_empty())
+        .collect::<Vec<_>>()
+        .join(","));
     #[cfg(not(feature = "nats"))]
     return Ok(String::new());
 }
@@ -149,6 +155,12 @@ fn section_alone(args: &[String], settings: &Settings) -> Result<bool, Box<dyn s
     if args.iter().any(|a| a == "--remote") {
         // The remote rows (`docs/performance.md`, "Remote commands").
         println!("{{{}}}", remote::report(settings)?);
+        return Ok(true);
+    }
+    #[cfg(feature = "nats")]
+    if args.iter().any(|a| a == "--replicated") {
+        // The replicated rows (`docs/performance.md`, "Replication").
+        println!("{{{}}}", replicated::report(settings, args.iter().any(|a| a == "--sync-always"))?);
         return Ok(true);
     }
     if args.iter().any(|a| a == "--group-commit") {

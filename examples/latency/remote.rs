@@ -21,7 +21,7 @@ impl Drop for Server {
     }
 }
 
-fn nats_server() -> Option<std::path::PathBuf> {
+pub(super) fn nats_server() -> Option<std::path::PathBuf> {
     if let Some(path) = std::env::var_os("NATS_SERVER") {
         return Some(path.into());
     }

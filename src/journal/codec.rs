@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::journal::store::FORMAT_VERSION;
-use crate::ledger::book::{Book, BookId, BookSpec, Health, Strategy, StrategyConfig};
+use crate::ledger::book::{Book, BookId, BookSpec, Health, SellRule, Strategy, StrategyConfig};
 use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::command::Command;
 use crate::ledger::config::Limits;
@@ -87,6 +87,10 @@ impl Enc<'_> {
             self.u32(ratio.ppm());
         }
         self.u8(v.decimals);
+        self.u8(match v.sells {
+            SellRule::HoldNothing => 0,
+            SellRule::Spend => 1,
+        });
     }
     fn strategy_config(&mut self, v: &StrategyConfig) {
         self.label(v.label);
@@ -199,7 +203,13 @@ impl<'a> Dec<'a> {
             multiplier: Ratio::from_ppm(self.u32()?),
         };
         let decimals = if self.version >= 3 { self.u8()? } else { BookSpec::DECIMALS_DEFAULT };
-        Ok(BookSpec { venue, currency, slot_count, reserve_ratio, penalty, decimals })
+        let at = self.pos;
+        let sells = match if self.version >= 6 { self.u8()? } else { 0 } {
+            0 => SellRule::HoldNothing,
+            1 => SellRule::Spend,
+            _ => return Err(CodecError { offset: at, what: "bad sell rule" }),
+        };
+        Ok(BookSpec { venue, currency, slot_count, reserve_ratio, penalty, decimals, sells })
     }
     /// One book of a checkpoint: its spec, figures and strategies.
     fn book_record(&mut self, index: usize) -> Result<Book, CodecError> {

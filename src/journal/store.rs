@@ -18,12 +18,14 @@ pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"CVCHKPNT";
 /// Version 3: a book's spec ends with its minor unit (one byte of decimal places).
 /// Version 4: the commands `fill_to`, `expire`, `claim_signal`, `consume_signal`; a checkpoint
 /// keeps each resolved order's filled amount and the signal window.
-/// Version 5 (written now): a record may carry a request key before its command (tag `0x80`,
+/// Version 5: a record may carry a request key before its command (tag `0x80`,
 /// `Ledger::apply_once`); a checkpoint keeps the request window and the clients' watermarks.
-/// All four are read; a data folder keeps its older files until checkpoints replace them. (A
+/// Version 6 (written now): a book's spec ends with its sell rule (one byte: 0 holds nothing,
+/// 1 spends; older specs hold nothing).
+/// All five are read; a data folder keeps its older files until checkpoints replace them. (A
 /// journal holding a sell reservation, which version 4 refuses, does not replay: start a new
 /// data folder and reconcile.)
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Segment header: magic (8), version (4), reserved (4).
 pub(crate) const SEGMENT_HEADER: usize = 16;
 /// Record header: payload length (4), CRC-32 of length, sequence and payload (4), sequence (8).

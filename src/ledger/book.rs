@@ -82,6 +82,9 @@ pub struct BookSpec {
     /// edge is rounded to ([`Book::amount_from_f64`]). Default 2.
     #[serde(default = "BookSpec::decimals_default")]
     pub decimals: u8,
+    /// What a sell reservation holds here ([`SellRule`]). Default: nothing (seed 000).
+    #[serde(default)]
+    pub sells: SellRule,
 }
 
 impl BookSpec {
@@ -102,8 +105,41 @@ impl BookSpec {
             reserve_ratio: Ratio::from_ppm(150_000),
             penalty: PenaltyConfig::default(),
             decimals: Self::DECIMALS_DEFAULT,
+            sells: SellRule::HoldNothing,
         }
     }
+}
+
+/// What a sell reservation holds in a book: a per-book rule (`docs/model.md`, "Sells").
+///
+/// In a securities account (seed 000) a sell spends shares, not the account's cash, so the cash
+/// book holds nothing for it. On a crypto venue (seed 004's Kraken) every book is a currency that
+/// an order can spend: selling BTC for USD spends BTC, so the BTC book reserves what the sell
+/// spends, with the same rules and the same moves as a buy in a quote currency's book.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use capvault::{BookId, Command, LedgerConfig, Ledger, Side};
+/// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "KRAKEN", "currency": "BTC", "slot_count": 3,
+///     "balance": 2, "decimals": 8, "sells": "spend" } ] }"#)?;
+/// let mut ledger = Ledger::from_config(&config)?;
+/// let sell = Command::Reserve { id: "1790000000000000001".parse()?, book: BookId::new(0), slot: 2,
+///     side: Side::Sell, layer: 1, amount: "0.5".parse()? };
+/// ledger.apply(&sell)?;
+/// assert_eq!(ledger.balance(BookId::new(0), 1)?, "1.5".parse()?);   // the pool
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SellRule {
+    /// A sell spends something else (a securities account's shares): it holds nothing here, and
+    /// a sell reservation is refused (`Rejection::SellNotReserved`). The default: seed 000.
+    #[default]
+    HoldNothing,
+    /// A sell spends this book's currency (a crypto asset): it is reserved as a buy is, checked
+    /// by the same rules in the same order.
+    Spend,
 }
 
 /// A strategy's settings.

@@ -114,9 +114,11 @@ pub enum Command {
         /// Its change.
         delta_b: Amount,
     },
-    /// Reserves capital for a buy about to be sent (seed 000 `request_allocation`). A sell
-    /// holds no cash and is refused (`Rejection::SellNotReserved`); a refused reservation leaves
-    /// no trace, so its id can be reserved later (`docs/model.md`, "Ids").
+    /// Reserves capital for an order about to be sent (seed 000 `request_allocation`): a buy,
+    /// or a sell in a book whose sells spend its currency (`SellRule::Spend`, a crypto asset).
+    /// In a book whose sells hold nothing (the default, seed 000's cash) a sell is refused
+    /// (`Rejection::SellNotReserved`). A refused reservation leaves no trace, so its id can be
+    /// reserved later (`docs/model.md`, "Ids").
     Reserve {
         /// The client order id; a repeat with the same fields is answered "already applied".
         id: ClientOrderId,

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::book::{BookSpec, StrategyConfig};
+use crate::ledger::book::{BookSpec, SellRule, StrategyConfig};
 use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::money::Amount;
 use crate::ledger::ratio::Ratio;
@@ -155,6 +155,10 @@ pub struct BookConfig {
     /// The currency's minor unit as decimal places (default 2): what floats are rounded to.
     #[serde(default = "decimals_default")]
     pub decimals: u8,
+    /// What a sell reservation holds (default `hold_nothing`, seed 000; `spend` for a book
+    /// whose currency a sell spends, a crypto asset).
+    #[serde(default)]
+    pub sells: SellRule,
     /// The starting total (default 0), applied as a reset.
     #[serde(default)]
     pub balance: Amount,
@@ -174,6 +178,7 @@ impl BookConfig {
             reserve_ratio: self.reserve_ratio,
             penalty: self.penalty,
             decimals: self.decimals,
+            sells: self.sells,
         }
     }
 }

@@ -22,8 +22,8 @@ pub(crate) mod securities;
 pub(crate) mod view;
 
 pub use book::{
-    Book, BookId, BookSpec, Health, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY, SLOT_POOL,
-    SLOT_TOTAL,
+    Book, BookId, BookSpec, Health, SellRule, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY,
+    SLOT_POOL, SLOT_TOTAL,
 };
 pub use code::{CodeError, Currency, Label, Venue};
 pub use command::Command;

@@ -6,11 +6,15 @@ use crate::ledger::book::BookId;
 use crate::ledger::money::Amount;
 use crate::ledger::order_id::ClientOrderId;
 
-/// The direction of an order. Only a buy commits the book's cash: a sell spends a position, not
-/// the pool, so the ledger refuses to reserve for it ([`Rejection::SellNotReserved`]) and seed
-/// 000's rules (15% first layer, nominal cap, forced-reduce) apply to buys alone. A sell's
-/// success releases the buy orders it closes ([`Command::ReleaseOrder`]); `docs/model.md`,
-/// "Sells".
+/// The direction of an order. What a sell holds is the book's rule ([`SellRule`]). By default
+/// (seed 000's cash book of a securities account) only a buy commits the book's cash: a sell
+/// spends a position, not the pool, so the ledger refuses to reserve for it
+/// ([`Rejection::SellNotReserved`]), seed 000's rules (15% first layer, nominal cap,
+/// forced-reduce) apply to buys alone, and a sell's success releases the buy orders it closes
+/// ([`Command::ReleaseOrder`]). In a book whose sells spend its currency (a crypto asset:
+/// selling BTC spends BTC) a sell is reserved as a buy is; `docs/model.md`, "Sells".
+///
+/// [`SellRule`]: crate::SellRule
 ///
 /// [`Rejection::SellNotReserved`]: crate::Rejection::SellNotReserved
 /// [`Command::ReleaseOrder`]: crate::Command::ReleaseOrder

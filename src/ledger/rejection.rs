@@ -330,8 +330,9 @@ pub enum Rejection {
     },
     /// A result would leave the amount range (±10^10 units).
     Overflow,
-    /// A reservation for a sell: a sell spends a position, not the book's cash, so it holds
-    /// nothing in the ledger (seed 000 reserves for buys only).
+    /// A reservation for a sell in a book whose sells hold nothing (`SellRule::HoldNothing`, the
+    /// default: in a securities account a sell spends a position, not the cash, and seed 000
+    /// reserves for buys only).
     SellNotReserved {
         /// The order.
         id: ClientOrderId,
@@ -534,7 +535,7 @@ impl Rejection {
                 write!(f, "order {id} still has {frozen} frozen; cancel or fill it before release")
             }
             Rejection::SellNotReserved { id } => {
-                write!(f, "order {id} is a sell: a sell holds no cash; release the buys it closes")
+                write!(f, "order {id} is a sell, and this book's sells hold nothing (a sell spends a position, not its cash): release the buys it closes")
             }
             Rejection::OrderExpired { id } => {
                 write!(f, "order {id} expired before its fill; resolve it with the broker")

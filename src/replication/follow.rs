@@ -1,6 +1,8 @@
 //! A standby's side of the stream: every batch appended since its ledger's sequence, applied to
 //! its own vault in order, each record at the sequence the leader gave it.
 
+use async_nats::jetstream::stream::RawMessageErrorKind;
+
 use crate::ledger::Command;
 use crate::replication::{
     decode_batch, seq_range, Link, ReplicationConfig, ReplicationError, EPOCH_HEADER, SEQ_HEADER,
@@ -63,10 +65,20 @@ impl Follower {
         }
         let mut applied = 0;
         while self.position <= state.last_sequence {
-            let message = self.link.runtime.block_on(stream.get_raw_message(self.position));
+            let message = match self.link.runtime.block_on(stream.get_raw_message(self.position)) {
+                Ok(message) => message,
+                // A message deleted from the stream (an operator's purge) is not a batch.
+                Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => {
+                    self.position += 1;
+                    continue;
+                }
+                // Anything else (a server restarting, the stream electing its leader) is not an
+                // answer about this message: read it again on the next call.
+                Err(error) => {
+                    return Err(nats(&format!("reading stream message {}: {error}", self.position)))
+                }
+            };
             self.position += 1;
-            // A message deleted from the stream (an operator's purge) is not a batch.
-            let Ok(message) = message else { continue };
             let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
             self.epoch = self.epoch.max(header(EPOCH_HEADER).and_then(|e| e.parse().ok()).unwrap_or(0));
             let (first, last) = seq_range(header(SEQ_HEADER).as_deref())?;

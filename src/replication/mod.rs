@@ -482,7 +482,12 @@ pub fn read_stream(config: &ReplicationConfig) -> Result<Vec<Batch>, Replication
         let last = stream.cached_info().state.last_sequence;
         let mut batches = Vec::new();
         for sequence in stream.cached_info().state.first_sequence..=last {
-            let Ok(message) = stream.get_raw_message(sequence).await else { continue };
+            let message = match stream.get_raw_message(sequence).await {
+                Ok(message) => message,
+                // Deleted from the stream (an operator's purge): not a batch.
+                Err(error) if error.kind() == stream::RawMessageErrorKind::NoMessageFound => continue,
+                Err(error) => return Err(nats(&format!("reading stream message {sequence}: {error}"))),
+            };
             let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
             let epoch = header(EPOCH_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
             let writer = header(WRITER_HEADER).unwrap_or_default();

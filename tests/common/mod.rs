@@ -45,6 +45,7 @@ pub fn seed_000(limits: Limits) -> Ledger {
                 reserve_ratio: capvault::Ratio::from_ppm(150_000),
                 penalty: capvault::PenaltyConfig::default(),
                 decimals: 2,
+                sells: capvault::SellRule::HoldNothing,
                 balance: units(300_000),
                 strategies: vec![
                     strategy(2, "159201", Some(units(200_000))),
@@ -58,6 +59,7 @@ pub fn seed_000(limits: Limits) -> Ledger {
                 reserve_ratio: capvault::Ratio::from_ppm(150_000),
                 penalty: capvault::PenaltyConfig::default(),
                 decimals: 2,
+                sells: capvault::SellRule::HoldNothing,
                 balance: Amount::ZERO,
                 strategies: vec![],
             },

@@ -4,7 +4,9 @@
 
 use std::mem::{offset_of, size_of};
 
-use crate::ledger::book::{Book, BookId, BookSpec, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY};
+use crate::ledger::book::{
+    Book, BookId, BookSpec, SellRule, Strategy, StrategyConfig, SLOTS_MAX, SLOT_FIRST_STRATEGY,
+};
 use crate::ledger::code::{Currency, Label, Venue};
 use crate::ledger::money::Amount;
 use crate::ledger::order::{Order, OrderState, Side};
@@ -101,8 +103,8 @@ pub struct BookRecord {
     pub venue: [u64; 2],
     /// The currency, ASCII, zero-padded.
     pub currency: u64,
-    /// Low 32 bits: slot count; high 32 bits: flags (bit 0 penalty on, bit 1 unrecoverable) and,
-    /// in bits 8..16, the minor unit's decimal places.
+    /// Low 32 bits: slot count; high 32 bits: flags (bit 0 penalty on, bit 1 unrecoverable, bit 2
+    /// sells spend the book's currency) and, in bits 8..16, the minor unit's decimal places.
     pub slot_count_and_flags: u64,
     /// Slot 0, raw units.
     pub total: i64,
@@ -314,6 +316,7 @@ pub(crate) fn encode_book(index: usize, book: &Book, set: &mut impl FnMut(usize,
     set(base + word!(BookRecord, currency), u64::from_le_bytes(*spec.currency.as_bytes()));
     let flags = u32::from(book.penalty().is_active())
         | (u32::from(book.health() != crate::ledger::Health::Sound) << 1)
+        | (u32::from(spec.sells == SellRule::Spend) << 2)
         | (u32::from(spec.decimals) << 8);
     set(base + word!(BookRecord, slot_count_and_flags), pair(u32::from(spec.slot_count), flags));
     set(base + word!(BookRecord, total), book.total().raw() as u64);
@@ -508,7 +511,8 @@ fn decode_book(index: usize, get: &dyn Fn(usize) -> u64) -> Result<Book, DecodeE
         return Err(bad(base + count_word, "minor unit out of range"));
     }
     let reserve_ratio = Ratio::from_ppm(low(ratios));
-    let spec = BookSpec { venue, currency, slot_count, reserve_ratio, penalty, decimals };
+    let sells = if high(count_and_flags) & 0b100 == 0 { SellRule::HoldNothing } else { SellRule::Spend };
+    let spec = BookSpec { venue, currency, slot_count, reserve_ratio, penalty, decimals, sells };
     let field = |name: usize| amount(base + name, get(base + name));
     let strategies = (0..usize::from(slot_count - SLOT_FIRST_STRATEGY))
         .map(|slot| decode_strategy(base + word!(BookRecord, strategies) + slot * STRATEGY_WORDS, get))
