@@ -89,11 +89,27 @@ impl Lease {
     /// not be reached: stop serving.
     pub fn renew(&mut self) -> Result<(), ReplicationError> {
         let held = self.revision.ok_or_else(|| ReplicationError::Nats("the lease is not held".into()))?;
-        let value = self.holder.as_bytes().to_vec().into();
-        let revision =
-            self.link.runtime.block_on(self.store.update(KEY, value, held)).map_err(|e| nats(&e))?;
-        self.revision = Some(revision);
-        Ok(())
+        let value: bytes::Bytes = self.holder.as_bytes().to_vec().into();
+        match self.link.runtime.block_on(self.store.update(KEY, value, held)) {
+            Ok(revision) => {
+                self.revision = Some(revision);
+                Ok(())
+            }
+            // The entry is gone while this process renewed it in time (seen right after a NATS
+            // server restarted, within a third of the time to live): if no one took it since,
+            // taking it again is taking a free lease, and safe. If another vault holds it, this
+            // one has lost it.
+            Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                self.revision = None;
+                if self.try_take()? {
+                    tracing::warn!(%error, "the lease entry vanished while held: taken again");
+                    Ok(())
+                } else {
+                    Err(nats(&error))
+                }
+            }
+            Err(error) => Err(nats(&error)),
+        }
     }
 
     /// Gives the lease up at once (a clean stop): a standby need not wait for it to lapse.
