@@ -301,6 +301,35 @@ fn spec_at(payload: &[u8], venue: &str, currency: &str) -> usize {
 }
 
 #[test]
+fn a_version_5_folder_is_read_with_sells_holding_nothing() {
+    let dir = checkpointed("version5");
+    let before = recover(&dir).unwrap().unwrap().0;
+    // Rewrite the folder as version 5 wrote it: no sell rule byte after each book's minor unit.
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("ckpt") => patch(&path, |p| {
+                for (venue, currency) in [("SSE", "CNY"), ("KRAKEN", "USDT")] {
+                    let at = spec_at(p, venue, currency) + 42;
+                    assert_eq!(p[at], 0, "the sell rule byte of {venue}/{currency}");
+                    p.remove(at);
+                }
+            }),
+            Some("log") => {}
+            _ => continue,
+        }
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&5_u32.to_le_bytes());
+        fs::write(&path, bytes).unwrap();
+    }
+    let (after, recovery) = recover(&dir).unwrap().unwrap();
+    assert_eq!(recovery.seq, 5);
+    assert_eq!(after, before);
+    assert!(after.books().iter().all(|book| book.spec().sells == capvault::SellRule::HoldNothing));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_version_2_folder_is_read_with_the_default_minor_unit() {
     let dir = checkpointed("version2");
     let before = recover(&dir).unwrap().unwrap().0;

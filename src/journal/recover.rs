@@ -264,7 +264,7 @@ impl Replay<'_> {
             // A segment created by a crash before its whole header reached the disk (nothing, zeros,
             // or the start of a header) is an empty tail: it holds no record.
             // (Of this version's header or the previous one's.)
-            let partial = [2, 3, 4, FORMAT_VERSION].into_iter().any(|version: u32| {
+            let partial = (2..=FORMAT_VERSION).any(|version: u32| {
                 let mut header = [0_u8; SEGMENT_HEADER];
                 header[..8].copy_from_slice(&SEGMENT_MAGIC);
                 header[8..12].copy_from_slice(&version.to_le_bytes());
@@ -321,14 +321,15 @@ impl Replay<'_> {
     }
 }
 
-/// The file's format version, if this build reads it: 2 (no minor unit in a book's spec), 3, 4 or 5.
+/// The file's format version, if this build reads it: 2 (no minor unit in a book's spec) up to
+/// the current one (`store::FORMAT_VERSION` lists what each added).
 fn check_version(path: &Path, version: u32) -> Result<u32, JournalError> {
     match version {
-        2..=4 | FORMAT_VERSION => Ok(version),
+        2..=FORMAT_VERSION => Ok(version),
         1 => Err(JournalError::Version {
             path: path.to_owned(),
             found: "format version 1, whose record checksums do not cover the record length; this build \
-                    reads versions 2 to 4 only and does not migrate: start from a new data folder (and \
+                    reads versions 2 and later only and does not migrate: start from a new data folder (and \
                     reconcile from the exchange)"
                 .to_owned(),
         }),

@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 
 use crate::ledger::Command;
 use crate::replication::{
-    decode_batch, seq_range, Link, ReplicationConfig, ReplicationError, EPOCH_HEADER, SEQ_HEADER,
+    decode_batch, seq_range, Link, ReplicationConfig, ReplicationError, EPOCH_HEADER, FORMAT_HEADER,
+    SEQ_HEADER,
 };
 use crate::runtime::{Handle, SubmitError};
 
@@ -151,7 +152,7 @@ impl Follower {
             )));
         }
         let mut applied = 0;
-        for (seq, key, command) in decode_batch(payload)? {
+        for (seq, key, command) in decode_batch(payload, header(FORMAT_HEADER).as_deref())? {
             if seq <= self.seq {
                 continue;
             }

@@ -35,6 +35,9 @@ pub const EPOCH_HEADER: &str = "Capvault-Epoch";
 /// The header naming the vault process that appended a message (`PID.START`, its start in
 /// nanoseconds since the Unix epoch): a checker finds which vault wrote each epoch's batches.
 pub const WRITER_HEADER: &str = "Capvault-Writer";
+/// The header naming the journal format its records are encoded in (`FORMAT_VERSION`; a message
+/// without it is format 5, the format before it was written).
+pub const FORMAT_HEADER: &str = "Capvault-Format";
 /// The header naming the ledger sequences a message holds, `FIRST-LAST` (an epoch marker holds
 /// none: `LAST-LAST` of the ledger it continues, and no records).
 pub const SEQ_HEADER: &str = "Capvault-Seq";
@@ -275,7 +278,8 @@ impl Link {
             .message_id(id)
             .header(EPOCH_HEADER, epoch.to_string().as_str())
             .header(SEQ_HEADER, format!("{}-{}", seqs.0, seqs.1).as_str())
-            .header(WRITER_HEADER, self.writer.as_str());
+            .header(WRITER_HEADER, self.writer.as_str())
+            .header(FORMAT_HEADER, FORMAT_VERSION.to_string().as_str());
         message = match &head.id {
             Some(previous) => message.expected_last_message_id(previous),
             None => message.expected_last_sequence(0),
@@ -447,7 +451,15 @@ pub struct Batch {
 }
 
 /// Decodes a message's body into its records.
-pub(crate) fn decode_batch(body: &[u8]) -> Result<Vec<(u64, Option<RequestKey>, Command)>, ReplicationError> {
+pub(crate) fn decode_batch(
+    body: &[u8],
+    format: Option<&str>,
+) -> Result<Vec<(u64, Option<RequestKey>, Command)>, ReplicationError> {
+    let version = match format.map(str::parse::<u32>) {
+        None => 5,
+        Some(Ok(version)) if (5..=FORMAT_VERSION).contains(&version) => version,
+        Some(_) => return Err(ReplicationError::Corrupt(format!("a batch of format {format:?}"))),
+    };
     let corrupt = |what: &str| ReplicationError::Corrupt(format!("a batch with {what}"));
     let mut records = Vec::new();
     let mut rest = body;
@@ -462,8 +474,7 @@ pub(crate) fn decode_batch(body: &[u8]) -> Result<Vec<(u64, Option<RequestKey>, 
                 .try_into()
                 .map_err(|_| corrupt("no sequence"))?,
         );
-        let (key, command) =
-            decode_record(&record[8..], FORMAT_VERSION).map_err(|e| corrupt(&e.to_string()))?;
+        let (key, command) = decode_record(&record[8..], version).map_err(|e| corrupt(&e.to_string()))?;
         records.push((seq, key, command));
         rest = &rest[4 + len..];
     }
@@ -491,7 +502,8 @@ pub fn read_stream(config: &ReplicationConfig) -> Result<Vec<Batch>, Replication
             let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
             let epoch = header(EPOCH_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
             let writer = header(WRITER_HEADER).unwrap_or_default();
-            batches.push(Batch { epoch, writer, records: decode_batch(&message.payload)? });
+            let records = decode_batch(&message.payload, header(FORMAT_HEADER).as_deref())?;
+            batches.push(Batch { epoch, writer, records });
         }
         Ok(batches)
     })
