@@ -100,11 +100,11 @@ mod vault;
 pub use ledger::{
     drift, label_matches, securities_capital, Amount, AmountError, AmountRule, Book, BookConfig, BookId,
     BookSpec, ClientOrderId, CodeError, Command, CommandKind, ConfigError, Currency, Drift, DriftPolicy,
-    Grant, GrantMask, Grouped, Health, Holding, Label, Ledger, LedgerConfig, Limits, Mismatch, Once, Order,
-    OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, PositionMismatch, Ratio, RatioError,
-    RatioSetting, Rejection, RequestKey, ReserveField, SecuritiesCapital, SellRule, Side, SignalStatus,
-    StepPenalty, Strategy, StrategyConfig, StrategySlotConfig, Venue, SLOTS_MAX, SLOT_FIRST_STRATEGY,
-    SLOT_POOL, SLOT_TOTAL,
+    Grant, GrantMask, Grouped, Health, Holding, Label, Ledger, LedgerConfig, Limits, LinkedRejection,
+    Mismatch, Once, Order, OrderIdError, OrderState, Outcome, PenaltyConfig, PoolView, PositionMismatch,
+    Ratio, RatioError, RatioSetting, Rejection, RequestKey, ReserveField, SecuritiesCapital, SellRule, Side,
+    SignalStatus, StepPenalty, Strategy, StrategyConfig, StrategySlotConfig, Venue, LINKED_MAX, SLOTS_MAX,
+    SLOT_FIRST_STRATEGY, SLOT_POOL, SLOT_TOTAL,
 };
 pub use runtime::{
     Balance, Cancellation, CumulativeFill, DetachedOutcome, FillReport, Handle, HealthReport, Latency,

@@ -461,6 +461,25 @@ impl Model {
     }
 
     /// The 90% / 85% gate, by its definition.
+    /// A linked reservation: every part or none, the first refusal's part and code.
+    fn linked(&mut self, parts: &[Op]) -> Result<(), (usize, &'static str)> {
+        if parts.is_empty() || parts.len() > 64 {
+            return Err((0, "link_length"));
+        }
+        if let Some(part) = parts.iter().position(|p| !matches!(p, Op::Reserve { .. })) {
+            return Err((part, "not_linkable"));
+        }
+        let before = self.clone();
+        for (part, op) in parts.iter().enumerate() {
+            if let Err(code) = self.step(op) {
+                *self = before;
+                return Err((part, code));
+            }
+            self.update_penalties();
+        }
+        Ok(())
+    }
+
     fn update_penalties(&mut self) {
         for b in 0..self.books.len() {
             let committed = self.committed(b);
@@ -567,6 +586,33 @@ fn amount() -> impl Strategy<Value = i128> {
     ]
 }
 
+fn reserve_op() -> impl Strategy<Value = Op> {
+    (1..12_u64, prop_oneof![8 => 0..2_u16, 1 => Just(2_u16)], 0..6_u8, any::<bool>(), 0..3_u32, amount())
+        .prop_map(|(id, book, slot, sell, layer, amount)| Op::Reserve {
+            id,
+            book,
+            slot,
+            sell: sell && layer != 1,
+            layer,
+            amount,
+        })
+}
+
+/// A step of a run: one command, or a linked reservation (mostly reservations, sometimes empty or
+/// with another command among them).
+#[derive(Clone, Debug)]
+enum Turn {
+    One(Op),
+    Linked(Vec<Op>),
+}
+
+fn turn() -> impl Strategy<Value = Turn> {
+    prop_oneof![
+        3 => op().prop_map(Turn::One),
+        1 => prop::collection::vec(prop_oneof![12 => reserve_op(), 1 => op()], 0..6).prop_map(Turn::Linked),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let book = prop_oneof![8 => 0..2_u16, 1 => Just(2_u16)];
     let slot = 0..6_u8;
@@ -579,8 +625,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (book.clone(), slot.clone(), amount()).prop_map(|(book, slot, amount)| Op::Allocate { book, slot, amount }),
         2 => (book.clone(), slot.clone(), amount()).prop_map(|(book, slot, amount)| Op::Release { book, slot, amount }),
         1 => (amount(), amount()).prop_map(|(delta_a, delta_b)| Op::Trade { delta_a, delta_b }),
-        10 => (id.clone(), book.clone(), slot.clone(), any::<bool>(), 0..3_u32, amount())
-            .prop_map(|(id, book, slot, sell, layer, amount)| Op::Reserve { id, book, slot, sell: sell && layer != 1, layer, amount }),
+        10 => reserve_op(),
         8 => (id.clone(), amount()).prop_map(|(id, amount)| Op::Fill { id, amount }),
         4 => (id.clone(), amount()).prop_map(|(id, filled)| Op::FillTo { id, filled }),
         4 => id.clone().prop_map(|id| Op::Cancel { id }),
@@ -675,22 +720,57 @@ proptest! {
         let mut model = Model::new();
         compare(&ledger, &model);
         for op in &ops {
-            let command = op.to_command();
-            let before = ledger.clone();
-            let expected = model.clone().step(op);
-            let actual = ledger.apply(&command);
-            match (&expected, &actual) {
-                (Ok(()), Ok(_)) => {
-                    model.step(op).unwrap();
-                    model.update_penalties();
+            one(&mut ledger, &mut model, op)?;
+            compare(&ledger, &model);
+        }
+    }
+
+    #[test]
+    fn linked_reservations_match_the_reference_model(turns in prop::collection::vec(turn(), 1..60)) {
+        let mut ledger = ledger();
+        let mut model = Model::new();
+        for turn in &turns {
+            match turn {
+                Turn::One(op) => one(&mut ledger, &mut model, op)?,
+                Turn::Linked(parts) => {
+                    let commands: Vec<Command> = parts.iter().map(Op::to_command).collect();
+                    let before = ledger.clone();
+                    let expected = model.clone().linked(parts);
+                    let actual = ledger.reserve_linked(&commands);
+                    match (&expected, &actual) {
+                        (Ok(()), Ok(outcomes)) => {
+                            prop_assert_eq!(outcomes.len(), parts.len());
+                            model.linked(parts).unwrap();
+                        }
+                        (Err((part, code)), Err(refused)) => {
+                            prop_assert_eq!((*part, *code), (refused.part, refused.rejection.code()), "{:?}", parts);
+                            prop_assert!(ledger == before, "a refused chain {:?} changed the ledger", parts);
+                        }
+                        _ => prop_assert!(false, "{:?}: model {:?}, ledger {:?}", parts, expected, actual),
+                    }
                 }
-                (Err(code), Err(rejection)) => {
-                    prop_assert_eq!(*code, rejection.code(), "{:?}", op);
-                    prop_assert!(ledger == before, "rejected {:?} changed the ledger", op);
-                }
-                _ => prop_assert!(false, "{:?}: model {:?}, ledger {:?}", op, expected, actual),
             }
             compare(&ledger, &model);
         }
     }
+}
+
+/// One command on both: the same decision and code; a rejection changes nothing.
+fn one(ledger: &mut Ledger, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+    let command = op.to_command();
+    let before = ledger.clone();
+    let expected = model.clone().step(op);
+    let actual = ledger.apply(&command);
+    match (&expected, &actual) {
+        (Ok(()), Ok(_)) => {
+            model.step(op).unwrap();
+            model.update_penalties();
+        }
+        (Err(code), Err(rejection)) => {
+            prop_assert_eq!(*code, rejection.code(), "{:?}", op);
+            prop_assert!(*ledger == before, "rejected {:?} changed the ledger", op);
+        }
+        _ => prop_assert!(false, "{:?}: model {:?}, ledger {:?}", op, expected, actual),
+    }
+    Ok(())
 }

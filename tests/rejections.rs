@@ -350,6 +350,24 @@ fn provoke_all() -> BTreeSet<&'static str> {
         .unwrap_err();
     assert_eq!(expired, Rejection::RequestExpired { request: 1, watermark: 1 });
     seen.insert(expired.code());
+    // Linked reservations: their shape first, then each part's own rules.
+    let mut fresh = seed_000(limits());
+    let before = fresh.clone();
+    let too_long = vec![buy(id(1), 2, 1, units(1)); capvault::LINKED_MAX + 1];
+    for (parts, part, expected) in [
+        (Vec::new(), 0, Rejection::LinkLength { parts: 0, max: 64 }),
+        (too_long, 0, Rejection::LinkLength { parts: 65, max: 64 }),
+        (
+            vec![buy(id(1), 2, 1, units(1)), Command::Cancel { id: id(1) }],
+            1,
+            Rejection::NotLinkable { part: 1 },
+        ),
+    ] {
+        let refused = fresh.reserve_linked(&parts).unwrap_err();
+        assert_eq!((refused.part, refused.rejection), (part, expected));
+        assert_eq!(fresh, before);
+        seen.insert(expected.code());
+    }
     seen
 }
 
@@ -396,6 +414,8 @@ fn no_rejection_variant_is_left_untested() {
         "order_expired",
         "fill_exceeds_amount",
         "request_expired",
+        "link_length",
+        "not_linkable",
     ]
     .into();
     assert_eq!(provoke_all(), all);

@@ -894,6 +894,15 @@ pub(crate) fn encode_rejection(rejection: &Rejection, out: &mut Vec<u8>) {
             e.opt_u8(slot);
         }
         Rejection::SellNotReserved { id } => e.tag_id(33, id),
+        Rejection::LinkLength { parts, max } => {
+            e.u8(37);
+            e.u32(parts);
+            e.u32(max);
+        }
+        Rejection::NotLinkable { part } => {
+            e.u8(38);
+            e.u32(part);
+        }
         Rejection::OrderExpired { id } => e.tag_id(34, id),
         Rejection::FillExceedsAmount { id, amount, filled } => {
             e.tag_id(35, id);
@@ -994,6 +1003,8 @@ pub(crate) fn decode_rejection(bytes: &[u8]) -> Result<Rejection, CodecError> {
         34 => Rejection::OrderExpired { id: d.id()? },
         35 => Rejection::FillExceedsAmount { id: d.id()?, amount: d.amount()?, filled: d.amount()? },
         36 => Rejection::RequestExpired { request: d.u64()?, watermark: d.u64()? },
+        37 => Rejection::LinkLength { parts: d.u32()?, max: d.u32()? },
+        38 => Rejection::NotLinkable { part: d.u32()? },
         _ => return d.fail("bad rejection tag"),
     };
     d.finished()?;

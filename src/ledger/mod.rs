@@ -30,7 +30,7 @@ pub use command::Command;
 pub use config::{BookConfig, ConfigError, LedgerConfig, Limits, StrategySlotConfig};
 pub use drift::{drift, Drift, DriftPolicy};
 pub use grant::{CommandKind, Grant, GrantMask};
-pub use machine::Ledger;
+pub use machine::{Ledger, LinkedRejection, LINKED_MAX};
 pub(crate) use machine::{LedgerImage, LedgerParts};
 pub use money::{Amount, AmountError, Grouped};
 pub use order::{Order, OrderState, Side};

@@ -361,6 +361,18 @@ pub enum Rejection {
         /// The cumulative filled amount reported.
         filled: Amount,
     },
+    /// A linked reservation (`Ledger::reserve_linked`) with no part, or with more than `max`.
+    LinkLength {
+        /// The parts it had.
+        parts: u32,
+        /// The most a chain may have (`ledger::LINKED_MAX`).
+        max: u32,
+    },
+    /// Part `part` (from 0) of a linked reservation is not a `Reserve`: only reservations link.
+    NotLinkable {
+        /// The part.
+        part: u32,
+    },
     /// The client's grant does not allow this command (`Grant`); nothing changed.
     NotGranted {
         /// The command's kind.
@@ -413,6 +425,8 @@ impl Rejection {
             Rejection::OrderExpired { .. } => "order_expired",
             Rejection::FillExceedsAmount { .. } => "fill_exceeds_amount",
             Rejection::RequestExpired { .. } => "request_expired",
+            Rejection::LinkLength { .. } => "link_length",
+            Rejection::NotLinkable { .. } => "not_linkable",
         }
     }
 }
@@ -497,6 +511,12 @@ impl fmt::Display for Rejection {
                 )
             }
             Rejection::Overflow => f.write_str("result leaves the amount range"),
+            Rejection::LinkLength { parts, max } => {
+                write!(f, "a linked reservation of {parts} parts: it takes 1 to {max}")
+            }
+            Rejection::NotLinkable { part } => {
+                write!(f, "part {part} of the linked reservation is not a reservation: only reservations link")
+            }
             Rejection::NotGranted { kind, book, slot } => {
                 write!(f, "this client's grant does not allow {}", kind.name())?;
                 match (book, slot) {

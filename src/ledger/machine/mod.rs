@@ -7,12 +7,14 @@
 
 mod books;
 mod check;
+mod linked;
 mod orders;
 mod restore;
 mod signals;
 #[cfg(test)]
 mod tests;
 
+pub use linked::{LinkedRejection, LINKED_MAX};
 pub(crate) use restore::{LedgerImage, LedgerParts};
 
 use std::fmt;
