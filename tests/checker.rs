@@ -467,9 +467,18 @@ fn check(urls: &[String], vaults: &mut [Vault; 2], told: &Told) {
         }
     }
 
-    // Both vaults, stopped and recovered from their own journals, equal the stream replayed.
-    std::thread::sleep(Duration::from_millis(500));
-    for vault in vaults.iter_mut() {
+    // Both vaults, stopped and recovered from their own journals, equal the stream replayed: the
+    // leader first; then the standby, once it has taken over from it (it reads to the stream's end
+    // before it leads, however far behind the last faults left it).
+    let leader = vaults.iter().position(|v| v.role == Role::Leader).expect("a leader at the end");
+    vaults.swap(0, leader);
+    for (turn, vault) in vaults.iter_mut().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while turn == 1 && vault.role != Role::Leader {
+            assert!(Instant::now() < deadline, "{}: did not take over within 60 s", vault.data.display());
+            vault.poll();
+            std::thread::sleep(Duration::from_millis(20));
+        }
         vault.signal("-TERM");
         if let Some(mut process) = vault.process.take() {
             let _ = process.0.wait();

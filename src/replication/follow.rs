@@ -38,7 +38,7 @@ impl Follower {
     /// NATS or the stream could not be reached.
     pub fn start(config: &ReplicationConfig, seq: u64) -> Result<Follower, ReplicationError> {
         config.validate().map_err(|why| ReplicationError::Nats(format!("replication.{why}")))?;
-        Ok(Follower { link: Link::open(config)?, position: 0, seq, epoch: 0 })
+        Ok(Follower { link: Link::open(config, config.request_timeout())?, position: 0, seq, epoch: 0 })
     }
 
     /// The last ledger sequence applied.

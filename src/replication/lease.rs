@@ -52,7 +52,7 @@ impl Lease {
     /// # Errors
     /// NATS or the bucket could not be reached.
     pub fn open(config: &ReplicationConfig, holder: &str) -> Result<Lease, ReplicationError> {
-        let link = Link::open(config)?;
+        let link = Link::open(config, config.request_timeout())?;
         let store = store(&link)?;
         Ok(Lease { link, store, holder: holder.to_owned(), revision: None })
     }

@@ -106,6 +106,14 @@ impl ReplicationConfig {
         self
     }
 
+    /// How long a standby's or a lease's request to JetStream waits: short, so that a request
+    /// lost while the cluster elects a stream leader is sent again soon (a takeover waits for
+    /// it), and not below a second (a loaded cluster answers slowly).
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis((self.lease_ttl_ms / 2).clamp(1_000, 5_000))
+    }
+
     /// Checks the settings; the message names the field.
     ///
     /// # Errors
@@ -184,7 +192,8 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn open(config: &ReplicationConfig) -> Result<Link, ReplicationError> {
+    /// Connects; `timeout` bounds each JetStream request and acknowledgement on this link.
+    pub(crate) fn open(config: &ReplicationConfig, timeout: Duration) -> Result<Link, ReplicationError> {
         let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(e.to_string());
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| nats(&e))?;
@@ -197,7 +206,9 @@ impl Link {
         let client = runtime.block_on(options.connect(servers)).map_err(|e| nats(&e))?;
         let jetstream = {
             let _inside = runtime.enter();
-            jetstream::new(client)
+            let mut jetstream = jetstream::new(client);
+            jetstream.set_timeout(timeout);
+            jetstream
         };
         let started =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -379,7 +390,7 @@ impl ReplicationStage {
     /// appended before can append nothing more).
     pub(crate) fn start(config: &ReplicationConfig, seq: u64) -> Result<ReplicationStage, ReplicationError> {
         config.validate().map_err(|why| ReplicationError::Nats(format!("replication.{why}")))?;
-        let link = Link::open(config)?;
+        let link = Link::open(config, Duration::from_millis(config.ack_timeout_ms))?;
         let head = link.head_or_create()?;
         if head.seq != seq {
             return Err(ReplicationError::Diverged { stream: head.seq, local: seq });
@@ -486,7 +497,7 @@ pub(crate) fn decode_batch(
 /// # Errors
 /// The stream could not be read, or holds something that is not a capvault batch.
 pub fn read_stream(config: &ReplicationConfig) -> Result<Vec<Batch>, ReplicationError> {
-    let link = Link::open(config)?;
+    let link = Link::open(config, config.request_timeout())?;
     let nats = |e: &dyn std::fmt::Display| ReplicationError::Nats(e.to_string());
     link.runtime.block_on(async {
         let stream = link.jetstream.get_stream(&config.stream).await.map_err(|e| nats(&e))?;
@@ -540,7 +551,7 @@ pub fn replay(batches: &[Batch], ledger: &mut Ledger) -> Result<u64, Replication
 /// NATS could not be reached, or something was appended between reading the head and the
 /// marker (try again: read to the end first).
 pub fn fence(config: &ReplicationConfig) -> Result<Head, ReplicationError> {
-    let link = Link::open(config)?;
+    let link = Link::open(config, config.request_timeout())?;
     let head = link.head_or_create()?;
     link.take_over(&head, None)
 }

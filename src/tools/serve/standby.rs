@@ -86,7 +86,21 @@ fn follow(
         .spawn()
         .map_err(|e| start_error(format!("the standby's vault did not start: {e}")))?;
     let mut follower = Follower::start(replication, handle.snapshot().seq()).map_err(|e| failed(&e))?;
-    follower.catch_up(&mut handle).map_err(|e| failed(&e))?;
+    let poll = Duration::from_millis((replication.lease_ttl_ms / 10).clamp(20, 200));
+    // The first catch-up: a cluster still electing a stream leader (a server just restarted) is
+    // waited for, as later turns wait for it.
+    loop {
+        match follower.catch_up(&mut handle) {
+            Ok(_) => break,
+            Err(ReplicationError::Nats(why)) => tracing::warn!(why, "standby: the stream is unreachable"),
+            Err(error) => return Err(failed(&error)),
+        }
+        if stop.load(Ordering::Relaxed) {
+            handle.shutdown().map_err(|e| failed(&ReplicationError::Nats(e.to_string())))?;
+            return Ok(None);
+        }
+        std::thread::sleep(poll);
+    }
     println!(
         "standby {} pid {} following {} at seq {}",
         config.name,
@@ -95,7 +109,6 @@ fn follow(
         follower.seq()
     );
     tracing::info!(name = %config.name, stream = replication.stream, seq = follower.seq(), "standby following");
-    let poll = Duration::from_millis((replication.lease_ttl_ms / 10).clamp(20, 200));
     let mut lease = Lease::open(replication, &holder(&config.name)).map_err(|e| failed(&e))?;
     loop {
         if stop.load(Ordering::Relaxed) {
