@@ -108,9 +108,9 @@ pub use ledger::{
 };
 pub use runtime::{
     Balance, Cancellation, CumulativeFill, DetachedOutcome, FillReport, Handle, HealthReport, Latency,
-    Metric, Orders, PublishHook, Reader, Receipt, Refusal, Reservation, ResetReport, SecuritiesReport,
-    ShutdownError, SignalReport, Snapshot, SnapshotRef, StartError, Stats, Stopped, SubmitError,
-    Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
+    LinkedError, LinkedReceipt, Metric, Orders, PublishHook, Reader, Receipt, Refusal, Reservation,
+    ResetReport, SecuritiesReport, ShutdownError, SignalReport, Snapshot, SnapshotRef, StartError, Stats,
+    Stopped, SubmitError, Summary as LatencySummary, TrySubmitError, WaitError, WaitStrategy,
 };
 
 #[cfg(all(target_os = "linux", not(capvault_loom)))]

@@ -344,8 +344,17 @@ pub(crate) fn encode_command(command: &Command, out: &mut Vec<u8>) {
 /// the command's own encoding. Command tags stay below it.
 const KEYED: u8 = 0x80;
 
-/// A journal record: a command, after its request key when it came keyed (`Ledger::apply_once`).
-pub(crate) fn encode_record(key: Option<RequestKey>, command: &Command, out: &mut Vec<u8>) {
+/// The tag of a linked record (format 6): the record is a part of a linked reservation whose
+/// chain goes on in the next record (`Ledger::reserve_linked`). The chain's last part has no tag:
+/// a chain still open at the journal's end was never answered, and recovery cuts it off whole.
+const LINKED: u8 = 0x81;
+
+/// A journal record: a command, after its request key when it came keyed (`Ledger::apply_once`),
+/// after the linked tag when a linked reservation's chain goes on in the next record.
+pub(crate) fn encode_record(key: Option<RequestKey>, command: &Command, linked: bool, out: &mut Vec<u8>) {
+    if linked {
+        out.push(LINKED);
+    }
     if let Some(key) = key {
         let mut e = Enc(out);
         e.u8(KEYED);
@@ -355,8 +364,26 @@ pub(crate) fn encode_record(key: Option<RequestKey>, command: &Command, out: &mu
     encode_command(command, out);
 }
 
+/// A decoded record: its request key, its command, and whether a linked chain goes on after it.
+pub(crate) struct Record {
+    pub(crate) key: Option<RequestKey>,
+    pub(crate) command: Command,
+    pub(crate) linked: bool,
+}
+
 /// Decodes exactly one record.
-pub(crate) fn decode_record(bytes: &[u8], version: u32) -> Result<(Option<RequestKey>, Command), CodecError> {
+pub(crate) fn decode_record(bytes: &[u8], version: u32) -> Result<Record, CodecError> {
+    if version >= 6 && bytes.first() == Some(&LINKED) {
+        let (key, command) =
+            decode_keyed(&bytes[1..], version).map_err(|e| CodecError { offset: e.offset + 1, ..e })?;
+        return Ok(Record { key, command, linked: true });
+    }
+    let (key, command) = decode_keyed(bytes, version)?;
+    Ok(Record { key, command, linked: false })
+}
+
+/// A command after its request key, if it has one.
+fn decode_keyed(bytes: &[u8], version: u32) -> Result<(Option<RequestKey>, Command), CodecError> {
     if version >= 5 && bytes.first() == Some(&KEYED) {
         let mut d = Dec::new(bytes, version);
         d.pos = 1;

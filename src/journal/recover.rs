@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::journal::codec::{decode_ledger, decode_record};
+use crate::journal::codec::{decode_ledger, decode_record, Record};
 use crate::journal::store::{
     parse_name, record_crc, CHECKPOINT_HEADER, CHECKPOINT_MAGIC, FORMAT_VERSION, RECORD_HEADER,
     RECORD_PAYLOAD_MAX, SEGMENT_HEADER, SEGMENT_MAGIC,
@@ -278,6 +278,8 @@ impl Replay<'_> {
         let version = check_version(path, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]))?;
         let mut expected = start;
         let mut offset = SEGMENT_HEADER;
+        // The parts of a linked reservation read so far, applied only once its last part is read.
+        let mut chain: Vec<(u64, Record, usize)> = Vec::new();
         while offset < bytes.len() {
             let corrupt = |reason: String| JournalError::Corrupt {
                 path: path.to_owned(),
@@ -296,28 +298,61 @@ impl Replay<'_> {
                 return Err(corrupt(format!("record {seq} where record {expected} belongs")));
             }
             if seq > self.seq {
-                let (key, command) = decode_record(payload, version).map_err(|e| corrupt(e.to_string()))?;
-                let applied = match key {
-                    Some(key) => self.ledger.apply_once(key, seq, &command),
-                    None => self.ledger.apply(&command).map(Once::Applied),
-                };
-                // A journalled key was new when it was applied: found again, the journal is damaged.
-                if let Ok(Once::Repeated { seq: first, .. }) = applied {
-                    return Err(corrupt(format!("record {seq} repeats the request key of record {first}")));
+                let record = decode_record(payload, version).map_err(|e| corrupt(e.to_string()))?;
+                if record.linked || !chain.is_empty() {
+                    let closes = !record.linked;
+                    chain.push((seq, record, offset));
+                    if closes {
+                        for (seq, record, offset) in chain.drain(..) {
+                            self.apply(path, seq, &record, offset)?;
+                        }
+                    }
+                } else {
+                    self.apply(path, seq, &record, offset)?;
                 }
-                applied.map_err(|rejection| JournalError::Replay {
-                    path: path.to_owned(),
-                    offset: offset as u64,
-                    seq,
-                    rejection,
-                })?;
-                self.seq = seq;
-                self.replayed += 1;
             }
             expected += 1;
             offset = end;
         }
+        if let Some(&(first, _, at)) = chain.first() {
+            // A linked reservation whose last part never reached the journal was never answered:
+            // cut off whole, as a torn record is, so that no part of it is applied.
+            if !last {
+                return Err(JournalError::Corrupt {
+                    path: path.to_owned(),
+                    offset: at as u64,
+                    reason: "a linked reservation left open before the last segment".into(),
+                });
+            }
+            self.torn_tail = Some(cut_tail(path, &bytes, at, access)?);
+            return Ok(first);
+        }
         Ok(expected)
+    }
+
+    /// Applies one record at `seq` (with its key when it came keyed).
+    fn apply(&mut self, path: &Path, seq: u64, record: &Record, offset: usize) -> Result<(), JournalError> {
+        let applied = match record.key {
+            Some(key) => self.ledger.apply_once(key, seq, &record.command),
+            None => self.ledger.apply(&record.command).map(Once::Applied),
+        };
+        // A journalled key was new when it was applied: found again, the journal is damaged.
+        if let Ok(Once::Repeated { seq: first, .. }) = applied {
+            return Err(JournalError::Corrupt {
+                path: path.to_owned(),
+                offset: offset as u64,
+                reason: format!("record {seq} repeats the request key of record {first}"),
+            });
+        }
+        applied.map_err(|rejection| JournalError::Replay {
+            path: path.to_owned(),
+            offset: offset as u64,
+            seq,
+            rejection,
+        })?;
+        self.seq = seq;
+        self.replayed += 1;
+        Ok(())
     }
 }
 

@@ -38,7 +38,11 @@ impl Stage for JournalStage {
     }
 
     fn accepted(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
-        self.journal.append(seq, key, command);
+        self.journal.append(seq, key, command, false);
+    }
+
+    fn accepted_linked(&mut self, seq: u64, command: &Command, linked: bool) {
+        self.journal.append(seq, None, command, linked);
     }
 
     fn holds_answers(&self) -> bool {

@@ -21,7 +21,8 @@ pub(crate) const CHECKPOINT_MAGIC: [u8; 8] = *b"CVCHKPNT";
 /// Version 5: a record may carry a request key before its command (tag `0x80`,
 /// `Ledger::apply_once`); a checkpoint keeps the request window and the clients' watermarks.
 /// Version 6 (written now): a book's spec ends with its sell rule (one byte: 0 holds nothing,
-/// 1 spends; older specs hold nothing).
+/// 1 spends; older specs hold nothing); a record may start with the linked tag (`0x81`: a linked
+/// reservation goes on in the next record).
 /// All five are read; a data folder keeps its older files until checkpoints replace them. (A
 /// journal holding a sell reservation, which version 4 refuses, does not replay: start a new
 /// data folder and reconcile.)
@@ -126,9 +127,9 @@ impl JournalWriter {
     }
 
     /// Adds an accepted command to the batch.
-    pub(crate) fn append(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
+    pub(crate) fn append(&mut self, seq: u64, key: Option<RequestKey>, command: &Command, linked: bool) {
         self.payload.clear();
-        encode_record(key, command, &mut self.payload);
+        encode_record(key, command, linked, &mut self.payload);
         assert!(
             self.payload.len() <= RECORD_PAYLOAD_MAX,
             "a command encoded to {} bytes",

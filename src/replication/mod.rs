@@ -401,19 +401,29 @@ impl ReplicationStage {
     }
 }
 
-impl Stage for ReplicationStage {
-    fn accepted(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
+impl ReplicationStage {
+    /// Adds one record to the batch's message: its length, its sequence, the journal's encoding.
+    fn record(&mut self, seq: u64, key: Option<RequestKey>, command: &Command, linked: bool) {
         if self.batch.is_empty() {
             self.first = seq;
         }
         self.last = seq;
-        // One record: its length, its sequence, the journal's encoding of the key and command.
         let at = self.batch.len();
         self.batch.extend_from_slice(&[0; 4]);
         self.batch.extend_from_slice(&seq.to_le_bytes());
-        encode_record(key, command, &mut self.batch);
+        encode_record(key, command, linked, &mut self.batch);
         let len = u32::try_from(self.batch.len() - at - 4).unwrap_or(u32::MAX);
         self.batch[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+}
+
+impl Stage for ReplicationStage {
+    fn accepted(&mut self, seq: u64, key: Option<RequestKey>, command: &Command) {
+        self.record(seq, key, command, false);
+    }
+
+    fn accepted_linked(&mut self, seq: u64, command: &Command, linked: bool) {
+        self.record(seq, None, command, linked);
     }
 
     fn holds_answers(&self) -> bool {
@@ -485,7 +495,8 @@ pub(crate) fn decode_batch(
                 .try_into()
                 .map_err(|_| corrupt("no sequence"))?,
         );
-        let (key, command) = decode_record(&record[8..], version).map_err(|e| corrupt(&e.to_string()))?;
+        let record = decode_record(&record[8..], version).map_err(|e| corrupt(&e.to_string()))?;
+        let (key, command) = (record.key, record.command);
         records.push((seq, key, command));
         rest = &rest[4 + len..];
     }

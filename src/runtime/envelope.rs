@@ -5,7 +5,8 @@ use crate::ledger::grant::GrantMask;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
 use crate::ledger::request::RequestKey;
-use crate::runtime::error::{Stopped, SubmitError};
+use crate::ledger::LinkedRejection;
+use crate::runtime::error::{LinkedError, Stopped, SubmitError};
 use crate::runtime::inbox::RemoteReply;
 use crate::runtime::reply::{Answer, Responder};
 use crate::sync::channel::Sender;
@@ -20,6 +21,9 @@ pub(crate) enum Envelope {
     /// A command under a request key (`Handle::submit_once`), and a grant to check it against
     /// for a front end's client: boxed, so the common envelope stays small.
     Keyed { keyed: Box<Keyed>, reply: ReplyTo, sent: u64 },
+    /// A linked reservation (`Handle::submit_linked`): its parts, answered through
+    /// `ReplyTo::Linked`. Boxed, so the common envelope stays small.
+    Linked { parts: Box<[Command]>, reply: ReplyTo, sent: u64 },
     /// A dropped handle's last round trip (clock ticks).
     RoundTrip(u64),
     /// Stop after draining everything queued.
@@ -46,7 +50,21 @@ pub(crate) enum ReplyTo {
     /// the task that publishes the answer: no thread waits for it).
     #[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "only the NATS front notifies"))]
     Notify(Notified),
+    /// A linked reservation's submitter, answered with every part's outcome (the owner fills
+    /// `result` when it applies the chain). Dropped unanswered, the submitter sees the vault
+    /// stopped.
+    Linked(Box<LinkedReply>),
 }
+
+/// Where a linked reservation's answer goes, and what the ledger answered it.
+pub(crate) struct LinkedReply {
+    pub(crate) sender: Sender<LinkedAnswer>,
+    pub(crate) result: Result<Vec<Outcome>, LinkedRejection>,
+}
+
+/// A linked reservation's answer: the snapshot sequence that reflects it and each part's
+/// outcome, or why not.
+pub(crate) type LinkedAnswer = Result<(u64, Vec<Outcome>), LinkedError>;
 
 /// Receives a notified command's answer, on the owner's thread: it must only hand the answer on
 /// (a channel send), never block or work.

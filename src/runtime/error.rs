@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::ledger::command::Command;
 use crate::ledger::rejection::Rejection;
+use crate::ledger::LinkedRejection;
 
 /// Why the runtime is no longer taking commands.
 ///
@@ -172,6 +173,35 @@ impl std::error::Error for SubmitError {
             SubmitError::Stopped(stopped) | SubmitError::InDoubt(stopped) => Some(stopped),
             SubmitError::Refused(refusal) => Some(refusal),
             SubmitError::OwnerThread | SubmitError::Disconnected | SubmitError::AnswersCorrupt => None,
+        }
+    }
+}
+
+/// Why a linked reservation (`Handle::submit_linked`) was not applied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum LinkedError {
+    /// The ledger refused a part, named with its rejection; nothing changed.
+    Rejected(LinkedRejection),
+    /// The vault did not answer it as applied: stopped before it, or in doubt after it (as
+    /// [`SubmitError`] says).
+    Failed(SubmitError),
+}
+
+impl fmt::Display for LinkedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkedError::Rejected(refused) => refused.fmt(f),
+            LinkedError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LinkedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LinkedError::Rejected(refused) => Some(refused),
+            LinkedError::Failed(error) => Some(error),
         }
     }
 }

@@ -4,8 +4,8 @@ use crate::ledger::command::Command;
 use crate::ledger::grant::GrantMask;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::request::RequestKey;
-use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, ReplyTo};
-use crate::runtime::error::{ShutdownError, Stopped, SubmitError, TrySubmitError};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, LinkedReply, ReplyTo};
+use crate::runtime::error::{LinkedError, ShutdownError, Stopped, SubmitError, TrySubmitError};
 use crate::runtime::latency::Stamper;
 use crate::runtime::reader::Reader;
 use crate::runtime::reply::ReplySlot;
@@ -34,6 +34,15 @@ pub struct Receipt {
     pub seq: u64,
     /// What the ledger did.
     pub outcome: Outcome,
+}
+
+/// A linked reservation's answer (`Handle::submit_linked`): every part's outcome, in order.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+pub struct LinkedReceipt {
+    /// The first sequence whose snapshots show the whole chain.
+    pub seq: u64,
+    /// Each part's outcome: `Reserved`, or `AlreadyReserved` for a part whose order was live.
+    pub outcomes: Vec<Outcome>,
 }
 
 /// Submits commands to the owner thread. `Clone` gives another handle with its own reply
@@ -173,6 +182,59 @@ impl Handle {
                     Err(TrySubmitError::Stopped(command, self.shared.stop_reason()))
                 }
             }
+        }
+    }
+
+    /// Reserves every part of `parts` or none, as one command (`Ledger::reserve_linked`,
+    /// `docs/model.md`, "Linked reservations"), and waits for the answer. The journal keeps the
+    /// chain whole or not at all.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use capvault::{BookId, Builder, ClientOrderId, Command, LedgerConfig, LinkedError, Side};
+    /// let config = LedgerConfig::from_json(r#"{ "books": [ { "venue": "SSE", "currency": "CNY", "slot_count": 3, "balance": 10000 } ] }"#)?;
+    /// let mut handle = Builder::from_config(&config)?.spawn()?;
+    /// let layer = |n: u64, amount: &str| -> Result<Command, Box<dyn std::error::Error>> {
+    ///     Ok(Command::Reserve { id: ClientOrderId::snowflake(n)?, book: BookId::new(0), slot: 2,
+    ///         side: Side::Buy, layer: 1, amount: amount.parse()? })
+    /// };
+    /// let ladder = [layer(1, "3000")?, layer(2, "3000")?, layer(3, "3000")?];
+    /// assert_eq!(handle.submit_linked(&ladder)?.outcomes.len(), 3);
+    /// let refused = handle.submit_linked(&[layer(4, "500")?, layer(5, "800")?]);
+    /// assert!(matches!(refused, Err(LinkedError::Rejected(r)) if r.part == 1));
+    /// assert_eq!(handle.snapshot().balance(BookId::new(0), 1), Some("1000".parse()?));
+    /// handle.shutdown()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`LinkedError::Rejected`] with the part refused; [`LinkedError::Failed`] as
+    /// [`Handle::submit`] fails.
+    pub fn submit_linked(&mut self, parts: &[Command]) -> Result<LinkedReceipt, LinkedError> {
+        // Acquire: see `submit`.
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(LinkedError::Failed(SubmitError::Stopped(self.shared.stop_reason())));
+        }
+        if self.shared.on_owner_thread() {
+            return Err(LinkedError::Failed(SubmitError::OwnerThread));
+        }
+        let (sender, answers) = channel::bounded(1);
+        let reply = ReplyTo::Linked(Box::new(LinkedReply { sender, result: Ok(Vec::new()) }));
+        let envelope = Envelope::Linked { parts: parts.into(), reply, sent: self.stamper.now() };
+        match self.commands.send(envelope) {
+            // Every receiver is gone; dropping the returned envelope abandons the reply.
+            Err(returned) => drop(returned),
+            Ok(()) => self.shared.after_enqueue(),
+        }
+        match answers.recv() {
+            Ok(Ok((seq, outcomes))) => {
+                self.seen = self.seen.max(seq);
+                Ok(LinkedReceipt { seq, outcomes })
+            }
+            Ok(Err(error)) => Err(error),
+            // The envelope was dropped unanswered: the owner stopped.
+            Err(_) => Err(LinkedError::Failed(SubmitError::Stopped(self.shared.stop_reason()))),
         }
     }
 

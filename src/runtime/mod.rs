@@ -19,8 +19,10 @@ pub(crate) mod wait;
 
 pub use envelope::DetachedOutcome;
 pub(crate) use envelope::{Envelope, Keyed, ReplyTo};
-pub use error::{Refusal, ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError};
-pub use handle::{Handle, Receipt};
+pub use error::{
+    LinkedError, Refusal, ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError,
+};
+pub use handle::{Handle, LinkedReceipt, Receipt};
 pub(crate) use inbox::{Inbox, Parked, RemoteReply};
 pub use latency::{Latency, Metric, Summary};
 pub(crate) use orders::Change as OrderChange;

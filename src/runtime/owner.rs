@@ -5,8 +5,8 @@ use crate::ledger::rejection::Rejection;
 use crate::ledger::request::{changes, RequestKey};
 use crate::ledger::Ledger;
 use crate::ledger::{ClientOrderId, Command};
-use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, ReplyTo};
-use crate::runtime::error::{Stopped, SubmitError};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, LinkedReply, ReplyTo};
+use crate::runtime::error::{LinkedError, Stopped, SubmitError};
 use crate::runtime::inbox::Inbox;
 use crate::runtime::latency::{BatchTimes, Recorder};
 use crate::runtime::orders::OrderTable;
@@ -326,6 +326,15 @@ impl Owner {
                         inbox.answer(remote, seq, answer);
                     }
                 }
+                ReplyTo::Linked(linked) => {
+                    let LinkedReply { sender, result } = *linked;
+                    let error = match (result, answer) {
+                        (Err(refused), _) => LinkedError::Rejected(refused),
+                        (Ok(_), Err(error)) => LinkedError::Failed(error),
+                        (Ok(_), Ok(_)) => LinkedError::Failed(SubmitError::InDoubt(stopped)),
+                    };
+                    let _ = sender.send(Err(error));
+                }
                 ReplyTo::Detached { .. } => {}
             }
         }
@@ -340,6 +349,10 @@ impl Owner {
             Envelope::Command { command, reply, sent } => (command, reply, sent),
             Envelope::Keyed { keyed, reply, sent } => {
                 self.process_keyed(&keyed, reply, sent);
+                return false;
+            }
+            Envelope::Linked { parts, reply, sent } => {
+                self.process_linked(&parts, reply, sent);
                 return false;
             }
             Envelope::RoundTrip(round_trip) => {
@@ -404,6 +417,51 @@ impl Owner {
         }
         drop(flag);
         self.settle(&command, Some(keyed.key), reply, result, (sent, round_trip));
+    }
+
+    /// A linked reservation (`Handle::submit_linked`): applied all or none by the ledger, each
+    /// part that changed it given its own sequence and handed to the stages as a chain (the
+    /// journal keeps it whole or not at all), then answered with every part's outcome.
+    #[inline(never)]
+    fn process_linked(&mut self, parts: &[Command], reply: ReplyTo, sent: u64) {
+        let ReplyTo::Linked(mut linked) = reply else { return };
+        let flag = PanicFlag(&self.shared);
+        crate::failpoint::panic_at("owner.apply");
+        let result = self.ledger.reserve_linked(parts);
+        drop(flag);
+        // What `answer` and `answer_failed` read for the whole: the first part's outcome when
+        // the chain stands, its rejection when it was refused.
+        let whole = match &result {
+            Ok(outcomes) => {
+                let last_fresh = outcomes.iter().rposition(changes);
+                for (n, (part, outcome)) in parts.iter().zip(outcomes).enumerate() {
+                    if !changes(outcome) {
+                        self.stats.repeated += 1;
+                        continue;
+                    }
+                    self.seq += 1;
+                    self.stats.accepted += 1;
+                    self.track_orders(part, outcome);
+                    let goes_on = last_fresh.is_some_and(|last| n < last);
+                    for stage in &mut self.stages {
+                        stage.accepted_linked(self.seq, part, goes_on);
+                    }
+                }
+                Ok(outcomes[0])
+            }
+            Err(refused) => {
+                self.stats.rejected += 1;
+                Err(refused.rejection)
+            }
+        };
+        linked.result = result;
+        let reply = ReplyTo::Linked(linked);
+        if self.holds_answers {
+            self.pending.push((reply, self.seq, whole));
+        } else {
+            self.answer(reply, self.seq, whole);
+        }
+        self.latency.command(sent, 0);
     }
 
     /// The round trip the submitter reported with this command (clock ticks; 0 when not measured).
@@ -533,6 +591,10 @@ impl Owner {
                 }
             }
             ReplyTo::Notify(notified) => notified.answer((seq, result.map_err(SubmitError::Rejected))),
+            ReplyTo::Linked(linked) => {
+                let LinkedReply { sender, result } = *linked;
+                let _ = sender.send(result.map(|outcomes| (seq, outcomes)).map_err(LinkedError::Rejected));
+            }
         }
     }
 

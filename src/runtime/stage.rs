@@ -17,6 +17,13 @@ pub(crate) trait Stage: Send {
     /// (the journal appends both).
     fn accepted(&mut self, _seq: u64, _key: Option<RequestKey>, _command: &Command) {}
 
+    /// An accepted part of a linked reservation, in order; `linked` while the chain goes on in
+    /// the next part (the journal keeps a chain whole or not at all).
+    fn accepted_linked(&mut self, seq: u64, command: &Command, linked: bool) {
+        let _ = linked;
+        self.accepted(seq, None, command);
+    }
+
     /// Whether the batch's answers wait for [`Stage::commit`] (a journal makes them durable
     /// first).
     fn holds_answers(&self) -> bool {
