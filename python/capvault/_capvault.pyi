@@ -1,7 +1,7 @@
 """Type stubs of the native module (`python/src`)."""
 
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import uuid
 
 AmountLike = Union[int, str, float, Decimal]
@@ -144,6 +144,7 @@ class Core:
     def reserve(
         self, id: OrderIdLike, book: BookLike, slot: SlotLike, amount: AmountLike, side: str = "buy", layer: int = 0
     ) -> Outcome: ...
+    def reserve_linked(self, parts: List[Mapping[str, Any]]) -> List[Outcome]: ...
     def fill(self, id: OrderIdLike, amount: AmountLike) -> Outcome: ...
     def fill_to(self, id: OrderIdLike, filled: AmountLike) -> Outcome: ...
     def expire(self, id: OrderIdLike) -> Outcome: ...

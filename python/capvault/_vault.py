@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from . import _capvault
 from ._capvault import Outcome, PoolView, Snapshot, StepPenalty
@@ -142,6 +142,17 @@ class Commands:
         same id and fields is answered ``already_reserved`` and changes nothing. A sell holds no
         cash and is refused (``sell_not_reserved``)."""
         return self._done(self._core.reserve(id, book, slot, amount, side, layer))
+
+    def reserve_linked(self, parts: Sequence[Mapping[str, Any]]) -> List[Outcome]:
+        """Reserves every order of ``parts`` or none: a ladder of grid layers, a basket, an
+        engine's order list. Each part is a dict of ``reserve``'s arguments (``id``, ``book``,
+        ``slot``, ``amount``, optionally ``side`` and ``layer``) and is checked by every rule
+        against what the parts before it left. A refusal raises ``Rejected`` whose ``figures``
+        name the ``part`` (from 0) that failed; nothing changed. Embedded vaults only for now."""
+        outcomes = self._core.reserve_linked(list(parts))
+        for outcome in outcomes:
+            self._done(outcome)
+        return outcomes
 
     def fill(self, id: OrderIdLike, amount: AmountLike) -> Outcome:
         """Moves ``amount`` of an order's reservation from frozen to used. Not idempotent: a

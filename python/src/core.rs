@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use capvault::{
     Amount, BookId, Builder, Client, Command, Currency, Durability, Grant, Handle, Label, LedgerConfig,
-    Reader, Receipt, ServeConfig, Snapshot as LedgerSnapshot, StrategyConfig, SubmitError, WaitStrategy,
+    LinkedError, Reader, Receipt, ServeConfig, Snapshot as LedgerSnapshot, StrategyConfig, SubmitError,
+    WaitStrategy,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyString};
@@ -585,6 +586,61 @@ impl Core {
         let amount = convert::amount(amount, info.decimals)?;
         let side = convert::side(py, side)?;
         self.submit(py, Command::Reserve { id, book: info.id, slot, side, layer, amount })
+    }
+
+    /// Each part a dict of `reserve`'s arguments (`id`, `book`, `slot`, `amount`, and optionally
+    /// `side` and `layer`); every order reserved or none.
+    fn reserve_linked(&self, parts: &Bound<'_, PyAny>) -> PyResult<Vec<Outcome>> {
+        let py = parts.py();
+        let mut commands = Vec::new();
+        for part in parts.try_iter()? {
+            let part = part?;
+            let field = |name: &str| -> PyResult<Bound<'_, PyAny>> {
+                part.get_item(name).map_err(|_| {
+                    errors::new(py, "InvalidInput", (format!("part {}: no {name:?}", commands.len()),))
+                })
+            };
+            let optional = |name: &str| part.get_item(name).ok().filter(|value| !value.is_none());
+            let id = convert::order_id(&field("id")?)?;
+            let (info, slot) = self.book_slot(&field("book")?, &field("slot")?)?;
+            let amount = convert::amount(&field("amount")?, info.decimals)?;
+            let side = match optional("side") {
+                Some(side) => convert::side(py, &side.extract::<String>()?)?,
+                None => capvault::Side::Buy,
+            };
+            let layer = optional("layer").map(|layer| layer.extract::<u32>()).transpose()?.unwrap_or(0);
+            commands.push(Command::Reserve { id, book: info.id, slot, side, layer, amount });
+        }
+        self.check_process(py)?;
+        let answer = py.detach(|| match &self.backend {
+            Backend::Embedded { origin, spare, .. } => {
+                let mut handle = lock(spare).pop().or_else(|| lock(origin).as_ref().map(Handle::clone))?;
+                let result = handle.submit_linked(&commands);
+                lock(spare).push(handle);
+                Some(Ok(result))
+            }
+            Backend::Remote { .. } => Some(Err(())),
+        });
+        match answer {
+            Some(Ok(Ok(receipt))) => {
+                self.seen.fetch_max(receipt.seq, Ordering::Relaxed);
+                let seq = receipt.seq;
+                Ok(receipt
+                    .outcomes
+                    .into_iter()
+                    .map(|outcome| Outcome::new(Receipt { seq, outcome }))
+                    .collect())
+            }
+            Some(Ok(Err(LinkedError::Rejected(refused)))) => Err(errors::rejected_part(py, &refused)),
+            Some(Ok(Err(LinkedError::Failed(error)))) => Err(errors::submit(py, &error)),
+            Some(Ok(Err(error))) => Err(errors::new(py, "Error", (error.to_string(),))),
+            Some(Err(())) => Err(errors::new(
+                py,
+                "Refused",
+                ("linked reservations are not carried by the gateway yet: use an embedded vault",),
+            )),
+            None => Err(errors::new(py, "Stopped", ("the vault was closed",))),
+        }
     }
 
     fn fill(&self, id: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>) -> PyResult<Outcome> {

@@ -1,7 +1,7 @@
 //! The library's errors as the package's exceptions (defined in Python, `capvault/errors.py`,
 //! where their docstrings and attributes live).
 
-use capvault::{ConnectError, Rejection, SubmitError};
+use capvault::{ConnectError, LinkedRejection, Rejection, SubmitError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -45,6 +45,20 @@ pub fn rejected(py: Python<'_>, rejection: &Rejection) -> PyErr {
         return error;
     }
     new(py, "Rejected", (rejection.to_string(), rejection.code(), figures))
+}
+
+/// A linked reservation's refusal: `Rejected`, its figures naming the part too.
+pub fn rejected_part(py: Python<'_>, refused: &LinkedRejection) -> PyErr {
+    let figures = match to_py(py, &refused.rejection)
+        .and_then(|value| value.cast_into::<PyDict>().map_err(PyErr::from))
+    {
+        Ok(figures) => figures,
+        Err(error) => return error,
+    };
+    if let Err(error) = figures.del_item("rejection").and_then(|()| figures.set_item("part", refused.part)) {
+        return error;
+    }
+    new(py, "Rejected", (refused.to_string(), refused.rejection.code(), figures))
 }
 
 /// The exception for a failed submit.

@@ -95,6 +95,32 @@ def test_orders(vault):
     invariant(vault)
 
 
+def test_linked_reservations(vault):
+    ladder = [{"id": 7001 + n, "book": "CNY", "slot": "159201", "amount": 10000, "layer": 1} for n in range(3)]
+    if isinstance(vault, capvault.Connection):
+        with pytest.raises(capvault.Refused):
+            vault.reserve_linked(ladder)
+        return
+    outcomes = vault.reserve_linked(ladder)
+    assert [o.kind for o in outcomes] == ["reserved"] * 3
+    assert vault.balance("CNY", 1) == Decimal(270000)
+    # Sent again: nothing reserved twice.
+    assert [o.kind for o in vault.reserve_linked(ladder)] == ["already_reserved"] * 3
+    # One part over the strategy's cap refuses the whole chain, naming its part.
+    before = vault.balance("CNY", 1)
+    with pytest.raises(Rejected) as refused:
+        vault.reserve_linked([
+            {"id": 7101, "book": "CNY", "slot": "512890", "amount": 5000, "layer": 1},
+            {"id": 7102, "book": "CNY", "slot": "159201", "amount": 180000, "layer": 1},
+        ])
+    assert (refused.value.code, refused.value.figures["part"]) == ("exceeds_nominal_cap", 1)
+    assert vault.balance("CNY", 1) == before
+    assert vault.order(7101) is None
+    with pytest.raises(InvalidInput):
+        vault.reserve_linked([{"id": 7201, "book": "CNY", "slot": "159201"}])
+    invariant(vault)
+
+
 def test_rules_and_figures(vault):
     with pytest.raises(Rejected) as refused:
         vault.reserve(ID1, 0, 2, 260000)

@@ -643,6 +643,9 @@ class Core:
             "side": _side(side), "layer": layer, "amount": _amount_text(amount, decimals),
         })
 
+    def reserve_linked(self, parts) -> List[Outcome]:
+        raise Refused("linked reservations are not carried over NATS yet: reserve each part, or use an embedded vault")
+
     def _order_decimals(self, id: str) -> int:
         order = self._known().order(id) or self.snapshot().order(id)
         if order is None:
