@@ -1,0 +1,146 @@
+"""capvault inside nautilus_trader: several strategies on one account, each order's capital
+reserved in capvault before the order reaches nautilus's RiskEngine.
+
+- ``CapvaultGuard``: a mixin put before ``Strategy`` in a strategy's bases. Its ``submit_order``
+  reserves the order's capital (a limit order: quantity x price; a market order: quantity x the
+  best price on its side, plus ``slippage``) in the strategy's slot; a refusal becomes a nautilus
+  ``OrderDenied`` for that strategy, with capvault's reason, and the order never reaches the
+  RiskEngine.
+- ``CapvaultActor``: an actor that turns every guarded strategy's order events into capvault's
+  idempotent commands: fills into ``fill_to`` (the cumulative filled value), a closed order's
+  unfilled rest back to the pool (``cancel``), a cancel, expiry, rejection or denial into
+  ``cancel``.
+
+Sells hold nothing in a securities account's cash book (capvault's default ``hold_nothing``
+rule): a guarded sell is not reserved. Order ids are nautilus's text ids, mapped by
+``capvault.order_id_from_text``. ``docs/adapters/nautilus.md`` gives the exact mapping and what
+the guard cannot see. Tested against nautilus_trader 1.221.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Dict, Optional
+
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.config import ActorConfig
+from nautilus_trader.core.uuid import UUID4
+from nautilus_trader.model.enums import OrderSide, OrderType
+from nautilus_trader.model.events import (
+    OrderCanceled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
+
+from .. import Rejected, order_id_from_text
+
+__all__ = ["CapvaultGuard", "CapvaultActor", "CapvaultActorConfig", "order_value"]
+
+# The nautilus versions this adapter is tested against.
+TESTED = ("1.221",)
+
+
+def order_value(order, best: Optional[Decimal], slippage: Decimal) -> Decimal:
+    """The capital an order may spend: a limit order's quantity x its price; any other order's
+    quantity x ``best`` (the best price on the side it takes) x (1 + ``slippage``)."""
+    quantity = order.quantity.as_decimal()
+    if order.order_type == OrderType.LIMIT:
+        return quantity * order.price.as_decimal()
+    if best is None:
+        raise ValueError(f"{order.client_order_id}: no price to bound a {order.order_type} order by")
+    return quantity * best * (Decimal(1) + slippage)
+
+
+class CapvaultGuard:
+    """Reserve before submit. Set ``capvault`` (a ``capvault.Commands``), ``capvault_book`` and
+    ``capvault_slot`` (the strategy's slot or label) before the strategy starts; optionally
+    ``capvault_slippage`` (a ``Decimal``, default 0.01) for market orders."""
+
+    capvault: Any = None
+    capvault_book: Any = None
+    capvault_slot: Any = None
+    capvault_slippage: Decimal = Decimal("0.01")
+
+    def submit_order(self, order, position_id=None, client_id=None, params=None):
+        if order.side == OrderSide.BUY:
+            quote = self.cache.quote_tick(order.instrument_id)
+            best = quote.ask_price.as_decimal() if quote is not None else None
+            try:
+                amount = order_value(order, best, self.capvault_slippage)
+                self.capvault.reserve(
+                    order_id_from_text(order.client_order_id.value),
+                    self.capvault_book,
+                    self.capvault_slot,
+                    str(amount),
+                    layer=1,
+                )
+            except (Rejected, ValueError) as refused:
+                code = getattr(refused, "code", "no_price")
+                self._capvault_deny(order, f"capvault {code}: {refused}")
+                return
+        super().submit_order(order, position_id, client_id, params)
+
+    def _capvault_deny(self, order, reason: str) -> None:
+        """What ``Strategy`` does for an order it denies itself: the order is initialized,
+        cached, denied, and both events are published to the strategy."""
+        topic = f"events.order.{order.strategy_id.value}"
+        self.msgbus.publish(topic, order.init_event)
+        if not self.cache.order_exists(order.client_order_id):
+            self.cache.add_order(order)
+        now = self.clock.timestamp_ns()
+        denied = OrderDenied(
+            trader_id=order.trader_id,
+            strategy_id=order.strategy_id,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            reason=reason,
+            event_id=UUID4(),
+            ts_init=now,
+        )
+        order.apply(denied)
+        self.cache.update_order(order)
+        self.msgbus.publish(topic, denied)
+
+
+class CapvaultActorConfig(ActorConfig, frozen=True):
+    """The strategies the actor follows: their ids as nautilus writes them (``str``, the
+    configured id and the order id tag: ``"Grid-001-001"``); empty follows every strategy whose
+    orders capvault holds."""
+
+    strategies: tuple = ()
+
+
+class CapvaultActor(Actor):
+    """Turns the guarded strategies' order events into capvault commands. Set ``capvault``
+    before the engine starts."""
+
+    capvault: Any = None
+
+    def __init__(self, config: CapvaultActorConfig):
+        super().__init__(config)
+        # Each order's filled value so far (Decimal), for the cumulative `fill_to`.
+        self._filled: Dict[str, Decimal] = {}
+
+    def on_start(self) -> None:
+        self.msgbus.subscribe(topic="events.order.*", handler=self._on_order_event)
+
+    def _on_order_event(self, event) -> None:
+        if self.config.strategies and event.strategy_id.value not in self.config.strategies:
+            return
+        text = event.client_order_id.value
+        id = order_id_from_text(text)
+        if self.capvault.order(id) is None:
+            return  # not reserved (a sell, or denied before its reservation)
+        if isinstance(event, OrderFilled):
+            value = self._filled.get(text, Decimal(0)) + event.last_qty.as_decimal() * event.last_px.as_decimal()
+            self._filled[text] = value
+            self.capvault.fill_to(id, str(value))
+            order = self.cache.order(event.client_order_id)
+            if order is not None and order.is_closed and self.capvault.order(id)["frozen"] > 0:
+                # Filled for less than reserved (a better price): the rest goes back now.
+                self.capvault.cancel(id)
+        elif isinstance(event, (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)):
+            if self.capvault.order(id)["frozen"] > 0:
+                self.capvault.cancel(id)
