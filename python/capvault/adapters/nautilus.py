@@ -53,6 +53,16 @@ def order_value(order, best: Optional[Decimal], slippage: Decimal) -> Decimal:
     return quantity * best * (Decimal(1) + slippage)
 
 
+def _reserved(vault) -> Dict[int, Decimal]:
+    """The orders guards reserved in `vault` and not yet closed, by capvault id: their reserved
+    value. Kept beside the vault, so the actor needs no read of the vault per event."""
+    reserved = getattr(vault, "_nautilus_reserved", None)
+    if reserved is None:
+        reserved = {}
+        vault._nautilus_reserved = reserved
+    return reserved
+
+
 class CapvaultGuard:
     """Reserve before submit. Set ``capvault`` (a ``capvault.Commands``), ``capvault_book`` and
     ``capvault_slot`` (the strategy's slot or label) before the strategy starts; optionally
@@ -69,13 +79,9 @@ class CapvaultGuard:
             best = quote.ask_price.as_decimal() if quote is not None else None
             try:
                 amount = order_value(order, best, self.capvault_slippage)
-                self.capvault.reserve(
-                    order_id_from_text(order.client_order_id.value),
-                    self.capvault_book,
-                    self.capvault_slot,
-                    str(amount),
-                    layer=1,
-                )
+                id = order_id_from_text(order.client_order_id.value)
+                self.capvault.reserve(id, self.capvault_book, self.capvault_slot, str(amount), layer=1)
+                _reserved(self.capvault)[id] = amount
             except (Rejected, ValueError) as refused:
                 code = getattr(refused, "code", "no_price")
                 self._capvault_deny(order, f"capvault {code}: {refused}")
@@ -120,8 +126,8 @@ class CapvaultActor(Actor):
 
     def __init__(self, config: CapvaultActorConfig):
         super().__init__(config)
-        # Each order's filled value so far (Decimal), for the cumulative `fill_to`.
-        self._filled: Dict[str, Decimal] = {}
+        # Each open order's filled value so far, for the cumulative `fill_to`.
+        self._filled: Dict[int, Decimal] = {}
 
     def on_start(self) -> None:
         self.msgbus.subscribe(topic="events.order.*", handler=self._on_order_event)
@@ -129,18 +135,25 @@ class CapvaultActor(Actor):
     def _on_order_event(self, event) -> None:
         if self.config.strategies and event.strategy_id.value not in self.config.strategies:
             return
-        text = event.client_order_id.value
-        id = order_id_from_text(text)
-        if self.capvault.order(id) is None:
-            return  # not reserved (a sell, or denied before its reservation)
-        if isinstance(event, OrderFilled):
-            value = self._filled.get(text, Decimal(0)) + event.last_qty.as_decimal() * event.last_px.as_decimal()
-            self._filled[text] = value
+        filled = isinstance(event, OrderFilled)
+        if not filled and not isinstance(event, (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)):
+            return
+        reserved = _reserved(self.capvault)
+        id = order_id_from_text(event.client_order_id.value)
+        amount = reserved.get(id)
+        if amount is None:
+            return  # not reserved by a guard (a sell, or denied before its reservation)
+        value = self._filled.get(id, Decimal(0))
+        if filled:
+            value += event.last_qty.as_decimal() * event.last_px.as_decimal()
+            self._filled[id] = value
             self.capvault.fill_to(id, str(value))
             order = self.cache.order(event.client_order_id)
-            if order is not None and order.is_closed and self.capvault.order(id)["frozen"] > 0:
-                # Filled for less than reserved (a better price): the rest goes back now.
-                self.capvault.cancel(id)
-        elif isinstance(event, (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)):
-            if self.capvault.order(id)["frozen"] > 0:
-                self.capvault.cancel(id)
+            if order is None or not order.is_closed:
+                return
+        # Closed: filled for less than reserved (a better price), cancelled, expired, rejected
+        # or denied: what is still frozen goes back to the pool; what filled stays held.
+        if value < amount:
+            self.capvault.cancel(id)
+        del reserved[id]
+        self._filled.pop(id, None)
