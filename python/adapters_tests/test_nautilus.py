@@ -30,6 +30,8 @@ class BuyerConfig(StrategyConfig, frozen=True):
     instrument_id: str
     # (tick number, quantity, limit price) of each buy.
     buys: tuple = ()
+    # (tick number, ((quantity, limit price), ...)) of each order list of buys.
+    lists: tuple = ()
 
 
 class Buyer(Strategy):
@@ -52,6 +54,15 @@ class Buyer(Strategy):
                     self.instrument, OrderSide.BUY, Quantity.from_int(quantity), Price.from_str(price)
                 )
                 self.submit_order(order)
+        for at, legs in self.config.lists:
+            if at == self.ticks:
+                orders = [
+                    self.order_factory.limit(
+                        self.instrument, OrderSide.BUY, Quantity.from_int(quantity), Price.from_str(price)
+                    )
+                    for quantity, price in legs
+                ]
+                self.submit_order_list(self.order_factory.create_list(orders))
 
     def on_order_denied(self, event):
         self.denied.append(event.reason)
@@ -77,7 +88,7 @@ def quotes(instrument, ticks, asks):
     ]
 
 
-def run(kind, buys_a, buys_b, ticks=6, asks=None):
+def run(kind, buys_a, buys_b, ticks=6, asks=None, lists_a=(), lists_b=()):
     """A backtest of two buyers of `kind` on one 15,000 USD account; the vault (or None)."""
     instrument = TestInstrumentProvider.equity(symbol="AAPL", venue="XNAS")
     engine = BacktestEngine(config=BacktestEngineConfig(trader_id="TESTER-001"))
@@ -99,9 +110,10 @@ def run(kind, buys_a, buys_b, ticks=6, asks=None):
             }],
         })
     strategies = []
-    for n, buys in ((1, buys_a), (2, buys_b)):
+    for n, buys, lists in ((1, buys_a, lists_a), (2, buys_b, lists_b)):
         strategy = kind(BuyerConfig(
-            instrument_id=str(instrument.id), buys=tuple(buys), strategy_id=f"Buyer-00{n}", order_id_tag=f"00{n}"
+            instrument_id=str(instrument.id), buys=tuple(buys), lists=tuple(lists),
+            strategy_id=f"Buyer-00{n}", order_id_tag=f"00{n}",
         ))
         if vault is not None:
             strategy.capvault, strategy.capvault_book, strategy.capvault_slot = vault, "USD", f"Buyer-00{n}"
@@ -185,5 +197,20 @@ def test_a_partial_fill_holds_exactly_what_it_filled_and_what_is_still_working()
     assert vault.balance("USD", 1) == Decimal(15_000) - Decimal(10_000) - holdings(engine, b)
     total, _ = balance(engine)
     assert total == Decimal(15_000) - Decimal(5_100) - holdings(engine, b)
+    engine.dispose()
+    vault.close()
+
+
+def test_an_order_list_is_reserved_all_or_none():
+    # A's ladder of three 4,000 layers fits; B's two 2,000 layers do not fit the 3,000 left and
+    # are denied together, nothing reserved; B's single 3,000 buy then fits exactly.
+    ladder = ((1, ((40, "100.00"), (40, "100.00"), (40, "100.00"))),)
+    pair = ((2, ((20, "100.00"), (20, "100.00"))),)
+    engine, (a, b), vault = run(GuardedBuyer, [], [(3, 30, "100.00")], lists_a=ladder, lists_b=pair)
+    assert not a.denied
+    assert len(b.denied) == 2 and all("order 1 of the list" in reason for reason in b.denied), b.denied
+    assert vault.balance("USD", "Buyer-001") == holdings(engine, a) == Decimal(12_000)
+    assert vault.balance("USD", "Buyer-002") == holdings(engine, b) == Decimal(3_000)
+    assert vault.balance("USD", 1) == 0
     engine.dispose()
     vault.close()

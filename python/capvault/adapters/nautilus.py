@@ -2,7 +2,7 @@
 reserved in capvault before the order reaches nautilus's RiskEngine.
 
 - ``CapvaultGuard``: a mixin put before ``Strategy`` in a strategy's bases. Its ``submit_order``
-  reserves the order's capital (a limit order: quantity x price; a market order: quantity x the
+  (and ``submit_order_list``, whose buys are reserved all or none) reserves the order's capital (a limit order: quantity x price; a market order: quantity x the
   best price on its side, plus ``slippage``) in the strategy's slot; a refusal becomes a nautilus
   ``OrderDenied`` for that strategy, with capvault's reason, and the order never reaches the
   RiskEngine.
@@ -87,6 +87,37 @@ class CapvaultGuard:
                 self._capvault_deny(order, f"capvault {code}: {refused}")
                 return
         super().submit_order(order, position_id, client_id, params)
+
+    def submit_order_list(self, order_list, position_id=None, client_id=None, params=None):
+        """The list's buys reserved all or none (`reserve_linked`); a refusal denies every order
+        of the list, naming the part that failed."""
+        buys = [order for order in order_list.orders if order.side == OrderSide.BUY]
+        if buys:
+            quote = self.cache.quote_tick(buys[0].instrument_id)
+            best = quote.ask_price.as_decimal() if quote is not None else None
+            try:
+                parts = [
+                    {
+                        "id": order_id_from_text(order.client_order_id.value),
+                        "book": self.capvault_book,
+                        "slot": self.capvault_slot,
+                        "amount": order_value(order, best, self.capvault_slippage),
+                        "layer": 1,
+                    }
+                    for order in buys
+                ]
+                self.capvault.reserve_linked([dict(part, amount=str(part["amount"])) for part in parts])
+            except (Rejected, ValueError) as refused:
+                code = getattr(refused, "code", "no_price")
+                part = getattr(refused, "figures", {}).get("part")
+                reason = f"capvault {code} (order {part} of the list): {refused}"
+                for order in order_list.orders:
+                    self._capvault_deny(order, reason)
+                return
+            reserved = _reserved(self.capvault)
+            for part in parts:
+                reserved[part["id"]] = part["amount"]
+        super().submit_order_list(order_list, position_id, client_id, params)
 
     def _capvault_deny(self, order, reason: str) -> None:
         """What ``Strategy`` does for an order it denies itself: the order is initialized,
