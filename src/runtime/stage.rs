@@ -19,8 +19,7 @@ pub(crate) trait Stage: Send {
 
     /// An accepted part of a linked reservation, in order; `linked` while the chain goes on in
     /// the next part (the journal keeps a chain whole or not at all).
-    fn accepted_linked(&mut self, seq: u64, command: &Command, linked: bool) {
-        let _ = linked;
+    fn accepted_linked(&mut self, seq: u64, command: &Command, _linked: bool) {
         self.accepted(seq, None, command);
     }
 
