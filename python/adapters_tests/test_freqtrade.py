@@ -63,3 +63,44 @@ def test_two_bots_share_one_account_without_spending_it_twice(tmp_path):
     assert vault.balance("USDT", "bot_a") == vault.balance("USDT", "bot_b") == 0
     assert vault.orders("USDT") == []
     vault.close()
+
+
+def test_adjustments_replacements_and_entries_that_never_fill(tmp_path):
+    """What skips confirm_trade_entry: a position adjusted every candle until the pool runs
+    out, an entry order replaced at a new price, and an entry cancelled with nothing filled
+    (freqtrade deletes the trade and calls nothing). At every candle capvault's holdings for the
+    bot agree with freqtrade's trades."""
+    service = f"ft-adjust-{os.getpid()}"
+    vault = capvault.Vault({
+        "books": [{
+            "venue": "BINANCE", "currency": "USDT", "slot_count": 3, "balance": 1000, "decimals": 8,
+            "reserve_ratio": 0, "strategies": [{"slot": 2, "label": "dca"}],
+        }],
+    }, serve=service)
+    barrier = tmp_path / "barrier"
+    bot = subprocess.run(
+        [sys.executable, str(BOT), service, "dca", str(tmp_path / "dca"), str(barrier), "GuardedAdjust", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert bot.returncode == 0, bot.stderr[-3000:]
+    result = json.loads(bot.stdout.strip().splitlines()[-1])
+    checks = result.pop("checks")
+    # freqtrade replaced ETH's entry once and timed SOL's out; BTC asked to add 100 at every
+    # candle and capvault let through only what the pool held.
+    assert result["replaced"] >= 1 and result["timed_out"] >= 1, result
+    assert result["adjustments"] > 20 and result["refused"] >= result["adjustments"] - 10, result
+    # Every candle: used is exactly what the open trades filled; the rest held is at most what
+    # their open entry orders can still take (the replacement reserved nothing more, and SOL's
+    # reservation was swept once freqtrade deleted its trade, or this bound would break there).
+    assert len(checks) > 100
+    for check in checks:
+        assert Decimal(check["used"]) == Decimal(check["filled"]), check
+        assert Decimal(check["held"]) <= Decimal(check["filled"]) + Decimal(check["open"]), check
+    # While ETH's first bid stood, the pool held BTC's entry, ETH's and SOL's reservations; the
+    # pool ran out under BTC's adjustments (held reached the 1,000).
+    assert max(Decimal(c["held"]) for c in checks) > Decimal("999"), checks[:12]
+    # At the end every trade closed and released what it held: the pool is whole.
+    assert vault.balance("USDT", 1) == Decimal(1000)
+    assert vault.balance("USDT", "dca") == 0
+    assert vault.orders("USDT") == []
+    vault.close()

@@ -1,4 +1,5 @@
-"""One freqtrade bot's backtest, offline: `python run_bot.py SERVICE SLOT WORKDIR BARRIER`.
+"""One freqtrade bot's backtest, offline:
+`python run_bot.py SERVICE SLOT WORKDIR BARRIER [STRATEGY SLOT_NUMBER]` (GuardedHold by default).
 
 freqtrade loads the exchange's markets at start (ccxt `load_markets`, over the network); this
 runner gives it one synthetic spot market instead, as freqtrade's own tests do, and synthetic
@@ -41,6 +42,7 @@ def reload_markets(self, force=False, *, load_leverage_tiers=True):
 
 def main():
     service, slot, workdir, barrier = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+    name = sys.argv[5] if len(sys.argv) > 5 else "GuardedHold"
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     start = pd.Timestamp("2026-01-01", tz="UTC")
@@ -52,7 +54,7 @@ def main():
     config = {
         "exchange": {"name": "binance", "key": "", "secret": "", "pair_whitelist": PAIRS, "pair_blacklist": []},
         "stake_currency": "USDT", "stake_amount": 100, "dry_run": True, "dry_run_wallet": 10_000,
-        "max_open_trades": 6, "timeframe": "5m", "strategy": "GuardedHold",
+        "max_open_trades": 6, "timeframe": "5m", "strategy": name,
         "strategy_path": str(Path(__file__).parent), "user_data_dir": workdir, "datadir": data,
         "dataformat_ohlcv": "feather", "runmode": RunMode.BACKTEST, "timerange": None,
         "pairlists": [{"method": "StaticPairList"}], "entry_pricing": {"price_side": "same"},
@@ -64,14 +66,23 @@ def main():
         backtesting = Backtesting(config)
         strategy = backtesting.strategylist[0]
         strategy.capvault_service, strategy.capvault_slot, strategy.capvault_client = service, slot, slot
-        strategy._capvault_vault()
+        if len(sys.argv) > 6:
+            strategy.capvault_slot_number = int(sys.argv[6])
+        if hasattr(strategy, "_capvault_vault"):
+            strategy._capvault_vault()
         candles, timerange = backtesting.load_bt_data()
         (workdir / "ready").touch()
         while barrier.exists():
             time.sleep(0.001)
+        began = time.perf_counter()
         backtesting.backtest_one_strategy(strategy, candles, timerange)
-    trades = backtesting.all_bt_content["GuardedHold"]["results"]
-    print(json.dumps({"trades": len(trades), "refused": getattr(strategy, "capvault_refused", 0)}))
+        seconds = time.perf_counter() - began
+    trades = backtesting.all_bt_content[name]["results"]
+    print(json.dumps({
+        "trades": len(trades), "seconds": seconds, "refused": getattr(strategy, "capvault_refused", 0),
+        "replaced": backtesting.replaced_entry_orders, "timed_out": backtesting.timedout_entry_orders,
+        "adjustments": getattr(strategy, "adjustments", 0), "checks": getattr(strategy, "checks", []),
+    }))
 
 
 if __name__ == "__main__":
