@@ -139,8 +139,10 @@ class Commands:
         """Reserves ``amount`` (frozen) for an order about to be sent. A buy's first layer
         (``layer == 0``) must leave the reserve: ``committed + amount <= total × (1 -
         reserve_ratio)``; the strategy's cap and forced-reduce are checked too. A repeat with the
-        same id and fields is answered ``already_reserved`` and changes nothing. A sell holds no
-        cash and is refused (``sell_not_reserved``)."""
+        same id and fields is answered ``already_reserved`` and changes nothing. A sell is refused
+        (``sell_not_reserved``) in a book whose sell rule is ``hold_nothing`` (the default: a
+        securities account's cash), and reserved like a buy in a ``spend`` book (an asset a sell
+        spends)."""
         return self._done(self._core.reserve(id, book, slot, amount, side, layer))
 
     def reserve_linked(self, parts: Sequence[Mapping[str, Any]]) -> List[Outcome]:
@@ -196,9 +198,23 @@ class Commands:
 
     # Reading.
 
-    def snapshot(self, timeout: float = 5.0) -> Snapshot:
-        """The latest snapshot, at least as new as every answer this object received."""
-        return self._core.snapshot_at_least(self._seq, timeout)
+    def snapshot(self, timeout: float = 5.0, at_least: int = 0) -> Snapshot:
+        """The latest snapshot, at least as new as every answer this object received and as the
+        sequence number ``at_least`` (another handle's ``seq``: read what it wrote); waits up to
+        ``timeout`` seconds for it (``Timeout``)."""
+        return self._core.snapshot_at_least(max(self._seq, at_least), timeout)
+
+    def latest(self, timeout: float = 5.0) -> Snapshot:
+        """The newest snapshot already published, without waiting for this object's latest
+        answers to appear in it: for a view that may lag by a command or two (sizing an order
+        whose reservation has the last word). Through a served connection the wait ``snapshot``
+        does right after a command is most of its cost (the mirror publishes after the answer)."""
+        return self._core.snapshot_at_least(0, timeout)
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the newest answer this object received."""
+        return self._seq
 
     def balance(self, book: BookLike, slot: SlotLike = 0):
         """A slot's balance as ``Decimal`` (0 the total, 1 the pool, 2.. a strategy)."""
