@@ -32,6 +32,8 @@ class BuyerConfig(StrategyConfig, frozen=True):
     buys: tuple = ()
     # (tick number, ((quantity, limit price), ...)) of each order list of buys.
     lists: tuple = ()
+    # (tick number, quantity, limit price) of each sell.
+    sells: tuple = ()
 
 
 class Buyer(Strategy):
@@ -63,6 +65,10 @@ class Buyer(Strategy):
                     for quantity, price in legs
                 ]
                 self.submit_order_list(self.order_factory.create_list(orders))
+        for at, quantity, price in self.config.sells:
+            if at == self.ticks:
+                self.submit_order(self.order_factory.limit(
+                    self.instrument, OrderSide.SELL, Quantity.from_int(quantity), Price.from_str(price)))
 
     def on_order_denied(self, event):
         self.denied.append(event.reason)
@@ -88,7 +94,7 @@ def quotes(instrument, ticks, asks):
     ]
 
 
-def run(kind, buys_a, buys_b, ticks=6, asks=None, lists_a=(), lists_b=()):
+def run(kind, buys_a, buys_b, ticks=6, asks=None, lists_a=(), lists_b=(), sells_a=()):
     """A backtest of two buyers of `kind` on one 15,000 USD account; the vault (or None)."""
     instrument = TestInstrumentProvider.equity(symbol="AAPL", venue="XNAS")
     engine = BacktestEngine(config=BacktestEngineConfig(trader_id="TESTER-001"))
@@ -110,9 +116,9 @@ def run(kind, buys_a, buys_b, ticks=6, asks=None, lists_a=(), lists_b=()):
             }],
         })
     strategies = []
-    for n, buys, lists in ((1, buys_a, lists_a), (2, buys_b, lists_b)):
+    for n, buys, lists, sells in ((1, buys_a, lists_a, sells_a), (2, buys_b, lists_b, ())):
         strategy = kind(BuyerConfig(
-            instrument_id=str(instrument.id), buys=tuple(buys), lists=tuple(lists),
+            instrument_id=str(instrument.id), buys=tuple(buys), lists=tuple(lists), sells=tuple(sells),
             strategy_id=f"Buyer-00{n}", order_id_tag=f"00{n}",
         ))
         if vault is not None:
@@ -212,5 +218,22 @@ def test_an_order_list_is_reserved_all_or_none():
     assert vault.balance("USD", "Buyer-001") == holdings(engine, a) == Decimal(12_000)
     assert vault.balance("USD", "Buyer-002") == holdings(engine, b) == Decimal(3_000)
     assert vault.balance("USD", 1) == 0
+    engine.dispose()
+    vault.close()
+
+
+def test_a_closed_position_gives_its_capital_back():
+    # A buys 30 at 100 twice (6,000) and sells all 60 at tick 3, which closes its position: the
+    # actor releases both buys, so B's 14,000 at tick 4 fits (it would not while A held 6,000).
+    # The sale's loss (60 at 99) reaches capvault by reconciliation, not here. (nautilus checks a
+    # cash account's sell against its free cash too: the sizes keep the sale under it.)
+    engine, (a, b), vault = run(GuardedBuyer, [(1, 30, "100.00"), (2, 30, "100.00")], [(4, 140, "100.00")],
+                                sells_a=[(3, 60, "99.00")])
+    assert not a.denied and not b.denied, (a.denied, b.denied)
+    assert engine.cache.positions_open(strategy_id=a.id) == []
+    assert vault.balance("USD", "Buyer-001") == 0
+    assert vault.balance("USD", "Buyer-002") == holdings(engine, b) == Decimal(14_000)
+    assert vault.balance("USD", 1) == Decimal(1_000)
+    assert all(order["slot"] == 3 for order in vault.orders("USD"))
     engine.dispose()
     vault.close()

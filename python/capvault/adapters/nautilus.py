@@ -9,7 +9,8 @@ reserved in capvault before the order reaches nautilus's RiskEngine.
 - ``CapvaultActor``: an actor that turns every guarded strategy's order events into capvault's
   idempotent commands: fills into ``fill_to`` (the cumulative filled value), a closed order's
   unfilled rest back to the pool (``cancel``), a cancel, expiry, rejection or denial into
-  ``cancel``.
+  ``cancel``; and a closed position (``PositionClosed``) into ``release_order`` of each guarded
+  order that filled into it.
 
 Sells hold nothing in a securities account's cash book (capvault's default ``hold_nothing``
 rule): a guarded sell is not reserved. Order ids are nautilus's text ids, mapped by
@@ -32,6 +33,7 @@ from nautilus_trader.model.events import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    PositionClosed,
 )
 
 from .. import Rejected, order_id_from_text
@@ -159,9 +161,37 @@ class CapvaultActor(Actor):
         super().__init__(config)
         # Each open order's filled value so far, for the cumulative `fill_to`.
         self._filled: Dict[int, Decimal] = {}
+        # Guarded orders that filled something, until their position closes: capvault ids by
+        # nautilus client order id.
+        self._held: Dict[str, Any] = {}
 
     def on_start(self) -> None:
         self.msgbus.subscribe(topic="events.order.*", handler=self._on_order_event)
+        self.msgbus.subscribe(topic="events.position.*", handler=self._on_position_event)
+
+    def _on_position_event(self, event) -> None:
+        """A closed position gives back what the guarded orders that filled into it used. A
+        position only reduced releases nothing (capvault releases an order whole)."""
+        if not isinstance(event, PositionClosed):
+            return
+        if self.config.strategies and event.strategy_id.value not in self.config.strategies:
+            return
+        position = self.cache.position(event.position_id)
+        if position is None:
+            return
+        for client_order_id in position.client_order_ids:
+            id = self._held.pop(client_order_id.value, None)
+            if id is None:
+                continue
+            if id in _reserved(self.capvault):  # still open: its unfilled rest goes back first
+                self.capvault.cancel(id)
+                del _reserved(self.capvault)[id]
+                self._filled.pop(id, None)
+            try:
+                self.capvault.release_order(id)
+            except Rejected as answer:
+                if answer.code != "order_released":
+                    raise
 
     def _on_order_event(self, event) -> None:
         if self.config.strategies and event.strategy_id.value not in self.config.strategies:
@@ -179,6 +209,7 @@ class CapvaultActor(Actor):
             value += event.last_qty.as_decimal() * event.last_px.as_decimal()
             self._filled[id] = value
             self.capvault.fill_to(id, str(value))
+            self._held[event.client_order_id.value] = id
             order = self.cache.order(event.client_order_id)
             if order is None or not order.is_closed:
                 return
