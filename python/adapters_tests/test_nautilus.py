@@ -237,3 +237,83 @@ def test_a_closed_position_gives_its_capital_back():
     assert all(order["slot"] == 3 for order in vault.orders("USD"))
     engine.dispose()
     vault.close()
+
+
+class Trader(Strategy):
+    """Sells or buys what its config says (``sells`` and ``buys``: (tick, quantity, price))."""
+
+    def __init__(self, config: BuyerConfig):
+        super().__init__(config)
+        self.ticks = 0
+        self.denied = []
+
+    def on_start(self):
+        self.instrument = InstrumentId.from_str(self.config.instrument_id)
+        self.subscribe_quote_ticks(self.instrument)
+
+    def on_quote_tick(self, tick):
+        self.ticks += 1
+        for side, orders in ((OrderSide.SELL, self.config.sells), (OrderSide.BUY, self.config.buys)):
+            for at, quantity, price in orders:
+                if at == self.ticks:
+                    self.submit_order(self.order_factory.limit(
+                        self.instrument, side, Quantity.from_str(quantity), Price.from_str(price)))
+
+    def on_order_denied(self, event):
+        self.denied.append(event.reason)
+
+
+class GuardedTrader(CapvaultGuard, Trader):
+    pass
+
+
+def test_crypto_sells_spend_the_asset_book():
+    # Seed 004's venue: an account of 1 BTC and 10,000 USDT. A sells 0.6 BTC and B sells 0.6 BTC
+    # in the same tick: the sells spend BTC, a book of its own (`"sells": "spend"`), so capvault
+    # refuses B's (0.4 left). A buys its 0.6 back at tick 3, which closes its position: both of
+    # its orders are released.
+    from nautilus_trader.model.currencies import BTC, USDT
+
+    instrument = TestInstrumentProvider.btcusdt_binance()
+    engine = BacktestEngine(config=BacktestEngineConfig(trader_id="TESTER-001"))
+    engine.add_venue(venue=Venue("BINANCE"), oms_type=OmsType.NETTING, account_type=AccountType.CASH,
+                     base_currency=None, starting_balances=[Money(1, BTC), Money(10_000, USDT)])
+    engine.add_instrument(instrument)
+    engine.add_data([
+        QuoteTick(instrument_id=instrument.id, bid_price=Price.from_str("100.00"), ask_price=Price.from_str("100.00"),
+                  bid_size=Quantity.from_str("10.000000"), ask_size=Quantity.from_str("10.000000"),
+                  ts_event=n * 1_000_000_000, ts_init=n * 1_000_000_000)
+        for n in range(1, 6)
+    ])
+    labels = [{"slot": 2, "label": "Trader-001"}, {"slot": 3, "label": "Trader-002"}]
+    vault = capvault.Vault({"books": [
+        {"venue": "BINANCE", "currency": "USDT", "slot_count": 4, "balance": 10000, "reserve_ratio": 0,
+         "strategies": labels},
+        {"venue": "BINANCE", "currency": "BTC", "slot_count": 4, "balance": 1, "decimals": 8, "sells": "spend",
+         "reserve_ratio": 0, "strategies": labels},
+    ]})
+    strategies = []
+    for n, sells, buys in ((1, [(1, "0.600000", "100.00")], [(3, "0.600000", "100.00")]),
+                           (2, [(1, "0.600000", "100.00")], [])):
+        strategy = GuardedTrader(BuyerConfig(instrument_id=str(instrument.id), buys=tuple(buys), sells=tuple(sells),
+                                             strategy_id=f"Trader-00{n}", order_id_tag=f"00{n}"))
+        strategy.capvault, strategy.capvault_book, strategy.capvault_sell_book = vault, "USDT", "BTC"
+        strategy.capvault_slot = f"Trader-00{n}"
+        engine.add_strategy(strategy)
+        strategies.append(strategy)
+    actor = CapvaultActor(CapvaultActorConfig())
+    actor.capvault = vault
+    engine.add_actor(actor)
+    engine.run()
+    a, b = strategies
+    assert not a.denied
+    assert len(b.denied) == 1 and "capvault" in b.denied[0], b.denied
+    # A's position opened by the sell and closed by the buy: nothing held in either book.
+    assert engine.cache.positions_open(strategy_id=a.id) == []
+    assert vault.balance("BTC", "Trader-001") == 0 and vault.balance("USDT", "Trader-001") == 0
+    assert vault.balance("BTC", 1) == 1 and vault.balance("USDT", 1) == 10_000
+    assert vault.orders("BTC") == [] and vault.orders("USDT") == []
+    account = engine.portfolio.account(Venue("BINANCE"))
+    assert account.balance_total(BTC).as_decimal() == 1
+    engine.dispose()
+    vault.close()

@@ -13,7 +13,9 @@ reserved in capvault before the order reaches nautilus's RiskEngine.
   order that filled into it.
 
 Sells hold nothing in a securities account's cash book (capvault's default ``hold_nothing``
-rule): a guarded sell is not reserved. Order ids are nautilus's text ids, mapped by
+rule): a guarded sell is not reserved, unless the strategy names ``capvault_sell_book``, a book
+of the asset it sells whose sell rule is ``spend`` (a crypto venue: selling BTC spends BTC), where
+a sell reserves its quantity. Order ids are nautilus's text ids, mapped by
 ``capvault.order_id_from_text``. ``docs/adapters/nautilus.md`` gives the exact mapping and what
 the guard cannot see. Tested against nautilus_trader 1.221.
 """
@@ -65,18 +67,39 @@ def _reserved(vault) -> Dict[int, Decimal]:
     return reserved
 
 
+def _sells(vault) -> set:
+    """The capvault ids of reserved sells (their fills spend quantity, not value)."""
+    sells = getattr(vault, "_nautilus_sells", None)
+    if sells is None:
+        sells = vault._nautilus_sells = set()
+    return sells
+
+
 class CapvaultGuard:
     """Reserve before submit. Set ``capvault`` (a ``capvault.Commands``), ``capvault_book`` and
     ``capvault_slot`` (the strategy's slot or label) before the strategy starts; optionally
-    ``capvault_slippage`` (a ``Decimal``, default 0.01) for market orders."""
+    ``capvault_slippage`` (a ``Decimal``, default 0.01) for market orders, and
+    ``capvault_sell_book``: the book of the asset the strategy sells, with the ``spend`` sell
+    rule, where each sell reserves its quantity (``None``: sells are not reserved)."""
 
     capvault: Any = None
     capvault_book: Any = None
     capvault_slot: Any = None
     capvault_slippage: Decimal = Decimal("0.01")
+    capvault_sell_book: Any = None
 
     def submit_order(self, order, position_id=None, client_id=None, params=None):
-        if order.side == OrderSide.BUY:
+        if order.side == OrderSide.SELL and self.capvault_sell_book is not None:
+            try:
+                amount = order.quantity.as_decimal()
+                id = order_id_from_text(order.client_order_id.value)
+                self.capvault.reserve(id, self.capvault_sell_book, self.capvault_slot, str(amount), "sell", 1)
+                _reserved(self.capvault)[id] = amount
+                _sells(self.capvault).add(id)
+            except Rejected as refused:
+                self._capvault_deny(order, f"capvault {refused.code}: {refused}")
+                return
+        elif order.side == OrderSide.BUY:
             quote = self.cache.quote_tick(order.instrument_id)
             best = quote.ask_price.as_decimal() if quote is not None else None
             try:
@@ -192,6 +215,7 @@ class CapvaultActor(Actor):
             except Rejected as answer:
                 if answer.code != "order_released":
                     raise
+            _sells(self.capvault).discard(id)
 
     def _on_order_event(self, event) -> None:
         if self.config.strategies and event.strategy_id.value not in self.config.strategies:
@@ -206,7 +230,8 @@ class CapvaultActor(Actor):
             return  # not reserved by a guard (a sell, or denied before its reservation)
         value = self._filled.get(id, Decimal(0))
         if filled:
-            value += event.last_qty.as_decimal() * event.last_px.as_decimal()
+            spent = event.last_qty.as_decimal()
+            value += spent if id in _sells(self.capvault) else spent * event.last_px.as_decimal()
             self._filled[id] = value
             self.capvault.fill_to(id, str(value))
             self._held[event.client_order_id.value] = id
@@ -219,3 +244,4 @@ class CapvaultActor(Actor):
             self.capvault.cancel(id)
         del reserved[id]
         self._filled.pop(id, None)
+
