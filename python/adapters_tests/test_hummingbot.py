@@ -98,9 +98,13 @@ def test_sizing_sees_the_other_bots_reservations(desk):
     on_100 = BudgetChecker(Exchange({"USDT": 100})).adjust_candidates([buy(3), buy(3)], all_or_none=False)
     sized = b.adjust_candidates([buy(3), buy(3)], all_or_none=False)
     assert [c.amount for c in sized] == [c.amount for c in on_100] and 0 < sized[0].amount <= 1
-    # Reserving unsized candidates is refused whole: nothing held for either part.
-    with pytest.raises(capvault.Rejected):
+    # Reserving unsized candidates is refused whole, in one linked command over the connection:
+    # the refusal names the second candidate, and nothing was held for either, even briefly.
+    seq = vault.snapshot(at_least=max(a.vault.seq, b.vault.seq)).seq
+    with pytest.raises(capvault.Rejected) as refused:
         b.reserve_candidates([buy("0.5"), buy(3)])
+    assert refused.value.figures["part"] == 1
+    assert vault.snapshot().seq == seq
     state = vault.snapshot(at_least=max(a.vault.seq, b.vault.seq))
     assert state.balance("USDT", 1) == 100 and state.balance("USDT", "bot_b") == 0
     assert len(state.orders("USDT")) == 3

@@ -617,12 +617,12 @@ impl Core {
                 let mut handle = lock(spare).pop().or_else(|| lock(origin).as_ref().map(Handle::clone))?;
                 let result = handle.submit_linked(&commands);
                 lock(spare).push(handle);
-                Some(Ok(result))
+                Some(result)
             }
-            Backend::Remote { .. } => Some(Err(())),
+            Backend::Remote { client } => lock(client).as_mut().map(|client| client.submit_linked(&commands)),
         });
         match answer {
-            Some(Ok(Ok(receipt))) => {
+            Some(Ok(receipt)) => {
                 self.seen.fetch_max(receipt.seq, Ordering::Relaxed);
                 let seq = receipt.seq;
                 Ok(receipt
@@ -631,15 +631,13 @@ impl Core {
                     .map(|outcome| Outcome::new(Receipt { seq, outcome }))
                     .collect())
             }
-            Some(Ok(Err(LinkedError::Rejected(refused)))) => Err(errors::rejected_part(py, &refused)),
-            Some(Ok(Err(LinkedError::Failed(error)))) => Err(errors::submit(py, &error)),
-            Some(Ok(Err(error))) => Err(errors::new(py, "Error", (error.to_string(),))),
-            Some(Err(())) => Err(errors::new(
-                py,
-                "Refused",
-                ("linked reservations are not carried by the gateway yet: use an embedded vault",),
-            )),
-            None => Err(errors::new(py, "Stopped", ("the vault was closed",))),
+            Some(Err(LinkedError::Rejected(refused))) => Err(errors::rejected_part(py, &refused)),
+            Some(Err(LinkedError::Failed(error))) => Err(errors::submit(py, &error)),
+            Some(Err(error)) => Err(errors::new(py, "Error", (error.to_string(),))),
+            None => Err(match self.backend {
+                Backend::Embedded { .. } => errors::new(py, "Stopped", ("the vault was closed",)),
+                Backend::Remote { .. } => errors::new(py, "Disconnected", ("the client is closed",)),
+            }),
         }
     }
 

@@ -97,10 +97,6 @@ def test_orders(vault):
 
 def test_linked_reservations(vault):
     ladder = [{"id": 7001 + n, "book": "CNY", "slot": "159201", "amount": 10000, "layer": 1} for n in range(3)]
-    if isinstance(vault, capvault.Connection):
-        with pytest.raises(capvault.Refused):
-            vault.reserve_linked(ladder)
-        return
     outcomes = vault.reserve_linked(ladder)
     assert [o.kind for o in outcomes] == ["reserved"] * 3
     assert vault.balance("CNY", 1) == Decimal(270000)

@@ -13,11 +13,14 @@ use crate::gateway::config::valid_name;
 use crate::gateway::layout::{self as l, ServiceMap, ACTIVE, CLAIMED, FREE, REFUSED, REQUEST_BYTES};
 use crate::gateway::server::{lease_path, service_dir, service_path, vault_lock_path};
 use crate::gateway::wire;
-use crate::ledger::{Command, Outcome};
+use crate::ledger::{Command, Ledger, Outcome};
 use crate::mirror::shm::map::WordMap;
 use crate::mirror::shm::{ShmError, ShmReader};
 use crate::platform;
-use crate::runtime::{DetachedOutcome, Receipt, Snapshot, SubmitError, TrySubmitError, WaitStrategy};
+use crate::runtime::{
+    DetachedOutcome, LinkedError, LinkedReceipt, Receipt, Refusal, Snapshot, SubmitError, TrySubmitError,
+    WaitStrategy,
+};
 
 /// How often a waiting client checks that its vault is still there.
 const LIVENESS_EVERY: Duration = Duration::from_millis(10);
@@ -136,6 +139,10 @@ pub struct Client {
     outcomes_dropped: u64,
     /// The answer to a blocking submit that arrived while draining for another purpose.
     scratch: Vec<u8>,
+    /// The request numbers of the linked reservation waited for (`first`, parts; 0 parts: none)
+    /// and its parts' answers as they arrive.
+    chain: (u64, u64),
+    chain_answers: Vec<PartAnswer>,
     clock: quanta::Clock,
     unreported: u64,
     service: String,
@@ -152,6 +159,13 @@ pub struct Client {
     /// Held while connected: the vault sees the place's client alive. Dropped before a
     /// reconnect, so a reconnect never needs a second place.
     lease: Option<Lease>,
+}
+
+/// One part's answer of a linked reservation under way.
+struct PartAnswer {
+    request: u64,
+    seq: u64,
+    result: Result<Outcome, LinkedError>,
 }
 
 impl Client {
@@ -188,6 +202,8 @@ impl Client {
             outcomes: VecDeque::new(),
             outcomes_dropped: 0,
             scratch: Vec::with_capacity(128),
+            chain: (0, 0),
+            chain_answers: Vec::new(),
             clock: quanta::Clock::new(),
             unreported: 0,
             service: service.to_owned(),
@@ -265,12 +281,81 @@ impl Client {
 
     fn submit_numbered(&mut self, number: Option<u64>, command: Command) -> Result<Receipt, SubmitError> {
         self.check_open()?;
-        self.wait_for_room()?;
+        self.wait_for_room(1)?;
         let sent = self.clock.raw();
         let request = self.publish(number, &command, sent);
         let (seq, result) = self.wait_for(request)?;
         self.unreported = self.clock.raw().saturating_sub(sent).max(1);
         result.map(|outcome| Receipt { seq, outcome })
+    }
+
+    /// Reserves every part of `parts` or none, as one command (`Handle::submit_linked`), and
+    /// waits for the answer. The parts travel as consecutive requests; the vault applies them
+    /// when the last has arrived, checks each part against this client's grant and answers each.
+    ///
+    /// # Errors
+    /// [`LinkedError::Rejected`] with the part refused (nothing changed): the ledger's
+    /// rejection, `NotGranted`, or, found before sending, `LinkLength` and `NotLinkable`;
+    /// [`LinkedError::Failed`] as [`Client::submit`], and `Refused(InFlightLimit)` for a chain
+    /// longer than the vault's `in_flight_max`.
+    pub fn submit_linked(&mut self, parts: &[Command]) -> Result<LinkedReceipt, LinkedError> {
+        Ledger::check_linked(parts).map_err(LinkedError::Rejected)?;
+        self.chain_round_trip(parts.len(), |client, part, flags, sent| {
+            client.write_request(flags, None, &parts[part], sent);
+        })
+    }
+
+    /// Sends `count` entries as one chain (`write` writes part `n` with the flags given) and
+    /// waits for every part's answer.
+    fn chain_round_trip(
+        &mut self,
+        count: usize,
+        mut write: impl FnMut(&mut Client, usize, u8, u64),
+    ) -> Result<LinkedReceipt, LinkedError> {
+        if count > self.map.capacity {
+            let limit = u32::try_from(self.map.capacity).unwrap_or(u32::MAX);
+            return Err(LinkedError::Failed(SubmitError::Refused(Refusal::InFlightLimit { limit })));
+        }
+        self.check_open().map_err(LinkedError::Failed)?;
+        self.wait_for_room(count as u64).map_err(LinkedError::Failed)?;
+        let sent = self.clock.raw();
+        let first = self.next_request;
+        for part in 0..count {
+            let end = if part + 1 == count { l::FLAG_LINK_END } else { 0 };
+            write(self, part, l::FLAG_LINK | end, sent);
+        }
+        self.ring_if_asleep();
+        self.chain = (first, count as u64);
+        self.chain_answers.clear();
+        let waited = self.wait_for_chain();
+        self.chain = (0, 0);
+        waited.map_err(LinkedError::Failed)?;
+        self.unreported = self.clock.raw().saturating_sub(sent).max(1);
+        self.chain_answers.sort_unstable_by_key(|answer| answer.request);
+        let mut seq = 0;
+        let mut outcomes = Vec::with_capacity(count);
+        for answer in self.chain_answers.drain(..) {
+            seq = seq.max(answer.seq);
+            outcomes.push(answer.result?);
+        }
+        Ok(LinkedReceipt { seq, outcomes })
+    }
+
+    /// Waits until every part of the chain in `self.chain` is answered.
+    fn wait_for_chain(&mut self) -> Result<(), SubmitError> {
+        let mut waiter = Waiter::new(self.wait);
+        loop {
+            self.drain(None);
+            if self.chain_answers.len() as u64 >= self.chain.1 {
+                return Ok(());
+            }
+            if self.tail == self.head {
+                self.corrupt = true;
+            }
+            if waiter.pause(self)? {
+                self.check_alive()?;
+            }
+        }
     }
 
     /// Enqueues `command` without blocking and returns its ticket; the outcome arrives through
@@ -300,7 +385,7 @@ impl Client {
     /// [`SubmitError::Disconnected`] when the vault is gone.
     pub fn submit_detached(&mut self, command: Command) -> Result<u64, SubmitError> {
         self.check_open()?;
-        self.wait_for_room()?;
+        self.wait_for_room(1)?;
         Ok(self.publish(None, &command, self.clock.raw()))
     }
 
@@ -382,12 +467,12 @@ impl Client {
         Ok(())
     }
 
-    /// Waits until fewer than `in_flight_max` requests are unanswered.
-    fn wait_for_room(&mut self) -> Result<(), SubmitError> {
+    /// Waits until `count` more requests fit under `in_flight_max` unanswered.
+    fn wait_for_room(&mut self, count: u64) -> Result<(), SubmitError> {
         let mut waiter = Waiter::new(self.wait);
         loop {
             self.drain(None);
-            if self.head - self.tail < self.map.capacity as u64 {
+            if self.head - self.tail + count <= self.map.capacity as u64 {
                 return Ok(());
             }
             if waiter.pause(self)? {
@@ -398,11 +483,24 @@ impl Client {
 
     /// Writes the request and rings the owner if it sleeps. The caller checked there is room.
     fn publish(&mut self, number: Option<u64>, command: &Command, sent: u64) -> u64 {
+        let flags = if number.is_some() { l::FLAG_KEYED } else { 0 };
+        let request = self.write_request(flags, number, command, sent);
+        self.ring_if_asleep();
+        request
+    }
+
+    /// Writes one request entry, without ringing. The caller checked there is room.
+    fn write_request(&mut self, flags: u8, number: Option<u64>, command: &Command, sent: u64) -> u64 {
+        wire::encode_request(number, command, &mut self.scratch);
+        self.write_entry(flags, sent)
+    }
+
+    /// Writes `self.scratch` as one request entry, without ringing.
+    fn write_entry(&mut self, flags: u8, sent: u64) -> u64 {
         let request = self.next_request;
         self.next_request += 1;
-        wire::encode_request(number, command, &mut self.scratch);
         let (scratch, round_trip) = (&self.scratch, std::mem::take(&mut self.unreported));
-        let flags = if number.is_some() { u64::from(l::FLAG_KEYED) << 8 } else { 0 };
+        let flags = u64::from(flags) << 8;
         self.map.requests(self.slot).publish(self.head, |entry| {
             let first = u64::from(l::WIRE_VERSION) | flags | ((scratch.len() as u64) << 16);
             entry[0].store(first, Ordering::Relaxed);
@@ -412,7 +510,6 @@ impl Client {
             l::write_bytes(&entry[4..4 + REQUEST_BYTES / 8], scratch);
         });
         self.head += 1;
-        self.ring_if_asleep();
         request
     }
 
@@ -457,6 +554,16 @@ impl Client {
             l::read_bytes(&entry[3..], len.min(l::ANSWER_BYTES), &mut self.scratch);
             answers.consume(self.tail);
             self.tail += 1;
+            let part = id.wrapping_sub(self.chain.0);
+            if part < self.chain.1 {
+                let result =
+                    wire::decode_linked_answer(part as usize, first as u8, (first >> 8) as u8, &self.scratch)
+                        .unwrap_or(Err(LinkedError::Failed(SubmitError::Refused(
+                            crate::runtime::Refusal::Malformed,
+                        ))));
+                self.chain_answers.push(PartAnswer { request: id, seq, result });
+                continue;
+            }
             let result = wire::decode_answer(first as u8, (first >> 8) as u8, &self.scratch)
                 .unwrap_or(Err(SubmitError::Refused(crate::runtime::Refusal::Malformed)));
             if Some(id) == request {
@@ -729,7 +836,7 @@ impl Client {
     #[doc(hidden)]
     pub fn submit_raw(&mut self, version: u8, bytes: &[u8]) -> Result<Receipt, SubmitError> {
         self.check_open()?;
-        self.wait_for_room()?;
+        self.wait_for_room(1)?;
         let request = self.next_request;
         self.next_request += 1;
         let len = bytes.len().min(REQUEST_BYTES);
@@ -744,5 +851,29 @@ impl Client {
         self.ring_if_asleep();
         let (seq, result) = self.wait_for(request)?;
         result.map(|outcome| Receipt { seq, outcome })
+    }
+
+    /// A command's request bytes, as `submit` sends them: for building the raw requests of
+    /// tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn request_bytes(command: &Command) -> Vec<u8> {
+        let mut out = Vec::new();
+        wire::encode_request(None, command, &mut out);
+        out
+    }
+
+    /// Sends raw parts as one linked reservation, unchecked, and waits for the answers: for
+    /// testing how the vault refuses a chain no correct client sends.
+    ///
+    /// # Errors
+    /// As [`Client::submit_linked`].
+    #[doc(hidden)]
+    pub fn submit_linked_raw(&mut self, parts: &[Vec<u8>]) -> Result<LinkedReceipt, LinkedError> {
+        self.chain_round_trip(parts.len(), |client, part, flags, sent| {
+            client.scratch.clear();
+            client.scratch.extend_from_slice(&parts[part]);
+            client.write_entry(flags, sent);
+        })
     }
 }

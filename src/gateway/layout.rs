@@ -64,6 +64,11 @@ pub(crate) const REQUEST_BYTES: usize = 96;
 /// Request flag (byte 1 of word 0): the payload starts with the client's request number (`u64`,
 /// little-endian), and the command applies at most once under it (`docs/wire.md`).
 pub(crate) const FLAG_KEYED: u8 = 1;
+/// Request flag: the entry is a part of a linked reservation (`docs/ipc.md`); the parts come in
+/// consecutive entries with consecutive request numbers, and nothing else comes between them.
+pub(crate) const FLAG_LINK: u8 = 2;
+/// Request flag, with `FLAG_LINK`: the chain's last part. The vault applies the chain then.
+pub(crate) const FLAG_LINK_END: u8 = 4;
 pub(crate) const ANSWER_BYTES: usize = 104;
 
 /// The words of one client's place: control, request ring, answer ring.

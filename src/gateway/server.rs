@@ -16,10 +16,12 @@ use crate::gateway::layout::{
     SERVICE_OPEN,
 };
 use crate::gateway::wire;
-use crate::ledger::{Command, GrantMask, Ledger, Outcome, Rejection, RequestKey};
+use crate::ledger::{Command, GrantMask, Ledger, Outcome, Rejection, RequestKey, LINKED_MAX};
 use crate::mirror::shm::map::WordMap;
 use crate::platform;
-use crate::runtime::{Envelope, Inbox, Keyed, Parked, RemoteReply, ReplyTo, SubmitError};
+use crate::runtime::{
+    Envelope, Inbox, Keyed, LinkedError, LinkedReply, LinkedTo, Parked, RemoteReply, ReplyTo, SubmitError,
+};
 
 /// How often the helper looks for dead clients and new ones when nothing rings.
 const HOUSEKEEPING: Duration = Duration::from_millis(20);
@@ -63,10 +65,34 @@ struct Conn {
     tag: u64,
 }
 
+/// What reading one entry gave.
+enum Taken {
+    Envelope(Envelope),
+    /// No entry, or one answered without the owner (refused).
+    Nothing,
+    /// A part of a linked reservation that goes on.
+    Part,
+}
+
+/// A linked reservation a client is sending, part by part.
+#[derive(Default)]
+struct Chain {
+    parts: Vec<Command>,
+    /// Entries taken (each is answered, whatever becomes of the chain).
+    taken: u32,
+    /// The first part's request number; the others follow it one by one.
+    first: u64,
+    sent: u64,
+    /// A part that did not decode, or one too many: every part is answered `Malformed`.
+    broken: bool,
+}
+
 /// The gateway as the owner sees it.
 pub(crate) struct Gateway {
     map: Arc<ServiceMap>,
     conns: Vec<Conn>,
+    /// Per place, the linked reservation under way (empty for almost every client).
+    chains: Vec<Chain>,
     active: Vec<usize>,
     epoch: u64,
     cursor: usize,
@@ -154,6 +180,7 @@ pub(crate) fn open(config: &ServeConfig, mirror: &Path) -> Result<Gateway, OpenE
     };
     Ok(Gateway {
         conns: vec![empty; config.slots],
+        chains: (0..config.slots).map(|_| Chain::default()).collect(),
         active: Vec::with_capacity(config.slots),
         epoch: 0,
         cursor: 0,
@@ -248,6 +275,7 @@ impl Gateway {
                 ACTIVE => {
                     let generation = self.map.control(slot, l::C_GENERATION).load(Ordering::Acquire) as u32;
                     if !conn.active || conn.generation != generation {
+                        self.chains[slot] = Chain::default();
                         let name = self.map.name(slot);
                         let grant = self
                             .config
@@ -284,17 +312,29 @@ impl Gateway {
         self.map.set_state(slot, KICKED, l::REASON_PROTOCOL);
     }
 
-    /// Reads one request from `slot`, if one is ready and its answer will have room.
+    /// Reads one request from `slot`, if one is ready and its answer will have room; the parts
+    /// of a linked reservation are read on until its last (the client published them together).
     fn take(&mut self, slot: usize) -> Result<Option<Envelope>, ()> {
+        loop {
+            match self.take_entry(slot)? {
+                Taken::Envelope(envelope) => return Ok(Some(envelope)),
+                Taken::Nothing => return Ok(None),
+                Taken::Part => {}
+            }
+        }
+    }
+
+    /// Reads one entry from `slot`.
+    fn take_entry(&mut self, slot: usize) -> Result<Taken, ()> {
         let conn = self.conns[slot];
         let answers = self.map.answers(slot);
         let unread = answers.in_flight(conn.head).map_err(|_| ())?;
         if unread + conn.pending >= answers.capacity() {
             // The client is not reading its answers: its requests wait.
-            return Ok(None);
+            return Ok(Taken::Nothing);
         }
         let requests = self.map.requests(slot);
-        let Some(entry) = requests.peek(conn.tail).map_err(|_| ())? else { return Ok(None) };
+        let Some(entry) = requests.peek(conn.tail).map_err(|_| ())? else { return Ok(Taken::Nothing) };
         let head = entry[0].load(Ordering::Relaxed);
         let request = entry[1].load(Ordering::Relaxed);
         let sent = entry[2].load(Ordering::Relaxed);
@@ -308,10 +348,18 @@ impl Gateway {
         conn.round_trip = round_trip;
         let reply = RemoteReply { client: slot as u32, generation: conn.generation, request };
         let version = (head & 0xff) as u8;
-        let keyed = (head >> 8) & 0xff == u64::from(l::FLAG_KEYED);
+        let flags = ((head >> 8) & 0xff) as u8;
+        let keyed = flags == l::FLAG_KEYED;
+        if version == l::WIRE_VERSION && flags & l::FLAG_LINK != 0 {
+            return Ok(self.take_part(slot, flags, request, sent, len));
+        }
+        if self.chains[slot].taken > 0 {
+            // Something else between the parts of a chain: the client broke the protocol.
+            return Err(());
+        }
         let decoded = if version != l::WIRE_VERSION {
             Err(crate::runtime::Refusal::WireVersion { found: version, expected: l::WIRE_VERSION })
-        } else if len > REQUEST_BYTES || (head >> 8) & 0xff > u64::from(l::FLAG_KEYED) {
+        } else if len > REQUEST_BYTES || flags > l::FLAG_KEYED {
             Err(crate::runtime::Refusal::Malformed)
         } else {
             wire::decode_request(&self.scratch, keyed.then_some(conn.tag))
@@ -319,18 +367,96 @@ impl Gateway {
         };
         match decoded {
             Ok((None, command)) => {
-                Ok(Some(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent }))
+                Ok(Taken::Envelope(Envelope::Command { command, reply: ReplyTo::Remote(reply), sent }))
             }
-            Ok((Some(key), command)) => Ok(Some(Envelope::Keyed {
+            Ok((Some(key), command)) => Ok(Taken::Envelope(Envelope::Keyed {
                 keyed: Box::new(Keyed { key, command, grant: None }),
                 reply: ReplyTo::Remote(reply),
                 sent,
             })),
             Err(refusal) => {
                 self.answer(reply, 0, Err(SubmitError::Refused(refusal)));
-                Ok(None)
+                Ok(Taken::Nothing)
             }
         }
+    }
+}
+
+impl Gateway {
+    /// Adds a taken entry to the client's chain (in `self.scratch`): `Part` while the chain
+    /// goes on; at its last part, the whole chain as one envelope (`Nothing` for a broken chain:
+    /// every part is answered).
+    #[inline(never)]
+    fn take_part(&mut self, slot: usize, flags: u8, request: u64, sent: u64, len: usize) -> Taken {
+        let generation = self.conns[slot].generation;
+        let chain = &mut self.chains[slot];
+        if chain.taken == 0 {
+            chain.first = request;
+            chain.sent = sent;
+        }
+        let in_order = request == chain.first.wrapping_add(u64::from(chain.taken));
+        chain.taken += 1;
+        let decoded = (len <= REQUEST_BYTES && flags & !(l::FLAG_LINK | l::FLAG_LINK_END) == 0 && in_order)
+            .then(|| wire::decode_request(&self.scratch, None).ok())
+            .flatten();
+        match decoded {
+            Some((_, command)) if chain.parts.len() < LINKED_MAX && !chain.broken => {
+                chain.parts.push(command);
+            }
+            _ => chain.broken = true,
+        }
+        if flags & l::FLAG_LINK_END == 0 {
+            return Taken::Part;
+        }
+        let chain = std::mem::take(&mut self.chains[slot]);
+        let reply = RemoteReply { client: slot as u32, generation, request: chain.first };
+        if chain.broken {
+            let refused = LinkedError::Failed(SubmitError::Refused(crate::runtime::Refusal::Malformed));
+            self.answer_linked(reply, chain.taken, 0, Err(&refused));
+            return Taken::Nothing;
+        }
+        let to = LinkedTo::Remote { reply, parts: chain.taken };
+        Taken::Envelope(Envelope::Linked {
+            parts: chain.parts.into_boxed_slice(),
+            reply: ReplyTo::Linked(Box::new(LinkedReply { to, result: Ok(Vec::new()) })),
+            sent: chain.sent,
+        })
+    }
+
+    /// Writes one answer into `slot`'s answer ring, from `self.scratch`.
+    fn write_answer(&mut self, slot: usize, request: u64, seq: u64, (status, code): (u8, u8)) {
+        let conn = &mut self.conns[slot];
+        conn.pending = conn.pending.saturating_sub(1);
+        let head = conn.head;
+        conn.head += 1;
+        let answers = self.map.answers(slot);
+        let scratch = &self.scratch;
+        answers.publish(head, |entry| {
+            let first = u64::from(status) | (u64::from(code) << 8) | ((scratch.len() as u64) << 16);
+            entry[0].store(first, Ordering::Relaxed);
+            entry[1].store(request, Ordering::Relaxed);
+            entry[2].store(seq, Ordering::Relaxed);
+            l::write_bytes(&entry[3..], scratch);
+        });
+        self.map.control(slot, l::C_ANSWERED).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wakes the client if it waits for its answers.
+    fn wake_client(&self, slot: usize) {
+        // SeqCst: the head store of the answer and the client's "waiting" flag; one of the two
+        // sides sees the other (`Ring::set_waiting`).
+        fence(Ordering::SeqCst);
+        let answers = self.map.answers(slot);
+        if answers.consumer_waiting() {
+            platform::futex_wake(answers.head_word());
+        }
+    }
+
+    /// Whether `reply` is for the client now in its place.
+    fn current(&self, reply: &RemoteReply) -> bool {
+        self.conns
+            .get(reply.client as usize)
+            .is_some_and(|conn| conn.active && conn.generation == reply.generation)
     }
 }
 
@@ -379,31 +505,31 @@ impl Inbox for Gateway {
     }
 
     fn answer(&mut self, reply: RemoteReply, seq: u64, result: Result<Outcome, SubmitError>) {
-        let slot = reply.client as usize;
-        let Some(conn) = self.conns.get_mut(slot) else { return };
-        if !conn.active || conn.generation != reply.generation {
+        if !self.current(&reply) {
             return;
         }
-        conn.pending = conn.pending.saturating_sub(1);
-        let head = conn.head;
-        conn.head += 1;
-        let answers = self.map.answers(slot);
-        let (status, code) = wire::encode_answer(&result, &mut self.scratch);
-        let scratch = &self.scratch;
-        answers.publish(head, |entry| {
-            let first = u64::from(status) | (u64::from(code) << 8) | ((scratch.len() as u64) << 16);
-            entry[0].store(first, Ordering::Relaxed);
-            entry[1].store(reply.request, Ordering::Relaxed);
-            entry[2].store(seq, Ordering::Relaxed);
-            l::write_bytes(&entry[3..], scratch);
-        });
-        self.map.control(slot, l::C_ANSWERED).fetch_add(1, Ordering::Relaxed);
-        // SeqCst: the head store above and the client's "waiting" flag; one of the two sides
-        // sees the other (`Ring::set_waiting`).
-        fence(Ordering::SeqCst);
-        if answers.consumer_waiting() {
-            platform::futex_wake(answers.head_word());
+        let slot = reply.client as usize;
+        let status = wire::encode_answer(&result, &mut self.scratch);
+        self.write_answer(slot, reply.request, seq, status);
+        self.wake_client(slot);
+    }
+
+    fn answer_linked(
+        &mut self,
+        reply: RemoteReply,
+        parts: u32,
+        seq: u64,
+        result: Result<&[Outcome], &LinkedError>,
+    ) {
+        if !self.current(&reply) {
+            return;
         }
+        let slot = reply.client as usize;
+        for part in 0..parts {
+            let status = wire::encode_linked_answer(part as usize, result, &mut self.scratch);
+            self.write_answer(slot, reply.request.wrapping_add(u64::from(part)), seq, status);
+        }
+        self.wake_client(slot);
     }
 
     fn park(&mut self, commands: &crossbeam_channel::Receiver<Envelope>) -> Parked {

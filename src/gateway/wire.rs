@@ -3,8 +3,8 @@
 
 use crate::journal::codec::{self, CodecError};
 use crate::journal::store::FORMAT_VERSION;
-use crate::ledger::{Command, Outcome, RequestKey};
-use crate::runtime::{Refusal, Stopped, SubmitError};
+use crate::ledger::{Command, LinkedRejection, Outcome, RequestKey};
+use crate::runtime::{LinkedError, Refusal, Stopped, SubmitError};
 
 /// An answer's status byte.
 pub(crate) const OK: u8 = 0;
@@ -14,6 +14,9 @@ pub(crate) const IN_DOUBT: u8 = 3;
 pub(crate) const MALFORMED: u8 = 4;
 pub(crate) const WIRE_VERSION: u8 = 5;
 pub(crate) const IN_FLIGHT: u8 = 6;
+/// A linked reservation's part, not applied: the chain's part `code` was refused (the payload
+/// is that part's rejection). Every part of a refused chain is answered the same.
+pub(crate) const LINK_REFUSED: u8 = 7;
 
 /// A command's bytes, as the journal writes them, after its request number if keyed.
 pub(crate) fn encode_request(number: Option<u64>, command: &Command, out: &mut Vec<u8>) {
@@ -74,6 +77,46 @@ pub(crate) fn encode_answer(result: &Result<Outcome, SubmitError>, out: &mut Vec
     }
 }
 
+/// Encodes one part's answer of a linked reservation into `out`; returns the status and code
+/// bytes.
+pub(crate) fn encode_linked_answer(
+    part: usize,
+    result: Result<&[Outcome], &LinkedError>,
+    out: &mut Vec<u8>,
+) -> (u8, u8) {
+    match result {
+        Ok(outcomes) => match outcomes.get(part) {
+            Some(outcome) => encode_answer(&Ok(*outcome), out),
+            None => encode_answer(&Err(SubmitError::Refused(Refusal::Malformed)), out),
+        },
+        Err(LinkedError::Rejected(refused)) => {
+            out.clear();
+            codec::encode_rejection(&refused.rejection, out);
+            // A chain has at most `LINKED_MAX` (64) parts: the part's number fits the code byte.
+            (LINK_REFUSED, u8::try_from(refused.part).unwrap_or(u8::MAX))
+        }
+        Err(LinkedError::Failed(error)) => encode_answer(&Err(*error), out),
+    }
+}
+
+/// Reads one part's answer of a linked reservation; `Err` of the outer result if its bytes do
+/// not decode. `part` is the part it answers: a plain rejection names it.
+pub(crate) fn decode_linked_answer(
+    part: usize,
+    status: u8,
+    code: u8,
+    bytes: &[u8],
+) -> Result<Result<Outcome, LinkedError>, CodecError> {
+    if status == LINK_REFUSED {
+        let rejection = codec::decode_rejection(bytes)?;
+        return Ok(Err(LinkedError::Rejected(LinkedRejection { part: usize::from(code), rejection })));
+    }
+    Ok(decode_answer(status, code, bytes)?.map_err(|error| match error {
+        SubmitError::Rejected(rejection) => LinkedError::Rejected(LinkedRejection { part, rejection }),
+        error => LinkedError::Failed(error),
+    }))
+}
+
 /// Reads an answer; `Err` of the outer result if its bytes do not decode.
 pub(crate) fn decode_answer(
     status: u8,
@@ -98,6 +141,32 @@ pub(crate) fn decode_answer(
 mod tests {
     use super::*;
     use crate::ledger::Rejection;
+
+    /// Each part of a linked reservation is answered on its own: its outcome, or the chain's
+    /// refusal naming the part at fault, or the same error.
+    #[test]
+    fn linked_answers_name_the_part_refused() {
+        use crate::ledger::{BookId, LinkedRejection};
+        let outcomes =
+            [Outcome::Reserved { book: BookId::new(0) }, Outcome::Reserved { book: BookId::new(1) }];
+        let refused = LinkedError::Rejected(LinkedRejection { part: 5, rejection: Rejection::Overflow });
+        let stopped = LinkedError::Failed(SubmitError::InDoubt(Stopped::JournalFailed));
+        let mut out = Vec::new();
+        for part in 0..2 {
+            let (status, code) = encode_linked_answer(part, Ok(&outcomes), &mut out);
+            assert_eq!(decode_linked_answer(part, status, code, &out), Ok(Ok(outcomes[part])));
+            let (status, code) = encode_linked_answer(part, Err(&refused), &mut out);
+            assert_eq!(decode_linked_answer(part, status, code, &out), Ok(Err(refused)));
+            let (status, code) = encode_linked_answer(part, Err(&stopped), &mut out);
+            assert_eq!(decode_linked_answer(part, status, code, &out), Ok(Err(stopped)));
+        }
+        // A part past the outcomes given is a vault's mistake: refused, never another's outcome.
+        let (status, code) = encode_linked_answer(2, Ok(&outcomes), &mut out);
+        assert_eq!(
+            decode_linked_answer(2, status, code, &out),
+            Ok(Err(LinkedError::Failed(SubmitError::Refused(Refusal::Malformed))))
+        );
+    }
 
     /// The vectors of `docs/wire.md`: each `command`, `outcome` or `rejection` line gives a
     /// value in its JSON form and its bytes on the wire; both directions must hold.

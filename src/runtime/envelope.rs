@@ -51,15 +51,24 @@ pub(crate) enum ReplyTo {
     #[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "only the NATS front notifies"))]
     Notify(Notified),
     /// A linked reservation's submitter, answered with every part's outcome (the owner fills
-    /// `result` when it applies the chain). Dropped unanswered, the submitter sees the vault
-    /// stopped.
+    /// `result` when it applies the chain). Dropped unanswered, a handle sees the vault stopped
+    /// (an inbox's client sees the service closed).
     Linked(Box<LinkedReply>),
 }
 
 /// Where a linked reservation's answer goes, and what the ledger answered it.
 pub(crate) struct LinkedReply {
-    pub(crate) sender: Sender<LinkedAnswer>,
+    pub(crate) to: LinkedTo,
     pub(crate) result: Result<Vec<Outcome>, LinkedRejection>,
+}
+
+/// Who waits for a linked reservation's answer.
+pub(crate) enum LinkedTo {
+    /// A handle of this process.
+    Local(Sender<LinkedAnswer>),
+    /// A client of the inbox: each part came as a request of its own, numbered from
+    /// `reply.request`, and each is answered.
+    Remote { reply: RemoteReply, parts: u32 },
 }
 
 /// A linked reservation's answer: the snapshot sequence that reflects it and each part's

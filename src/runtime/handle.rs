@@ -4,7 +4,7 @@ use crate::ledger::command::Command;
 use crate::ledger::grant::GrantMask;
 use crate::ledger::outcome::Outcome;
 use crate::ledger::request::RequestKey;
-use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, LinkedReply, ReplyTo};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, LinkedReply, LinkedTo, ReplyTo};
 use crate::runtime::error::{LinkedError, ShutdownError, Stopped, SubmitError, TrySubmitError};
 use crate::runtime::latency::Stamper;
 use crate::runtime::reader::Reader;
@@ -220,7 +220,8 @@ impl Handle {
             return Err(LinkedError::Failed(SubmitError::OwnerThread));
         }
         let (sender, answers) = channel::bounded(1);
-        let reply = ReplyTo::Linked(Box::new(LinkedReply { sender, result: Ok(Vec::new()) }));
+        let reply =
+            ReplyTo::Linked(Box::new(LinkedReply { to: LinkedTo::Local(sender), result: Ok(Vec::new()) }));
         let envelope = Envelope::Linked { parts: parts.into(), reply, sent: self.stamper.now() };
         match self.commands.send(envelope) {
             // Every receiver is gone; dropping the returned envelope abandons the reply.

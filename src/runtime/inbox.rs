@@ -7,7 +7,7 @@ use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
 use crate::ledger::Ledger;
 use crate::runtime::envelope::Envelope;
-use crate::runtime::error::SubmitError;
+use crate::runtime::error::{LinkedError, SubmitError};
 use crate::sync::channel::Receiver;
 
 /// Where a remote command's answer goes: the inbox's own address for it.
@@ -51,6 +51,17 @@ pub(crate) trait Inbox: Send {
 
     /// Answers a command taken by [`Inbox::poll`].
     fn answer(&mut self, reply: RemoteReply, seq: u64, result: Result<Outcome, SubmitError>);
+
+    /// Answers each of the `parts` requests of a linked reservation taken by [`Inbox::poll`]
+    /// (numbered from `reply.request`): its own outcome when the chain stands, the same refusal
+    /// or error for every part when it does not.
+    fn answer_linked(
+        &mut self,
+        reply: RemoteReply,
+        parts: u32,
+        seq: u64,
+        result: Result<&[Outcome], &LinkedError>,
+    );
 
     /// The owner has nothing to do and parks: blocks on `commands` until an envelope arrives or
     /// the inbox rings. Before blocking, the inbox tells its clients to ring, and looks once

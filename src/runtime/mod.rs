@@ -18,7 +18,7 @@ pub(crate) mod typed;
 pub(crate) mod wait;
 
 pub use envelope::DetachedOutcome;
-pub(crate) use envelope::{Envelope, Keyed, ReplyTo};
+pub(crate) use envelope::{Envelope, Keyed, LinkedReply, LinkedTo, ReplyTo};
 pub use error::{
     LinkedError, Refusal, ShutdownError, StartError, Stopped, SubmitError, TrySubmitError, WaitError,
 };

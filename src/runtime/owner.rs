@@ -4,8 +4,8 @@ use crate::ledger::outcome::Outcome;
 use crate::ledger::rejection::Rejection;
 use crate::ledger::request::{changes, RequestKey};
 use crate::ledger::Ledger;
-use crate::ledger::{ClientOrderId, Command};
-use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, LinkedReply, ReplyTo};
+use crate::ledger::{ClientOrderId, Command, LinkedRejection};
+use crate::runtime::envelope::{DetachedOutcome, Envelope, Keyed, LinkedReply, LinkedTo, ReplyTo};
 use crate::runtime::error::{LinkedError, Stopped, SubmitError};
 use crate::runtime::inbox::Inbox;
 use crate::runtime::latency::{BatchTimes, Recorder};
@@ -327,13 +327,13 @@ impl Owner {
                     }
                 }
                 ReplyTo::Linked(linked) => {
-                    let LinkedReply { sender, result } = *linked;
+                    let LinkedReply { to, result } = *linked;
                     let error = match (result, answer) {
                         (Err(refused), _) => LinkedError::Rejected(refused),
                         (Ok(_), Err(error)) => LinkedError::Failed(error),
                         (Ok(_), Ok(_)) => LinkedError::Failed(SubmitError::InDoubt(stopped)),
                     };
-                    let _ = sender.send(Err(error));
+                    answer_linked(&mut self.inbox, to, seq, Err(error));
                 }
                 ReplyTo::Detached { .. } => {}
             }
@@ -427,7 +427,18 @@ impl Owner {
         let ReplyTo::Linked(mut linked) = reply else { return };
         let flag = PanicFlag(&self.shared);
         crate::failpoint::panic_at("owner.apply");
-        let result = self.ledger.reserve_linked(parts);
+        // A chain from another process passes its client's grant first, every part of it.
+        let granted = match (&linked.to, &self.inbox) {
+            (LinkedTo::Remote { reply: remote, .. }, Some(inbox)) => {
+                parts.iter().enumerate().try_for_each(|(part, command)| {
+                    inbox
+                        .check(remote, command, &self.ledger)
+                        .map_err(|rejection| LinkedRejection { part, rejection })
+                })
+            }
+            _ => Ok(()),
+        };
+        let result = granted.and_then(|()| self.ledger.reserve_linked(parts));
         drop(flag);
         // What `answer` and `answer_failed` read for the whole: the first part's outcome when
         // the chain stands, its rejection when it was refused.
@@ -592,8 +603,8 @@ impl Owner {
             }
             ReplyTo::Notify(notified) => notified.answer((seq, result.map_err(SubmitError::Rejected))),
             ReplyTo::Linked(linked) => {
-                let LinkedReply { sender, result } = *linked;
-                let _ = sender.send(result.map(|outcomes| (seq, outcomes)).map_err(LinkedError::Rejected));
+                let LinkedReply { to, result } = *linked;
+                answer_linked(&mut self.inbox, to, seq, result.map_err(LinkedError::Rejected));
             }
         }
     }
@@ -646,5 +657,27 @@ impl Owner {
         // here, so they cannot pile up; the others wait for an idle moment (each costs a publish
         // about 100 ns).
         self.garbage.free(self.garbage.len().saturating_sub(GARBAGE_HELD));
+    }
+}
+
+/// Answers a linked reservation: a handle through its channel, an inbox's client part by part.
+/// Off the common path: kept out of `answer`, which every command goes through.
+#[cold]
+#[inline(never)]
+fn answer_linked(
+    inbox: &mut Option<Box<dyn Inbox>>,
+    to: LinkedTo,
+    seq: u64,
+    result: Result<Vec<Outcome>, LinkedError>,
+) {
+    match to {
+        LinkedTo::Local(sender) => {
+            let _ = sender.send(result.map(|outcomes| (seq, outcomes)));
+        }
+        LinkedTo::Remote { reply, parts } => {
+            if let Some(inbox) = inbox {
+                inbox.answer_linked(reply, parts, seq, result.as_deref());
+            }
+        }
     }
 }

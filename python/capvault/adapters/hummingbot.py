@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from capvault import Refused, Rejected, order_id_from_text
+from capvault import order_id_from_text
 
 try:
     from hummingbot.connector.budget_checker import BudgetChecker
@@ -118,30 +118,17 @@ class CapvaultBudgetChecker(BudgetChecker):
         return out
 
     def reserve_candidates(self, order_candidates: Sequence[Any]) -> List[Optional[Reservation]]:
-        """Reserves every guarded candidate or none; raises ``capvault.Rejected`` on a refusal
-        (nothing is held then). An embedded vault reserves them in one linked command; over a
-        served connection (which does not carry linked reservations yet) they are reserved one
-        by one and the ones before a refusal are cancelled."""
+        """Reserves every guarded candidate or none, in one linked command (an embedded vault
+        and a served connection alike); raises ``capvault.Rejected`` on a refusal, whose
+        ``figures["part"]`` names the guarded candidate refused (nothing is held then)."""
         reservations = self.reservations(order_candidates)
         parts = [r for r in reservations if r is not None]
         if not parts:
             return reservations
-        commands = [{"id": r.id, "book": r.book, "slot": self.slot, "amount": str(r.amount), "side": r.side,
-                     "layer": 1} for r in parts]
-        try:
-            self.vault.reserve_linked(commands)
-            return reservations
-        except Refused:
-            pass
-        done: List[Reservation] = []
-        try:
-            for r, command in zip(parts, commands):
-                self.vault.reserve(r.id, r.book, self.slot, command["amount"], r.side, 1)
-                done.append(r)
-        except Rejected:
-            for r in done:
-                self.vault.cancel(r.id)
-            raise
+        self.vault.reserve_linked([
+            {"id": r.id, "book": r.book, "slot": self.slot, "amount": str(r.amount), "side": r.side, "layer": 1}
+            for r in parts
+        ])
         return reservations
 
 

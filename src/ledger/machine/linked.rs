@@ -89,7 +89,7 @@ impl Ledger {
     }
 
     /// A chain's shape: 1 to [`LINKED_MAX`] parts, each a reservation.
-    fn check_linked(parts: &[Command]) -> Result<(), LinkedRejection> {
+    pub(crate) fn check_linked(parts: &[Command]) -> Result<(), LinkedRejection> {
         if parts.is_empty() || parts.len() > LINKED_MAX {
             let parts = u32::try_from(parts.len()).unwrap_or(u32::MAX);
             return Err(LinkedRejection {
