@@ -223,6 +223,61 @@ fn identity_comes_from_nats_and_bad_requests_are_refused_for_their_client_only()
 }
 
 #[test]
+fn linked_reservations_over_nats_are_all_or_none_under_the_clients_grant() {
+    let dir = scratch("linked");
+    let nats = Nats::start(&dir, &format!("linked-{}", std::process::id()));
+    let mut vault = serve(&dir, &nats);
+    let mut grid = client(&nats, "grid-159201");
+    let id = |n: u64| capvault::ClientOrderId::snowflake(1_790_000_000_000_000_000 + n).unwrap();
+    let buy = |n: u64, slot: u8, amount: i64| Command::Reserve {
+        id: id(n),
+        book: CNY,
+        slot,
+        side: capvault::Side::Buy,
+        layer: 1,
+        amount: units(amount),
+    };
+
+    let ladder = [buy(1, 2, 100), buy(2, 2, 200)];
+    let receipt = grid.submit_linked(&ladder).unwrap();
+    assert!(matches!(
+        receipt.outcomes[..],
+        [capvault::Outcome::Reserved { .. }, capvault::Outcome::Reserved { .. }]
+    ));
+    // Sent again (as a resend would be): every part already reserved, nothing applied twice.
+    let again = grid.submit_linked(&ladder).unwrap();
+    assert_eq!(again.seq, receipt.seq);
+    assert!(again.outcomes.iter().all(|o| matches!(o, capvault::Outcome::AlreadyReserved { .. })));
+
+    // A part outside the client's grant refuses the chain, naming the part; part 0 was not kept.
+    let refused = grid.submit_linked(&[buy(3, 2, 100), buy(4, 3, 100)]).unwrap_err();
+    assert!(
+        matches!(refused, capvault::LinkedError::Rejected(r) if r.part == 1 && matches!(r.rejection, Rejection::NotGranted { .. })),
+        "{refused:?}"
+    );
+    let mut ops = client(&nats, "ops");
+    assert!(matches!(ops.cancel(id(3)), Err(SubmitError::Rejected(Rejection::UnknownOrder { .. }))));
+    // A rule of the ledger: 512890's cap is 200,000, the second part goes over it.
+    let refused = ops.submit_linked(&[buy(5, 3, 150_000), buy(6, 3, 60_000)]).unwrap_err();
+    assert!(
+        matches!(refused, capvault::LinkedError::Rejected(r) if r.part == 1 && matches!(r.rejection, Rejection::ExceedsNominalCap { .. })),
+        "{refused:?}"
+    );
+    assert!(matches!(ops.cancel(id(5)), Err(SubmitError::Rejected(Rejection::UnknownOrder { .. }))));
+    // A body with a command and linked parts at once is malformed.
+    let both = br#"{"v":1,"request":9,"command":{"op":"cancel","id":"1"},"linked":[]}"#;
+    assert!(matches!(grid.submit_raw(both), Err(SubmitError::Refused(Refusal::Malformed))));
+
+    // The chain is journalled: after a restart of the vault both orders are there.
+    drop(vault);
+    vault = serve(&dir, &nats);
+    assert_eq!(grid.cancel(id(1)).unwrap().returned, units(100));
+    assert_eq!(grid.cancel(id(2)).unwrap().returned, units(200));
+    drop(vault);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_flooding_client_is_answered_busy_and_its_resends_apply_each_command_once() {
     let dir = scratch("flood");
     let nats = Nats::start(&dir, &format!("flood-{}", std::process::id()));

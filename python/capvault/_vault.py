@@ -150,8 +150,8 @@ class Commands:
         engine's order list. Each part is a dict of ``reserve``'s arguments (``id``, ``book``,
         ``slot``, ``amount``, optionally ``side`` and ``layer``) and is checked by every rule
         against what the parts before it left. A refusal raises ``Rejected`` whose ``figures``
-        name the ``part`` (from 0) that failed; nothing changed. A vault and a connection to a
-        served one; the NATS client raises ``Refused``."""
+        name the ``part`` (from 0) that failed; nothing changed. A vault, a connection to a
+        served one and the NATS client alike."""
         outcomes = self._core.reserve_linked(list(parts))
         for outcome in outcomes:
             self._done(outcome)

@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::ledger::Command;
+use crate::ledger::{Command, Ledger, LinkedRejection};
 use futures_util::StreamExt;
 
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
 use crate::remote::{clients_subject, command_subject, read_subject, SERVICE_NAME};
-use crate::runtime::{Receipt, Refusal, Stopped, SubmitError};
+use crate::runtime::{LinkedError, LinkedReceipt, Receipt, Refusal, Stopped, SubmitError};
 
 /// How to reach a vault over NATS.
 #[derive(Clone, Debug)]
@@ -174,9 +174,29 @@ impl RemoteClient {
     /// As [`RemoteClient::submit`].
     pub fn submit_once(&mut self, request: u64, command: Command) -> Result<Receipt, SubmitError> {
         self.last_request = self.last_request.max(request);
-        let body = serde_json::to_vec(&Request { v: REMOTE_VERSION, request, command })
-            .map_err(|_| SubmitError::Refused(Refusal::Malformed))?;
+        let body =
+            serde_json::to_vec(&Request { v: REMOTE_VERSION, request, command: Some(command), linked: None })
+                .map_err(|_| SubmitError::Refused(Refusal::Malformed))?;
         self.send(&body.into())
+    }
+
+    /// Reserves every part of `parts` or none, as one command (`Handle::submit_linked`), under a
+    /// new request number, and waits for the answer, resending until the deadline. A linked
+    /// reservation is not kept in the vault's request window; resending it is safe because each
+    /// part already reserved is answered `AlreadyReserved` and reserves nothing twice (a part
+    /// whose order has since resolved is refused `IdResolved`).
+    ///
+    /// # Errors
+    /// [`LinkedError::Rejected`] with the part refused (nothing changed), its rejection the
+    /// ledger's or `NotGranted`; `LinkLength` and `NotLinkable` found before sending;
+    /// [`LinkedError::Failed`] as [`RemoteClient::submit`].
+    pub fn submit_linked(&mut self, parts: &[Command]) -> Result<LinkedReceipt, LinkedError> {
+        Ledger::check_linked(parts).map_err(LinkedError::Rejected)?;
+        let request = self.next_request();
+        let body = Request { v: REMOTE_VERSION, request, command: None, linked: Some(parts.to_vec()) };
+        let body = serde_json::to_vec(&body)
+            .map_err(|_| LinkedError::Failed(SubmitError::Refused(Refusal::Malformed)))?;
+        self.send_with(&body.into(), decode_linked, Err(LinkedError::Failed(SubmitError::Disconnected)))
     }
 
     /// Sends raw bytes as a request and waits for one answer (no resend): for tests of how the
@@ -286,22 +306,52 @@ impl RemoteClient {
     }
 
     fn send(&mut self, body: &bytes::Bytes) -> Result<Receipt, SubmitError> {
+        self.send_with(body, |payload| decode(payload, REMOTE_VERSION), Err(SubmitError::Disconnected))
+    }
+
+    /// Sends `body` until `decode` makes an answer of a reply, or the deadline passes (then
+    /// `disconnected`).
+    fn send_with<T>(
+        &mut self,
+        body: &bytes::Bytes,
+        decode: impl Fn(&[u8]) -> Option<T>,
+        disconnected: T,
+    ) -> T {
         let deadline = Instant::now() + self.options.deadline;
         loop {
             let attempt = self.runtime.block_on(self.client.request(self.subject.clone(), body.clone()));
             // `None`: not applied or not known yet; the same number is sent again.
             let answered = match attempt {
-                Ok(message) => decode(&message.payload, REMOTE_VERSION),
+                Ok(message) => decode(&message.payload),
                 Err(_) => None,
             };
             if let Some(result) = answered {
                 return result;
             }
             if Instant::now() >= deadline {
-                return Err(SubmitError::Disconnected);
+                return disconnected;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// An answer to a linked reservation, or `None` for one that asks for a resend.
+fn decode_linked(payload: &[u8]) -> Option<Result<LinkedReceipt, LinkedError>> {
+    let Ok(answer) = serde_json::from_slice::<Answer>(payload) else {
+        return Some(Err(LinkedError::Failed(SubmitError::AnswersCorrupt)));
+    };
+    if let (Some(seq), Some(outcomes)) = (answer.seq, answer.outcomes) {
+        return Some(Ok(LinkedReceipt { seq, outcomes }));
+    }
+    if let Some(rejection) = answer.rejection {
+        let part = answer.part.map_or(0, |part| part as usize);
+        return Some(Err(LinkedError::Rejected(LinkedRejection { part, rejection })));
+    }
+    match decode(payload, REMOTE_VERSION)? {
+        Err(error) => Some(Err(LinkedError::Failed(error))),
+        // One outcome where every part's was due.
+        Ok(_) => Some(Err(LinkedError::Failed(SubmitError::AnswersCorrupt))),
     }
 }
 

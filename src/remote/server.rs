@@ -25,7 +25,7 @@ use crate::ledger::{Grant, GrantMask, RequestKey};
 use crate::mirror::json::shared_pool_json;
 use crate::remote::wire::{Answer, ErrorKind, Request, REMOTE_VERSION};
 use crate::remote::{bucket, clients_subject, command_subject, read_subject, snapshot_subject, valid_token};
-use crate::runtime::{Handle, Snapshot, SubmitError, TrySubmitError};
+use crate::runtime::{Handle, LinkedError, Snapshot, SubmitError, TrySubmitError};
 
 /// The NATS front of `capvault serve` (its CONFIG's `nats`).
 ///
@@ -403,7 +403,7 @@ async fn intake(
 struct Answered {
     reply: async_nats::Subject,
     counters: Arc<Counters>,
-    answer: crate::runtime::ReplyAnswer,
+    answer: Result<crate::runtime::ReplyAnswer, crate::runtime::LinkedAnswer>,
 }
 
 /// Where the owner hands one command's answer.
@@ -419,7 +419,15 @@ impl crate::runtime::Notify for Pending {
         let _ = self.answers.send(Answered {
             reply: self.reply.clone(),
             counters: self.counters.clone(),
-            answer,
+            answer: Ok(answer),
+        });
+    }
+
+    fn answer_linked(&self, answer: crate::runtime::LinkedAnswer) {
+        let _ = self.answers.send(Answered {
+            reply: self.reply.clone(),
+            counters: self.counters.clone(),
+            answer: Err(answer),
         });
     }
 }
@@ -452,12 +460,21 @@ fn submit(
         counters: job.counters.clone(),
         answers: answers.clone(),
     });
-    match handle.try_submit_notified(job.grant, key, request.command, pending) {
-        Ok(()) => Ok(()),
-        Err(TrySubmitError::Full(_)) => {
-            refuse(Answer::limited(ErrorKind::Busy, "the vault's command channel is full", queue_max))
-        }
-        Err(stopped) => refuse(Answer::error(ErrorKind::Stopped, stopped.to_string())),
+    let full = || Answer::limited(ErrorKind::Busy, "the vault's command channel is full", queue_max);
+    match (request.command, request.linked) {
+        (Some(command), None) => match handle.try_submit_notified(job.grant, key, command, pending) {
+            Ok(()) => Ok(()),
+            Err(TrySubmitError::Full(_)) => refuse(full()),
+            Err(stopped) => refuse(Answer::error(ErrorKind::Stopped, stopped.to_string())),
+        },
+        // A linked reservation is not kept in the request window: sent again, each part already
+        // reserved is answered `already_reserved` and nothing is applied twice.
+        (None, Some(parts)) => match handle.try_submit_linked_notified(job.grant, parts, pending) {
+            Ok(()) => Ok(()),
+            Err(None) => refuse(full()),
+            Err(Some(stopped)) => refuse(Answer::error(ErrorKind::Stopped, stopped.to_string())),
+        },
+        _ => refuse(Answer::error(ErrorKind::Malformed, "a request has a command or linked parts, not both")),
     }
 }
 
@@ -466,10 +483,12 @@ async fn publish_answers(
     client: async_nats::Client,
     mut answers: tokio::sync::mpsc::UnboundedReceiver<Answered>,
 ) {
-    while let Some(Answered { reply, counters, answer: (seq, result) }) = answers.recv().await {
-        let answer = match result {
-            Ok(outcome) => Answer::outcome(seq, outcome),
-            Err(error) => answer_of_error(error),
+    while let Some(Answered { reply, counters, answer }) = answers.recv().await {
+        let answer = match answer {
+            Ok((seq, Ok(outcome))) => Answer::outcome(seq, outcome),
+            Ok((_, Err(error))) | Err(Err(LinkedError::Failed(error))) => answer_of_error(error),
+            Err(Ok((seq, outcomes))) => Answer::outcomes(seq, outcomes),
+            Err(Err(LinkedError::Rejected(refused))) => Answer::linked_rejection(refused),
         };
         counters.answered.fetch_add(1, Ordering::Relaxed);
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -2,19 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Command, Outcome, Rejection};
+use crate::ledger::{Command, LinkedRejection, Outcome, Rejection};
 
 /// The version of the remote encoding: `v` in every request and answer.
 pub const REMOTE_VERSION: u32 = 1;
 
-/// A request: the version, the client's request number (at least 1, increasing) and the command.
+/// A request: the version, the client's request number (at least 1, increasing) and either the
+/// command or a linked reservation's parts (`linked`).
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 #[allow(clippy::struct_field_names, reason = "the JSON's field names")]
 pub(crate) struct Request {
     pub(crate) v: u32,
     pub(crate) request: u64,
-    pub(crate) command: Command,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) command: Option<Command>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) linked: Option<Vec<Command>>,
 }
 
 /// Why the front refused a request before the ledger saw it; nothing changed.
@@ -47,8 +51,14 @@ pub(crate) struct Answer {
     pub(crate) seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) outcome: Option<Outcome>,
+    /// A linked reservation's: every part's outcome, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) outcomes: Option<Vec<Outcome>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) rejection: Option<Rejection>,
+    /// A refused linked reservation's: the part refused (from 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) part: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<ErrorKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +78,20 @@ impl Answer {
             v: REMOTE_VERSION,
             message: Some(rejection.to_string()),
             rejection: Some(rejection),
+            ..Answer::default()
+        }
+    }
+
+    pub(crate) fn outcomes(seq: u64, outcomes: Vec<Outcome>) -> Answer {
+        Answer { v: REMOTE_VERSION, seq: Some(seq), outcomes: Some(outcomes), ..Answer::default() }
+    }
+
+    pub(crate) fn linked_rejection(refused: LinkedRejection) -> Answer {
+        Answer {
+            v: REMOTE_VERSION,
+            message: Some(refused.to_string()),
+            rejection: Some(refused.rejection),
+            part: Some(u32::try_from(refused.part).unwrap_or(u32::MAX)),
             ..Answer::default()
         }
     }

@@ -69,6 +69,10 @@ pub(crate) enum LinkedTo {
     /// A client of the inbox: each part came as a request of its own, numbered from
     /// `reply.request`, and each is answered.
     Remote { reply: RemoteReply, parts: u32 },
+    /// A front end's client (the NATS front): every part passes `grant` first, and the answer
+    /// is handed to `notified` on the owner's thread.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code, reason = "only the NATS front notifies"))]
+    Notify { grant: GrantMask, notified: Notified },
 }
 
 /// A linked reservation's answer: the snapshot sequence that reflects it and each part's
@@ -79,6 +83,9 @@ pub(crate) type LinkedAnswer = Result<(u64, Vec<Outcome>), LinkedError>;
 /// (a channel send), never block or work.
 pub(crate) trait Notify: Send + Sync {
     fn answer(&self, answer: Answer);
+
+    /// A linked reservation's answer.
+    fn answer_linked(&self, answer: LinkedAnswer);
 }
 
 /// A notified command's reply: answered once, or told `Stopped` when dropped unanswered (the
@@ -94,6 +101,12 @@ impl Notified {
     pub(crate) fn answer(mut self, answer: Answer) {
         if let Some(notify) = self.0.take() {
             notify.answer(answer);
+        }
+    }
+
+    pub(crate) fn answer_linked(mut self, answer: LinkedAnswer) {
+        if let Some(notify) = self.0.take() {
+            notify.answer_linked(answer);
         }
     }
 

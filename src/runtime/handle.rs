@@ -185,6 +185,44 @@ impl Handle {
         }
     }
 
+    /// Enqueues a linked reservation from a front end's client without waiting: every part
+    /// passes `grant`, and the answer is handed to `notify` on the owner's thread.
+    ///
+    /// # Errors
+    /// `None` when the command channel is full, the reason when the vault stopped; `notify` is
+    /// not called.
+    #[cfg(feature = "nats")]
+    pub(crate) fn try_submit_linked_notified(
+        &mut self,
+        grant: GrantMask,
+        parts: Vec<Command>,
+        notify: Arc<dyn crate::runtime::Notify>,
+    ) -> Result<(), Option<Stopped>> {
+        // Acquire: see `submit`.
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(Some(self.shared.stop_reason()));
+        }
+        let to = LinkedTo::Notify { grant, notified: crate::runtime::Notified::new(notify) };
+        let reply = ReplyTo::Linked(Box::new(LinkedReply { to, result: Ok(Vec::new()) }));
+        let envelope = Envelope::Linked { parts: parts.into_boxed_slice(), reply, sent: self.stamper.now() };
+        match self.commands.try_send(envelope) {
+            Ok(()) => {
+                self.shared.after_enqueue();
+                Ok(())
+            }
+            Err(refused) => {
+                let full = matches!(refused, TrySendError::Full(_));
+                let (TrySendError::Full(envelope) | TrySendError::Disconnected(envelope)) = refused;
+                if let Envelope::Linked { reply: ReplyTo::Linked(linked), .. } = envelope {
+                    if let LinkedTo::Notify { mut notified, .. } = linked.to {
+                        notified.disarm();
+                    }
+                }
+                Err((!full).then(|| self.shared.stop_reason()))
+            }
+        }
+    }
+
     /// Reserves every part of `parts` or none, as one command (`Ledger::reserve_linked`,
     /// `docs/model.md`, "Linked reservations"), and waits for the answer. The journal keeps the
     /// chain whole or not at all.

@@ -39,7 +39,7 @@ pub use typed::{
 pub use wait::WaitStrategy;
 #[cfg(feature = "nats")]
 pub(crate) use {
-    envelope::{Notified, Notify},
+    envelope::{LinkedAnswer, Notified, Notify},
     reply::Answer as ReplyAnswer,
 };
 

@@ -436,6 +436,13 @@ impl Owner {
                         .map_err(|rejection| LinkedRejection { part, rejection })
                 })
             }
+            (LinkedTo::Notify { grant, .. }, _) => {
+                parts.iter().enumerate().try_for_each(|(part, command)| {
+                    grant
+                        .permits(command, &self.ledger)
+                        .map_err(|rejection| LinkedRejection { part, rejection })
+                })
+            }
             _ => Ok(()),
         };
         let result = granted.and_then(|()| self.ledger.reserve_linked(parts));
@@ -679,5 +686,6 @@ fn answer_linked(
                 inbox.answer_linked(reply, parts, seq, result.as_deref());
             }
         }
+        LinkedTo::Notify { notified, .. } => notified.answer_linked(result.map(|outcomes| (seq, outcomes))),
     }
 }

@@ -476,7 +476,12 @@ class Core:
             raise InvalidInput(f"request number {request!r}: at least 1")
         with self._lock:
             self._last_request = max(self._last_request, request)
-        body = json.dumps({"v": REMOTE_VERSION, "request": request, "command": command}, separators=(",", ":"))
+        return self._send(request, {"v": REMOTE_VERSION, "request": request, "command": command})
+
+    def _send(self, request: int, body: Dict[str, Any]) -> Any:
+        """Sends ``body`` until it is answered (resent under the same number), or raises
+        ``Disconnected`` at the deadline."""
+        body = json.dumps(body, separators=(",", ":"))
         deadline = time.monotonic() + self.deadline
         while True:
             answer = self._request(self._command_subject, body.encode())
@@ -494,13 +499,17 @@ class Core:
     def _decode(self, answer: Dict[str, Any]) -> Optional[Outcome]:
         """The answer as an outcome, a raised error, or ``None`` (not applied or not known yet:
         resend the same number)."""
-        if "outcome" in answer:
+        if "outcome" in answer or "outcomes" in answer:
             with self._lock:
                 self._answered = max(self._answered, answer["seq"])
+            if "outcomes" in answer:  # a linked reservation's: every part's, in order
+                return [Outcome(answer["seq"], _figures(outcome)) for outcome in answer["outcomes"]]
             return Outcome(answer["seq"], _figures(answer["outcome"]))
         if "rejection" in answer:
             figures = _figures(answer["rejection"])
             code = figures.pop("rejection")
+            if "part" in answer:  # the part of a linked reservation refused
+                figures["part"] = answer["part"]
             raise Rejected(answer.get("message") or code, code, figures)
         error = answer.get("error")
         message = answer.get("message") or str(error)
@@ -644,7 +653,27 @@ class Core:
         })
 
     def reserve_linked(self, parts) -> List[Outcome]:
-        raise Refused("linked reservations are not carried over NATS yet: reserve each part, or use an embedded vault")
+        """Reserves every part or none, as one command; each part a dict of ``reserve``'s
+        arguments. Resent until answered: a part already reserved is answered
+        ``already_reserved``, so nothing is reserved twice."""
+        commands = []
+        for n, part in enumerate(parts):
+            def field(name, default=None, required=True):
+                value = part.get(name) if isinstance(part, dict) else None
+                if value is None and required:
+                    raise InvalidInput(f"part {n}: no {name!r}")
+                return default if value is None else value
+            book_id, decimals, index = self.resolve(field("book"), field("slot"))
+            layer = field("layer", 0, required=False)
+            if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < 2**32:
+                raise InvalidInput(f"part {n}: layer {layer!r}: 0..2^32")
+            commands.append({
+                "op": "reserve", "id": order_id_from_text(field("id")), "book": book_id, "slot": index,
+                "side": _side(field("side", "buy", required=False)), "layer": layer,
+                "amount": _amount_text(field("amount"), decimals),
+            })
+        request = self.next_request()
+        return self._send(request, {"v": REMOTE_VERSION, "request": request, "linked": commands})
 
     def _order_decimals(self, id: str) -> int:
         order = self._known().order(id) or self.snapshot().order(id)

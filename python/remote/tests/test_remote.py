@@ -145,3 +145,33 @@ def test_identity_and_grants_come_from_nats(served, nats_server):
     finally:
         grid.close()
         node.close()
+
+
+def test_linked_reservations_over_nats(served, nats_server):
+    grid = capvault.connect(nats_server.url("grid-159201"), "grid-159201")
+    executor = capvault.connect(nats_server.url("executor"), "executor")
+    try:
+        ladder = [{"id": 1790000000000000100 + n, "book": "CNY", "slot": "159201", "amount": 10000, "layer": 1}
+                  for n in range(3)]
+        outcomes = grid.reserve_linked(ladder)
+        assert [o.kind for o in outcomes] == ["reserved"] * 3 and len({o.seq for o in outcomes}) == 1
+        # Sent again: nothing reserved twice.
+        assert [o.kind for o in grid.reserve_linked(ladder)] == ["already_reserved"] * 3
+        # A part in another strategy's slot: the chain is refused whole, naming the part.
+        with pytest.raises(capvault.Rejected) as refused:
+            grid.reserve_linked([{"id": 1790000000000000110, "book": 0, "slot": 2, "amount": 1},
+                                 {"id": 1790000000000000111, "book": 0, "slot": 3, "amount": 1}])
+        assert (refused.value.code, refused.value.figures["part"]) == ("not_granted", 1)
+        # A rule of the ledger: 512890's cap of 200,000.
+        with pytest.raises(capvault.Rejected) as refused:
+            executor.reserve_linked([{"id": 1790000000000000120, "book": 0, "slot": "512890", "amount": 150000},
+                                     {"id": 1790000000000000121, "book": 0, "slot": "512890", "amount": 60000}])
+        assert (refused.value.code, refused.value.figures["part"]) == ("exceeds_nominal_cap", 1)
+        state = grid.snapshot()  # at least as new as its own answers
+        assert state.order("1790000000000000110") is None and state.order("1790000000000000120") is None
+        assert state.balance("CNY", 1) == 270000
+        with pytest.raises(capvault.InvalidInput):
+            grid.reserve_linked([{"id": 1790000000000000130, "book": 0, "slot": 2}])
+    finally:
+        grid.close()
+        executor.close()
