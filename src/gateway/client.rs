@@ -558,9 +558,7 @@ impl Client {
             if part < self.chain.1 {
                 let result =
                     wire::decode_linked_answer(part as usize, first as u8, (first >> 8) as u8, &self.scratch)
-                        .unwrap_or(Err(LinkedError::Failed(SubmitError::Refused(
-                            crate::runtime::Refusal::Malformed,
-                        ))));
+                        .unwrap_or(Err(LinkedError::Failed(SubmitError::Refused(Refusal::Malformed))));
                 self.chain_answers.push(PartAnswer { request: id, seq, result });
                 continue;
             }

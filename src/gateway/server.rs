@@ -380,9 +380,7 @@ impl Gateway {
             }
         }
     }
-}
 
-impl Gateway {
     /// Adds a taken entry to the client's chain (in `self.scratch`): `Part` while the chain
     /// goes on; at its last part, the whole chain as one envelope (`Nothing` for a broken chain:
     /// every part is answered).

@@ -403,7 +403,13 @@ async fn intake(
 struct Answered {
     reply: async_nats::Subject,
     counters: Arc<Counters>,
-    answer: Result<crate::runtime::ReplyAnswer, crate::runtime::LinkedAnswer>,
+    answer: Replied,
+}
+
+/// What the owner answered: a command, or a linked reservation.
+enum Replied {
+    One(crate::runtime::ReplyAnswer),
+    Linked(crate::runtime::LinkedAnswer),
 }
 
 /// Where the owner hands one command's answer.
@@ -419,7 +425,7 @@ impl crate::runtime::Notify for Pending {
         let _ = self.answers.send(Answered {
             reply: self.reply.clone(),
             counters: self.counters.clone(),
-            answer: Ok(answer),
+            answer: Replied::One(answer),
         });
     }
 
@@ -427,7 +433,7 @@ impl crate::runtime::Notify for Pending {
         let _ = self.answers.send(Answered {
             reply: self.reply.clone(),
             counters: self.counters.clone(),
-            answer: Err(answer),
+            answer: Replied::Linked(answer),
         });
     }
 }
@@ -485,10 +491,12 @@ async fn publish_answers(
 ) {
     while let Some(Answered { reply, counters, answer }) = answers.recv().await {
         let answer = match answer {
-            Ok((seq, Ok(outcome))) => Answer::outcome(seq, outcome),
-            Ok((_, Err(error))) | Err(Err(LinkedError::Failed(error))) => answer_of_error(error),
-            Err(Ok((seq, outcomes))) => Answer::outcomes(seq, outcomes),
-            Err(Err(LinkedError::Rejected(refused))) => Answer::linked_rejection(refused),
+            Replied::One((seq, Ok(outcome))) => Answer::outcome(seq, outcome),
+            Replied::One((_, Err(error))) | Replied::Linked(Err(LinkedError::Failed(error))) => {
+                answer_of_error(error)
+            }
+            Replied::Linked(Ok((seq, outcomes))) => Answer::outcomes(seq, outcomes),
+            Replied::Linked(Err(LinkedError::Rejected(refused))) => Answer::linked_rejection(refused),
         };
         counters.answered.fetch_add(1, Ordering::Relaxed);
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -165,24 +165,10 @@ impl Handle {
         let reply = ReplyTo::Notify(crate::runtime::Notified::new(notify));
         let sent = self.stamper.now();
         let keyed = Box::new(Keyed { key, command, grant: Some(grant) });
-        match self.commands.try_send(Envelope::Keyed { keyed, reply, sent }) {
-            Ok(()) => {
-                self.shared.after_enqueue();
-                Ok(())
-            }
-            Err(refused) => {
-                let full = matches!(refused, TrySendError::Full(_));
-                let (TrySendError::Full(envelope) | TrySendError::Disconnected(envelope)) = refused;
-                if let Envelope::Keyed { reply: ReplyTo::Notify(mut notified), .. } = envelope {
-                    notified.disarm();
-                }
-                if full {
-                    Err(TrySubmitError::Full(command))
-                } else {
-                    Err(TrySubmitError::Stopped(command, self.shared.stop_reason()))
-                }
-            }
-        }
+        self.try_enqueue_notified(Envelope::Keyed { keyed, reply, sent }).map_err(|stopped| match stopped {
+            None => TrySubmitError::Full(command),
+            Some(why) => TrySubmitError::Stopped(command, why),
+        })
     }
 
     /// Enqueues a linked reservation from a front end's client without waiting: every part
@@ -204,7 +190,17 @@ impl Handle {
         }
         let to = LinkedTo::Notify { grant, notified: crate::runtime::Notified::new(notify) };
         let reply = ReplyTo::Linked(Box::new(LinkedReply { to, result: Ok(Vec::new()) }));
-        let envelope = Envelope::Linked { parts: parts.into_boxed_slice(), reply, sent: self.stamper.now() };
+        self.try_enqueue_notified(Envelope::Linked {
+            parts: parts.into_boxed_slice(),
+            reply,
+            sent: self.stamper.now(),
+        })
+    }
+
+    /// Sends a notified envelope without waiting. Refused, its notification is disarmed (never
+    /// called) and the error says why: `None` the channel is full, else the vault stopped.
+    #[cfg(feature = "nats")]
+    fn try_enqueue_notified(&mut self, envelope: Envelope) -> Result<(), Option<Stopped>> {
         match self.commands.try_send(envelope) {
             Ok(()) => {
                 self.shared.after_enqueue();
@@ -213,10 +209,14 @@ impl Handle {
             Err(refused) => {
                 let full = matches!(refused, TrySendError::Full(_));
                 let (TrySendError::Full(envelope) | TrySendError::Disconnected(envelope)) = refused;
-                if let Envelope::Linked { reply: ReplyTo::Linked(linked), .. } = envelope {
-                    if let LinkedTo::Notify { mut notified, .. } = linked.to {
-                        notified.disarm();
+                match envelope {
+                    Envelope::Keyed { reply: ReplyTo::Notify(mut notified), .. } => notified.disarm(),
+                    Envelope::Linked { reply: ReplyTo::Linked(linked), .. } => {
+                        if let LinkedTo::Notify { mut notified, .. } = linked.to {
+                            notified.disarm();
+                        }
                     }
+                    _ => {}
                 }
                 Err((!full).then(|| self.shared.stop_reason()))
             }
